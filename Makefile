@@ -1,0 +1,51 @@
+# packetlake — see README.md. Every target works on a fresh machine of this project's kind.
+GO      ?= go
+BIN     := bin/packetlake
+# Test binaries start their own ClickHouse and Kafka; two at a time fits 2 cores and 24 GiB.
+TESTFLAGS ?= -p 2 -timeout 45m
+BENCHTIME ?= 1x
+
+.PHONY: all build generate check-generated deps install test demo bench lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/packetlake
+
+# Regenerates everything derived from schema/columns.go and bpf/*.c. The outputs are committed.
+generate:
+	$(GO) run ./schema/gen
+	$(GO) generate ./bpf/
+
+# Fails when the committed generated files differ from what `make generate` writes.
+check-generated: deps
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -r bpf record "$$tmp/" && \
+	$(MAKE) -s generate && \
+	if diff -r -q "$$tmp/bpf" bpf && diff -r -q "$$tmp/record" record; then \
+	  echo "check-generated: committed generated files are current"; \
+	else echo "check-generated: generated files were stale (now regenerated): commit them" >&2; exit 1; fi
+
+# System packages (Debian) and the real ClickHouse and Kafka, cached under ~/.cache/packetlake.
+deps:
+	@scripts/install-deps.sh
+
+install: deps build
+	$(BIN) install
+
+test: deps install check-generated
+	$(GO) vet ./...
+	$(GO) test $(TESTFLAGS) ./...
+
+demo: deps build
+	$(BIN) demo
+
+bench: deps install
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+clean:
+	rm -rf bin .demo
