@@ -1,0 +1,151 @@
+package kafkalocal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// brokerProperties is server.properties for a one-node KRaft broker that is also its own
+// controller. Besides the settings a single node needs (replication factors of 1), it trims what
+// only slows a test broker down: 50-partition internal topics, the rebalance delay, thread pools
+// sized for big machines and the log cleaner's 128 MiB dedupe buffer (taken from a 512 MiB heap).
+// The short broker session matters most: after kill -9 the restarted broker is refused
+// (DUPLICATE_BROKER_REGISTRATION) until its old incarnation's session expires, 14 s with the
+// default 9 s session and backoff; with 3 s it rejoins in about 4 s.
+func brokerProperties(port, cport int, logDirs string) string {
+	return fmt.Sprintf(`# Written by packetlake kafkalocal; rewritten on every start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:%[2]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=%[3]s
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+background.threads=2
+num.recovery.threads.per.data.dir=2
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=16777216
+auto.leader.rebalance.enable=false
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
+`, port, cport, logDirs)
+}
+
+// log4jProperties sends the broker's log to stdout, which StartApache points at LogPath. Without
+// a configuration reload4j prints only "no appenders" warnings and the log is lost.
+const log4jProperties = `log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.org.apache.kafka.clients=WARN
+`
+
+// jvmOptions keep the broker modest on the 2-core test machines: a 512 MiB heap is plenty for
+// tests, and G1 with a short pause target avoids stalls that look like broker hangs.
+func jvmOptions(dataDir string) []string {
+	return []string{
+		"-Xms256m", "-Xmx512m",
+		"-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+		"-XX:MetaspaceSize=96m",
+		"-XX:+ExitOnOutOfMemoryError",
+		"-Djava.awt.headless=true",
+		"-Dlog4j.configuration=file:" + filepath.Join(dataDir, "log4j.properties"),
+		"-Dkafka.logs.dir=" + filepath.Join(dataDir, "logs"),
+	}
+}
+
+// javaPath prefers $JAVA_HOME, as Kafka's own scripts do.
+func javaPath() (string, error) {
+	if h := os.Getenv("JAVA_HOME"); h != "" {
+		return filepath.Join(h, "bin", "java"), nil
+	}
+	p, err := exec.LookPath("java")
+	if err != nil {
+		return "", fmt.Errorf("java not found in PATH and JAVA_HOME unset (Apache Kafka %s needs Java 17, e.g. apt-get install openjdk-17-jre-headless): %w", KafkaVersion, err)
+	}
+	return p, nil
+}
+
+// formatStorage writes meta.properties and the bootstrap metadata once per data dir; KRaft
+// refuses to start on an unformatted log dir. Later starts keep the existing cluster.
+func formatStorage(ctx context.Context, java, libs, dataDir, logDirs string) error {
+	if _, err := os.Stat(filepath.Join(logDirs, "meta.properties")); err == nil {
+		return nil
+	}
+	id, err := kafkaUUID()
+	if err != nil {
+		return err
+	}
+	args := append(jvmOptions(dataDir), "-cp", filepath.Join(libs, "*"), "kafka.tools.StorageTool",
+		"format", "-t", id, "-c", filepath.Join(dataDir, "server.properties"))
+	cmd := exec.CommandContext(ctx, java, args...)
+	cmd.Dir = dataDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("format kafka storage in %s: %w\n%s", logDirs, err, tail(string(out), 20))
+	}
+	return nil
+}
+
+// kafkaUUID makes a cluster id the way kafka.tools.StorageTool random-uuid does (16 random bytes,
+// unpadded URL-safe base64, never starting with '-'), saving a JVM start.
+func kafkaUUID() (string, error) {
+	for {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("make kafka cluster id: %w", err)
+		}
+		s := base64.RawURLEncoding.EncodeToString(b[:])
+		if !strings.HasPrefix(s, "-") {
+			return s, nil
+		}
+	}
+}
+
+// freePort asks the kernel for an unused loopback port. Another process can take it before the
+// broker binds; the broker then dies with a BindException that StartApache reports.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// checkPortFree turns "port taken" into an error before a JVM start, instead of a stack trace in
+// the broker log 3 s later.
+func checkPortFree(port int, what string) error {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s port 127.0.0.1:%d is already in use (another broker still running? choose another port, or 0 for a free one)", what, port)
+		}
+		return fmt.Errorf("check %s port 127.0.0.1:%d: %w", what, port, err)
+	}
+	return l.Close()
+}

@@ -1,0 +1,71 @@
+package l7
+
+import (
+	"testing"
+	"unicode/utf8"
+)
+
+// Fuzz targets. With plain `go test` they only run their seeds; search with e.g.
+//
+//	go test -run '^$' -fuzz '^FuzzParseDNS$' -fuzztime 30s ./l7/
+//
+// Each checks the promises of the package doc: no panic, a known reason on error, valid UTF-8
+// within the length caps.
+
+func FuzzParseDNS(f *testing.F) {
+	for _, c := range dnsCases() {
+		f.Add(c.in, c.overTCP)
+	}
+	p := payloads(f)
+	f.Add(p["dns_query"], false)
+	f.Add(p["dns_response"], false)
+	f.Add(p["dns_tcp_response"], true)
+	f.Fuzz(func(t *testing.T, b []byte, overTCP bool) {
+		d, err := ParseDNS(b, overTCP)
+		if err != nil && err != ErrDNSTruncated && err != ErrDNSBadName {
+			t.Fatalf("unexpected error %v", err)
+		}
+		if !utf8.ValidString(d.QName) || len(d.QName) > 4*(dnsMaxName-2) {
+			t.Fatalf("QName %q", d.QName)
+		}
+		if err == ErrDNSBadName && d.QName != "" {
+			t.Fatalf("bad name yet QName %q", d.QName)
+		}
+	})
+}
+
+func FuzzParseTLSClientHello(f *testing.F) {
+	for _, c := range tlsCases(f) {
+		f.Add(c.in)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sni, err := ParseTLSClientHello(b)
+		if err != nil && err != ErrTLSTruncated && err != ErrTLSBadRecord {
+			t.Fatalf("unexpected error %v", err)
+		}
+		if err != nil && sni != "" || !utf8.ValidString(sni) || len(sni) > maxFieldLen {
+			t.Fatalf("sni %q, %v", sni, err)
+		}
+	})
+}
+
+func FuzzParseHTTPRequest(f *testing.F) {
+	for _, c := range httpCases(f) {
+		f.Add([]byte(c.in))
+	}
+	f.Add(payload(f, "http_request_long"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, h, p, err := ParseHTTPRequest(b)
+		if err != nil && err != ErrHTTPTruncated {
+			t.Fatalf("unexpected error %v", err)
+		}
+		for _, s := range []string{m, h, p} {
+			if !utf8.ValidString(s) || len(s) > maxFieldLen {
+				t.Fatalf("field %q", s)
+			}
+		}
+		if LooksLikeHTTPRequest(b) && m == "" {
+			t.Fatalf("kernel filter passes %q but no method", b)
+		}
+	})
+}
