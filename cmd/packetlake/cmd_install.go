@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/packetlake/packetlake/chlocal"
+	"github.com/packetlake/packetlake/kafkalocal"
+)
+
+func init() {
+	register(subcommand{
+		name:    "install",
+		summary: "fetch the ClickHouse engine (npm) and Apache Kafka jars (Maven Central) into the cache",
+		run:     runInstall,
+	})
+}
+
+func runInstall(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("install", flag.ContinueOnError)
+	cache := fs.String("cache", "", "cache directory (default $PACKETLAKE_CACHE, else ~/.cache/packetlake)")
+	withKafka := fs.Bool("kafka", true, "also fetch Apache Kafka (needed by the tests, not by the demo)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	dir := *cache
+	if dir == "" {
+		var err error
+		if dir, err = chlocal.CacheDir(); err != nil {
+			return err
+		}
+	}
+	lib, err := chlocal.EnsureLib(ctx, dir, log)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("clickhouse engine: %s\n", lib)
+	if *withKafka {
+		libs, err := kafkalocal.EnsureKafka(ctx, dir, log)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("apache kafka %s: %s\n", kafkalocal.KafkaVersion, libs)
+	}
+	return nil
+}
