@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/packetlake/packetlake/collector"
+)
+
+func init() {
+	register(subcommand{
+		name:    "collect",
+		summary: "record an interface's packets (or replay a capture) into Kafka",
+		run:     runCollect,
+	})
+}
+
+// runCollect attaches the BPF program to an interface and ships its records to Kafka until
+// SIGINT/SIGTERM, then detaches cleanly. With --pcap it replays a capture instead and exits
+// when the capture is done.
+func runCollect(ctx context.Context, args []string) error {
+	cfg := collector.DefaultConfig()
+	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: packetlake collect --iface IF --brokers HOST:PORT[,...] [flags]\n"+
+			"       packetlake collect --pcap FILE --brokers HOST:PORT[,...] [flags]\n\n"+
+			"Records every packet arriving on IF with the BPF program and produces frames of records\n"+
+			"to Kafka; with --pcap, runs a capture through the same program instead of attaching.\n"+
+			"Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN).\n\n")
+		fs.PrintDefaults()
+	}
+	brokers := listFlag{}
+	ring, maxBuf, frameBytes := bytesFlag(cfg.RingBytes), bytesFlag(cfg.MaxBufferedBytes), bytesFlag(cfg.FrameMaxBytes)
+	fs.StringVar(&cfg.Iface, "iface", "", "interface to record (required unless --pcap)")
+	fs.StringVar(&cfg.Hook, "hook", cfg.Hook, "where the program runs: xdp or tc")
+	fs.StringVar(&cfg.XDPMode, "xdp-mode", cfg.XDPMode, "XDP attach mode: auto, native or generic")
+	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, comma-separated (required)")
+	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "Kafka topic for packet frames")
+	fs.StringVar(&cfg.StatsTopic, "stats-topic", cfg.StatsTopic, "Kafka topic for stats messages")
+	fs.StringVar(&cfg.Host, "host", cfg.Host, "host name stamped on frames and stats")
+	fs.Var(&ring, "ring-bytes", "BPF ring buffer size, a power of two (e.g. 64M)")
+	fs.IntVar(&cfg.WakeupBytes, "wakeup-bytes", cfg.WakeupBytes, "ring fill level that wakes the reader (0: program default)")
+	fs.Var(&frameBytes, "frame-max-bytes", "flush a frame at this size")
+	fs.DurationVar(&cfg.FrameMaxAge, "frame-max-age", cfg.FrameMaxAge, "flush a frame this long after its first record")
+	fs.Var(&maxBuf, "max-buffered-bytes", "memory for frames waiting for Kafka; beyond it frames are shed (counted)")
+	fs.StringVar(&cfg.Compression, "compression", cfg.Compression, "Kafka compression: lz4 or zstd")
+	fs.DurationVar(&cfg.StatsInterval, "stats-interval", cfg.StatsInterval, "period of stats messages")
+	fs.DurationVar(&cfg.FlushTimeout, "flush-timeout", cfg.FlushTimeout, "how long shutdown waits for Kafka to acknowledge")
+	metricsAddr := fs.String("metrics-addr", ":9464", "serve /metrics and /healthz here (empty: off)")
+	fs.StringVar(&cfg.Pcap, "pcap", "", "replay this capture (pcap or pcapng, Ethernet) instead of attaching")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.Iface == "" && cfg.Pcap == "" {
+		fs.Usage()
+		return errors.New("--iface (or --pcap) is required")
+	}
+	if len(brokers) == 0 {
+		fs.Usage()
+		return errors.New("--brokers is required")
+	}
+	cfg.Brokers, cfg.MetricsAddr = brokers, *metricsAddr
+	cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
+	if err := collector.CheckPrivileges(); err != nil {
+		return err
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	reg := prometheus.NewRegistry()
+	c, err := collector.New(cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		c.Stop()
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("signal received: detaching and flushing")
+	case <-c.Done():
+	}
+	stopErr := c.Stop()
+	return errors.Join(c.Err(), stopErr)
+}

@@ -1,0 +1,141 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Config configures a Collector. Start from DefaultConfig: the zero value is not usable.
+type Config struct {
+	// Iface is the network interface whose packets are recorded. Required unless Pcap is set;
+	// with Pcap it only names the frames' iface (default: the capture file's base name).
+	Iface string
+	// Hook is where the program runs: "xdp" (ingress, before the kernel's stack; cheapest) or
+	// "tc" (tcx ingress, after GRO and VLAN offload; works on every device).
+	Hook string
+	// XDPMode picks the XDP attach mode: "auto" (native when the driver has it, else generic),
+	// "native" or "generic". Ignored for the tc hook.
+	XDPMode string
+
+	// Brokers are the Kafka bootstrap addresses, host:port.
+	Brokers []string
+	// Topic receives the packet frames (one Kafka record = one record.Frame).
+	Topic string
+	// StatsTopic receives one JSON Stats message every StatsInterval.
+	StatsTopic string
+	// Host names this machine in every frame and stats message (default: os.Hostname()).
+	Host string
+
+	// RingBytes is the size of the BPF ring buffer, a power of two and a multiple of the page
+	// size. It absorbs reader pauses: at 2 Mpps a 4 MiB ring holds ~30 ms, 64 MiB ~0.5 s.
+	RingBytes int
+	// WakeupBytes is the ring fill level at which the program wakes the reader; 0 leaves the
+	// bpf package's default. Below it the reader finds records by polling (every
+	// min(FrameMaxAge/2, 50 ms)).
+	WakeupBytes int
+
+	// FrameMaxBytes flushes a frame once adding a sample would take it past this size. Bigger
+	// frames cost Kafka less per record; it must stay under the broker's max.message.bytes.
+	FrameMaxBytes int
+	// FrameMaxAge flushes a frame this long after its first sample, so a quiet interface still
+	// delivers its records promptly (worst case FrameMaxAge plus one ring poll, ≤ 50 ms).
+	FrameMaxAge time.Duration
+	// MaxBufferedBytes caps the memory held by frames waiting for Kafka. A frame that would
+	// exceed it is shed (dropped and counted in records_shed) instead of blocking the ring
+	// drain: a slow or absent broker costs records, never the collector's memory or liveness.
+	MaxBufferedBytes int
+	// Compression of the Kafka batches: "lz4" (cheapest CPU) or "zstd" (smallest).
+	Compression string
+	// FlushTimeout bounds how long Stop waits for Kafka to acknowledge buffered frames; frames
+	// still unacknowledged then are failed and counted as produce errors ("aborted").
+	FlushTimeout time.Duration
+
+	// StatsInterval is the period of the stats messages.
+	StatsInterval time.Duration
+	// ClockRefresh is how often the wall-clock − monotonic offset is measured again (see
+	// clock.go); each frame carries the offset measured last before it started.
+	ClockRefresh time.Duration
+	// MetricsAddr serves /metrics (Prometheus) and /healthz when not empty, e.g. ":9464".
+	MetricsAddr string
+
+	// Pcap, when set, replays this capture file (pcap or pcapng, Ethernet) through the same BPF
+	// program with BPF_PROG_TEST_RUN instead of attaching to an interface. Records carry the
+	// capture's timestamps (frames flagged record.FrameWallClock).
+	Pcap string
+}
+
+// DefaultConfig returns the defaults; only Iface (or Pcap) and Brokers are left to set.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Hook:             "xdp",
+		XDPMode:          "auto",
+		Topic:            "packets",
+		StatsTopic:       "packetlake-stats",
+		Host:             host,
+		RingBytes:        64 << 20, // INFRA: 64 MiB lost nothing across 200 ms reader pauses at 2 Mpps
+		FrameMaxBytes:    256 << 10,
+		FrameMaxAge:      100 * time.Millisecond,
+		MaxBufferedBytes: 128 << 20,
+		Compression:      "lz4",
+		FlushTimeout:     10 * time.Second,
+		StatsInterval:    5 * time.Second,
+		ClockRefresh:     time.Second,
+	}
+}
+
+// maxFrameBytes keeps a frame, with Kafka's batch overhead, under the broker's default
+// max.message.bytes (1 MB) and franz-go's default batch cap.
+const maxFrameBytes = 900 << 10
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.Pcap == "" && c.Iface == "" {
+		return errors.New("no interface: set Iface (or Pcap to replay a capture)")
+	}
+	switch c.Hook {
+	case "xdp", "tc":
+	default:
+		return fmt.Errorf("hook %q: want xdp or tc", c.Hook)
+	}
+	switch c.XDPMode {
+	case "auto", "native", "generic":
+	default:
+		return fmt.Errorf("xdp mode %q: want auto, native or generic", c.XDPMode)
+	}
+	if len(c.Brokers) == 0 {
+		return errors.New("no Kafka brokers")
+	}
+	if c.Topic == "" || c.StatsTopic == "" {
+		return errors.New("topic and stats topic must be set")
+	}
+	if c.Host == "" || len(c.Host) > 255 {
+		return fmt.Errorf("host %q: must be 1 to 255 bytes", c.Host)
+	}
+	if len(c.Iface) > 255 {
+		return fmt.Errorf("iface %q: longer than 255 bytes", c.Iface)
+	}
+	if c.RingBytes < 4096 || c.RingBytes&(c.RingBytes-1) != 0 {
+		return fmt.Errorf("ring bytes %d: must be a power of two of at least 4096", c.RingBytes)
+	}
+	if c.FrameMaxBytes < 4096 || c.FrameMaxBytes > maxFrameBytes {
+		return fmt.Errorf("frame max bytes %d: must be between 4096 and %d", c.FrameMaxBytes, maxFrameBytes)
+	}
+	if c.FrameMaxAge <= 0 {
+		return errors.New("frame max age must be positive")
+	}
+	if c.MaxBufferedBytes < 2*c.FrameMaxBytes {
+		return fmt.Errorf("max buffered bytes %d: must hold at least two frames (%d)", c.MaxBufferedBytes, 2*c.FrameMaxBytes)
+	}
+	switch c.Compression {
+	case "lz4", "zstd":
+	default:
+		return fmt.Errorf("compression %q: want lz4 or zstd", c.Compression)
+	}
+	if c.StatsInterval <= 0 || c.ClockRefresh <= 0 || c.FlushTimeout <= 0 {
+		return errors.New("stats interval, clock refresh and flush timeout must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package collector
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// counters are the user-space counters, shared by the worker, the producer's promises, the stats
+// loop and Prometheus scrapes. The worker adds its per-record counts in batches (see worker.go)
+// so the hot loop touches no shared cache line per record.
+type counters struct {
+	samplesRead, samplesMalformed           atomic.Uint64
+	framesProduced, framesAcked, framesShed atomic.Uint64
+	recordsProduced, recordsAcked           atomic.Uint64
+	recordsShed, recordsFailed              atomic.Uint64
+	readErrors, statsFailed                 atomic.Uint64
+	buffered                                atomic.Int64 // bytes charged for frames waiting for Kafka
+
+	mu     sync.Mutex
+	errors map[string]uint64 // failed frames by reason; rare, so a mutex is fine
+}
+
+func (n *counters) produceError(reason string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.errors == nil {
+		n.errors = map[string]uint64{}
+	}
+	n.errors[reason]++
+}
+
+func (n *counters) produceErrors() map[string]uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string]uint64, len(n.errors))
+	for k, v := range n.errors {
+		out[k] = v
+	}
+	return out
+}
+
+// metrics exports a Stats snapshot to Prometheus at each scrape, so /metrics and the stats topic
+// show the same numbers from the same code.
+type metrics struct {
+	c     *Collector
+	descs map[string]*prometheus.Desc
+}
+
+// metricDefs are the plain counters: name, help, and the Stats field they read.
+var metricDefs = []struct {
+	name, help string
+	gauge      bool
+	get        func(*Stats) uint64
+}{
+	{"kernel_seen_total", "Packets the BPF program ran on.", false, func(s *Stats) uint64 { return s.KernelSeen }},
+	{"kernel_emitted_total", "Records the BPF program wrote to the ring buffer.", false, func(s *Stats) uint64 { return s.KernelEmitted }},
+	{"kernel_ring_full_total", "Records lost because the ring buffer was full.", false, func(s *Stats) uint64 { return s.KernelRingFull }},
+	{"kernel_sampled_out_total", "Packets deliberately not recorded by sampling.", false, func(s *Stats) uint64 { return s.KernelSampledOut }},
+	{"kernel_snippet_copy_failed_total", "Records emitted without their L7 snippet.", false, func(s *Stats) uint64 { return s.KernelSnippetCopyFailed }},
+	{"ring_pending_bytes", "Bytes waiting in the ring buffer.", true, func(s *Stats) uint64 { return s.RingPendingBytes }},
+	{"samples_read_total", "Valid records read from the ring buffer.", false, func(s *Stats) uint64 { return s.SamplesRead }},
+	{"samples_malformed_total", "Ring buffer samples that were not a valid record (dropped).", false, func(s *Stats) uint64 { return s.SamplesMalformed }},
+	{"frames_produced_total", "Frames handed to the Kafka client.", false, func(s *Stats) uint64 { return s.FramesProduced }},
+	{"frames_acked_total", "Frames acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.FramesAcked }},
+	{"frames_shed_total", "Frames dropped because the producer buffer was full.", false, func(s *Stats) uint64 { return s.FramesShed }},
+	{"records_produced_total", "Records in frames handed to the Kafka client.", false, func(s *Stats) uint64 { return s.RecordsProduced }},
+	{"records_acked_total", "Records in frames acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.RecordsAcked }},
+	{"records_shed_total", "Records dropped because the producer buffer was full.", false, func(s *Stats) uint64 { return s.RecordsShed }},
+	{"records_failed_total", "Records in frames Kafka did not take.", false, func(s *Stats) uint64 { return s.RecordsFailed }},
+	{"buffered_bytes", "Frame bytes waiting for Kafka.", true, func(s *Stats) uint64 { return s.BufferedBytes }},
+	{"read_errors_total", "Ring buffer read failures.", false, func(s *Stats) uint64 { return s.ReadErrors }},
+	{"stats_failed_total", "Stats messages Kafka did not take.", false, func(s *Stats) uint64 { return s.StatsFailed }},
+}
+
+const metricPrefix = "packetlake_collector_"
+
+func newMetrics(c *Collector) *metrics {
+	labels := prometheus.Labels{"host": c.cfg.Host, "iface": c.iface}
+	m := &metrics{c: c, descs: map[string]*prometheus.Desc{}}
+	for _, d := range metricDefs {
+		m.descs[d.name] = prometheus.NewDesc(metricPrefix+d.name, d.help, nil, labels)
+	}
+	m.descs["kernel_parse_errors_total"] = prometheus.NewDesc(metricPrefix+"kernel_parse_errors_total",
+		"Records whose kernel parse stopped early, by reason.", []string{"reason"}, labels)
+	m.descs["produce_errors_total"] = prometheus.NewDesc(metricPrefix+"produce_errors_total",
+		"Frames Kafka did not take, by reason.", []string{"reason"}, labels)
+	m.descs["clock_offset_seconds"] = prometheus.NewDesc(metricPrefix+"clock_offset_seconds",
+		"Wall clock minus CLOCK_MONOTONIC, as stamped on frames.", nil, labels)
+	return m
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	s := m.c.Stats()
+	for _, d := range metricDefs {
+		t := prometheus.CounterValue
+		if d.gauge {
+			t = prometheus.GaugeValue
+		}
+		ch <- prometheus.MustNewConstMetric(m.descs[d.name], t, float64(d.get(&s)))
+	}
+	for reason, n := range s.KernelParseErrors {
+		ch <- prometheus.MustNewConstMetric(m.descs["kernel_parse_errors_total"], prometheus.CounterValue, float64(n), reason)
+	}
+	for reason, n := range s.ProduceErrors {
+		ch <- prometheus.MustNewConstMetric(m.descs["produce_errors_total"], prometheus.CounterValue, float64(n), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(m.descs["clock_offset_seconds"], prometheus.GaugeValue, float64(s.ClockOffsetNs)/1e9)
+}

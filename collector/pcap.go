@@ -1,0 +1,136 @@
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/packetlake/packetlake/bpf"
+	"github.com/packetlake/packetlake/record"
+)
+
+// ReplayStats says what a replay did with a capture.
+type ReplayStats struct {
+	Packets int // packets read from the capture
+	Samples int // ring samples the program emitted for them (sampled-out packets emit none)
+	Refused int // packets the kernel would not run (BPF_PROG_TEST_RUN error, e.g. too big)
+}
+
+// ReplayPcap runs every packet of a capture (pcap or pcapng, Ethernet link type only) through
+// the loaded BPF program with BPF_PROG_TEST_RUN — the very parser that runs on live traffic —
+// and calls fn with each sample the program wrote to the ring, its pl_record ts_ns already
+// replaced by the capture time. sample aliases a reused buffer: fn must copy what it keeps.
+//
+// objs must not be attached anywhere while replaying: every sample in its ring is taken to be
+// the current packet's. Packets run as fast as the kernel takes them, not at capture pace.
+// A packet the kernel refuses (BPF_PROG_TEST_RUN takes at most about a page of linear data) is
+// counted in Refused and skipped; an error from fn stops the replay and is returned.
+func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.Time) error) (ReplayStats, error) {
+	var st ReplayStats
+	f, err := os.Open(path)
+	if err != nil {
+		return st, err
+	}
+	defer f.Close()
+	src, err := openCapture(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		return st, fmt.Errorf("%s: %w", path, err)
+	}
+	rd, err := ringbuf.NewReader(objs.Events())
+	if err != nil {
+		return st, fmt.Errorf("ring buffer reader: %w", err)
+	}
+	defer rd.Close()
+	// A deadline in the past makes ReadInto return what is in the ring, then ErrDeadlineExceeded,
+	// without sleeping: TestRun is synchronous, so the packet's record is already there.
+	rd.SetDeadline(time.Unix(1, 0))
+	var rec ringbuf.Record
+	for {
+		data, ci, err := src.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return st, nil
+		}
+		if err != nil {
+			return st, fmt.Errorf("%s: packet %d: %w", path, st.Packets+1, err)
+		}
+		st.Packets++
+		if _, err := objs.TestRun(data); err != nil {
+			st.Refused++
+			continue
+		}
+		for {
+			err := rd.ReadInto(&rec)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			if err != nil {
+				return st, fmt.Errorf("read ring after packet %d: %w", st.Packets, err)
+			}
+			st.Samples++
+			stampSample(rec.RawSample, uint64(ci.Timestamp.UnixNano()))
+			if err := fn(rec.RawSample, ci.Timestamp); err != nil {
+				return st, err
+			}
+		}
+	}
+}
+
+// stampSample sets ts_ns of every pl_record in a ring sample; a malformed tail is left for the
+// caller's validation to count.
+func stampSample(b []byte, ts uint64) {
+	for len(b) > 0 {
+		n, err := record.SampleLen(b)
+		if err != nil {
+			return
+		}
+		record.SetTSNanos(b[:n], ts)
+		b = b[n:]
+	}
+}
+
+// packetSource is what pcapgo's two readers have in common.
+type packetSource interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// pcapngMagic is the block type of a pcapng Section Header Block, the first bytes of the file.
+var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
+
+// openCapture reads a pcap or pcapng header and refuses anything but Ethernet: the BPF program
+// parses from an Ethernet header, and anything else would come out as garbage records.
+func openCapture(r *bufio.Reader) (packetSource, error) {
+	magic, err := r.Peek(4)
+	if err != nil {
+		return nil, fmt.Errorf("not a capture file: %w", err)
+	}
+	var (
+		src  packetSource
+		link layers.LinkType
+	)
+	if bytes.Equal(magic, pcapngMagic) {
+		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{ErrorOnMismatchingLinkType: true, SkipUnknownVersion: true})
+		if err != nil {
+			return nil, fmt.Errorf("pcapng: %w", err)
+		}
+		src, link = ng, ng.LinkType()
+	} else {
+		p, err := pcapgo.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("neither pcap nor pcapng: %w", err)
+		}
+		src, link = p, p.LinkType()
+	}
+	if link != layers.LinkTypeEthernet {
+		return nil, fmt.Errorf("link type %d (%s): only Ethernet captures (link type 1) can be replayed", uint32(link), link)
+	}
+	return src, nil
+}

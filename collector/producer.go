@@ -1,0 +1,145 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// recordOverhead is charged per frame on top of its bytes: the kgo.Record, the promise closure
+// and the client's batch bookkeeping. Without it a quiet interface (tiny frames) could queue
+// hundreds of thousands of frames under the byte cap while Kafka is down.
+const recordOverhead = 512
+
+// statsHeadroom is client buffer space kept free of frames, so stats messages still fit (and
+// the client's own cap never sheds a frame that ours admitted).
+const statsHeadroom = 1 << 20
+
+// recordAbortWait bounds the safe abort after a timed-out flush: the client waits for answers to
+// requests in flight before failing their frames (idempotency), and a dead broker never answers.
+const recordAbortWait = 2 * time.Second
+
+// producer hands frames to Kafka without ever blocking the caller.
+type producer struct {
+	cl    *kgo.Client
+	key   []byte // host/iface: one partition per collector and interface keeps its frames in order
+	limit int64  // MaxBufferedBytes
+	n     *counters
+	pool  sync.Pool // *[]byte frame copies, returned by the promise
+	// frames whose promise has not run yet: the client delivers promises from its own
+	// goroutine, also after Close returns, and Stop's final counts must include them.
+	inflight sync.WaitGroup
+}
+
+func newProducer(cfg Config, iface string, n *counters) (*producer, error) {
+	comp := kgo.Lz4Compression()
+	if cfg.Compression == "zstd" {
+		comp = kgo.ZstdCompression()
+	}
+	limit := int64(cfg.MaxBufferedBytes)
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.ProducerBatchCompression(comp),
+		// Idempotent writes are franz-go's default (acks=all): a retried frame is never stored
+		// twice or out of order. No delivery timeout: frames wait for the broker until Stop or
+		// until the byte cap sheds new ones, so an outage costs the newest records, counted.
+		kgo.MaxBufferedBytes(int(limit)+statsHeadroom),
+		// The record-count cap must never bind before our byte cap does.
+		kgo.MaxBufferedRecords(int(limit/recordOverhead)+1024),
+		// Frames are already big batches; lingering would only add latency.
+		kgo.ProducerLinger(0),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+	}
+	return &producer{
+		cl:    cl,
+		key:   []byte(cfg.Host + "/" + iface),
+		limit: limit,
+		n:     n,
+		pool:  sync.Pool{New: func() any { b := make([]byte, 0, cfg.FrameMaxBytes); return &b }},
+	}, nil
+}
+
+// produce copies frame (the builder reuses its buffer) and hands it to the client, or sheds it
+// when the frames already waiting for Kafka would exceed the cap. It never blocks.
+func (p *producer) produce(frame []byte, records int) {
+	charge := int64(len(frame)+len(p.key)) + recordOverhead
+	if p.n.buffered.Add(charge) > p.limit {
+		p.n.buffered.Add(-charge)
+		p.n.framesShed.Add(1)
+		p.n.recordsShed.Add(uint64(records))
+		return
+	}
+	bp := p.pool.Get().(*[]byte)
+	*bp = append((*bp)[:0], frame...)
+	p.n.framesProduced.Add(1)
+	p.n.recordsProduced.Add(uint64(records))
+	r := &kgo.Record{Key: p.key, Value: *bp}
+	p.inflight.Add(1)
+	p.cl.TryProduce(context.Background(), r, func(_ *kgo.Record, err error) {
+		defer p.inflight.Done()
+		p.n.buffered.Add(-charge)
+		p.pool.Put(bp)
+		if err == nil {
+			p.n.framesAcked.Add(1)
+			p.n.recordsAcked.Add(uint64(records))
+			return
+		}
+		p.n.recordsFailed.Add(uint64(records))
+		p.n.produceError(errorReason(err))
+	})
+}
+
+// flush waits for every buffered frame to be acknowledged, up to ctx; what is still waiting
+// then is aborted (its promises count it failed, reason "aborted").
+func (p *producer) flush(ctx context.Context) error {
+	err := p.cl.Flush(ctx)
+	if err != nil {
+		abortCtx, cancel := context.WithTimeout(context.Background(), recordAbortWait)
+		defer cancel()
+		_ = p.cl.AbortBufferedRecords(abortCtx)
+	}
+	return err
+}
+
+// close closes the client, which fails what is still buffered, and waits (bounded) until every
+// frame's promise has counted it. Only after the source has stopped producing.
+func (p *producer) close() {
+	p.cl.Close()
+	done := make(chan struct{})
+	go func() { p.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(recordAbortWait):
+	}
+}
+
+// errorReason turns a produce error into a short, bounded label.
+func errorReason(err error) string {
+	var ke *kerr.Error
+	switch {
+	case errors.As(err, &ke):
+		return strings.ToLower(ke.Message)
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		return "max_buffered"
+	case errors.Is(err, kgo.ErrAborting):
+		return "aborted"
+	case errors.Is(err, kgo.ErrClientClosed):
+		return "client_closed"
+	case errors.Is(err, kgo.ErrRecordTimeout):
+		return "record_timeout"
+	case errors.Is(err, kgo.ErrRecordRetries):
+		return "record_retries"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	}
+	return "other"
+}

@@ -1,0 +1,177 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/packetlake/packetlake/record"
+)
+
+// StatsVersion is the value of Stats.Version; it changes only if a field changes meaning.
+// Fields are only ever added.
+const StatsVersion = 1
+
+// Stats is one message on the stats topic (JSON, one object per Kafka record, keyed like the
+// frames by host/iface) and the snapshot behind the Prometheus metrics. Every counter is
+// cumulative since the collector run started (identified by CollectorID), so a consumer takes
+// differences between consecutive messages of one run; a new CollectorID restarts from zero.
+//
+// Where every packet the program saw went:
+//
+//	kernel_seen     = kernel_emitted + kernel_ring_full + kernel_sampled_out
+//	kernel_emitted  = samples_read + samples_malformed + (records still in the ring)
+//	samples_read    = records_produced + records_shed + (records in the frame being built)
+//	records_produced = records_acked + records_failed + (records waiting for Kafka)
+//
+// While packets flow, the parenthesised terms make each left side ≥ the named terms on the right
+// (a snapshot reads downstream counters first). One exception: the program counts emitted just
+// after the record becomes readable, so samples_read may lead kernel_emitted by a few records
+// for an instant. The drain adds its counts in batches, at each frame flush and ring poll, so
+// they lag by at most FrameMaxAge.
+type Stats struct {
+	Version     int       `json:"version"`      // StatsVersion
+	Time        time.Time `json:"time"`         // when the snapshot was taken, RFC 3339 with ns, UTC
+	TimeUnixNs  int64     `json:"time_unix_ns"` // the same, ns since the Unix epoch
+	Host        string    `json:"host"`         // Config.Host
+	Iface       string    `json:"iface"`        // interface (or capture file) recorded
+	CollectorID uint64    `json:"collector_id"` // random id of this run, as in the frames
+	Mode        string    `json:"mode"`         // "xdp", "tc" or "pcap"
+	// ClockOffsetNs is the wall-clock − monotonic offset the current frames carry (0 in pcap mode).
+	ClockOffsetNs int64 `json:"clock_offset_ns"`
+
+	// Kernel counters, summed over CPUs, from the BPF program's pl_stats map (schema.KernelCounters).
+	KernelSeen              uint64 `json:"kernel_seen"`                // packets the program ran on
+	KernelEmitted           uint64 `json:"kernel_emitted"`             // records written to the ring
+	KernelRingFull          uint64 `json:"kernel_ring_full"`           // records lost: ring full
+	KernelSampledOut        uint64 `json:"kernel_sampled_out"`         // packets deliberately not recorded
+	KernelSnippetCopyFailed uint64 `json:"kernel_snippet_copy_failed"` // records emitted without their L7 snippet
+	// KernelParseErrors counts records by the kernel parser's stop reason (record.ParseErrorName);
+	// only reasons seen at least once are present.
+	KernelParseErrors map[string]uint64 `json:"kernel_parse_errors"`
+	// RingPendingBytes is how much is waiting in the ring buffer right now (a gauge).
+	RingPendingBytes uint64 `json:"ring_pending_bytes"`
+
+	// User-space counters.
+	SamplesRead      uint64 `json:"samples_read"`      // valid pl_records read from the ring
+	SamplesMalformed uint64 `json:"samples_malformed"` // ring samples (or tails) that were not a valid pl_record: dropped
+	FramesProduced   uint64 `json:"frames_produced"`   // frames handed to the Kafka client
+	FramesAcked      uint64 `json:"frames_acked"`      // frames Kafka acknowledged
+	FramesShed       uint64 `json:"frames_shed"`       // frames dropped because MaxBufferedBytes was reached
+	RecordsProduced  uint64 `json:"records_produced"`  // records in frames_produced
+	RecordsAcked     uint64 `json:"records_acked"`     // records in frames_acked
+	RecordsShed      uint64 `json:"records_shed"`      // records in frames_shed: lost, counted
+	RecordsFailed    uint64 `json:"records_failed"`    // records in frames whose produce failed: lost, counted
+	// ProduceErrors counts failed frames by reason (snake_case Kafka error name, "aborted",
+	// "client_closed", "record_timeout", ...); only reasons seen at least once are present.
+	ProduceErrors map[string]uint64 `json:"produce_errors"`
+	BufferedBytes uint64            `json:"buffered_bytes"` // gauge: frame bytes waiting for Kafka (≤ MaxBufferedBytes)
+	ReadErrors    uint64            `json:"read_errors"`    // ring buffer read failures (other than deadline/flush)
+	StatsFailed   uint64            `json:"stats_failed"`   // earlier stats messages Kafka did not take
+}
+
+// Stats returns a snapshot of every counter. Kernel counters are zero before Start.
+func (c *Collector) Stats() Stats {
+	now := time.Now().UTC()
+	s := Stats{
+		Version:       StatsVersion,
+		Time:          now,
+		TimeUnixNs:    now.UnixNano(),
+		Host:          c.cfg.Host,
+		Iface:         c.iface,
+		CollectorID:   c.id,
+		Mode:          c.mode(),
+		ClockOffsetNs: c.offset.Load(),
+	}
+	// Downstream counters first, upstream last: a record moves downstream only after it was
+	// counted upstream, so each identity in the doc above holds as ≥ even while packets flow.
+	n := &c.n
+	s.FramesAcked = n.framesAcked.Load()
+	s.RecordsAcked = n.recordsAcked.Load()
+	s.RecordsFailed = n.recordsFailed.Load()
+	s.ProduceErrors = n.produceErrors()
+	s.BufferedBytes = uint64(max(n.buffered.Load(), 0))
+	s.FramesProduced = n.framesProduced.Load()
+	s.RecordsProduced = n.recordsProduced.Load()
+	s.FramesShed = n.framesShed.Load()
+	s.RecordsShed = n.recordsShed.Load()
+	s.SamplesRead = n.samplesRead.Load()
+	s.SamplesMalformed = n.samplesMalformed.Load()
+	s.ReadErrors = n.readErrors.Load()
+	s.StatsFailed = n.statsFailed.Load()
+	c.kernelStats(&s)
+	return s
+}
+
+// kernelStats fills the kernel counters from the loaded program, if any.
+func (c *Collector) kernelStats(s *Stats) {
+	c.objsMu.Lock()
+	defer c.objsMu.Unlock()
+	s.KernelParseErrors = map[string]uint64{}
+	if c.objs == nil {
+		if f := c.finalKernel; f != nil { // after Stop: the counters as the program left them
+			s.KernelSeen, s.KernelEmitted, s.KernelRingFull = f.KernelSeen, f.KernelEmitted, f.KernelRingFull
+			s.KernelSampledOut, s.KernelSnippetCopyFailed = f.KernelSampledOut, f.KernelSnippetCopyFailed
+			maps.Copy(s.KernelParseErrors, f.KernelParseErrors)
+		}
+		return
+	}
+	if c.rd != nil {
+		s.RingPendingBytes = uint64(c.rd.AvailableBytes())
+	}
+	v, err := c.objs.ReadStats()
+	if err != nil {
+		c.log.Warn("read kernel counters", "err", err)
+		return
+	}
+	at := func(i int) uint64 {
+		if i < len(v) {
+			return v[i]
+		}
+		return 0
+	}
+	s.KernelSeen = at(record.StatSeen)
+	s.KernelEmitted = at(record.StatEmitted)
+	s.KernelRingFull = at(record.StatRingFull)
+	s.KernelSampledOut = at(record.StatSampledOut)
+	s.KernelSnippetCopyFailed = at(record.StatSnippetCopyFailed)
+	for code := 1; code < record.StatSlots-record.StatParseErrorBase; code++ {
+		if n := at(record.StatParseErrorBase + code); n > 0 {
+			s.KernelParseErrors[record.ParseErrorName(uint8(code))] = n
+		}
+	}
+}
+
+// statsLoop publishes a Stats message every StatsInterval until ctx is done.
+func (c *Collector) statsLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.publishStats()
+		}
+	}
+}
+
+// publishStats sends one Stats message. It never blocks: like a frame, a stats message that
+// does not fit the producer's buffer is dropped (and counted in the next one's stats_failed).
+func (c *Collector) publishStats() {
+	b, err := json.Marshal(c.Stats())
+	if err != nil {
+		c.log.Error("encode stats", "err", err) // a bug: Stats holds only plain values
+		return
+	}
+	r := &kgo.Record{Topic: c.cfg.StatsTopic, Key: c.prod.key, Value: b}
+	c.prod.cl.TryProduce(context.Background(), r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			c.n.statsFailed.Add(1)
+			c.log.Debug("stats message not delivered", "err", err)
+		}
+	})
+}
