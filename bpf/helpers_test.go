@@ -1,0 +1,132 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/packetlake/packetlake/record"
+)
+
+const (
+	xdpPass     = 2  // XDP_PASS
+	tcActUnspec = ^uint32(0) // TC_ACT_UNSPEC (-1)
+)
+
+// env is a loaded object with a reader on its ring; prerequisites missing fail the test.
+type env struct {
+	o  *Objects
+	rd *ringbuf.Reader
+}
+
+func newEnv(t testing.TB, cfg Config) *env {
+	t.Helper()
+	o, err := Load(cfg)
+	if err != nil {
+		t.Fatalf("these tests need a kernel with BPF, root (CAP_BPF, CAP_NET_ADMIN): %v", err)
+	}
+	t.Cleanup(func() { o.Close() })
+	rd, err := ringbuf.NewReader(o.Events())
+	if err != nil {
+		t.Fatalf("ring reader: %v", err)
+	}
+	t.Cleanup(func() { rd.Close() })
+	return &env{o: o, rd: rd}
+}
+
+// drain returns every record now in the ring without waiting: records are written with
+// BPF_RB_NO_WAKEUP, so a deadline already passed polls once and reads what is there.
+func (e *env) drain(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	e.rd.SetDeadline(time.Now())
+	for {
+		rec, err := e.rd.Read()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read ring: %v", err)
+		}
+		out = append(out, rec.RawSample)
+	}
+}
+
+// decoded is one record as the user-space decoder sees it.
+type decoded struct {
+	p   record.Packet
+	k   record.Kernel
+	raw []byte
+}
+
+func decode(t testing.TB, raw []byte) decoded {
+	t.Helper()
+	var d decoded
+	k, err := record.DecodeKernel(raw, &d.p)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	// A record costs the ring exactly its header and the snippet it carries.
+	if want := record.KernelRecordSize + len(k.Snippet); len(raw) != want {
+		t.Fatalf("sample of %d bytes, want %d (header + snippet_len)", len(raw), want)
+	}
+	d.k, d.raw = k, raw
+	return d
+}
+
+// run puts frame through the XDP program (tc=false) or the TC program with BPF_PROG_TEST_RUN
+// and returns its one record.
+func (e *env) run(t testing.TB, frame []byte, tc bool) decoded {
+	t.Helper()
+	var ret, want uint32
+	var err error
+	if tc {
+		ret, err, want = tcRun(e.o, frame)
+	} else {
+		ret, err = e.o.TestRun(frame)
+		want = xdpPass
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ret != want {
+		t.Fatalf("program returned %d, want %d: it must never drop", int32(ret), int32(want))
+	}
+	recs := e.drain(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d records for one frame, want 1", len(recs))
+	}
+	return decode(t, recs[0])
+}
+
+func tcRun(o *Objects, frame []byte) (uint32, error, uint32) {
+	ret, err := o.testRunTC(frame)
+	return ret, err, tcActUnspec
+}
+
+// diffFields names the fields of two packets that differ, with both values.
+func diffFields(got, want record.Packet) string {
+	var b strings.Builder
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := range g.NumField() {
+		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+			b.WriteString("\n\t" + g.Type().Field(i).Name + ": got " + fmtVal(g.Field(i)) + ", want " + fmtVal(w.Field(i)))
+		}
+	}
+	return b.String()
+}
+
+func fmtVal(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case [16]byte:
+		return fmt.Sprintf("% x", x[:])
+	case uint8, uint16, uint32, uint64:
+		return fmt.Sprintf("%d (%#x)", x, x)
+	}
+	return fmt.Sprintf("%q", fmt.Sprint(v.Interface()))
+}

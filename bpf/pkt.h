@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * One way to read packet bytes from both hooks: every header is copied into a stack buffer.
+ *
+ * Fast path: direct packet access, when the header lies in the linear part (the usual case).
+ * Slow path: bpf_xdp_load_bytes / bpf_skb_load_bytes, which bound-check against the whole
+ * packet and so also read XDP fragments (xdp.frags) and non-linear skbs. Either way a header
+ * running past the end of the packet fails to load -- our "truncated" signal; no length from the
+ * packet is ever used to form a pointer without a check. Copying (instead of parsing in place)
+ * keeps one code path after the load, so the verifier does not explore the rest twice. The
+ * helper-only version cost 30-40 ns more per header in BENCH.md's runs.
+ */
+#ifndef PL_PKT_H
+#define PL_PKT_H
+
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* Direct access only below this offset: bounds the variable offset for the verifier. */
+#define PL_DIRECT_MAX_OFF 4096
+
+struct pl_pkt {
+	void *ctx;
+	void *data, *data_end; /* linear part, for direct access */
+	__u32 len;             /* bytes readable through pl_load: linear part + fragments */
+	bool xdp;              /* a constant after inlining: each program keeps only its helper */
+};
+
+static __always_inline void pl_pkt_xdp(struct pl_pkt *p, struct xdp_md *ctx, __u32 len)
+{
+	p->ctx = ctx;
+	p->data = (void *)(long)ctx->data;
+	p->data_end = (void *)(long)ctx->data_end;
+	p->len = len;
+	p->xdp = true;
+}
+
+/* skb->data/data_end are read here, at the top of each function: see pl_tc. */
+static __always_inline void pl_pkt_tc(struct pl_pkt *p, struct __sk_buff *ctx, __u32 len)
+{
+	p->ctx = ctx;
+	p->data = (void *)(long)ctx->data;
+	p->data_end = (void *)(long)ctx->data_end;
+	p->len = len;
+	p->xdp = false;
+}
+
+/* Copies n (at most 64) bytes at off into to, through the helper only; n may vary. */
+static __always_inline long pl_load_slow(const struct pl_pkt *p, __u32 off, void *to, __u32 n)
+{
+	if (p->xdp)
+		return bpf_xdp_load_bytes(p->ctx, off, to, n);
+	return bpf_skb_load_bytes(p->ctx, off, to, n);
+}
+
+/* Copies n bytes (a constant) at off into to; < 0 when [off, off+n) is not inside the packet. */
+static __always_inline long pl_load(const struct pl_pkt *p, __u32 off, void *to, const __u32 n)
+{
+	__u8 *ptr;
+
+	if (off < PL_DIRECT_MAX_OFF) {
+		ptr = (__u8 *)p->data + off;
+		if ((void *)(ptr + n) <= p->data_end) {
+			__builtin_memcpy(to, ptr, n);
+			return 0;
+		}
+	}
+	return pl_load_slow(p, off, to, n);
+}
+
+/*
+ * Bounds a length for a load helper to [0, max]. The verifier does not relate two packet offsets,
+ * so end - off can look negative to it even after end > off was checked; the empty asm hides the
+ * value from clang so it cannot drop the checks as redundant.
+ */
+static __always_inline __u32 pl_clamp_len(__u32 n, __u32 max)
+{
+	asm volatile("" : "+r"(n));
+	if (n > max)
+		n = max;
+	return n;
+}
+
+#endif
