@@ -1,0 +1,14 @@
+-- IP fragments by source: first fragments (MF set, offset 0) and later ones (offset > 0).
+SELECT
+    IPv6NumToString(src_addr) AS source,
+    ip_version,
+    countIf(bitAnd(ip_flags, 1) = 1 AND frag_offset = 0) AS first_fragments,
+    countIf(frag_offset > 0) AS later_fragments,
+    uniqExact(ip_id) AS datagrams,
+    max(frag_offset) AS max_offset
+FROM packets
+WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
+  AND (bitAnd(ip_flags, 1) = 1 OR frag_offset > 0)
+GROUP BY src_addr, ip_version
+ORDER BY first_fragments + later_fragments DESC
+LIMIT {limit:UInt32}
