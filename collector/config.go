@@ -12,6 +12,9 @@ type Config struct {
 	// Iface is the network interface whose packets are recorded. Required unless Pcap is set;
 	// with Pcap it only names the frames' iface (default: the capture file's base name).
 	Iface string
+	// NetNS, when set, is the network namespace (a name under /run/netns) that Iface lives in.
+	// The collector attaches there and keeps talking to Kafka from its own namespace.
+	NetNS string
 	// Hook is where the program runs: "xdp" (ingress, before the kernel's stack; cheapest) or
 	// "tc" (tcx ingress, after GRO and VLAN offload; works on every device).
 	Hook string

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/packetlake/packetlake/netns"
 	"log/slog"
 	"net"
 	"net/http"
@@ -78,7 +79,11 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 	}
 	c := &Collector{cfg: cfg, reg: reg, iface: cfg.Iface, done: make(chan struct{})}
 	if cfg.Pcap == "" {
-		ifi, err := net.InterfaceByName(cfg.Iface)
+		var ifi *net.Interface
+		err := netns.Do(cfg.NetNS, func() (err error) {
+			ifi, err = net.InterfaceByName(cfg.Iface)
+			return err
+		})
 		if err != nil {
 			if strings.Contains(err.Error(), "no such network interface") {
 				return nil, fmt.Errorf("interface %q does not exist in this network namespace (`ip link` lists them)", cfg.Iface)
@@ -186,6 +191,16 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 
 // attach puts the program on the interface.
 func (c *Collector) attach(objs *bpf.Objects) (link.Link, error) {
+	var l link.Link
+	err := netns.Do(c.cfg.NetNS, func() (err error) {
+		l, err = c.attachHere(objs)
+		return err
+	})
+	return l, err
+}
+
+// attachHere attaches in the calling thread's network namespace.
+func (c *Collector) attachHere(objs *bpf.Objects) (link.Link, error) {
 	if c.cfg.Hook == "tc" {
 		l, err := objs.AttachTC(c.ifindex)
 		if err != nil {

@@ -2,18 +2,17 @@ package nettest
 
 import (
 	"fmt"
+	"github.com/packetlake/packetlake/netns"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"golang.org/x/sys/unix"
 )
 
 // Veth is a veth pair: Name lives in namespace NS (the end a test observes: attach programs
@@ -139,39 +138,8 @@ func removeStale(t testing.TB) {
 	}
 }
 
-// Do runs fn on an OS thread switched into network namespace ns, for calls that act on "the
-// current namespace" (attaching XDP/tcx by ifindex, opening sockets). The thread is returned to
-// the Go scheduler only if it could be switched back; otherwise it dies with its goroutine.
-func Do(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", ns, err)
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("leave netns %s: %w (after fn: %v)", ns, err, ferr)
-			return // thread stays locked: Go discards it when this goroutine exits
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+// Do runs fn on an OS thread switched into network namespace ns (see package netns).
+func Do(ns string, fn func() error) error { return netns.Do(ns, fn) }
 
 // Do runs fn inside the observed end's namespace (v.NS).
 func (v *Veth) Do(fn func() error) error { return Do(v.NS, fn) }

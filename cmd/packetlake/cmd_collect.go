@@ -38,6 +38,7 @@ func runCollect(ctx context.Context, args []string) error {
 	brokers := listFlag{}
 	ring, maxBuf, frameBytes := bytesFlag(cfg.RingBytes), bytesFlag(cfg.MaxBufferedBytes), bytesFlag(cfg.FrameMaxBytes)
 	fs.StringVar(&cfg.Iface, "iface", "", "interface to record (required unless --pcap)")
+	fs.StringVar(&cfg.NetNS, "netns", "", "network namespace (name under /run/netns) the interface lives in")
 	fs.StringVar(&cfg.Hook, "hook", cfg.Hook, "where the program runs: xdp or tc")
 	fs.StringVar(&cfg.XDPMode, "xdp-mode", cfg.XDPMode, "XDP attach mode: auto, native or generic")
 	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, comma-separated (required)")
