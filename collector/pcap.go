@@ -76,7 +76,7 @@ func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.T
 				return st, fmt.Errorf("read ring after packet %d: %w", st.Packets, err)
 			}
 			st.Samples++
-			stampSample(rec.RawSample, uint64(ci.Timestamp.UnixNano()))
+			stampSample(rec.RawSample, uint64(ci.Timestamp.UnixNano()), ci.Length)
 			if err := fn(rec.RawSample, ci.Timestamp); err != nil {
 				return st, err
 			}
@@ -84,15 +84,19 @@ func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.T
 	}
 }
 
-// stampSample sets ts_ns of every pl_record in a ring sample; a malformed tail is left for the
-// caller's validation to count.
-func stampSample(b []byte, ts uint64) {
+// stampSample sets ts_ns of every pl_record in a ring sample to the capture time, and pkt_len to
+// the wire length when the capture kept fewer bytes; a malformed tail is left for the caller's
+// validation to count.
+func stampSample(b []byte, ts uint64, wireLen int) {
 	for len(b) > 0 {
 		n, err := record.SampleLen(b)
 		if err != nil {
 			return
 		}
 		record.SetTSNanos(b[:n], ts)
+		if wireLen > 0 {
+			record.SetPktLen(b[:n], uint32(wireLen))
+		}
 		b = b[n:]
 	}
 }

@@ -96,3 +96,7 @@ func ParseErrorName(code uint8) string {
 }
 
 var parseErrorNames = schema.ParseErrors
+
+// SetPktLen overwrites pkt_len in a raw sample: a capture cut by its snap length is replayed with
+// fewer bytes than were on the wire, and the wire length is what the column means.
+func SetPktLen(b []byte, n uint32) { le.PutUint32(b[off_pkt_len:], n) }
