@@ -35,15 +35,15 @@ func ether(typ uint16, tags ...tag) []byte {
 }
 
 type ip4 struct {
-	version, ihl  uint8 // 0: 4 and from len(opts)
-	tos, ttl      uint8
-	proto         uint8
-	id            uint16
-	flags         uint8  // bit 0 MF, bit 1 DF, bit 2 reserved, as in pl_record
-	fragOff       uint16 // bytes
-	totLen        int    // 0: header + payload
-	opts          []byte // multiple of 4
-	src, dst      netip.Addr
+	version, ihl uint8 // 0: 4 and from len(opts)
+	tos, ttl     uint8
+	proto        uint8
+	id           uint16
+	flags        uint8  // bit 0 MF, bit 1 DF, bit 2 reserved, as in pl_record
+	fragOff      uint16 // bytes
+	totLen       int    // 0: header + payload
+	opts         []byte // multiple of 4
+	src, dst     netip.Addr
 }
 
 func (h ip4) build(payload []byte) []byte {

@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	xdpPass     = 2  // XDP_PASS
+	xdpPass     = 2          // XDP_PASS
 	tcActUnspec = ^uint32(0) // TC_ACT_UNSPEC (-1)
 )
 
@@ -86,7 +86,8 @@ func (e *env) run(t testing.TB, frame []byte, tc bool) decoded {
 	var ret, want uint32
 	var err error
 	if tc {
-		ret, err, want = tcRun(e.o, frame)
+		ret, err = e.o.testRunTC(frame)
+		want = tcActUnspec
 	} else {
 		ret, err = e.o.TestRun(frame)
 		want = xdpPass
@@ -102,11 +103,6 @@ func (e *env) run(t testing.TB, frame []byte, tc bool) decoded {
 		t.Fatalf("%d records for one frame, want 1", len(recs))
 	}
 	return decode(t, recs[0])
-}
-
-func tcRun(o *Objects, frame []byte) (uint32, error, uint32) {
-	ret, err := o.testRunTC(frame)
-	return ret, err, tcActUnspec
 }
 
 // diffFields names the fields of two packets that differ, with both values.

@@ -92,7 +92,7 @@ func TestConfigAndAttachErrors(t *testing.T) {
 	defer o.Close()
 	for name, attach := range map[string]func() error{
 		"xdp": func() error { _, err := o.AttachXDP(1<<30, XDPAuto); return err },
-		"tc":  func() error { _, err := o.AttachTC(1<<30); return err },
+		"tc":  func() error { _, err := o.AttachTC(1 << 30); return err },
 	} {
 		err := attach()
 		if err == nil || !strings.Contains(err.Error(), "no interface with index") || !strings.Contains(err.Error(), "hint") {

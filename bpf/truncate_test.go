@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
-
-	"github.com/packetlake/packetlake/record"
 )
 
 // TestTruncatedEverywhere cuts every hand-built frame at every length from 14 bytes (the least
@@ -198,5 +196,3 @@ func TestTruncatedL4(t *testing.T) {
 		})
 	}
 }
-
-var _ = record.KernelRecordSize

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
 )
 
 // Veth is a veth pair: Name lives in namespace NS (the end a test observes: attach programs

@@ -40,7 +40,7 @@ func udpExchange(t *testing.T, v *Veth, dst netip.Addr, msg string) string {
 	return string(buf[:n])
 }
 
-func TestVethPairPingAndCleanup(t *testing.T) {
+func TestVethPairTrafficAndCleanup(t *testing.T) {
 	var v *Veth
 	t.Run("pair", func(t *testing.T) {
 		v = NewVethPair(t, WithIPv6())

@@ -15,19 +15,20 @@ func init() {
 	register(subcommand{
 		name:    "install",
 		summary: "fetch the ClickHouse engine (npm) and Apache Kafka jars (Maven Central) into the cache",
-		run:     runInstall,
+		setup:   setupInstall,
 	})
 }
 
-func runInstall(ctx context.Context, args []string) error {
+func setupInstall() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("install", flag.ContinueOnError)
 	cache := fs.String("cache", "", "cache directory (default $PACKETLAKE_CACHE, else ~/.cache/packetlake)")
 	withKafka := fs.Bool("kafka", true, "also fetch Apache Kafka (needed by the tests, not by the demo)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+	return fs, func(ctx context.Context) error { return runInstall(ctx, *cache, *withKafka) }
+}
+
+func runInstall(ctx context.Context, cache string, withKafka bool) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	dir := *cache
+	dir := cache
 	if dir == "" {
 		var err error
 		if dir, err = chlocal.CacheDir(); err != nil {
@@ -39,7 +40,7 @@ func runInstall(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("clickhouse engine: %s\n", lib)
-	if *withKafka {
+	if withKafka {
 		libs, err := kafkalocal.EnsureKafka(ctx, dir, log)
 		if err != nil {
 			return err

@@ -15,48 +15,58 @@ func init() {
 	register(subcommand{
 		name:    "query",
 		summary: "run a named report (top talkers, DNS names, SYNs without handshake, ...) against ClickHouse",
-		run:     runQuery,
+		setup:   setupQuery,
 	})
 }
 
-func runQuery(ctx context.Context, args []string) error {
+type queryFlags struct {
+	cfg         query.Config
+	since       time.Duration
+	from, until string
+	limit       int
+	format      string
+}
+
+func setupQuery() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: packetlake query [flags] REPORT\n\nReports:\n")
+		fmt.Fprintf(fs.Output(), "Usage: packetlake query [flags] REPORT\n\nReports (SQL in schema/reports):\n")
 		for _, r := range schema.Reports() {
 			fmt.Fprintf(fs.Output(), "  %-24s %s\n", r.Name, r.Title)
 		}
 		fmt.Fprintf(fs.Output(), "\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	addr := fs.String("clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
-	db := fs.String("database", "packetlake", "database holding the packets table")
-	user := fs.String("user", "", "ClickHouse user (default: the server's default user)")
-	since := fs.Duration("since", time.Hour, "report on the last DURATION (ignored if --from is set)")
-	from := fs.String("from", "", "start time, RFC 3339 (overrides --since)")
-	until := fs.String("until", "", "end time, RFC 3339 (default: now)")
-	limit := fs.Int("limit", 20, "rows at most")
-	format := fs.String("format", "table", "output: table, json or csv")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+	var q queryFlags
+	fs.StringVar(&q.cfg.HTTPAddr, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
+	fs.StringVar(&q.cfg.Database, "database", "packetlake", "database holding the packets table")
+	fs.StringVar(&q.cfg.User, "user", "", "ClickHouse user (default: the server's default user)")
+	fs.StringVar(&q.cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
+	fs.DurationVar(&q.since, "since", time.Hour, "report on the last DURATION (ignored if --from is set)")
+	fs.StringVar(&q.from, "from", "", "start time, RFC 3339 (overrides --since)")
+	fs.StringVar(&q.until, "until", "", "end time, RFC 3339 (default: now)")
+	fs.IntVar(&q.limit, "limit", 20, "rows at most")
+	fs.StringVar(&q.format, "format", "table", "output: table, json or csv")
+	return fs, func(ctx context.Context) error { return runQuery(ctx, fs, q) }
+}
+
+func runQuery(ctx context.Context, fs *flag.FlagSet, q queryFlags) error {
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return fmt.Errorf("want exactly one report name")
 	}
-	p := query.Params{Until: time.Now(), Limit: *limit}
+	p := query.Params{Until: time.Now(), Limit: q.limit}
 	var err error
-	if *until != "" {
-		if p.Until, err = time.Parse(time.RFC3339, *until); err != nil {
+	if q.until != "" {
+		if p.Until, err = time.Parse(time.RFC3339, q.until); err != nil {
 			return fmt.Errorf("--until: %w", err)
 		}
 	}
-	p.Since = p.Until.Add(-*since)
-	if *from != "" {
-		if p.Since, err = time.Parse(time.RFC3339, *from); err != nil {
+	p.Since = p.Until.Add(-q.since)
+	if q.from != "" {
+		if p.Since, err = time.Parse(time.RFC3339, q.from); err != nil {
 			return fmt.Errorf("--from: %w", err)
 		}
 	}
-	cfg := query.Config{HTTPAddr: *addr, Database: *db, User: *user, Password: os.Getenv("PACKETLAKE_CLICKHOUSE_PASSWORD")}
-	return query.Run(ctx, cfg, fs.Arg(0), p, *format, os.Stdout)
+	return query.Run(ctx, q.cfg, fs.Arg(0), p, q.format, os.Stdout)
 }

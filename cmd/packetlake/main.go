@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,7 +17,11 @@ import (
 type subcommand struct {
 	name    string
 	summary string
-	// run parses its own flags from args and runs until done or ctx is cancelled (SIGINT/SIGTERM).
+	// setup defines the subcommand's flags and returns them with the function that runs it once
+	// they are parsed (config file, environment, command line: see config.go). It must not act:
+	// `packetlake config check` and the manifest tests call it to learn the flags.
+	setup func() (*flag.FlagSet, func(ctx context.Context) error)
+	// run is for subcommands that parse their own arguments (none of the config layers apply).
 	run func(ctx context.Context, args []string) error
 }
 
@@ -41,6 +47,17 @@ func usage() {
 	fmt.Fprintf(os.Stderr, "\nRun 'packetlake <command> -h' for the flags of a command.\n")
 }
 
+func runSubcommand(ctx context.Context, c subcommand, args []string) error {
+	if c.setup == nil {
+		return c.run(ctx, args)
+	}
+	fs, run := c.setup()
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return run(ctx)
+}
+
 func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()
@@ -54,7 +71,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := c.run(ctx, os.Args[2:]); err != nil {
+	if err := runSubcommand(ctx, c, os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
 		fmt.Fprintf(os.Stderr, "packetlake %s: %v\n", c.name, err)
 		os.Exit(1)
 	}

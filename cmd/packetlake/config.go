@@ -1,0 +1,232 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Configuration has three sources with the same names everywhere, applied in this order so that
+// the more specific wins:
+//
+//  1. a YAML file (--config FILE or $PACKETLAKE_CONFIG): top-level keys apply to every
+//     subcommand that has a flag of that name; a section named after a subcommand applies to it
+//     alone:
+//
+//     brokers: kafka-1:9092,kafka-2:9092
+//     collect:
+//     iface: eth0
+//     ingest:
+//     clickhouse: ch-1:9000
+//
+//  2. environment variables PACKETLAKE_<FLAG>, the flag name upper-cased with - as _
+//     (PACKETLAKE_CLICKHOUSE_HTTP=...);
+//  3. the command line.
+//
+// A key that is no flag of the subcommand is an error naming the key and the nearest flag, so a
+// typo never silently leaves a default in place.
+
+// secretFlags are never printed back (config check, logs).
+var secretFlags = map[string]bool{"password": true, "sasl-password": true, "kafka-password": true}
+
+// parseFlags is fs.Parse with the config file and environment applied first. It returns
+// flag.ErrHelp for -h like fs.Parse.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	configPath := os.Getenv("PACKETLAKE_CONFIG")
+	if fs.Lookup("config") == nil {
+		fs.StringVar(&configPath, "config", configPath, "YAML configuration file: keys are flag names, top level or under a section named after the subcommand")
+	}
+	// The file is named on the command line, which is parsed last: find it first.
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			configPath = v
+		} else if v, ok := strings.CutPrefix(a, "-config="); ok {
+			configPath = v
+		} else if (a == "--config" || a == "-config") && i+1 < len(args) {
+			configPath = args[i+1]
+		}
+	}
+	if configPath != "" {
+		values, err := loadConfig(configPath, fs.Name())
+		if err != nil {
+			return err
+		}
+		if err := applyValues(fs, values, "config "+configPath); err != nil {
+			return err
+		}
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+// loadConfig reads the YAML file and returns the keys that apply to subcommand cmd.
+func loadConfig(path, cmd string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("config %s: not valid YAML: %w", path, err)
+	}
+	out := map[string]string{}
+	for k, v := range doc {
+		if _, isSection := v.(map[string]any); isSection {
+			continue
+		}
+		s, err := scalar(v)
+		if err != nil {
+			return nil, fmt.Errorf("config %s: key %q: %w", path, k, err)
+		}
+		out[k] = s
+	}
+	if sec, ok := doc[cmd].(map[string]any); ok {
+		for k, v := range sec {
+			s, err := scalar(v)
+			if err != nil {
+				return nil, fmt.Errorf("config %s: key %s.%s: %w", path, cmd, k, err)
+			}
+			out[cmd+"."+k] = s
+		}
+	}
+	return out, nil
+}
+
+// scalar turns a YAML value into the text a flag takes; a list becomes comma-separated.
+func scalar(v any) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	case bool, int, int64, uint64, float64:
+		return fmt.Sprint(x), nil
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			s, err := scalar(e)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return "", fmt.Errorf("want a string, number, boolean or list, got %T", v)
+}
+
+// applyValues sets flags from config keys. Top-level keys that name no flag of this subcommand
+// belong to another subcommand and are ignored; keys of this subcommand's own section must exist.
+func applyValues(fs *flag.FlagSet, values map[string]string, source string) error {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // section keys ("collect.x") sort after top-level ones and so win
+	for _, k := range keys {
+		name, inSection := strings.CutPrefix(k, fs.Name()+".")
+		if fs.Lookup(name) == nil || name == "config" {
+			if inSection {
+				return fmt.Errorf("%s: %s has no setting %q%s", source, fs.Name(), name, suggest(fs, name))
+			}
+			if !knownAnywhere(name) {
+				return fmt.Errorf("%s: no subcommand has a setting %q", source, name)
+			}
+			continue
+		}
+		if err := fs.Set(name, values[k]); err != nil {
+			return badValue(source+": "+k, fs.Lookup(name), values[k], err)
+		}
+	}
+	return nil
+}
+
+// applyEnv sets flags from PACKETLAKE_<NAME> variables.
+func applyEnv(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || f.Name == "config" {
+			return
+		}
+		env := envName(f.Name)
+		if v, ok := os.LookupEnv(env); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = badValue("environment "+env, f, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func envName(flagName string) string {
+	return "PACKETLAKE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// suggest names the flag closest to a misspelt key.
+func suggest(fs *flag.FlagSet, name string) string {
+	best, bestD := "", 1<<30
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	if best != "" && bestD <= max(2, len(name)/3) {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return " (`packetlake " + fs.Name() + " -h` lists them)"
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// knownAnywhere reports whether some subcommand has a flag of that name; filled by flagCatalog.
+func knownAnywhere(name string) bool {
+	_, ok := flagCatalog()[name]
+	return ok
+}
+
+// flagCatalog maps every flag name of every subcommand to the subcommands that have it, by
+// running each subcommand's setup (which only defines flags).
+func flagCatalog() map[string][]string {
+	catalog := map[string][]string{}
+	for name, c := range subcommands {
+		if c.setup == nil {
+			continue
+		}
+		fs, _ := c.setup()
+		fs.VisitAll(func(f *flag.Flag) { catalog[f.Name] = append(catalog[f.Name], name) })
+	}
+	return catalog
+}
+
+// badValue explains a value a flag refused, with what the flag wants.
+func badValue(where string, f *flag.Flag, value string, err error) error {
+	v := fmt.Sprintf("%q", value)
+	if secretFlags[f.Name] {
+		v = "(redacted)"
+	}
+	return fmt.Errorf("%s: invalid value %s (%v); wanted: %s", where, v, err, f.Usage)
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "packetlake.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigLayersFileEnvFlags(t *testing.T) {
+	path := writeConfig(t, "database: fromfile\nquery:\n  limit: 7\n  format: csv\n")
+	t.Setenv("PACKETLAKE_FORMAT", "json")
+	fs, _ := setupQuery()
+	if err := parseFlags(fs, []string{"--config", path, "--limit", "9", "top_talkers"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"database": "fromfile", // file, top level
+		"format":   "json",     // environment beats file
+		"limit":    "9",        // command line beats file
+	} {
+		if got := fs.Lookup(name).Value.String(); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if fs.Arg(0) != "top_talkers" {
+		t.Errorf("positional argument lost: %v", fs.Args())
+	}
+}
+
+func TestConfigErrorsNameKeyAndFix(t *testing.T) {
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"misspelt key":       {"query:\n  limmit: 5\n", `query has no setting "limmit" (did you mean "limit"?)`},
+		"bad value":          {"query:\n  limit: lots\n", "query.limit: invalid value"},
+		"unknown everywhere": {"colour: blue\n", `no subcommand has a setting "colour"`},
+		"not yaml":           {"query: [\n", "not valid YAML"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeConfig(t, tc.yaml)
+			fs, _ := setupQuery()
+			err := parseFlags(fs, []string{"--config=" + path, "top_talkers"})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	path := writeConfig(t, "password: hunter2\nquery:\n  limit: 3\ncolect:\n  iface: eth0\n")
+	problems, effective, err := checkConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], `section "colect"`) {
+		t.Errorf("problems = %q, want one about section colect", problems)
+	}
+	joined := strings.Join(effective, "\n")
+	if strings.Contains(joined, "hunter2") {
+		t.Errorf("secret printed: %s", joined)
+	}
+	if !strings.Contains(joined, "query.limit = 3") || !strings.Contains(joined, "query.password = (set, redacted)") {
+		t.Errorf("effective settings:\n%s", joined)
+	}
+}
