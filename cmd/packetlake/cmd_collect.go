@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,14 +15,14 @@ func init() {
 	register(subcommand{
 		name:    "collect",
 		summary: "record an interface's packets (or replay a capture) into Kafka",
-		run:     runCollect,
+		setup:   setupCollect,
 	})
 }
 
 // runCollect attaches the BPF program to an interface and ships its records to Kafka until
 // SIGINT/SIGTERM, then detaches cleanly. With --pcap it replays a capture instead and exits
 // when the capture is done.
-func runCollect(ctx context.Context, args []string) error {
+func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	cfg := collector.DefaultConfig()
 	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -55,50 +53,45 @@ func runCollect(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.FlushTimeout, "flush-timeout", cfg.FlushTimeout, "how long shutdown waits for Kafka to acknowledge")
 	metricsAddr := fs.String("metrics-addr", ":9464", "serve /metrics and /healthz here (empty: off)")
 	fs.StringVar(&cfg.Pcap, "pcap", "", "replay this capture (pcap or pcapng, Ethernet) instead of attaching")
-	verbose := fs.Bool("v", false, "debug logging")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	logf := addLogFlags(fs)
+	return fs, func(ctx context.Context) error {
+		if fs.NArg() > 0 {
+			fs.Usage()
+			return fmt.Errorf("unexpected arguments %q", fs.Args())
 		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if cfg.Iface == "" && cfg.Pcap == "" {
-		fs.Usage()
-		return errors.New("--iface (or --pcap) is required")
-	}
-	if len(brokers) == 0 {
-		fs.Usage()
-		return errors.New("--brokers is required")
-	}
-	cfg.Brokers, cfg.MetricsAddr = brokers, *metricsAddr
-	cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
-	if err := collector.CheckPrivileges(); err != nil {
-		return err
-	}
+		if cfg.Iface == "" && cfg.Pcap == "" {
+			fs.Usage()
+			return errors.New("--iface (or --pcap) is required")
+		}
+		if len(brokers) == 0 {
+			fs.Usage()
+			return errors.New("--brokers is required")
+		}
+		cfg.Brokers, cfg.MetricsAddr = brokers, *metricsAddr
+		cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
+		if err := collector.CheckPrivileges(); err != nil {
+			return err
+		}
 
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+		logger, err := logf.logger()
+		if err != nil {
+			return err
+		}
+		reg := prometheus.NewRegistry()
+		c, err := collector.New(cfg, logger, reg)
+		if err != nil {
+			return err
+		}
+		if err := c.Start(ctx); err != nil {
+			c.Stop()
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			logger.Info("signal received: detaching and flushing")
+		case <-c.Done():
+		}
+		stopErr := c.Stop()
+		return errors.Join(c.Err(), stopErr)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	reg := prometheus.NewRegistry()
-	c, err := collector.New(cfg, logger, reg)
-	if err != nil {
-		return err
-	}
-	if err := c.Start(ctx); err != nil {
-		c.Stop()
-		return err
-	}
-	select {
-	case <-ctx.Done():
-		logger.Info("signal received: detaching and flushing")
-	case <-c.Done():
-	}
-	stopErr := c.Stop()
-	return errors.Join(c.Err(), stopErr)
 }

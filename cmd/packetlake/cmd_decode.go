@@ -14,13 +14,13 @@ func init() {
 	register(subcommand{
 		name:    "decode",
 		summary: "print a capture's packets as the pipeline records them, one JSON object per line",
-		run:     runDecode,
+		setup:   setupDecode,
 	})
 }
 
 // runDecode shows what packetlake would store for a capture, with no Kafka or ClickHouse: the
 // capture runs through the BPF program (BPF_PROG_TEST_RUN) and the ingester's decoder.
-func runDecode(_ context.Context, args []string) error {
+func setupDecode() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: packetlake decode FILE.pcap\n\n"+
@@ -28,25 +28,21 @@ func runDecode(_ context.Context, args []string) error {
 			"one JSON object per recorded packet: keys are the packets table's columns, in order.\n"+
 			"Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) to load the program.\n")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	return fs, func(_ context.Context) error {
+		if fs.NArg() != 1 {
+			fs.Usage()
+			return errors.New("exactly one capture file is required")
 		}
-		return err
+		if err := collector.CheckPrivileges(); err != nil {
+			return err
+		}
+		st, err := collector.DecodeCapture(fs.Arg(0), os.Stdout)
+		if err != nil {
+			return err
+		}
+		if st.Refused > 0 {
+			fmt.Fprintf(os.Stderr, "packetlake decode: %d of %d packets refused by BPF_PROG_TEST_RUN (too big?)\n", st.Refused, st.Packets)
+		}
+		return nil
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("exactly one capture file is required")
-	}
-	if err := collector.CheckPrivileges(); err != nil {
-		return err
-	}
-	st, err := collector.DecodeCapture(fs.Arg(0), os.Stdout)
-	if err != nil {
-		return err
-	}
-	if st.Refused > 0 {
-		fmt.Fprintf(os.Stderr, "packetlake decode: %d of %d packets refused by BPF_PROG_TEST_RUN (too big?)\n", st.Refused, st.Packets)
-	}
-	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/packetlake/packetlake/kafkalocal"
 )
@@ -15,13 +13,13 @@ func init() {
 	register(subcommand{
 		name:    "kafka-local",
 		summary: "run kfake, a Kafka-protocol test broker, in the foreground (demo only)",
-		run:     runKafkaLocal,
+		setup:   setupKafkaLocal,
 	})
 }
 
 // runKafkaLocal serves kfake, a Kafka-protocol test broker, so the demo pipeline runs without a
 // JVM. It is not Kafka: integration and fault tests use kafkalocal.StartApache instead.
-func runKafkaLocal(ctx context.Context, args []string) error {
+func setupKafkaLocal() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("kafka-local", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: packetlake kafka-local --data DIR [--port N]\n\n"+
@@ -31,31 +29,26 @@ func runKafkaLocal(ctx context.Context, args []string) error {
 	}
 	data := fs.String("data", "", "data directory for kfake's topics, records and offsets (required)")
 	port := fs.Int("port", 9092, "listening port on 127.0.0.1 (0 picks a free one)")
-	verbose := fs.Bool("v", false, "log kfake's per-request lines")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	logf := addLogFlags(fs)
+	return fs, func(ctx context.Context) error {
+		if *data == "" || fs.NArg() > 0 {
+			fs.Usage()
+			return errors.New("--data is required and no positional arguments are accepted")
 		}
-		return err
-	}
-	if *data == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errors.New("--data is required and no positional arguments are accepted")
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		logger, err := logf.logger()
+		if err != nil {
+			return err
+		}
 
-	b, err := kafkalocal.StartEmbedded(kafkalocal.EmbeddedConfig{DataDir: *data, Port: *port, Logger: logger})
-	if err != nil {
-		return err
+		b, err := kafkalocal.StartEmbedded(kafkalocal.EmbeddedConfig{DataDir: *data, Port: *port, Logger: logger})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("kafka-local ready addr=%s data=%s (kfake, a Kafka-protocol test broker)\n", b.Addr(), *data)
+		<-ctx.Done()
+		logger.Info("kafka-local stopping: saving kfake state", "data", *data)
+		b.Stop()
+		logger.Info("kafka-local stopped")
+		return nil
 	}
-	fmt.Printf("kafka-local ready addr=%s data=%s (kfake, a Kafka-protocol test broker)\n", b.Addr(), *data)
-	<-ctx.Done()
-	logger.Info("kafka-local stopping: saving kfake state", "data", *data)
-	b.Stop()
-	logger.Info("kafka-local stopped")
-	return nil
 }

@@ -6,12 +6,14 @@ import (
 	"strings"
 )
 
-// listFlag is a comma-separated list flag (--brokers a:9092,b:9092); repeating it appends.
+// listFlag is a comma-separated list flag (--brokers a:9092,b:9092). Setting it replaces the
+// list, so the command line overrides the environment, which overrides the config file.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
 func (l *listFlag) Set(s string) error {
+	*l = nil
 	for _, v := range strings.Split(s, ",") {
 		if v = strings.TrimSpace(v); v != "" {
 			*l = append(*l, v)
