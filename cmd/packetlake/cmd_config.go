@@ -60,7 +60,7 @@ func checkConfig(path string) (problems, effective []string, err error) {
 		}
 	}
 	for _, name := range configurable() {
-		fs, _ := subcommands[name].setup()
+		fs, _ := subcommands[name].flags()
 		values, err := loadConfig(path, name)
 		if err != nil {
 			problems = append(problems, err.Error())

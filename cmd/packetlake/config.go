@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -37,9 +38,7 @@ var secretFlags = map[string]bool{"password": true, "sasl-password": true, "kafk
 // flag.ErrHelp for -h like fs.Parse.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	configPath := os.Getenv("PACKETLAKE_CONFIG")
-	if fs.Lookup("config") == nil {
-		fs.StringVar(&configPath, "config", configPath, "YAML configuration file: keys are flag names, top level or under a section named after the subcommand")
-	}
+	addConfigFlag(fs)
 	// The file is named on the command line, which is parsed last: find it first.
 	for i, a := range args {
 		if v, ok := strings.CutPrefix(a, "--config="); ok {
@@ -63,6 +62,21 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	return fs.Parse(args)
+}
+
+// addConfigFlag defines --config, so that -h lists it and manifests may use it. parseFlags reads
+// its value itself, before everything else.
+func addConfigFlag(fs *flag.FlagSet) {
+	if fs.Lookup("config") == nil {
+		fs.String("config", os.Getenv("PACKETLAKE_CONFIG"), "YAML configuration file: keys are flag names, top level or under a section named after the subcommand")
+	}
+}
+
+// flags returns a subcommand's complete flag set (its own and --config) and its run function.
+func (c subcommand) flags() (*flag.FlagSet, func(context.Context) error) {
+	fs, run := c.setup()
+	addConfigFlag(fs)
+	return fs, run
 }
 
 // loadConfig reads the YAML file and returns the keys that apply to subcommand cmd.
@@ -216,7 +230,7 @@ func flagCatalog() map[string][]string {
 		if c.setup == nil {
 			continue
 		}
-		fs, _ := c.setup()
+		fs, _ := c.flags()
 		fs.VisitAll(func(f *flag.Flag) { catalog[f.Name] = append(catalog[f.Name], name) })
 	}
 	return catalog

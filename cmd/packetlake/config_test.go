@@ -19,7 +19,7 @@ func writeConfig(t *testing.T, text string) string {
 func TestConfigLayersFileEnvFlags(t *testing.T) {
 	path := writeConfig(t, "database: fromfile\nquery:\n  limit: 7\n  format: csv\n")
 	t.Setenv("PACKETLAKE_FORMAT", "json")
-	fs, _ := setupQuery()
+	fs, _ := subcommands["query"].flags()
 	if err := parseFlags(fs, []string{"--config", path, "--limit", "9", "top_talkers"}); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestConfigErrorsNameKeyAndFix(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := writeConfig(t, tc.yaml)
-			fs, _ := setupQuery()
+			fs, _ := subcommands["query"].flags()
 			err := parseFlags(fs, []string{"--config=" + path, "top_talkers"})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)

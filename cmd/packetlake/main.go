@@ -51,7 +51,7 @@ func runSubcommand(ctx context.Context, c subcommand, args []string) error {
 	if c.setup == nil {
 		return c.run(ctx, args)
 	}
-	fs, run := c.setup()
+	fs, run := c.flags()
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
