@@ -37,8 +37,9 @@ test: deps install check-generated
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
 
+# Needs root. Flags pass through, e.g. make demo DEMOFLAGS='--duration 20s --keep=false'.
 demo: deps build
-	$(BIN) demo
+	$(BIN) demo $(DEMOFLAGS)
 
 bench: deps install
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
