@@ -65,8 +65,10 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Process, error) {
 	}
 	p := &Process{cfg: cfg, stderr: &tailBuffer{max: 8 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(cfg.Binary, args...)
-	// The child must not outlive a crashed test binary: it would keep the data dir locked.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The child must not outlive a crashed parent: it would keep the data dir locked. It gets
+	// its own process group so a terminal's Ctrl-C reaches only the parent, which then stops
+	// its clients (e.g. an ingester's last flush) before stopping ClickHouse.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	p.cmd.Stderr = p.stderr
 	var logFile *os.File
 	if cfg.LogPath != "" {

@@ -7,7 +7,7 @@ packages=(
   clang llvm libbpf-dev bpftool   # build the BPF program (make generate)
   iproute2 ethtool                # network namespaces and veth pairs for tests and the demo
   tcpreplay tshark tcpdump        # replay real captures; tshark is the tests' oracle
-  nmap hping3 bind9-dnsutils curl openssl  # real traffic and real attacks for tests and the demo
+  nmap hping3 bind9-dnsutils curl openssl iputils-ping  # real traffic and attacks for tests and the demo
   dnsmasq-base nginx-light        # local DNS and HTTP(S) servers inside test namespaces
 )
 tools=(go java mvn npm)

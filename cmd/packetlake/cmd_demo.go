@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -16,11 +15,11 @@ func init() {
 	register(subcommand{
 		name:    "demo",
 		summary: "run the whole pipeline on this machine against real traffic in a throwaway lab (root)",
-		run:     runDemo,
+		setup:   setupDemo,
 	})
 }
 
-func runDemo(ctx context.Context, args []string) error {
+func setupDemo() (*flag.FlagSet, func(context.Context) error) {
 	cfg := demo.Config{}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -38,23 +37,19 @@ func runDemo(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.DataDir, "data", ".demo", "data directory: ClickHouse, kfake, and the lab's configs and logs")
 	fs.BoolVar(&cfg.Keep, "keep", true, "keep the data directory afterwards (--keep=false deletes what the demo put there after a successful run)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "also log the components' info and the demo's debug lines")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	return fs, func(ctx context.Context) error {
+		if fs.NArg() > 0 {
+			fs.Usage()
+			return fmt.Errorf("unexpected arguments %q", fs.Args())
 		}
+		level := slog.LevelInfo
+		if cfg.Verbose {
+			level = slog.LevelDebug
+		}
+		// Logs on stderr, progress and reports on stdout.
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		cfg.Out = os.Stdout
+		_, err := demo.Run(ctx, cfg)
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	level := slog.LevelInfo
-	if cfg.Verbose {
-		level = slog.LevelDebug
-	}
-	// Logs on stderr, progress and reports on stdout.
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg.Out = os.Stdout
-	_, err := demo.Run(ctx, cfg)
-	return err
 }

@@ -61,7 +61,30 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
-	return fs.Parse(args)
+	return parseInterspersed(fs, args)
+}
+
+// parseInterspersed parses like fs.Parse but also takes flags after positional arguments
+// (`packetlake query top_talkers --since 24h`), which the flag package alone stops at. "--" ends
+// flag parsing as usual.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // addConfigFlag defines --config, so that -h lists it and manifests may use it. parseFlags reads

@@ -72,3 +72,13 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("effective settings:\n%s", joined)
 	}
 }
+
+func TestFlagsAfterPositionalArguments(t *testing.T) {
+	fs, _ := subcommands["query"].flags()
+	if err := parseFlags(fs, []string{"top_talkers", "--since", "24h", "--limit=3"}); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Lookup("since").Value.String() != "24h0m0s" || fs.Lookup("limit").Value.String() != "3" || fs.Arg(0) != "top_talkers" || fs.NArg() != 1 {
+		t.Errorf("since=%s limit=%s args=%q", fs.Lookup("since").Value, fs.Lookup("limit").Value, fs.Args())
+	}
+}
