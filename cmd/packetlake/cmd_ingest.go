@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/packetlake/packetlake/ingester"
+)
+
+func init() {
+	register(subcommand{
+		name:    "ingest",
+		summary: "consume packet frames and stats from Kafka into ClickHouse, exactly once",
+		run:     runIngest,
+	})
+}
+
+func runIngest(ctx context.Context, args []string) error {
+	cfg := ingester.DefaultConfig()
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: packetlake ingest --brokers HOST:PORT --clickhouse HOST:PORT [--clickhouse-http HOST:PORT] [flags]\n\n"+
+			"Joins the consumer group, applies the schema migrations, and inserts every frame of\n"+
+			"the topic into packets (bad frames into dead_letters) and every stats message into\n"+
+			"collector_stats, exactly once, until SIGINT/SIGTERM.\n\n")
+		fs.PrintDefaults()
+	}
+	var brokers listFlag
+	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, comma-separated (required)")
+	fs.StringVar(&cfg.Group, "group", "packetlake-ingester", "Kafka consumer group")
+	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic of the packet frames")
+	fs.StringVar(&cfg.StatsTopic, "stats-topic", cfg.StatsTopic, "topic of the collector stats (empty: none)")
+	fs.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse native-protocol address (required)")
+	fs.StringVar(&cfg.ClickHouseHTTP, "clickhouse-http", "", "ClickHouse HTTP address (required by --writer arrow-http)")
+	fs.StringVar(&cfg.Database, "database", cfg.Database, "ClickHouse database (created if missing)")
+	fs.StringVar(&cfg.User, "user", "default", "ClickHouse user")
+	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password")
+	fs.StringVar(&cfg.Writer, "writer", cfg.Writer, "packets writer: arrow-http or native")
+	fs.IntVar(&cfg.FlushRows, "flush-rows", cfg.FlushRows, "insert a partition's batch at this many rows")
+	flushBytes := bytesFlag(cfg.FlushBytes)
+	fs.Var(&flushBytes, "flush-bytes", "insert a partition's batch at this many bytes of frames")
+	fs.DurationVar(&cfg.FlushAge, "flush-age", cfg.FlushAge, "insert a partition's batch this long after its first frame")
+	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout (how long a crashed member holds its partitions)")
+	fs.DurationVar(&cfg.RevokeTimeout, "revoke-timeout", cfg.RevokeTimeout, "how long a revoked partition may take to flush its last batch")
+	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
+	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics here (empty: off)")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if len(brokers) == 0 || cfg.ClickHouse == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
+	}
+	cfg.Brokers, cfg.FlushBytes, cfg.Migrate = brokers, int(flushBytes), !*noMigrate
+	if cfg.ClickHouseHTTP == "" && cfg.Writer == ingester.WriterArrowHTTP {
+		return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux}
+		go srv.Serve(ln)
+		defer srv.Close()
+		logger.Info("serving metrics", "addr", ln.Addr().String())
+	}
+
+	ing, err := ingester.New(cfg, ingester.Dependencies{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if err := ing.Start(ctx); err != nil {
+		ing.Stop()
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("stopping: flushing and committing the batches in hand")
+	return ing.Stop()
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/packetlake/packetlake/schema"
+)
+
+func init() {
+	register(subcommand{
+		name:    "schema",
+		summary: "manage the ClickHouse schema: schema apply creates or upgrades the tables",
+		run:     runSchema,
+	})
+}
+
+// runSchema dispatches `packetlake schema apply`. The ingester applies the same migrations on
+// start; this lets an operator do it ahead of a deployment, with its own credentials.
+func runSchema(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("schema apply", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: packetlake schema apply --clickhouse HOST:PORT --database DB\n\n"+
+			"Creates the database (Atomic) and applies the migrations it lacks, in order. Refuses a\n"+
+			"database whose schema is newer than this binary (latest version %d).\n\n", schema.LatestVersion())
+		fs.PrintDefaults()
+	}
+	addr := fs.String("clickhouse", "127.0.0.1:9000", "ClickHouse native-protocol address")
+	database := fs.String("database", "packetlake", "database to create or upgrade")
+	user := fs.String("user", "default", "ClickHouse user")
+	password := fs.String("password", "", "ClickHouse password")
+	if len(args) == 0 || args[0] != "apply" {
+		fs.Usage()
+		return errors.New("unknown or missing schema command: want `schema apply`")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("no positional arguments are accepted")
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{*addr},
+		Auth:        clickhouse.Auth{Username: *user, Password: *password},
+		DialTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("open clickhouse %s: %w", *addr, err)
+	}
+	defer conn.Close()
+	if err := schema.Migrate(ctx, conn, *database); err != nil {
+		return err
+	}
+	fmt.Printf("schema of database %s is at version %d\n", *database, schema.LatestVersion())
+	return nil
+}

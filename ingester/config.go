@@ -1,0 +1,104 @@
+package ingester
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config configures an Ingester. Start from DefaultConfig.
+type Config struct {
+	// Brokers are the Kafka bootstrap addresses, host:port.
+	Brokers []string
+	// Group is the Kafka consumer group. Members of one group share the partitions.
+	Group string
+	// Topic carries the collectors' packet frames (one Kafka record = one record frame).
+	Topic string
+	// StatsTopic carries the collectors' JSON stats messages; "" consumes none.
+	StatsTopic string
+
+	// ClickHouse is the native-protocol address (host:port): migrations, dead letters, stats,
+	// batch ranges and the native writer use it.
+	ClickHouse string
+	// ClickHouseHTTP is the HTTP address (host:port), needed by the arrow-http writer.
+	ClickHouseHTTP string
+	// Database holds the tables; it is created (Atomic) by the migrations.
+	Database string
+	// User and Password authenticate to ClickHouse ("default" and empty when unset).
+	User, Password string
+	// Migrate applies the schema migrations in Start.
+	Migrate bool
+
+	// A partition's batch is inserted once it holds FlushRows rows or FlushBytes bytes of
+	// Kafka values (both cuts are a function of the data alone, so a replay cuts the same
+	// batches), or FlushAge after its first record (recorded in ingest_batches before the
+	// INSERT, because a replay could not know where it was cut).
+	FlushRows  int
+	FlushBytes int
+	FlushAge   time.Duration
+	// Writer is WriterArrowHTTP or WriterNative.
+	Writer string
+
+	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
+	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
+	// stays bounded at about partitions × (MaxQueuedBytes + FlushBytes).
+	MaxQueuedBytes int
+	// InsertTimeout bounds one INSERT.
+	InsertTimeout time.Duration
+	// RetryBackoffMax caps the exponential backoff between retries of a failed insert or commit.
+	RetryBackoffMax time.Duration
+	// SessionTimeout is the consumer group session: a member that crashed (kill -9) keeps its
+	// partitions this long before the group reassigns them. Kafka's default 45 s; the broker
+	// accepts no less than 6 s.
+	SessionTimeout time.Duration
+	// RevokeTimeout bounds how long a revoked partition (rebalance or Stop) may take to insert
+	// and commit its last batch. After it the batch is abandoned uncommitted and the next owner
+	// replays it; keep it well under the group's rebalance timeout (60 s).
+	RevokeTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults; Brokers, Group and the ClickHouse addresses are left to set.
+func DefaultConfig() Config {
+	return Config{
+		Topic:           "packets",
+		StatsTopic:      "packetlake-stats",
+		Database:        "packetlake",
+		Migrate:         true,
+		FlushRows:       100_000,
+		FlushBytes:      32 << 20,
+		FlushAge:        time.Second,
+		Writer:          WriterArrowHTTP,
+		MaxQueuedBytes:  64 << 20,
+		InsertTimeout:   60 * time.Second,
+		RetryBackoffMax: 5 * time.Second,
+		SessionTimeout:  45 * time.Second,
+		RevokeTimeout:   20 * time.Second,
+	}
+}
+
+// validate reports the first setting that cannot work.
+func (c Config) validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("ingester: no Kafka brokers")
+	case c.Group == "":
+		return errors.New("ingester: no consumer group")
+	case c.Topic == "":
+		return errors.New("ingester: no topic")
+	case c.Topic == c.StatsTopic:
+		return errors.New("ingester: topic and stats topic are the same")
+	case c.ClickHouse == "":
+		return errors.New("ingester: no ClickHouse native address")
+	case c.Writer == WriterArrowHTTP && c.ClickHouseHTTP == "":
+		return errors.New("ingester: the arrow-http writer needs the ClickHouse HTTP address")
+	case c.Writer != WriterArrowHTTP && c.Writer != WriterNative:
+		return fmt.Errorf("ingester: unknown writer %q", c.Writer)
+	case c.Database == "":
+		return errors.New("ingester: no database")
+	case c.FlushRows <= 0 || c.FlushBytes <= 0 || c.FlushAge <= 0:
+		return errors.New("ingester: FlushRows, FlushBytes and FlushAge must be positive")
+	case c.MaxQueuedBytes <= 0 || c.InsertTimeout <= 0 || c.RetryBackoffMax <= 0 || c.RevokeTimeout <= 0 || c.SessionTimeout <= 0:
+		return errors.New("ingester: MaxQueuedBytes, InsertTimeout, RetryBackoffMax, SessionTimeout and RevokeTimeout must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,353 @@
+package ingester
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packetlake/packetlake/chlocal"
+)
+
+// Exactly once across failures: a stream of >= 200k packets keeps arriving while the ingester
+// or ClickHouse is stopped, crashed and restarted; in the end every (host, collector_id, seq)
+// is in packets exactly once.
+
+// TestRestartMidStream: Stop + New + Start, three times, while frames arrive. Each Stop revokes
+// every partition, so each worker inserts and commits what it holds before the next member
+// (the new Ingester) starts at the commit.
+func TestRestartMidStream(t *testing.T) {
+	topic, stats, group, db := names("restart")
+	createTopic(t, topic, 4)
+	createTopic(t, stats, 1)
+	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
+	conn := chConn(t, sharedCH.TCPAddr())
+	total, done := background(t, topic, 4, 100, 500, 40*time.Millisecond)
+	ing := startIngester(t, cfg)
+	var inserted uint64
+	for i := range 3 {
+		time.Sleep(time.Second)
+		if err := ing.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		inserted += ing.insertedRows()
+		t.Logf("restart %d: %d rows so far", i+1, packetCounts(t, conn, db).Rows)
+		ing = startIngester(t, cfg)
+	}
+	<-done
+	waitRows(t, conn, db, total, 2*time.Minute)
+	ing.Stop()
+	// A graceful handover needs no deduplication: nothing was even sent twice.
+	if inserted += ing.insertedRows(); inserted != total {
+		t.Errorf("the members inserted %d rows in all, want %d: a batch was sent twice", inserted, total)
+	}
+	checkCommitted(t, group, topic)
+}
+
+// TestAbandonedAfterInsert aims at the one window that makes a replay: a batch in ClickHouse
+// whose offsets were not committed. The first batches block after their INSERT until the
+// revoke deadline gives them up (as a crash would), and the next member must cut and token
+// them identically — including batches cut by age, whose end a replay cannot see in the data.
+func TestAbandonedAfterInsert(t *testing.T) {
+	topic, stats, group, db := names("abandon")
+	createTopic(t, topic, 4)
+	createTopic(t, stats, 1)
+	cfg := testConfig(sharedCH, topic, stats, group, db, WriterNative)
+	cfg.FlushRows = 2_000 // 4 frames: some batches cut by size, the rest by age (frames trickle)
+	cfg.FlushAge = 150 * time.Millisecond
+	cfg.RevokeTimeout = 2 * time.Second
+	conn := chConn(t, sharedCH.TCPAddr())
+
+	// Block one batch cut by size and one cut by age, on different partitions (a blocked
+	// worker stops its partition, so one each).
+	var mu sync.Mutex
+	blockedCut, blockedPart := map[cut]string{}, map[string]bool{}
+	tokenCh := make(chan string, 2)
+	afterInsertHook = func(ctx context.Context, token string, c cut) {
+		part := strings.Split(token, "/")[1]
+		mu.Lock()
+		block := strings.HasPrefix(token, topic+"/") && (c == cutSize || c == cutAge) && blockedCut[c] == "" && !blockedPart[part]
+		if block {
+			blockedCut[c], blockedPart[part] = token, true
+		}
+		mu.Unlock()
+		if block {
+			tokenCh <- string(c) + " " + token
+			<-ctx.Done() // hold the commit back until the worker is given up
+		}
+	}
+	t.Cleanup(func() { afterInsertHook = nil })
+
+	total, done := background(t, topic, 4, 60, 500, 60*time.Millisecond)
+	ing := startIngester(t, cfg)
+	var tokens []string
+	for len(tokens) < 2 {
+		select {
+		case tok := <-tokenCh:
+			tokens = append(tokens, tok)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %v blocked after insert: the test did not reach its window", tokens)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := ing.Stop(); err != nil { // revoke: the blocked workers give up after 2 s, uncommitted
+		t.Fatal(err)
+	}
+	afterInsertHook = nil
+	inserted := packetCounts(t, conn, db).Rows
+	t.Logf("abandoned uncommitted after insert: %v (%d rows in packets)", tokens, inserted)
+	if inserted == 0 {
+		t.Fatal("nothing was inserted before the abandon: the test did not reach its window")
+	}
+	startIngester(t, cfg)
+	<-done
+	waitRows(t, conn, db, total, 2*time.Minute)
+}
+
+// ingestChild runs `packetlake ingest` as a child process, as deployed.
+func ingestChild(t *testing.T, cfg Config, logPath string) *exec.Cmd {
+	t.Helper()
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(plBinary, "ingest", "--brokers", cfg.Brokers[0], "--group", cfg.Group,
+		"--topic", cfg.Topic, "--stats-topic", cfg.StatsTopic, "--database", cfg.Database,
+		"--clickhouse", cfg.ClickHouse, "--clickhouse-http", cfg.ClickHouseHTTP,
+		"--flush-rows", "20000", "--flush-age", "300ms", "--session-timeout", "6s", "--metrics-addr", "")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	return cmd
+}
+
+// TestKillIngestProcess: kill -9 of `packetlake ingest` mid-stream, three times. Nothing is
+// flushed or committed on the way out; the next process replays from the last commit.
+func TestKillIngestProcess(t *testing.T) {
+	topic, stats, group, db := names("kill")
+	createTopic(t, topic, 4)
+	createTopic(t, stats, 1)
+	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
+	conn := chConn(t, sharedCH.TCPAddr())
+	logPath := filepath.Join(t.TempDir(), "ingest.log")
+	total, done := background(t, topic, 4, 110, 500, 60*time.Millisecond)
+	for i := range 3 {
+		child := ingestChild(t, cfg, logPath)
+		time.Sleep(time.Duration(2500+700*i) * time.Millisecond)
+		child.Process.Signal(syscall.SIGKILL)
+		child.Wait()
+		t.Logf("kill -9 %d: %d rows so far", i+1, packetCounts(t, conn, db).Rows)
+	}
+	ingestChild(t, cfg, logPath)
+	<-done
+	waitRows(t, conn, db, total, 2*time.Minute)
+	if t.Failed() {
+		b, _ := os.ReadFile(logPath)
+		t.Logf("ingest log:\n%s", b)
+	}
+}
+
+// TestClickHouseKilledMidStream: kill -9 of ClickHouse while inserts are in flight, restarted on
+// the same data dir and ports after a pause. The ingester retries with the same tokens,
+// pauses fetching meanwhile, and catches up.
+func TestClickHouseKilledMidStream(t *testing.T) {
+	topic, stats, group, db := names("chkill")
+	createTopic(t, topic, 4)
+	createTopic(t, stats, 1)
+	dir := filepath.Join(t.TempDir(), "ch")
+	spawn := func(tcp, http int) *chlocal.Process {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		p, err := chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: plBinary, DataDir: dir, TCPPort: tcp, HTTPPort: http,
+			LogPath: filepath.Join(filepath.Dir(dir), "ch.log")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Kill() })
+		return p
+	}
+	ch := spawn(0, 0)
+	tcpPort, httpPort := port(t, ch.TCPAddr()), port(t, ch.HTTPAddr())
+	cfg := testConfig(ch, topic, stats, group, db, WriterArrowHTTP)
+	cfg.MaxQueuedBytes = 4 << 20 // so the outage shows the fetch pause
+	ing := startIngester(t, cfg)
+	total, done := background(t, topic, 4, 100, 500, 50*time.Millisecond)
+	maxPaused := 0.0
+	for i := range 2 {
+		time.Sleep(1500 * time.Millisecond)
+		if err := ch.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("ClickHouse killed (%d)", i+1)
+		for range 30 { // 3 s down; frames keep arriving
+			maxPaused = max(maxPaused, testutilGauge(ing.metrics.paused))
+			time.Sleep(100 * time.Millisecond)
+		}
+		ch = spawn(tcpPort, httpPort)
+	}
+	<-done
+	waitRows(t, chConn(t, ch.TCPAddr()), db, total, 2*time.Minute)
+	retries := 0.0
+	for _, table := range []string{"packets", "ingest_batches", "dead_letters", "collector_stats"} {
+		retries += testutilCounter(ing.metrics.insertRetries.WithLabelValues(table))
+	}
+	t.Logf("insert retries %v, partitions paused at most %v", retries, maxPaused)
+	if retries == 0 {
+		t.Error("no insert was retried: the kills missed the ingester")
+	}
+	if maxPaused == 0 {
+		t.Error("no partition was paused while ClickHouse was down: fetching is not bounded")
+	}
+	if p := testutilGauge(ing.metrics.paused); p != 0 {
+		t.Errorf("%v partitions still paused after ClickHouse came back", p)
+	}
+}
+
+// TestClickHouseKilledAfterInsert: ClickHouse dies right after acknowledging a batch whose
+// offsets are then never committed; the batch is replayed into the restarted server, whose
+// deduplication log (on disk since the INSERT) must drop it.
+func TestClickHouseKilledAfterInsert(t *testing.T) {
+	topic, stats, group, db := names("chafter")
+	createTopic(t, topic, 2)
+	createTopic(t, stats, 1)
+	dir := filepath.Join(t.TempDir(), "ch")
+	spawn := func(tcp, http int) *chlocal.Process {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		p, err := chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: plBinary, DataDir: dir, TCPPort: tcp, HTTPPort: http})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Kill() })
+		return p
+	}
+	ch := spawn(0, 0)
+	tcpPort, httpPort := port(t, ch.TCPAddr()), port(t, ch.HTTPAddr())
+	cfg := testConfig(ch, topic, stats, group, db, WriterArrowHTTP)
+	cfg.RevokeTimeout = 2 * time.Second
+	var once sync.Once
+	killed := make(chan string, 1)
+	afterInsertHook = func(ctx context.Context, token string, _ cut) {
+		if !strings.HasPrefix(token, topic+"/") {
+			return
+		}
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			ch.Kill()
+			killed <- token
+			<-ctx.Done() // never commit: the next member replays the batch
+		}
+	}
+	t.Cleanup(func() { afterInsertHook = nil })
+	total, done := background(t, topic, 2, 100, 1000, 20*time.Millisecond)
+	ing := startIngester(t, cfg)
+	token := <-killed
+	ing.Stop()
+	afterInsertHook = nil
+	ch = spawn(tcpPort, httpPort)
+	conn := chConn(t, ch.TCPAddr())
+	t.Logf("killed ClickHouse after acknowledging %s; %d rows survived", token, packetCounts(t, conn, db).Rows)
+	startIngester(t, cfg)
+	<-done
+	waitRows(t, conn, db, total, 2*time.Minute)
+}
+
+func port(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, _ := strings.Cut(addr, ":")
+	n := 0
+	for _, c := range p {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// TestRebalance: members join and leave mid-stream; the partitions spread over the members
+// and each handover (cooperative revoke: flush, commit, then hand over) loses and doubles
+// nothing.
+func TestRebalance(t *testing.T) {
+	topic, stats, group, db := names("rebalance")
+	createTopic(t, topic, 6)
+	createTopic(t, stats, 1)
+	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
+	conn := chConn(t, sharedCH.TCPAddr())
+	total, done := background(t, topic, 6, 60, 500, 60*time.Millisecond)
+	a := startIngester(t, cfg)
+	time.Sleep(time.Second)
+	b := startIngester(t, cfg)
+	// A cooperative rebalance takes two rounds, each noticed at a heartbeat.
+	waitSpread(t, 6, map[string]*Ingester{"a": a, "b": b}, topic)
+	c := startIngester(t, cfg)
+	waitSpread(t, 6, map[string]*Ingester{"a": a, "b": b, "c": c}, topic)
+	a.Stop()
+	waitSpread(t, 6, map[string]*Ingester{"b": b, "c": c}, topic)
+	<-done
+	waitRows(t, conn, db, total, 2*time.Minute)
+	b.Stop()
+	c.Stop()
+	if n := a.insertedRows() + b.insertedRows() + c.insertedRows(); n != total {
+		t.Errorf("the members inserted %d rows in all, want %d: a handover sent a batch twice", n, total)
+	}
+	checkCommitted(t, group, topic)
+}
+
+// waitSpread waits until every member owns some of the n partitions and together all of them.
+func waitSpread(t *testing.T, n int, members map[string]*Ingester, topic string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, sum, empty := map[string]int{}, 0, false
+		for name, m := range members {
+			got[name] = m.assigned(topic)
+			sum += got[name]
+			empty = empty || got[name] == 0
+		}
+		if !empty && sum == n {
+			t.Logf("partitions spread: %v", got)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions not spread over the members after 30 s: %v of %d", got, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestKafkaKilledMidStream: the broker is killed -9 and restarted while frames flow. The
+// client reconnects by itself (errors are counted); uncommitted batches are replayed from the
+// last commit the broker kept, with the same tokens.
+func TestKafkaKilledMidStream(t *testing.T) {
+	topic, stats, group, db := names("kafkakill")
+	createTopic(t, topic, 4)
+	createTopic(t, stats, 1)
+	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
+	conn := chConn(t, sharedCH.TCPAddr())
+	ing := startIngester(t, cfg)
+	// The producer's client retries through the outage, as the collector's does.
+	total, done := background(t, topic, 4, 100, 500, 50*time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
+	kafka.Kill()
+	t.Logf("kafka killed at %d rows", packetCounts(t, conn, db).Rows)
+	time.Sleep(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := kafka.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	waitRows(t, conn, db, total, 2*time.Minute)
+	errs := testutilCounter(ing.metrics.kafkaErrors.WithLabelValues("connect")) + testutilCounter(ing.metrics.kafkaErrors.WithLabelValues("fetch"))
+	t.Logf("kafka errors counted: %v", errs)
+	if errs == 0 {
+		t.Error("no Kafka error was counted during the outage")
+	}
+}

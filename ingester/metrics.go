@@ -1,0 +1,56 @@
+package ingester
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the ingester's counters; every way a record can go (row, dead letter, retry,
+// replay) moves one of them.
+type metrics struct {
+	kafkaRecords   *prometheus.CounterVec   // topic: Kafka records (frames, stats messages) consumed
+	packets        prometheus.Counter       // packets decoded from frames
+	rowsInserted   *prometheus.CounterVec   // table
+	insertDuration *prometheus.HistogramVec // table
+	insertRetries  *prometheus.CounterVec   // table: failed inserts that will be retried
+	batches        *prometheus.CounterVec   // topic, cut: size, age, revoke, replayed
+	deadLetters    *prometheus.CounterVec   // topic
+	commits        prometheus.Counter
+	commitRetries  prometheus.Counter
+	kafkaErrors    *prometheus.CounterVec // kind: fetch, connect
+	lag            *prometheus.GaugeVec   // topic, partition: high watermark − next offset to commit
+	paused         prometheus.Gauge       // partitions whose fetching is paused (backpressure)
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	const ns, sub = "packetlake", "ingester"
+	m := &metrics{
+		kafkaRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "kafka_records_total", Help: "Kafka records consumed (packet frames, stats messages)."}, []string{"topic"}),
+		packets: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "packets_decoded_total", Help: "Packets decoded from frames."}),
+		rowsInserted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rows_inserted_total", Help: "Rows acknowledged by ClickHouse (a deduplicated replay counts again)."}, []string{"table"}),
+		insertDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "insert_duration_seconds", Help: "Duration of successful INSERTs.",
+			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}, []string{"table"}),
+		insertRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "insert_retries_total", Help: "Failed INSERTs, retried with backoff."}, []string{"table"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "batches_total", Help: "Batches inserted and committed, by what cut them."}, []string{"topic", "cut"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "dead_letters_total", Help: "Kafka records that could not be decoded, stored in dead_letters."}, []string{"topic"}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "commits_total", Help: "Offset commits acknowledged by Kafka."}),
+		commitRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "commit_retries_total", Help: "Failed offset commits, retried with backoff."}),
+		kafkaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "kafka_errors_total", Help: "Kafka errors (the client reconnects by itself)."}, []string{"kind"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "consumer_lag", Help: "Records between the partition's high watermark and the last commit."}, []string{"topic", "partition"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "paused_partitions", Help: "Partitions whose fetching is paused because their worker is behind."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
+			m.batches, m.deadLetters, m.commits, m.commitRetries, m.kafkaErrors, m.lag, m.paused)
+	}
+	return m
+}

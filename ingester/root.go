@@ -1,0 +1,117 @@
+// Package ingester moves packet frames and collector stats from Kafka into ClickHouse, exactly
+// once: each partition is cut into batches of contiguous offsets, each batch is one INSERT with
+// a deduplication token derived from its offsets, and offsets are committed only after
+// ClickHouse acknowledged (see worker.go for why a replay cuts the same batches).
+package ingester
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/packetlake/packetlake/schema"
+)
+
+// Dependencies are what an Ingester uses but does not own.
+type Dependencies struct {
+	Logger     *slog.Logger          // nil discards
+	Registerer prometheus.Registerer // nil registers nowhere
+}
+
+// Ingester consumes the packet and stats topics as one consumer group member.
+type Ingester struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	conn    driver.Conn // migrations, small tables, batch ranges
+	writer  Writer      // packets
+	client  *kgo.Client
+
+	mu      sync.Mutex
+	workers map[topicPartition]*partitionWorker
+
+	cancel   context.CancelFunc
+	pollDone chan struct{}
+	stopOnce sync.Once
+}
+
+// New checks cfg and prepares the connections; nothing is contacted before Start.
+func New(cfg Config, deps Dependencies) (*Ingester, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := packetColumns(); err != nil {
+		return nil, fmt.Errorf("ingester: %w", err)
+	}
+	conn, err := openNative(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ingester: %w", err)
+	}
+	w, err := newWriter(cfg)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ingester: %w", err)
+	}
+	return &Ingester{
+		cfg: cfg, log: deps.Logger, metrics: newMetrics(deps.Registerer),
+		conn: conn, writer: w, workers: map[topicPartition]*partitionWorker{},
+	}, nil
+}
+
+// Start applies the migrations (if configured) and joins the consumer group. ClickHouse must be
+// reachable: the ingester does not consume before it knows the schema is the one it writes.
+func (ing *Ingester) Start(ctx context.Context) error {
+	if ing.cfg.Migrate {
+		if err := ing.migrate(ctx); err != nil {
+			return fmt.Errorf("ingester: %w", err)
+		}
+	}
+	cl, err := kgo.NewClient(ing.kafkaOptions()...)
+	if err != nil {
+		return fmt.Errorf("ingester: kafka client: %w", err)
+	}
+	ing.client = cl
+	pollCtx, cancel := context.WithCancel(context.Background())
+	ing.cancel, ing.pollDone = cancel, make(chan struct{})
+	go ing.pollLoop(pollCtx)
+	ing.log.Info("ingester started", "brokers", ing.cfg.Brokers, "group", ing.cfg.Group,
+		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.Database)
+	return nil
+}
+
+// migrate applies the migrations over a connection of its own: ing.conn names the database in
+// its handshake, which fails while the database does not exist yet.
+func (ing *Ingester) migrate(ctx context.Context) error {
+	cfg := ing.cfg
+	cfg.Database = ""
+	conn, err := openNative(cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return schema.Migrate(ctx, conn, ing.cfg.Database)
+}
+
+// Stop stops polling, leaves the group — every partition is revoked, so each worker inserts
+// and commits what it holds, within RevokeTimeout — and closes the connections.
+func (ing *Ingester) Stop() error {
+	ing.stopOnce.Do(func() {
+		if ing.client != nil {
+			ing.cancel()
+			<-ing.pollDone
+			ing.client.Close()
+		}
+		ing.writer.Close()
+		ing.conn.Close()
+		ing.log.Info("ingester stopped")
+	})
+	return nil
+}

@@ -1,0 +1,55 @@
+package ingester
+
+import (
+	"context"
+
+	"github.com/packetlake/packetlake/record"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// packetSink decodes packet frames into a writer's batch.
+type packetSink struct {
+	w       Writer
+	batch   Batch
+	p       record.Packet
+	scratch []record.Packet // one frame's packets, appended only once the whole frame decoded
+	decoded func(n int)
+}
+
+func newPacketSink(w Writer, decoded func(n int)) *packetSink {
+	return &packetSink{w: w, batch: w.NewBatch(), decoded: decoded}
+}
+
+func (s *packetSink) add(r *kgo.Record) (int, error) {
+	h, samples, err := record.ParseFrame(r.Value)
+	if err != nil {
+		return 0, err
+	}
+	// ParseFrame checked every sample, so Frame should not fail; if it ever does, the frame
+	// must still go to dead letters whole rather than half into packets: hence the scratch.
+	s.scratch = s.scratch[:0]
+	if err := record.Frame(h, samples, &s.p, func(p *record.Packet) error {
+		s.scratch = append(s.scratch, *p)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for i := range s.scratch {
+		s.batch.Append(&s.scratch[i])
+	}
+	s.decoded(len(s.scratch))
+	return len(s.scratch), nil
+}
+
+func (s *packetSink) len() int { return s.batch.Len() }
+
+func (s *packetSink) insert(ctx context.Context, token string) error {
+	return s.w.Insert(ctx, s.batch, token)
+}
+
+func (s *packetSink) reset() {
+	s.batch.Reset()
+	clear(s.scratch) // drop the strings of the last frame
+}
+
+func (s *packetSink) table() string { return "packets" }

@@ -1,0 +1,229 @@
+package ingester
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"unsafe"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/packetlake/packetlake/record"
+)
+
+// arrowHTTPWriter sends `INSERT INTO packets FORMAT ArrowStream` over ClickHouse's HTTP
+// interface, the Arrow IPC stream as the request body. ClickHouse converts Arrow columns
+// wholesale, where the native client appends row by row through reflection for some types.
+type arrowHTTPWriter struct {
+	client *http.Client
+	url    string // with everything but the token
+	user   string
+	pass   string
+	schema *arrow.Schema
+	cols   []packetColumn
+}
+
+func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
+	if cfg.ClickHouseHTTP == "" {
+		return nil, fmt.Errorf("writer %s needs the ClickHouse HTTP address", WriterArrowHTTP)
+	}
+	cols, err := packetColumns()
+	if err != nil {
+		return nil, err
+	}
+	sc, err := ArrowSchema()
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Set("database", cfg.Database)
+	q.Set("query", "INSERT INTO packets ("+columnList(cols)+") FORMAT ArrowStream")
+	for k, v := range insertSettings {
+		q.Set(k, v)
+	}
+	// Buffer the response so the status code reflects the outcome of the whole insert, not a
+	// 200 sent before an exception in the middle of it.
+	q.Set("wait_end_of_query", "1")
+	return &arrowHTTPWriter{
+		client: &http.Client{Timeout: cfg.InsertTimeout},
+		url:    "http://" + cfg.ClickHouseHTTP + "/?" + q.Encode(),
+		user:   cfg.User,
+		pass:   cfg.Password,
+		schema: sc,
+		cols:   cols,
+	}, nil
+}
+
+// arrowBatch accumulates rows column by column in Go slices laid out exactly as Arrow's
+// buffers (little-endian values; offsets + bytes for strings) and wraps them as Arrow arrays
+// without copying when the batch is sent. They are the batch's builders: reused for every
+// batch, grown once to the batch size, never reallocated after. Arrow's own builders were 3×
+// slower to append to (39 vs 13 ms per 100k rows: a validity bit per value of columns that
+// are never null, and buffers handed to each record and allocated anew; see BENCH.md).
+type arrowBatch struct {
+	w      *arrowHTTPWriter
+	cols   []arrowColumn
+	n      int
+	sealed bool
+	body   bytes.Buffer // the encoded ArrowStream, kept for retries
+}
+
+// arrowColumn holds one column; only the fields of its kind are used.
+type arrowColumn struct {
+	u8   []uint8
+	u16  []uint16
+	u32  []uint32
+	u64  []uint64 // also ts: Arrow's timestamp[ns] is an int64 of ns
+	ip   [][16]byte
+	offs []int32 // strings: row i is data[offs[i]:offs[i+1]]
+	data []byte
+}
+
+func (w *arrowHTTPWriter) NewBatch() Batch {
+	b := &arrowBatch{w: w, cols: make([]arrowColumn, len(w.cols))}
+	b.Reset()
+	return b
+}
+
+func (b *arrowBatch) Append(p *record.Packet) {
+	if b.sealed {
+		panic("ingester: Append to a batch already sent")
+	}
+	ptr := unsafe.Pointer(p)
+	for i, c := range b.w.cols {
+		v, col := unsafe.Add(ptr, c.Offset), &b.cols[i]
+		switch c.Kind {
+		case kindTime, kindUint64:
+			col.u64 = append(col.u64, *(*uint64)(v))
+		case kindString:
+			col.data = append(col.data, *(*string)(v)...)
+			col.offs = append(col.offs, int32(len(col.data)))
+		case kindUint8:
+			col.u8 = append(col.u8, *(*uint8)(v))
+		case kindUint16:
+			col.u16 = append(col.u16, *(*uint16)(v))
+		case kindUint32:
+			col.u32 = append(col.u32, *(*uint32)(v))
+		case kindIPv6:
+			col.ip = append(col.ip, *(*[16]byte)(v))
+		}
+	}
+	b.n++
+}
+
+func (b *arrowBatch) Len() int { return b.n }
+
+func (b *arrowBatch) Reset() {
+	for i := range b.cols {
+		c := &b.cols[i]
+		c.u8, c.u16, c.u32, c.u64, c.ip, c.data = c.u8[:0], c.u16[:0], c.u32[:0], c.u64[:0], c.ip[:0], c.data[:0]
+		c.offs = append(c.offs[:0], 0)
+	}
+	b.n, b.sealed = 0, false
+	b.body.Reset()
+}
+
+// bytesOf is the memory of a slice of fixed-width values, as Arrow reads it (little-endian:
+// packetlake runs on little-endian hosts, as the BPF records already assume).
+func bytesOf[T any](s []T) []byte {
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
+}
+
+// array wraps column i's slices as an Arrow array, without copying. No validity bitmap: no
+// column of packets is Nullable.
+func (b *arrowBatch) array(i int, dt arrow.DataType) arrow.Array {
+	c := &b.cols[i]
+	var values []byte
+	switch b.w.cols[i].Kind {
+	case kindTime, kindUint64:
+		values = bytesOf(c.u64)
+	case kindString:
+		d := array.NewData(dt, b.n, []*memory.Buffer{nil, memory.NewBufferBytes(bytesOf(c.offs)), memory.NewBufferBytes(c.data)}, nil, 0, 0)
+		defer d.Release()
+		return array.MakeFromData(d)
+	case kindUint8:
+		values = c.u8
+	case kindUint16:
+		values = bytesOf(c.u16)
+	case kindUint32:
+		values = bytesOf(c.u32)
+	case kindIPv6:
+		values = bytesOf(c.ip)
+	}
+	d := array.NewData(dt, b.n, []*memory.Buffer{nil, memory.NewBufferBytes(values)}, nil, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+// seal encodes the rows as an Arrow IPC stream into body, once; retries resend body.
+func (b *arrowBatch) seal() error {
+	if b.sealed {
+		return nil
+	}
+	arrs := make([]arrow.Array, len(b.cols))
+	for i, f := range b.w.schema.Fields() {
+		arrs[i] = b.array(i, f.Type)
+	}
+	rec := array.NewRecord(b.w.schema, arrs, int64(b.n))
+	for _, a := range arrs {
+		a.Release()
+	}
+	defer rec.Release()
+	b.body.Reset()
+	iw := ipc.NewWriter(&b.body, ipc.WithSchema(b.w.schema))
+	if err := iw.Write(rec); err != nil {
+		return fmt.Errorf("encode arrow: %w", err)
+	}
+	if err := iw.Close(); err != nil {
+		return fmt.Errorf("encode arrow: %w", err)
+	}
+	b.sealed = true
+	return nil
+}
+
+func (w *arrowHTTPWriter) Insert(ctx context.Context, batch Batch, token string) error {
+	b := batch.(*arrowBatch)
+	if b.n == 0 {
+		return nil
+	}
+	if err := b.seal(); err != nil {
+		return err
+	}
+	return w.post(ctx, b.body.Bytes(), token)
+}
+
+// post sends an encoded ArrowStream body with its dedup token.
+func (w *arrowHTTPWriter) post(ctx context.Context, body []byte, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		w.url+"&insert_deduplication_token="+url.QueryEscape(token), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if w.user != "" {
+		req.Header.Set("X-ClickHouse-User", w.user)
+		req.Header.Set("X-ClickHouse-Key", w.pass)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("insert packets over http: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("insert packets over http: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+func (w *arrowHTTPWriter) Close() error {
+	w.client.CloseIdleConnections()
+	return nil
+}
