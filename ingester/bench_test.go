@@ -35,7 +35,23 @@ func benchPackets(b *testing.B) []record.Packet {
 	return out
 }
 
-func benchWriter(b *testing.B, writer string) {
+// dropViews detaches the rollups (materialized views on packets, schema/migrations/01xx) so a
+// benchmark measures the writer and the packets table alone.
+func dropViews(b *testing.B, conn driver.Conn, db string) {
+	var views []struct {
+		Name string `ch:"name"`
+	}
+	if err := conn.Select(context.Background(), &views, "SELECT name FROM system.tables WHERE database = ? AND engine = 'MaterializedView'", db); err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range views {
+		if err := conn.Exec(context.Background(), "DROP VIEW "+db+"."+v.Name+" SYNC"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchWriter(b *testing.B, writer string, rollups bool) {
 	_, _, _, db := names("bench")
 	cfg := testConfig(sharedCH, "t", "", "g", db, writer)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -52,6 +68,9 @@ func benchWriter(b *testing.B, writer string) {
 	conn := chConn(b, sharedCH.TCPAddr())
 	if err := conn.Exec(ctx, "SYSTEM STOP MERGES "+db+".packets"); err != nil {
 		b.Fatal(err)
+	}
+	if !rollups {
+		dropViews(b, conn, db)
 	}
 	pkts := benchPackets(b)
 	batch := ing.writer.NewBatch()
@@ -84,8 +103,16 @@ func dropDatabase(b *testing.B, conn driver.Conn, db string) {
 	}
 }
 
-func BenchmarkWriterArrowHTTP(b *testing.B) { benchWriter(b, WriterArrowHTTP) }
-func BenchmarkWriterNative(b *testing.B)    { benchWriter(b, WriterNative) }
+// Each writer into packets alone, and with the rollup views the migrations attach to it.
+func BenchmarkWriterArrowHTTP(b *testing.B) {
+	b.Run("packets", func(b *testing.B) { benchWriter(b, WriterArrowHTTP, false) })
+	b.Run("with-rollups", func(b *testing.B) { benchWriter(b, WriterArrowHTTP, true) })
+}
+
+func BenchmarkWriterNative(b *testing.B) {
+	b.Run("packets", func(b *testing.B) { benchWriter(b, WriterNative, false) })
+	b.Run("with-rollups", func(b *testing.B) { benchWriter(b, WriterNative, true) })
+}
 
 // BenchmarkIngest is the whole path on a backlog: 400k packets waiting in 4 partitions,
 // consumed, decoded, inserted and committed by one ingester with the given writer, timed from
@@ -129,4 +156,36 @@ func benchIngest(b *testing.B, writer string) {
 		dropDatabase(b, conn, db) // its merges would run into the next iteration
 	}
 	b.ReportMetric(float64(timedRows)/elapsed.Seconds(), "rows/s")
+}
+
+// The client side alone: appending 100k packets to a batch (and, for Arrow, encoding the IPC
+// stream), no ClickHouse involved.
+func BenchmarkAppendArrow(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.ClickHouseHTTP, cfg.Database = "x", "exp"
+	w, _ := newArrowHTTPWriter(cfg)
+	pkts := benchPackets(b)
+	batch := w.NewBatch().(*arrowBatch)
+	b.ResetTimer()
+	for range b.N {
+		for i := range pkts {
+			batch.Append(&pkts[i])
+		}
+		batch.seal()
+		batch.Reset()
+	}
+}
+
+func BenchmarkAppendNative(b *testing.B) {
+	w := &nativeWriter{}
+	w.cols, _ = packetColumns()
+	pkts := benchPackets(b)
+	batch := w.NewBatch()
+	b.ResetTimer()
+	for range b.N {
+		for i := range pkts {
+			batch.Append(&pkts[i])
+		}
+		batch.Reset()
+	}
 }

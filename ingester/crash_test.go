@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +59,7 @@ func TestAbandonedAfterInsert(t *testing.T) {
 	createTopic(t, topic, 4)
 	createTopic(t, stats, 1)
 	cfg := testConfig(sharedCH, topic, stats, group, db, WriterNative)
-	cfg.FlushRows = 2_000 // 4 frames: some batches cut by size, the rest by age (frames trickle)
+	cfg.FlushRows = 2_000 // 4 frames
 	cfg.FlushAge = 150 * time.Millisecond
 	cfg.RevokeTimeout = 2 * time.Second
 	conn := chConn(t, sharedCH.TCPAddr())
@@ -83,14 +84,26 @@ func TestAbandonedAfterInsert(t *testing.T) {
 	}
 	t.Cleanup(func() { afterInsertHook = nil })
 
-	total, done := background(t, topic, 4, 60, 500, 60*time.Millisecond)
+	// A backlog first (batches cut by size), then a trickle slower than FlushAge (batches cut by
+	// age), from other collector ids than the trickle's.
+	cl := producer(t)
+	for c := range 4 {
+		s := newStream(fmt.Sprintf("host-%d", c), uint64(8000+c))
+		var fs [][]byte
+		for range 8 {
+			fs = append(fs, s.frame(500))
+		}
+		produce(t, cl, topic, s.host, fs...)
+	}
 	ing := startIngester(t, cfg)
+	trickle, done := background(t, topic, 4, 25, 500, 400*time.Millisecond)
+	total := trickle + 4*8*500
 	var tokens []string
 	for len(tokens) < 2 {
 		select {
 		case tok := <-tokenCh:
 			tokens = append(tokens, tok)
-		case <-time.After(30 * time.Second):
+		case <-time.After(60 * time.Second):
 			t.Fatalf("only %v blocked after insert: the test did not reach its window", tokens)
 		}
 	}
@@ -177,7 +190,7 @@ func TestClickHouseKilledMidStream(t *testing.T) {
 	ch := spawn(0, 0)
 	tcpPort, httpPort := port(t, ch.TCPAddr()), port(t, ch.HTTPAddr())
 	cfg := testConfig(ch, topic, stats, group, db, WriterArrowHTTP)
-	cfg.MaxQueuedBytes = 4 << 20 // so the outage shows the fetch pause
+	cfg.MaxQueuedBytes = 1 << 20 // so the outage shows the fetch pause
 	ing := startIngester(t, cfg)
 	total, done := background(t, topic, 4, 100, 500, 50*time.Millisecond)
 	maxPaused := 0.0
