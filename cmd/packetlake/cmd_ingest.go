@@ -5,10 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,11 +19,11 @@ func init() {
 	register(subcommand{
 		name:    "ingest",
 		summary: "consume packet frames and stats from Kafka into ClickHouse, exactly once",
-		run:     runIngest,
+		setup:   setupIngest,
 	})
 }
 
-func runIngest(ctx context.Context, args []string) error {
+func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	cfg := ingester.DefaultConfig()
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -54,51 +52,46 @@ func runIngest(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.RevokeTimeout, "revoke-timeout", cfg.RevokeTimeout, "how long a revoked partition may take to flush its last batch")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
 	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics here (empty: off)")
-	verbose := fs.Bool("v", false, "debug logging")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	logf := addLogFlags(fs)
+	return fs, func(ctx context.Context) error {
+		if len(brokers) == 0 || cfg.ClickHouse == "" || fs.NArg() > 0 {
+			fs.Usage()
+			return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
 		}
-		return err
-	}
-	if len(brokers) == 0 || cfg.ClickHouse == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
-	}
-	cfg.Brokers, cfg.FlushBytes, cfg.Migrate = brokers, int(flushBytes), !*noMigrate
-	if cfg.ClickHouseHTTP == "" && cfg.Writer == ingester.WriterArrowHTTP {
-		return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if *metricsAddr != "" {
-		ln, err := net.Listen("tcp", *metricsAddr)
+		cfg.Brokers, cfg.FlushBytes, cfg.Migrate = brokers, int(flushBytes), !*noMigrate
+		if cfg.ClickHouseHTTP == "" && cfg.Writer == ingester.WriterArrowHTTP {
+			return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")
+		}
+		logger, err := logf.logger()
 		if err != nil {
-			return fmt.Errorf("metrics listener: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux}
-		go srv.Serve(ln)
-		defer srv.Close()
-		logger.Info("serving metrics", "addr", ln.Addr().String())
-	}
 
-	ing, err := ingester.New(cfg, ingester.Dependencies{Logger: logger, Registerer: reg})
-	if err != nil {
-		return err
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		if *metricsAddr != "" {
+			ln, err := net.Listen("tcp", *metricsAddr)
+			if err != nil {
+				return fmt.Errorf("metrics listener: %w", err)
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			srv := &http.Server{Handler: mux}
+			go srv.Serve(ln)
+			defer srv.Close()
+			logger.Info("serving metrics", "addr", ln.Addr().String())
+		}
+
+		ing, err := ingester.New(cfg, ingester.Dependencies{Logger: logger, Registerer: reg})
+		if err != nil {
+			return err
+		}
+		if err := ing.Start(ctx); err != nil {
+			ing.Stop()
+			return err
+		}
+		<-ctx.Done()
+		logger.Info("stopping: flushing and committing the batches in hand")
+		return ing.Stop()
 	}
-	if err := ing.Start(ctx); err != nil {
-		ing.Stop()
-		return err
-	}
-	<-ctx.Done()
-	logger.Info("stopping: flushing and committing the batches in hand")
-	return ing.Stop()
 }

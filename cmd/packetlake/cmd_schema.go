@@ -16,14 +16,14 @@ func init() {
 	register(subcommand{
 		name:    "schema",
 		summary: "manage the ClickHouse schema: schema apply creates or upgrades the tables",
-		run:     runSchema,
+		setup:   setupSchema,
 	})
 }
 
 // runSchema dispatches `packetlake schema apply`. The ingester applies the same migrations on
 // start; this lets an operator do it ahead of a deployment, with its own credentials.
-func runSchema(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("schema apply", flag.ContinueOnError)
+func setupSchema() (*flag.FlagSet, func(context.Context) error) {
+	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: packetlake schema apply --clickhouse HOST:PORT --database DB\n\n"+
 			"Creates the database (Atomic) and applies the migrations it lacks, in order. Refuses a\n"+
@@ -34,32 +34,24 @@ func runSchema(ctx context.Context, args []string) error {
 	database := fs.String("database", "packetlake", "database to create or upgrade")
 	user := fs.String("user", "default", "ClickHouse user")
 	password := fs.String("password", "", "ClickHouse password")
-	if len(args) == 0 || args[0] != "apply" {
-		fs.Usage()
-		return errors.New("unknown or missing schema command: want `schema apply`")
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	return fs, func(ctx context.Context) error {
+		if fs.NArg() != 1 || fs.Arg(0) != "apply" {
+			fs.Usage()
+			return errors.New("unknown or missing schema command: want `schema apply`")
 		}
-		return err
+		conn, err := clickhouse.Open(&clickhouse.Options{
+			Addr:        []string{*addr},
+			Auth:        clickhouse.Auth{Username: *user, Password: *password},
+			DialTimeout: 5 * time.Second,
+		})
+		if err != nil {
+			return fmt.Errorf("open clickhouse %s: %w", *addr, err)
+		}
+		defer conn.Close()
+		if err := schema.Migrate(ctx, conn, *database); err != nil {
+			return err
+		}
+		fmt.Printf("schema of database %s is at version %d\n", *database, schema.LatestVersion())
+		return nil
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errors.New("no positional arguments are accepted")
-	}
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{*addr},
-		Auth:        clickhouse.Auth{Username: *user, Password: *password},
-		DialTimeout: 5 * time.Second,
-	})
-	if err != nil {
-		return fmt.Errorf("open clickhouse %s: %w", *addr, err)
-	}
-	defer conn.Close()
-	if err := schema.Migrate(ctx, conn, *database); err != nil {
-		return err
-	}
-	fmt.Printf("schema of database %s is at version %d\n", *database, schema.LatestVersion())
-	return nil
 }
