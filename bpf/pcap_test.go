@@ -16,9 +16,10 @@ import (
 	"github.com/packetlake/packetlake/l7"
 	"github.com/packetlake/packetlake/nettest"
 	"github.com/packetlake/packetlake/schema"
+	"github.com/packetlake/packetlake/testpcaps"
 )
 
-const pcapDir = "/work/shared/pcaps"
+var pcapDir = testpcaps.Dir()
 
 // minCompared is the least number of frames whose L2-L4 fields must be compared with tshark's.
 // The shared captures hold 680 frames in all: every one is compared (the brief asked for > 900,

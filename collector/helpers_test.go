@@ -15,9 +15,10 @@ import (
 
 	"github.com/packetlake/packetlake/kafkalocal"
 	"github.com/packetlake/packetlake/record"
+	"github.com/packetlake/packetlake/testpcaps"
 )
 
-const pcapDir = "/work/shared/pcaps"
+var pcapDir = testpcaps.Dir()
 
 // TestMain refuses to run without what the tests need: they load the real BPF program.
 func TestMain(m *testing.M) {

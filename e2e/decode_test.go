@@ -22,9 +22,10 @@ import (
 	"github.com/packetlake/packetlake/nettest"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
+	"github.com/packetlake/packetlake/testpcaps"
 )
 
-const sharedPcaps = "/work/shared/pcaps"
+var sharedPcaps = testpcaps.Dir()
 
 // oracleMalformed are the frames of the shared captures that are broken on purpose, with the
 // parse_error the kernel must record and the layer it stops comparing at (see oracleExpect).

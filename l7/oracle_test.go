@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/packetlake/packetlake/schema"
+	"github.com/packetlake/packetlake/testpcaps"
 )
 
 // The oracle test: every packet of the shared real captures goes through tshark and through our
@@ -25,7 +26,7 @@ import (
 //   - QUIC Initial packets carry a ClientHello that tshark decrypts (UDP 443); the kernel does not
 //     send QUIC to the TLS parser, so those are skipped.
 
-const pcapDir = "/work/shared/pcaps"
+var pcapDir = testpcaps.Dir()
 
 var oracleFields = []string{
 	"frame.number", "frame.protocols",

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/packetlake/packetlake/testpcaps"
 )
 
 // udpExchange sends msg from the peer namespace to the observed end and returns what arrived.
@@ -68,7 +70,7 @@ func TestVethPairTrafficAndCleanup(t *testing.T) {
 func TestReplayCounts(t *testing.T) {
 	v := NewVethPair(t)
 	before := ReadLinkStats(t, v.NS, v.Name)
-	st := Replay(t, v.PeerNS, v.PeerName, "/work/shared/pcaps/tcpdump/dns_udp.pcap", 0)
+	st := Replay(t, v.PeerNS, v.PeerName, testpcaps.Path("tcpdump/dns_udp.pcap"), 0)
 	if st.Sent != 2 || st.Failed != 0 {
 		t.Fatalf("tcpreplay: %+v, want 2 sent", st)
 	}
@@ -80,8 +82,8 @@ func TestReplayCounts(t *testing.T) {
 
 func TestReadPcapBothFormats(t *testing.T) {
 	for path, want := range map[string]int{
-		"/work/shared/pcaps/ja4/tls-sni.pcapng": 84,
-		"/work/shared/pcaps/ja4/v6.pcap":        161,
+		testpcaps.Path("ja4/tls-sni.pcapng"): 84,
+		testpcaps.Path("ja4/v6.pcap"):        161,
 	} {
 		frames, _, err := ReadPcap(path)
 		if err != nil {
