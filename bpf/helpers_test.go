@@ -39,9 +39,9 @@ func newEnv(t testing.TB, cfg Config) *env {
 	return &env{o: o, rd: rd}
 }
 
-// drain returns every record now in the ring without waiting: records are written with
+// drainSamples returns every sample now in the ring without waiting: samples are written with
 // BPF_RB_NO_WAKEUP, so a deadline already passed polls once and reads what is there.
-func (e *env) drain(t testing.TB) [][]byte {
+func (e *env) drainSamples(t testing.TB) [][]byte {
 	t.Helper()
 	var out [][]byte
 	e.rd.SetDeadline(time.Now())
@@ -55,6 +55,34 @@ func (e *env) drain(t testing.TB) [][]byte {
 		}
 		out = append(out, rec.RawSample)
 	}
+}
+
+// drain returns every record now in the ring: a sample holds one or more records back to back,
+// walked with record.SampleLen as the collector does; a sample that does not split exactly fails.
+func (e *env) drain(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, s := range e.drainSamples(t) {
+		recs, err := splitSample(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, recs...)
+	}
+	return out
+}
+
+func splitSample(s []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(s) > 0 {
+		n, err := record.SampleLen(s)
+		if err != nil {
+			return out, fmt.Errorf("sample with a malformed record after %d good ones: %v", len(out), err)
+		}
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return out, nil
 }
 
 // decoded is one record as the user-space decoder sees it.
@@ -98,9 +126,10 @@ func (e *env) run(t testing.TB, frame []byte, tc bool) decoded {
 	if ret != want {
 		t.Fatalf("program returned %d, want %d: it must never drop", int32(ret), int32(want))
 	}
-	recs := e.drain(t)
+	// TestRun flushes the batch right after the packet's record: one sample, one record.
+	recs := e.drainSamples(t)
 	if len(recs) != 1 {
-		t.Fatalf("%d records for one frame, want 1", len(recs))
+		t.Fatalf("%d samples for one frame, want 1", len(recs))
 	}
 	return decode(t, recs[0])
 }

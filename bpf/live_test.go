@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -32,6 +33,8 @@ func (e *env) collect(t *testing.T, want int) [][]byte {
 	}
 	return got
 }
+
+func tsNanos(raw []byte) uint64 { return binary.LittleEndian.Uint64(raw) } // pl_record.ts_ns, at offset 0
 
 func statsDelta(t *testing.T, e *env, before []uint64) []uint64 {
 	t.Helper()
@@ -109,6 +112,9 @@ func TestLiveReplay(t *testing.T) {
 				sent += st.Sent
 			}
 			got := e.collect(t, sent)
+			// Each CPU batches its records: if the sender moved between CPUs, batches may reach
+			// the ring out of send order. Capture time restores it.
+			sort.SliceStable(got, func(i, j int) bool { return tsNanos(got[i]) < tsNanos(got[j]) })
 			d := statsDelta(t, e, before)
 			peer := nettest.ReadLinkStats(t, v.PeerNS, v.PeerName)
 			if drops := peer.TxDropped - peerBefore.TxDropped; drops != 0 {

@@ -1,20 +1,30 @@
 // Package bpf loads packetlake's kernel-side packet observer (pl.c) and attaches it to an
 // interface. One parser runs behind an XDP program and a TC (tcx) ingress program; each packet
-// becomes a struct pl_record (schema/columns.go) in the ring buffer Events, optionally followed by
-// an L7 snippet. TestRun replays raw frames through the very same parser without attaching.
+// becomes a struct pl_record (schema/columns.go), optionally followed by an L7 snippet. Records
+// are batched per CPU and reach the ring buffer Events several to a sample (Config.BatchRecords,
+// Config.BatchAge, Flush). TestRun replays raw frames through the very same parser without
+// attaching.
 package bpf
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/packetlake/packetlake/record"
+	"github.com/packetlake/packetlake/schema"
 )
 
 const (
@@ -24,14 +34,34 @@ const (
 	DefaultWakeupBytes = 256 << 10
 )
 
-// Config sizes the ring buffer. Zero values take the defaults.
+// Config sizes the ring buffer and the per-CPU batches. Zero values take the defaults.
 type Config struct {
 	// RingBytes is the ring buffer size: a power of two, at least one page.
 	RingBytes int
 	// WakeupBytes: the reader is woken when pending data crosses it, otherwise records are written
 	// without a wake-up and the reader must poll with a deadline. Default min(256 KiB, RingBytes/4).
 	WakeupBytes int
+	// BatchRecords is the most records a CPU stages before writing them to the ring as one sample
+	// (default DefaultBatchRecords; 1 writes every record at once). A batch is also written when
+	// the next record might not fit its min(16 KiB, RingBytes/4) bytes, and once it is BatchAge
+	// old.
+	BatchRecords int
+	// BatchAge bounds how long a record may wait in a part-filled batch: a later packet on the same
+	// CPU, or else that CPU's timer, writes the batch out once its oldest record is this old.
+	// Default DefaultBatchAge.
+	BatchAge time.Duration
 }
+
+const (
+	// DefaultBatchRecords: 32 records to a ring sample (BENCH.md).
+	DefaultBatchRecords = 32
+	// DefaultBatchAge is well inside the collector's frame age: a quiet interface still delivers.
+	DefaultBatchAge = 20 * time.Millisecond
+
+	stageBytes   = 16384                                       // PL_STAGE_BYTES (maps.h)
+	recordMax    = record.KernelRecordSize + schema.SnippetMax // PL_RECORD_MAX
+	maxBatchRecs = 1 << 16
+)
 
 func (c Config) withDefaults() (Config, error) {
 	if c.RingBytes == 0 {
@@ -47,13 +77,34 @@ func (c Config) withDefaults() (Config, error) {
 	if c.WakeupBytes < 0 || c.WakeupBytes > c.RingBytes {
 		return c, fmt.Errorf("wake-up threshold %d: must be between 1 and the ring size %d", c.WakeupBytes, c.RingBytes)
 	}
+	if c.BatchRecords == 0 {
+		c.BatchRecords = DefaultBatchRecords
+	}
+	if c.BatchRecords < 0 || c.BatchRecords > maxBatchRecs {
+		return c, fmt.Errorf("batch of %d records: must be between 1 and %d", c.BatchRecords, maxBatchRecs)
+	}
+	if c.BatchAge == 0 {
+		c.BatchAge = DefaultBatchAge
+	}
+	if c.BatchAge < 0 {
+		return c, fmt.Errorf("batch age %s: must be positive", c.BatchAge)
+	}
 	return c, nil
+}
+
+// batchLimit is pl_batch_limit: the staged bytes past which a batch is written, so that the next
+// record, at its largest, still fits both the stage and a quarter of the ring (a sample larger
+// than the ring could never be written). 0: every record is written at once.
+func (c Config) batchLimit() uint32 {
+	return uint32(max(0, min(stageBytes, c.RingBytes/4)-recordMax))
 }
 
 // Objects are the loaded programs and maps. Close releases them; links returned by the Attach
 // methods are owned by the caller and must be closed first (or they keep the programs alive).
 type Objects struct {
-	objs plObjects
+	objs     plObjects
+	flushKey uint64        // pl_flush_key
+	age      time.Duration // Config.BatchAge
 }
 
 // Load checks privileges, sizes the maps from cfg and loads the object into the kernel.
@@ -73,11 +124,24 @@ func Load(cfg Config) (*Objects, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec.Maps[plMapPlEvents].MaxEntries = uint32(cfg.RingBytes)
-	if err := spec.Variables[plVarPlWakeupBytes].Set(uint64(cfg.WakeupBytes)); err != nil {
-		return nil, fmt.Errorf("set wake-up threshold: %w", err)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
-	o := &Objects{}
+	o := &Objects{flushKey: randomKey(), age: cfg.BatchAge}
+	spec.Maps[plMapPlEvents].MaxEntries = uint32(cfg.RingBytes)
+	spec.Maps[plMapPlTimers].MaxEntries = uint32(cpus)
+	for name, v := range map[string]any{
+		plVarPlWakeupBytes:  uint64(cfg.WakeupBytes),
+		plVarPlBatchRecords: uint32(cfg.BatchRecords),
+		plVarPlBatchLimit:   cfg.batchLimit(),
+		plVarPlBatchAgeNs:   uint64(cfg.BatchAge.Nanoseconds()),
+		plVarPlFlushKey:     o.flushKey,
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -196,10 +260,16 @@ func ifaceName(ifindex int) (string, error) {
 	return fmt.Sprintf("%s (index %d)", ifc.Name, ifindex), nil
 }
 
-// Events is the ring buffer of records: struct pl_record followed by snippet_len bytes.
+// Events is the ring buffer. Each sample is one or more records back to back, each a struct
+// pl_record followed by its snippet_len bytes (record.SampleLen walks them). Records of one CPU
+// keep their order; batches of different CPUs may interleave out of capture order (ts_ns tells).
 func (o *Objects) Events() *ebpf.Map { return o.objs.PlEvents }
 
-// ReadStats returns the counters of pl_stats (record.Stat* indices), summed over CPUs.
+// ReadStats returns the counters of pl_stats (record.Stat* indices), summed over CPUs. A packet
+// is counted in seen and in emitted or ring_full together, when its batch is written, so
+// seen == emitted + ring_full + sampled_out holds whenever no batch is being written; staged
+// packets (Staged) are in none of them until then. Parse error counters move when the packet
+// is parsed.
 func (o *Objects) ReadStats() ([]uint64, error) {
 	m := o.objs.PlStats
 	out := make([]uint64, m.MaxEntries())
@@ -216,25 +286,159 @@ func (o *Objects) ReadStats() ([]uint64, error) {
 }
 
 // TestRun runs the XDP program once on pkt (an Ethernet frame, at least 14 bytes) with
-// BPF_PROG_TEST_RUN: the record lands in Events as for a live packet.
+// BPF_PROG_TEST_RUN: the record lands in Events as for a live packet, and is readable there when
+// TestRun returns. The packet carries the program's flush key in XDP metadata, so the program
+// writes out its CPU's batch right after this packet's record: the same program and parser as
+// live traffic, a sample per packet (behind any record a live packet left staged on that CPU).
 func (o *Objects) TestRun(pkt []byte) (uint32, error) {
-	return testRun(o.objs.PlXdp, pkt)
-}
-
-// testRunTC is TestRun through the TC program (skb path; VLAN tags stay in the packet).
-func (o *Objects) testRunTC(pkt []byte) (uint32, error) {
-	return testRun(o.objs.PlTc, pkt)
-}
-
-func testRun(p *ebpf.Program, pkt []byte) (uint32, error) {
-	if len(pkt) < 14 {
-		return 0, fmt.Errorf("test run %s: frame of %d bytes: the kernel needs at least an Ethernet header (14)", p, len(pkt))
+	if err := checkFrame(o.objs.PlXdp, pkt); err != nil {
+		return 0, err
 	}
-	ret, err := p.Run(&ebpf.RunOptions{Data: pkt})
+	const meta = 8
+	data := make([]byte, meta+len(pkt))
+	binary.NativeEndian.PutUint64(data, o.flushKey)
+	copy(data[meta:], pkt)
+	return run(o.objs.PlXdp, &ebpf.RunOptions{Data: data, Context: xdpMD{Data: meta, DataEnd: uint32(len(data))}})
+}
+
+// testRunTC is TestRun through the TC program (skb path; VLAN tags stay in the packet). The flush
+// key travels in cb[0..1].
+func (o *Objects) testRunTC(pkt []byte) (uint32, error) {
+	if err := checkFrame(o.objs.PlTc, pkt); err != nil {
+		return 0, err
+	}
+	ctx := skbCtx{CB: [5]uint32{uint32(o.flushKey), uint32(o.flushKey >> 32)}}
+	return run(o.objs.PlTc, &ebpf.RunOptions{Data: pkt, Context: ctx})
+}
+
+// xdpMD is struct xdp_md as BPF_PROG_TEST_RUN takes it: Data is the metadata's length.
+type xdpMD struct {
+	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
+}
+
+// skbCtx is the start of struct __sk_buff, up to cb[] (the rest is zero).
+type skbCtx struct {
+	Len, PktType, Mark, QueueMapping, Protocol, VlanPresent, VlanTCI, VlanProto uint32
+	Priority, IngressIfindex, Ifindex, TCIndex                                  uint32
+	CB                                                                          [5]uint32
+}
+
+func checkFrame(p *ebpf.Program, pkt []byte) error {
+	if len(pkt) < 14 {
+		return fmt.Errorf("test run %s: frame of %d bytes: the kernel needs at least an Ethernet header (14)", p, len(pkt))
+	}
+	return nil
+}
+
+func run(p *ebpf.Program, opts *ebpf.RunOptions) (uint32, error) {
+	ret, err := p.Run(opts)
 	if err != nil {
 		return 0, fmt.Errorf("test run %s: %w", p, err)
 	}
 	return ret, nil
+}
+
+// randomKey is a flush key no live packet is expected to carry; never 0 (0 disables it).
+func randomKey() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		if k := binary.NativeEndian.Uint64(b[:]); k != 0 {
+			return k
+		}
+	}
+}
+
+// Flush writes out the records every CPU has staged but not yet written to the ring (see
+// Config.BatchRecords): when it returns they are in Events, and the counters satisfy seen ==
+// emitted + ring_full + sampled_out for every packet that ran before the call. Each CPU's batch
+// can only be touched on that CPU, so Flush runs the flush program there, from a thread it pins
+// to each CPU in turn; a CPU this process may not run on (cpuset) is left to its timer, which
+// Flush waits for, up to BatchAge and a margin. Live packets arriving meanwhile start new
+// batches. Stopping a capture: detach, Flush, then drain the ring.
+func (o *Objects) Flush() error {
+	done := make(chan error, 1)
+	var flushed unix.CPUSet
+	go func() {
+		// The thread's affinity is changed: locked and never unlocked, so the runtime discards
+		// the thread when this goroutine ends instead of reusing it pinned.
+		runtime.LockOSThread()
+		done <- o.flushEachCPU(&flushed)
+	}()
+	if err := <-done; err != nil {
+		return err
+	}
+	deadline := time.Now().Add(o.age + 200*time.Millisecond)
+	for {
+		per, err := o.stagedPerCPU()
+		if err != nil {
+			return err
+		}
+		left := 0
+		for cpu, n := range per {
+			if !flushed.IsSet(cpu) {
+				left += n
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("flush: %d records still staged on CPUs this process cannot run on, past their timers' %s", left, o.age)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// flushEachCPU runs pl_flush on every CPU the calling (locked) thread may run on and notes
+// them in flushed.
+func (o *Objects) flushEachCPU(flushed *unix.CPUSet) error {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return fmt.Errorf("flush: read CPU affinity: %w", err)
+	}
+	frame := make([]byte, 14) // the smallest frame a test run takes; pl_flush does not read it
+	for cpu := range cpuSetSize {
+		if !allowed.IsSet(cpu) {
+			continue
+		}
+		var one unix.CPUSet
+		one.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			continue // offline meanwhile: nothing runs there
+		}
+		if _, err := run(o.objs.PlFlush, &ebpf.RunOptions{Data: frame}); err != nil {
+			return fmt.Errorf("flush CPU %d: %w", cpu, err)
+		}
+		flushed.Set(cpu)
+	}
+	return nil
+}
+
+// cpuSetSize is how many CPUs a unix.CPUSet can name.
+const cpuSetSize = len(unix.CPUSet{}) * 64
+
+// Staged returns how many records the CPUs hold in part-filled batches, not yet written to the
+// ring nor counted (a packet is counted when its batch is written).
+func (o *Objects) Staged() (int, error) {
+	per, err := o.stagedPerCPU()
+	n := 0
+	for _, c := range per {
+		n += c
+	}
+	return n, err
+}
+
+func (o *Objects) stagedPerCPU() ([]int, error) {
+	var per []plPlStage
+	if err := o.objs.PlStageMap.Lookup(uint32(0), &per); err != nil {
+		return nil, fmt.Errorf("read pl_stage_map: %w", err)
+	}
+	out := make([]int, len(per))
+	for cpu, s := range per {
+		out[cpu] = int(s.N)
+	}
+	return out, nil
 }
 
 // Close releases programs and maps.

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -28,7 +29,7 @@ func TestLoadPassesVerifier(t *testing.T) {
 		t.Fatalf("%+v", err)
 	}
 	defer coll.Close()
-	for _, name := range []string{plProgPlXdp, plProgPlTc, plProgPlXdpPass} {
+	for _, name := range []string{plProgPlXdp, plProgPlTc, plProgPlXdpRecord, plProgPlFlush, plProgPlXdpPass} {
 		p := coll.Programs[name]
 		if p == nil {
 			t.Fatalf("program %s missing", name)
@@ -77,13 +78,25 @@ func TestBTFHasRecord(t *testing.T) {
 }
 
 func TestConfigAndAttachErrors(t *testing.T) {
-	for _, c := range []Config{{RingBytes: 3000}, {RingBytes: 1 << 20, WakeupBytes: 2 << 20}, {RingBytes: 1024}} {
+	for _, c := range []Config{{RingBytes: 3000}, {RingBytes: 1 << 20, WakeupBytes: 2 << 20}, {RingBytes: 1024},
+		{BatchRecords: -1}, {BatchRecords: 1 << 20}, {BatchAge: -time.Second}} {
 		if _, err := c.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
 	}
 	if c, _ := (Config{RingBytes: 4096}).withDefaults(); c.WakeupBytes != 1024 {
 		t.Errorf("default wake-up for a 4 KiB ring: %d", c.WakeupBytes)
+	}
+	// A batch never exceeds a quarter of the ring (nor the 16 KiB stage): a 4 KiB ring writes
+	// every record at once, the default ring stages up to 16 KiB.
+	for ring, want := range map[int]uint32{4096: 0, 64 << 10: 16384 - recordMax, DefaultRingBytes: 16384 - recordMax} {
+		c, _ := (Config{RingBytes: ring}).withDefaults()
+		if got := c.batchLimit(); got != want {
+			t.Errorf("batch limit for a %d-byte ring: %d, want %d", ring, got, want)
+		}
+		if c.BatchRecords != DefaultBatchRecords || c.BatchAge != DefaultBatchAge {
+			t.Errorf("batch defaults: %+v", c)
+		}
 	}
 	o, err := Load(Config{RingBytes: 1 << 16})
 	if err != nil {

@@ -25,11 +25,12 @@ struct {
 } pl_stats SEC(".maps");
 
 /*
- * A record is built here, then copied into the ring with bpf_ringbuf_output at its exact size
- * (header + snippet_len), so a record without a snippet costs the ring only 112 bytes. A per-CPU
- * map rather than the stack because the snippet does not fit in 512 bytes of stack. Safe to share
- * between the XDP and TC programs: both run in softirq on the packet's CPU, one after the other,
- * never nested. Being the map's value type also puts struct pl_record into the object's BTF.
+ * One record as the parser fills it: header, then up to PL_SNIPPET_MAX snippet bytes, of which
+ * snippet_len count (a record without a snippet is 112 bytes in the ring). pl_xdp and pl_tc lay
+ * it over the next free bytes of their CPU's stage (pl_stage_map); pl_scratch_map holds one for
+ * pl_xdp_record, the per-record design kept for BENCH.md. Per-CPU maps rather than the stack:
+ * the snippet does not fit in 512 bytes of stack. Being a map's value type also puts struct
+ * pl_record into the object's BTF.
  */
 struct pl_scratch {
 	struct pl_record rec;
@@ -44,11 +45,77 @@ struct {
 } pl_scratch_map SEC(".maps");
 
 /*
+ * Batching (emit.h). Each CPU stages records back to back in buf -- struct pl_record + snippet_len
+ * bytes, the very bytes user space walks with record.SampleLen -- and hands the batch to the ring
+ * with one bpf_ringbuf_output: one ring write, one wake-up check and one counter update per batch
+ * instead of per packet. A record is built in place at buf + len, so the snippet is copied once
+ * into buf and once into the ring, as in the per-record design. XDP, TC and the flush timer of a
+ * CPU share its stage: all run in softirq (or with softirqs disabled, BPF_PROG_TEST_RUN) on that
+ * CPU, one after the other, never nested.
+ */
+#define PL_STAGE_BYTES 16384
+#define PL_RECORD_MAX (sizeof(struct pl_record) + PL_SNIPPET_MAX)
+/* The largest offset a record may start at: a record of the largest size still fits. */
+#define PL_STAGE_LAST (PL_STAGE_BYTES - PL_RECORD_MAX)
+
+struct pl_stage {
+	__u64 first_ts;    /* ts_ns of the oldest staged record */
+	__u64 timer_due;   /* ktime the armed flush timer fires at; 0: not armed */
+	__u32 len;         /* bytes staged in buf */
+	__u32 n;           /* records staged */
+	__u32 timer_ready; /* this CPU's timer is initialised */
+	__u32 pad;
+	__u8 buf[PL_STAGE_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pl_stage);
+} pl_stage_map SEC(".maps");
+
+/*
+ * One flush timer per CPU, indexed by CPU number (timers cannot live in per-CPU maps). Armed,
+ * pinned to its CPU, when a batch stays part-filled; it flushes the batch once it is
+ * pl_batch_age_ns old, so a quiet interface still delivers. max_entries: the loader sets the
+ * number of possible CPUs.
+ */
+struct pl_timer {
+	struct bpf_timer t;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pl_timer);
+} pl_timers SEC(".maps");
+
+/*
  * Pending ring bytes at which a producer forces a wake-up of the reader. Records are otherwise
  * written with BPF_RB_NO_WAKEUP: a wake-up per record costs more than the parse (INFRA.md), and
  * the reader polls with a deadline so a part-filled ring still drains. Set from Go before load
  * (Config.WakeupBytes).
  */
 volatile const __u64 pl_wakeup_bytes = 256 * 1024;
+
+/*
+ * Batch bounds, set from Go before load (Config.BatchRecords, Config.BatchAge, and the ring size):
+ * a batch is written once it holds pl_batch_records records, or more than pl_batch_limit bytes
+ * (the next record might not fit), or its oldest record is pl_batch_age_ns old.
+ */
+volatile const __u32 pl_batch_records = 32;
+volatile const __u32 pl_batch_limit = PL_STAGE_LAST;
+volatile const __u64 pl_batch_age_ns = 20 * 1000 * 1000;
+
+/*
+ * A packet that carries this value (XDP: 8 bytes of metadata in front of the frame; TC: cb[0..1])
+ * flushes its CPU's batch right after its own record: bpf.TestRun uses it so that a replayed
+ * packet's record is in the ring when the syscall returns, through the same program and parser as
+ * live traffic. Random per load (set from Go), 0 disables; a live packet matching by chance only
+ * flushes early.
+ */
+volatile const __u64 pl_flush_key = 0;
 
 #endif

@@ -135,18 +135,15 @@ static __always_inline __u8 pl_ipv6_ext_bit(__u8 nh)
 
 /*
  * IPv6 checks: 40 bytes present (ipv6_truncated, stops), version 6 (ipv6_bad_version, stops),
- * payload length beyond the packet (ipv6_truncated, goes on inside the bytes present). Then up to
- * PL_IPV6_EXT_MAX extension headers: one running past the IP payload is ipv6_ext_truncated, a
- * ninth is ipv6_ext_too_many. ip_proto is the last next-header value reached.
+ * payload length beyond the packet (ipv6_truncated, goes on inside the bytes present). Stops at
+ * the first next header: when it is an extension header (pl_ipv6_ext_bit), the caller walks the
+ * chain with pl_ipv6_ext_walk from l3->l4_off.
  */
 static __always_inline bool pl_parse_ipv6(const struct pl_pkt *p, struct pl_record *r, __u32 off,
 					  struct pl_l3 *l3)
 {
 	struct ipv6hdr ip6;
-	struct pl_ipv6_ext ext;
-	__u32 w0, plen, o, len;
-	__u8 nh, bit;
-	__u16 fo;
+	__u32 w0, plen, o;
 
 	if (pl_load(p, off, &ip6, sizeof(ip6)) < 0) {
 		pl_fail(r, PL_ERR_IPV6_TRUNCATED);
@@ -172,9 +169,24 @@ static __always_inline bool pl_parse_ipv6(const struct pl_pkt *p, struct pl_reco
 	l3->end = pl_min(l3->ip_end, p->len);
 	if (l3->ip_end > p->len)
 		pl_fail(r, PL_ERR_IPV6_TRUNCATED);
+	r->ip_proto = ip6.nexthdr;
+	l3->l4_off = o;
+	return true;
+}
 
-	nh = ip6.nexthdr;
-	r->ip_proto = nh;
+/*
+ * IPv6 extension headers, from l3->l4_off with next header r->ip_proto (pl_parse_ipv6 left both
+ * there): up to PL_IPV6_EXT_MAX; one running past the IP payload is ipv6_ext_truncated, a ninth
+ * is ipv6_ext_too_many. ip_proto becomes the last next-header value reached, l4_off what follows.
+ */
+static __always_inline bool pl_ipv6_ext_walk(const struct pl_pkt *p, struct pl_record *r,
+					     struct pl_l3 *l3)
+{
+	struct pl_ipv6_ext ext;
+	__u32 o = l3->l4_off, len;
+	__u8 nh = r->ip_proto, bit;
+	__u16 fo;
+
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < PL_IPV6_EXT_MAX; i++) {
 		bit = pl_ipv6_ext_bit(nh);

@@ -60,6 +60,10 @@ static __always_inline long pl_load(const struct pl_pkt *p, __u32 off, void *to,
 	__u8 *ptr;
 
 	if (off < PL_DIRECT_MAX_OFF) {
+		/* Bound off again for the verifier: clang may form the pointer from a copy of off that
+		 * the check above did not bound. The empty asm keeps clang from dropping the mask. */
+		asm volatile("" : "+r"(off));
+		off &= PL_DIRECT_MAX_OFF - 1;
 		ptr = (__u8 *)p->data + off;
 		if ((void *)(ptr + n) <= p->data_end) {
 			__builtin_memcpy(to, ptr, n);

@@ -3,9 +3,10 @@
 
 /*
  * packetlake's packet observer: one parser behind an XDP and a TC (tcx) program. Each packet
- * becomes a struct pl_record (pl_record.h, generated from schema/columns.go) in the ring buffer
- * pl_events, followed by up to PL_SNIPPET_MAX bytes of L4 payload when it looks like DNS, TLS or
- * HTTP. The programs only observe: they always pass the packet on.
+ * becomes a struct pl_record (pl_record.h, generated from schema/columns.go) followed by up to
+ * PL_SNIPPET_MAX bytes of L4 payload when it looks like DNS, TLS or HTTP. Records are batched per
+ * CPU and reach the ring buffer pl_events several to a sample (emit.h). The programs only
+ * observe: they always pass the packet on.
  *
  * Built without vmlinux.h, from UAPI headers only, so `go generate ./bpf/` gives the same object
  * on any machine with the same clang and headers.
@@ -29,98 +30,74 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PL_VLAN_HLEN 4
 
 /*
- * L3 and L4+L7 run in global (__noinline, non-static) functions: the verifier checks each once,
- * with unknown arguments, instead of once per path reaching it -- inlined, VLAN tag counts times
- * IPv6 extension header chains times L4/L7 branches went past the 1M instruction limit. A global
- * function gets a usable ctx only through an argument of its program's ctx type, hence one thin
- * copy per hook around the shared always_inline bodies.
+ * The parser is inlined into each program but for the IPv6 extension header walk, a global
+ * (__noinline, non-static) function: the verifier checks it once, with unknown arguments, instead
+ * of once per path reaching it -- VLAN tag counts times extension header chains times L4/L7
+ * branches went past the 1M instruction limit. Everything else inline costs the verifier ~40k
+ * instructions per program and saves the BPF-to-BPF calls per packet the L3 and L4 functions
+ * used to cost (~7 ns each with this VM's return-thunk mitigation, BENCH.md); only packets
+ * with extension headers pay one. A global function gets a usable ctx only through an argument
+ * of its program's ctx type, hence one thin copy per hook.
  */
-static __always_inline int pl_do_l4(const struct pl_pkt *p, struct pl_scratch *s,
-				    struct pl_l3 *l3)
+__noinline int pl_ipv6_ext_xdp(struct xdp_md *ctx, __u32 len, struct pl_scratch *s,
+			       struct pl_l3 *l3)
 {
-	struct pl_l4 l4 = {};
+	struct pl_pkt p;
 
 	if (!s || !l3) /* arguments of global functions may be NULL to the verifier */
 		return 0;
-	if (pl_parse_l4(p, &s->rec, l3, &l4))
-		pl_snippet(p, s, &l4);
-	return 0;
-}
-
-__noinline int pl_l4_xdp(struct xdp_md *ctx, __u32 len, struct pl_scratch *s, struct pl_l3 *l3)
-{
-	struct pl_pkt p;
-
 	pl_pkt_xdp(&p, ctx, len);
-	return pl_do_l4(&p, s, l3);
+	return pl_ipv6_ext_walk(&p, &s->rec, l3);
 }
 
-__noinline int pl_l4_tc(struct __sk_buff *ctx, __u32 len, struct pl_scratch *s, struct pl_l3 *l3)
+__noinline int pl_ipv6_ext_tc(struct __sk_buff *ctx, __u32 len, struct pl_scratch *s,
+			      struct pl_l3 *l3)
 {
 	struct pl_pkt p;
 
+	if (!s || !l3)
+		return 0;
 	pl_pkt_tc(&p, ctx, len);
-	return pl_do_l4(&p, s, l3);
+	return pl_ipv6_ext_walk(&p, &s->rec, l3);
 }
 
-static __always_inline int pl_do_l3(const struct pl_pkt *p, struct pl_scratch *s, __u32 off)
+static __always_inline void pl_do_l3(const struct pl_pkt *p, struct pl_scratch *s, __u32 off)
 {
 	struct pl_l3 l3 = {};
+	struct pl_l4 l4 = {};
 	bool ok;
 
-	if (!s)
-		return 0;
 	switch (s->rec.eth_type) {
 	case ETH_P_IP:
 		ok = pl_parse_ipv4(p, &s->rec, off, &l3);
 		break;
 	case ETH_P_IPV6:
 		ok = pl_parse_ipv6(p, &s->rec, off, &l3);
+		if (ok && pl_ipv6_ext_bit(s->rec.ip_proto)) {
+			if (p->xdp)
+				ok = pl_ipv6_ext_xdp(p->ctx, p->len, s, &l3);
+			else
+				ok = pl_ipv6_ext_tc(p->ctx, p->len, s, &l3);
+		}
 		break;
 	default:
-		return 0;
+		return;
 	}
-	if (!ok)
-		return 0;
-	if (p->xdp)
-		return pl_l4_xdp(p->ctx, p->len, s, &l3);
-	return pl_l4_tc(p->ctx, p->len, s, &l3);
-}
-
-__noinline int pl_l3_xdp(struct xdp_md *ctx, __u32 len, struct pl_scratch *s, __u32 off)
-{
-	struct pl_pkt p;
-
-	pl_pkt_xdp(&p, ctx, len);
-	return pl_do_l3(&p, s, off);
-}
-
-__noinline int pl_l3_tc(struct __sk_buff *ctx, __u32 len, struct pl_scratch *s, __u32 off)
-{
-	struct pl_pkt p;
-
-	pl_pkt_tc(&p, ctx, len);
-	return pl_do_l3(&p, s, off);
+	if (ok && pl_parse_l4(p, &s->rec, &l3, &l4))
+		pl_snippet(p, s, &l4);
 }
 
 /*
- * The whole life of one packet. vlan_stripped: in TC the kernel may already have moved the outer
- * tag into skb->vlan_tci; it is still reported as vlan_id and its 4 bytes count in pkt_len.
+ * Fills the record at s from the packet: what every design shares, all but the hand-over.
+ * vlan_stripped: in TC the kernel may already have moved the outer tag into skb->vlan_tci; it is
+ * still reported as vlan_id and its 4 bytes count in pkt_len.
  */
-static __always_inline void pl_observe(const struct pl_pkt *p, __u32 ifindex, bool vlan_stripped,
-				       __u16 tci)
+static __always_inline void pl_build(const struct pl_pkt *p, struct pl_scratch *s, __u32 ifindex,
+				     bool vlan_stripped, __u16 tci)
 {
-	struct pl_scratch *s;
-	struct pl_record *r;
-	__u32 zero = 0, off = 0;
+	struct pl_record *r = &s->rec;
+	__u32 off = 0;
 
-	pl_count(PL_STAT_SEEN);
-	s = bpf_map_lookup_elem(&pl_scratch_map, &zero);
-	if (!s) { /* cannot happen (index 0 of an array); counted so the invariant still holds */
-		pl_count(PL_STAT_RING_FULL);
-		return;
-	}
-	r = &s->rec;
 	__builtin_memset(r, 0, sizeof(*r));
 	r->ts_ns = bpf_ktime_get_ns();
 	r->ifindex = ifindex;
@@ -131,16 +108,67 @@ static __always_inline void pl_observe(const struct pl_pkt *p, __u32 ifindex, bo
 		r->pkt_len += PL_VLAN_HLEN;
 	}
 
-	if (pl_parse_l2(p, r, &off, vlan_stripped)) {
-		if (p->xdp)
-			pl_l3_xdp(p->ctx, p->len, s, off);
-		else
-			pl_l3_tc(p->ctx, p->len, s, off);
-	}
+	if (pl_parse_l2(p, r, &off, vlan_stripped))
+		pl_do_l3(p, s, off);
 
 	if (r->parse_error)
 		pl_count(PL_STAT_PARSE_ERROR_BASE + r->parse_error);
+}
+
+/*
+ * The whole life of one packet: its record is built in place at the end of this CPU's batch
+ * (emit.h), which goes to the ring when full, old, or when flush (pl_flush_key) says so. The
+ * packet is counted when its batch is written (pl_stage_flush).
+ */
+static __always_inline void pl_observe(const struct pl_pkt *p, __u32 ifindex, bool vlan_stripped,
+				       __u16 tci, bool flush)
+{
+	struct pl_stage *st;
+	struct pl_scratch *s;
+	__u32 zero = 0, off;
+
+	st = bpf_map_lookup_elem(&pl_stage_map, &zero);
+	if (!st) { /* cannot happen (index 0 of an array); counted so the invariant still holds */
+		pl_count(PL_STAT_SEEN);
+		pl_count(PL_STAT_RING_FULL);
+		return;
+	}
+	off = st->len;
+	asm volatile("" : "+r"(off)); /* keep the check: the verifier needs the bound */
+	if (off > PL_STAGE_LAST) { /* cannot happen: pl_stage_commit flushed past pl_batch_limit */
+		pl_stage_flush(st, false);
+		off = 0;
+	}
+	s = (struct pl_scratch *)&st->buf[off];
+	pl_build(p, s, ifindex, vlan_stripped, tci);
+	pl_stage_commit(st, sizeof(s->rec) + s->rec.snippet_len, s->rec.ts_ns, flush);
+}
+
+/* The previous design, one ring sample per packet: kept only for BENCH.md's comparison. */
+static __always_inline void pl_observe_record(const struct pl_pkt *p, __u32 ifindex)
+{
+	struct pl_scratch *s;
+	__u32 zero = 0;
+
+	pl_count(PL_STAT_SEEN);
+	s = bpf_map_lookup_elem(&pl_scratch_map, &zero);
+	if (!s) {
+		pl_count(PL_STAT_RING_FULL);
+		return;
+	}
+	pl_build(p, s, ifindex, false, 0);
 	pl_emit(s);
+}
+
+/* XDP: pl_flush_key in 8 bytes of metadata in front of the frame (bpf.TestRun puts it there). */
+static __always_inline bool pl_flush_asked_xdp(struct xdp_md *ctx)
+{
+	void *meta = (void *)(long)ctx->data_meta;
+	void *data = (void *)(long)ctx->data;
+
+	if (!pl_flush_key || meta + sizeof(__u64) > data)
+		return false;
+	return *(__u64 *)meta == pl_flush_key;
 }
 
 /* frags-aware so it also attaches to a veth/NIC with an MTU above one page; fine on any other. */
@@ -150,7 +178,7 @@ int pl_xdp(struct xdp_md *ctx)
 	struct pl_pkt p;
 
 	pl_pkt_xdp(&p, ctx, bpf_xdp_get_buff_len(ctx));
-	pl_observe(&p, ctx->ingress_ifindex, false, 0);
+	pl_observe(&p, ctx->ingress_ifindex, false, 0, pl_flush_asked_xdp(ctx));
 	return XDP_PASS;
 }
 
@@ -163,11 +191,39 @@ int pl_tc(struct __sk_buff *skb)
 	__u32 ifindex = skb->ifindex;
 	__u32 vlan_present = skb->vlan_present;
 	__u32 tci = skb->vlan_tci;
+	__u64 key = (__u64)skb->cb[1] << 32 | skb->cb[0]; /* bpf.TestRun's pl_flush_key */
 	struct pl_pkt p;
 
 	pl_pkt_tc(&p, skb, len);
-	pl_observe(&p, ifindex, vlan_present, tci);
+	pl_observe(&p, ifindex, vlan_present, tci, pl_flush_key && key == pl_flush_key);
 	return TC_ACT_UNSPEC; /* tcx: next program, or the default pass */
+}
+
+/* pl_xdp as it was before batching (one ring sample per packet), for BENCH.md. */
+SEC("xdp.frags")
+int pl_xdp_record(struct xdp_md *ctx)
+{
+	struct pl_pkt p;
+
+	pl_pkt_xdp(&p, ctx, bpf_xdp_get_buff_len(ctx));
+	pl_observe_record(&p, ctx->ingress_ifindex);
+	return XDP_PASS;
+}
+
+/*
+ * Writes out the batch of the CPU it runs on. bpf.Objects.Flush runs it with BPF_PROG_TEST_RUN
+ * on each CPU in turn (the thread pinned there; test runs keep softirqs off, so it cannot
+ * interleave with a packet's program on that CPU).
+ */
+SEC("xdp")
+int pl_flush(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct pl_stage *st = bpf_map_lookup_elem(&pl_stage_map, &zero);
+
+	if (st)
+		pl_stage_flush(st, false);
+	return XDP_PASS;
 }
 
 /* The yardstick for BENCH.md: what BPF_PROG_TEST_RUN costs around a program that does nothing. */

@@ -54,17 +54,44 @@ type plPlScratch struct {
 	Snippet [1024]uint8
 }
 
+type plPlStage struct {
+	_          structs.HostLayout
+	FirstTs    uint64
+	TimerDue   uint64
+	Len        uint32
+	N          uint32
+	TimerReady uint32
+	Pad        uint32
+	Buf        [16384]uint8
+}
+
+type plPlTimer struct {
+	_ structs.HostLayout
+	T struct {
+		_ structs.HostLayout
+		_ [16]byte
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	plMapPlEvents      = "pl_events"
-	plMapPlScratchMap  = "pl_scratch_map"
-	plMapPlStats       = "pl_stats"
-	plProgPlTc         = "pl_tc"
-	plProgPlXdp        = "pl_xdp"
-	plProgPlXdpPass    = "pl_xdp_pass"
-	plVarPlWakeupBytes = "pl_wakeup_bytes"
+	plMapPlEvents       = "pl_events"
+	plMapPlScratchMap   = "pl_scratch_map"
+	plMapPlStageMap     = "pl_stage_map"
+	plMapPlStats        = "pl_stats"
+	plMapPlTimers       = "pl_timers"
+	plProgPlFlush       = "pl_flush"
+	plProgPlTc          = "pl_tc"
+	plProgPlXdp         = "pl_xdp"
+	plProgPlXdpPass     = "pl_xdp_pass"
+	plProgPlXdpRecord   = "pl_xdp_record"
+	plVarPlBatchAgeNs   = "pl_batch_age_ns"
+	plVarPlBatchLimit   = "pl_batch_limit"
+	plVarPlBatchRecords = "pl_batch_records"
+	plVarPlFlushKey     = "pl_flush_key"
+	plVarPlWakeupBytes  = "pl_wakeup_bytes"
 )
 
 // loadPl returns the embedded CollectionSpec for pl.
@@ -109,9 +136,11 @@ type plSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type plProgramSpecs struct {
-	PlTc      *ebpf.ProgramSpec `ebpf:"pl_tc"`
-	PlXdp     *ebpf.ProgramSpec `ebpf:"pl_xdp"`
-	PlXdpPass *ebpf.ProgramSpec `ebpf:"pl_xdp_pass"`
+	PlFlush     *ebpf.ProgramSpec `ebpf:"pl_flush"`
+	PlTc        *ebpf.ProgramSpec `ebpf:"pl_tc"`
+	PlXdp       *ebpf.ProgramSpec `ebpf:"pl_xdp"`
+	PlXdpPass   *ebpf.ProgramSpec `ebpf:"pl_xdp_pass"`
+	PlXdpRecord *ebpf.ProgramSpec `ebpf:"pl_xdp_record"`
 }
 
 // plMapSpecs contains maps before they are loaded into the kernel.
@@ -120,14 +149,20 @@ type plProgramSpecs struct {
 type plMapSpecs struct {
 	PlEvents     *ebpf.MapSpec `ebpf:"pl_events"`
 	PlScratchMap *ebpf.MapSpec `ebpf:"pl_scratch_map"`
+	PlStageMap   *ebpf.MapSpec `ebpf:"pl_stage_map"`
 	PlStats      *ebpf.MapSpec `ebpf:"pl_stats"`
+	PlTimers     *ebpf.MapSpec `ebpf:"pl_timers"`
 }
 
 // plVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type plVariableSpecs struct {
-	PlWakeupBytes *ebpf.VariableSpec `ebpf:"pl_wakeup_bytes"`
+	PlBatchAgeNs   *ebpf.VariableSpec `ebpf:"pl_batch_age_ns"`
+	PlBatchLimit   *ebpf.VariableSpec `ebpf:"pl_batch_limit"`
+	PlBatchRecords *ebpf.VariableSpec `ebpf:"pl_batch_records"`
+	PlFlushKey     *ebpf.VariableSpec `ebpf:"pl_flush_key"`
+	PlWakeupBytes  *ebpf.VariableSpec `ebpf:"pl_wakeup_bytes"`
 }
 
 // plObjects contains all objects after they have been loaded into the kernel.
@@ -152,14 +187,18 @@ func (o *plObjects) Close() error {
 type plMaps struct {
 	PlEvents     *ebpf.Map `ebpf:"pl_events"`
 	PlScratchMap *ebpf.Map `ebpf:"pl_scratch_map"`
+	PlStageMap   *ebpf.Map `ebpf:"pl_stage_map"`
 	PlStats      *ebpf.Map `ebpf:"pl_stats"`
+	PlTimers     *ebpf.Map `ebpf:"pl_timers"`
 }
 
 func (m *plMaps) Close() error {
 	return _PlClose(
 		m.PlEvents,
 		m.PlScratchMap,
+		m.PlStageMap,
 		m.PlStats,
+		m.PlTimers,
 	)
 }
 
@@ -167,23 +206,31 @@ func (m *plMaps) Close() error {
 //
 // It can be passed to loadPlObjects or ebpf.CollectionSpec.LoadAndAssign.
 type plVariables struct {
-	PlWakeupBytes *ebpf.Variable `ebpf:"pl_wakeup_bytes"`
+	PlBatchAgeNs   *ebpf.Variable `ebpf:"pl_batch_age_ns"`
+	PlBatchLimit   *ebpf.Variable `ebpf:"pl_batch_limit"`
+	PlBatchRecords *ebpf.Variable `ebpf:"pl_batch_records"`
+	PlFlushKey     *ebpf.Variable `ebpf:"pl_flush_key"`
+	PlWakeupBytes  *ebpf.Variable `ebpf:"pl_wakeup_bytes"`
 }
 
 // plPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadPlObjects or ebpf.CollectionSpec.LoadAndAssign.
 type plPrograms struct {
-	PlTc      *ebpf.Program `ebpf:"pl_tc"`
-	PlXdp     *ebpf.Program `ebpf:"pl_xdp"`
-	PlXdpPass *ebpf.Program `ebpf:"pl_xdp_pass"`
+	PlFlush     *ebpf.Program `ebpf:"pl_flush"`
+	PlTc        *ebpf.Program `ebpf:"pl_tc"`
+	PlXdp       *ebpf.Program `ebpf:"pl_xdp"`
+	PlXdpPass   *ebpf.Program `ebpf:"pl_xdp_pass"`
+	PlXdpRecord *ebpf.Program `ebpf:"pl_xdp_record"`
 }
 
 func (p *plPrograms) Close() error {
 	return _PlClose(
+		p.PlFlush,
 		p.PlTc,
 		p.PlXdp,
 		p.PlXdpPass,
+		p.PlXdpRecord,
 	)
 }
 

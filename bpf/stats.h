@@ -5,13 +5,18 @@
 
 #include "maps.h"
 
-static __always_inline void pl_count(__u32 slot)
+static __always_inline void pl_count_n(__u32 slot, __u64 n)
 {
-	/* Per-CPU and never nested on one CPU (see pl_scratch): a plain add is exact. */
+	/* Per-CPU and never nested on one CPU (see pl_stage): a plain add is exact. */
 	__u64 *v = bpf_map_lookup_elem(&pl_stats, &slot);
 
 	if (v)
-		*v += 1;
+		*v += n;
+}
+
+static __always_inline void pl_count(__u32 slot)
+{
+	pl_count_n(slot, 1);
 }
 
 #endif

@@ -29,9 +29,12 @@ type ReplayStats struct {
 // the loaded BPF program with BPF_PROG_TEST_RUN — the very parser that runs on live traffic —
 // and calls fn with each sample the program wrote to the ring, its pl_record ts_ns already
 // replaced by the capture time. sample aliases a reused buffer: fn must copy what it keeps.
+// The program batches records per CPU, but bpf.TestRun has it write its batch out right after
+// the packet's record, so each packet yields one sample holding its one record, in the ring
+// when TestRun returns.
 //
-// objs must not be attached anywhere while replaying: every sample in its ring is taken to be
-// the current packet's. Packets run as fast as the kernel takes them, not at capture pace.
+// objs must not be attached anywhere while replaying: every record in its ring is taken to be
+// the current packet's (a live packet's record staged on the same CPU would come out with it). Packets run as fast as the kernel takes them, not at capture pace.
 // A packet the kernel refuses (BPF_PROG_TEST_RUN takes at most about a page of linear data) is
 // counted in Refused and skipped; an error from fn stops the replay and is returned.
 func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.Time) error) (ReplayStats, error) {

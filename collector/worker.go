@@ -54,9 +54,11 @@ func (c *Collector) newFramer() *framer {
 	return f
 }
 
-// add validates a ring sample and appends the pl_records it holds (one, unless the program
-// batches) to the open frame. A sample that is not a whole pl_record is counted and dropped:
-// a bad sample must never reach Kafka, where it would make the ingester refuse the frame.
+// add validates a ring sample and appends the pl_records it holds to the open frame: the program
+// batches, so a sample is one or more records back to back (bpf.Config.BatchRecords), walked
+// with record.SampleLen. A malformed tail (what follows the last whole pl_record) is counted once
+// in samples_malformed and dropped: a bad record must never reach Kafka, where it would make the
+// ingester refuse the frame. The whole records before it are kept; samples_read counts records.
 func (f *framer) add(sample []byte) {
 	for len(sample) > 0 {
 		n, err := record.SampleLen(sample)
@@ -156,8 +158,10 @@ func (c *Collector) drain(rd *ringbuf.Reader, f *framer) error {
 			f.publish()
 			rd.SetDeadline(f.deadline(now))
 		case errors.Is(err, ringbuf.ErrFlushed):
-			// Stop detached the program, then flushed: everything it wrote has been read.
+			// Stop detached the program, then flushed: everything in the ring has been read.
+			// What the CPUs still hold in part-filled batches is forced out and read too.
 			if c.stopping.Load() {
+				c.drainStaged(rd, f)
 				f.flush()
 				return nil
 			}
@@ -169,6 +173,28 @@ func (c *Collector) drain(rd *ringbuf.Reader, f *framer) error {
 			f.flush()
 			return err
 		}
+	}
+}
+
+// drainStaged writes out the batches the program still stages on each CPU (it is detached: no
+// new ones start) and reads them, so Stop loses no record the kernel accepted and the final
+// kernel counters add up (seen == emitted + ring_full + sampled_out).
+func (c *Collector) drainStaged(rd *ringbuf.Reader, f *framer) {
+	if err := c.objs.Flush(); err != nil {
+		c.log.Warn("flush staged records", "err", err)
+	}
+	var rec ringbuf.Record
+	rd.SetDeadline(time.Unix(1, 0)) // in the past: read what is there, do not wait
+	for {
+		err := rd.ReadInto(&rec)
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				c.n.readErrors.Add(1)
+				c.log.Warn("read staged records", "err", err)
+			}
+			return
+		}
+		f.add(rec.RawSample)
 	}
 }
 
