@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/packetlake/packetlake/kafkalocal"
+	"github.com/packetlake/packetlake/pcapfile"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/testpcaps"
 )
@@ -95,7 +96,7 @@ func capturePackets(t testing.TB, name string) ([][]byte, []time.Time) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	src, err := openCapture(bufio.NewReader(f))
+	src, _, err := pcapfile.Open(bufio.NewReader(f))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +9,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/packetlake/packetlake/bpf"
+	"github.com/packetlake/packetlake/pcapfile"
 	"github.com/packetlake/packetlake/record"
 )
 
@@ -25,7 +22,7 @@ type ReplayStats struct {
 	Refused int // packets the kernel would not run (BPF_PROG_TEST_RUN error, e.g. too big)
 }
 
-// ReplayPcap runs every packet of a capture (pcap or pcapng, Ethernet link type only) through
+// ReplayPcap runs every packet of a capture (pcap or pcapng; Ethernet, or BSD loopback given an Ethernet header) through
 // the loaded BPF program with BPF_PROG_TEST_RUN — the very parser that runs on live traffic —
 // and calls fn with each sample the program wrote to the ring, its pl_record ts_ns already
 // replaced by the capture time. sample aliases a reused buffer: fn must copy what it keeps.
@@ -44,9 +41,14 @@ func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.T
 		return st, err
 	}
 	defer f.Close()
-	src, err := openCapture(bufio.NewReaderSize(f, 1<<16))
+	src, link, err := pcapfile.Open(bufio.NewReaderSize(f, 1<<16))
 	if err != nil {
 		return st, fmt.Errorf("%s: %w", path, err)
+	}
+	// The program parses from an Ethernet header: BSD loopback captures get one (zero MACs);
+	// anything else would come out as garbage records.
+	if !pcapfile.Convertible(link) {
+		return st, fmt.Errorf("%s: link type %d (%s): only Ethernet and BSD loopback captures can be replayed", path, uint32(link), link)
 	}
 	rd, err := ringbuf.NewReader(objs.Events())
 	if err != nil {
@@ -66,7 +68,13 @@ func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.T
 			return st, fmt.Errorf("%s: packet %d: %w", path, st.Packets+1, err)
 		}
 		st.Packets++
-		if _, err := objs.TestRun(data); err != nil {
+		eth, ok := pcapfile.ToEthernet(link, data)
+		if !ok {
+			st.Refused++ // a loopback frame of an address family that is not IP
+			continue
+		}
+		wireLen := ci.Length + len(eth) - len(data)
+		if _, err := objs.TestRun(eth); err != nil {
 			st.Refused++
 			continue
 		}
@@ -79,7 +87,7 @@ func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.T
 				return st, fmt.Errorf("read ring after packet %d: %w", st.Packets, err)
 			}
 			st.Samples++
-			stampSample(rec.RawSample, uint64(ci.Timestamp.UnixNano()), ci.Length)
+			stampSample(rec.RawSample, uint64(ci.Timestamp.UnixNano()), wireLen)
 			if err := fn(rec.RawSample, ci.Timestamp); err != nil {
 				return st, err
 			}
@@ -102,42 +110,4 @@ func stampSample(b []byte, ts uint64, wireLen int) {
 		}
 		b = b[n:]
 	}
-}
-
-// packetSource is what pcapgo's two readers have in common.
-type packetSource interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-}
-
-// pcapngMagic is the block type of a pcapng Section Header Block, the first bytes of the file.
-var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
-
-// openCapture reads a pcap or pcapng header and refuses anything but Ethernet: the BPF program
-// parses from an Ethernet header, and anything else would come out as garbage records.
-func openCapture(r *bufio.Reader) (packetSource, error) {
-	magic, err := r.Peek(4)
-	if err != nil {
-		return nil, fmt.Errorf("not a capture file: %w", err)
-	}
-	var (
-		src  packetSource
-		link layers.LinkType
-	)
-	if bytes.Equal(magic, pcapngMagic) {
-		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{ErrorOnMismatchingLinkType: true, SkipUnknownVersion: true})
-		if err != nil {
-			return nil, fmt.Errorf("pcapng: %w", err)
-		}
-		src, link = ng, ng.LinkType()
-	} else {
-		p, err := pcapgo.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("neither pcap nor pcapng: %w", err)
-		}
-		src, link = p, p.LinkType()
-	}
-	if link != layers.LinkTypeEthernet {
-		return nil, fmt.Errorf("link type %d (%s): only Ethernet captures (link type 1) can be replayed", uint32(link), link)
-	}
-	return src, nil
 }
