@@ -1,9 +1,10 @@
 -- IP fragments by source: first fragments (MF set, offset 0) and later ones (offset > 0).
+-- Fragment counts are scaled by sample_rate; datagrams counts the distinct fragment ids recorded.
 SELECT
     IPv6NumToString(src_addr) AS source,
     ip_version,
-    countIf(bitAnd(ip_flags, 1) = 1 AND frag_offset = 0) AS first_fragments,
-    countIf(frag_offset > 0) AS later_fragments,
+    sumIf(sample_rate, bitAnd(ip_flags, 1) = 1 AND frag_offset = 0) AS first_fragments,
+    sumIf(sample_rate, frag_offset > 0) AS later_fragments,
     uniqExact(ip_id) AS datagrams,
     max(frag_offset) AS max_offset
 FROM packets

@@ -1,4 +1,5 @@
 -- Per host, interface and minute: packets and bits per second, and parse errors.
+-- All counts are scaled by sample_rate.
 SELECT
     host,
     iface,
@@ -6,7 +7,7 @@ SELECT
     sum(sample_rate) AS packets,
     round(packets / 60, 1) AS pps,
     round(8 * sum(pkt_len * sample_rate) / 60, 0) AS bps,
-    countIf(parse_error != '') AS parse_errors
+    sumIf(sample_rate, parse_error != '') AS parse_errors
 FROM packets
 WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
 GROUP BY host, iface, minute

@@ -1,5 +1,6 @@
--- Destinations receiving SYNs that no client followed with a bare ACK (handshake not completed,
--- from this host's point of view): the signature of SYN floods and half-open scans.
+-- Destinations receiving SYNs that no client followed with a bare ACK (half-open handshakes).
+-- Handshakes not completed from this host's point of view: the signature of SYN floods and
+-- half-open scans. Counts are scaled by sample_rate.
 SELECT
     IPv6NumToString(dst_addr) AS destination,
     dst_port,

@@ -1,9 +1,10 @@
 -- Sources sending the most bytes to this host. Counts are scaled by sample_rate.
+-- dst_ports counts the distinct destination ports of TCP and UDP packets (others have none).
 SELECT
     IPv6NumToString(src_addr) AS source,
     sum(sample_rate) AS packets,
     sum(pkt_len * sample_rate) AS bytes,
-    uniqExact(dst_port) AS dst_ports
+    uniqExactIf(dst_port, ip_proto IN (6, 17)) AS dst_ports
 FROM packets
 WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
 GROUP BY src_addr

@@ -1,8 +1,9 @@
--- Sources whose TTL / hop limit varies: a spoofed or multi-path source shows several distinct
--- initial TTLs (rounded up to 32, 64, 128, 255) or a wide spread.
+-- Sources whose TTL / hop limit varies (spoofed or multi-path sources).
+-- A spoofed or multi-path source shows several distinct initial TTLs (rounded up to 32, 64, 128,
+-- 255) or a wide spread. packets is scaled by sample_rate.
 SELECT
     IPv6NumToString(src_addr) AS source,
-    count() AS packets,
+    sum(sample_rate) AS packets,
     min(ttl) AS min_ttl,
     max(ttl) AS max_ttl,
     uniqExact(multiIf(ttl <= 32, 32, ttl <= 64, 64, ttl <= 128, 128, 255)) AS initial_ttls
