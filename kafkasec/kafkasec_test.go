@@ -1,0 +1,117 @@
+package kafkasec
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// selfSigned writes a CA-less self-signed certificate for 127.0.0.1 and returns the server's TLS
+// config and the PEM file a client trusts.
+func selfSigned(t *testing.T) (*tls.Config, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kfake"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, ca
+}
+
+// A real round trip through a broker that demands TLS and SASL: kfake, a Kafka-protocol test
+// broker, speaks both. Wrong credentials and an untrusted certificate must fail.
+func TestTLSAndSASLAgainstBroker(t *testing.T) {
+	serverTLS, ca := selfSigned(t)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(serverTLS), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-512", "ingest", "s3cret"), kfake.Superuser("PLAIN", "collect", "pl41n"),
+		kfake.SeedTopics(1, "packets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	addr := cluster.ListenAddrs()[0]
+
+	roundTrip := func(c Config) error {
+		opts, err := c.Opts()
+		if err != nil {
+			return err
+		}
+		cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("packets"),
+			kgo.RequestRetries(1), kgo.RetryTimeout(3*time.Second))...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return cl.ProduceSync(ctx, &kgo.Record{Value: []byte("frame")}).FirstErr()
+	}
+	good := []Config{
+		{TLS: true, CAFile: ca, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "s3cret"},
+		{TLS: true, CAFile: ca, SASLMechanism: "PLAIN", Username: "collect", Password: "pl41n"},
+	}
+	for _, c := range good {
+		if err := roundTrip(c); err != nil {
+			t.Errorf("%s: %v", c.SASLMechanism, err)
+		}
+	}
+	bad := map[string]Config{
+		"wrong password":       {TLS: true, CAFile: ca, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "nope"},
+		"untrusted cert":       {TLS: true, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "s3cret"},
+		"no tls to a tls port": {SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "s3cret"},
+	}
+	for name, c := range bad {
+		if err := roundTrip(c); err == nil {
+			t.Errorf("%s: produce succeeded", name)
+		}
+	}
+}
+
+func TestValidateNamesTheFix(t *testing.T) {
+	for name, tc := range map[string]struct {
+		c    Config
+		want string
+	}{
+		"plain in clear":    {Config{SASLMechanism: "PLAIN", Username: "u", Password: "p"}, "in clear"},
+		"no mechanism":      {Config{Username: "u"}, "no --kafka-sasl"},
+		"bad mechanism":     {Config{SASLMechanism: "GSSAPI", Username: "u"}, "want PLAIN"},
+		"no user":           {Config{SASLMechanism: "SCRAM-SHA-256"}, "needs --kafka-user"},
+		"cert without key":  {Config{TLS: true, CertFile: "c.pem"}, "both"},
+		"files without tls": {Config{CAFile: "ca.pem"}, "--kafka-tls is off"},
+	} {
+		if err := tc.c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("zero config: %v", err)
+	}
+}
