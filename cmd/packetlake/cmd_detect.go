@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/packetlake/packetlake/detector"
+)
+
+func init() {
+	register(subcommand{
+		name:    "detect",
+		summary: "detect SYN floods, scans, sweeps, ICMP/UDP floods, DNS tunnels and volume spikes in ClickHouse every few seconds",
+		setup:   setupDetect,
+	})
+}
+
+func setupDetect() (*flag.FlagSet, func(context.Context) error) {
+	cfg := detector.DefaultConfig()
+	fs := flag.NewFlagSet("detect", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: packetlake detect --clickhouse-http HOST:PORT --database DB [--interval 2s] [--webhook URL] [thresholds]\n\n"+
+			"Every --interval, runs each detector (SQL in detector/sql) over the last --window of\n"+
+			"packets and writes each new (kind, subject) to the anomalies table, logs it, and POSTs\n"+
+			"it to --webhook. A (kind, subject) still detected is not reported again; once it went\n"+
+			"undetected for --rearm-after it can be. Detectors: %s.\n"+
+			"Run one replica per database: incidents in progress are held in memory.\n\n",
+			strings.Join(detector.Kinds, ", "))
+		fs.PrintDefaults()
+	}
+	t := &cfg.Thresholds
+	fs.StringVar(&cfg.ClickHouseHTTP, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
+	fs.StringVar(&cfg.Database, "database", cfg.Database, "database holding packets, migrated by this packetlake (migrations 0200 and 0201)")
+	fs.StringVar(&cfg.User, "user", "", "ClickHouse user (default: the server's default user)")
+	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
+	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "run the detectors this often")
+	fs.DurationVar(&cfg.Window, "window", cfg.Window, "look at the packets captured this long before each cycle; rates are averaged over it")
+	fs.DurationVar(&cfg.RearmAfter, "rearm-after", cfg.RearmAfter, "an anomaly undetected this long is over; detected again, it is reported again")
+	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "bound on one detector's query")
+	detectors := listFlag{}
+	fs.Var(&detectors, "detectors", "detectors to run, comma-separated (default: all)")
+	fs.StringVar(&cfg.Host, "host", cfg.Host, "name of this detector in the anomalies' detector_host")
+	fs.StringVar(&cfg.Webhook, "webhook", "", "POST each new anomaly as JSON to this http(s) URL (empty: none)")
+	fs.DurationVar(&cfg.WebhookTimeout, "webhook-timeout", cfg.WebhookTimeout, "bound on one webhook POST")
+	fs.IntVar(&cfg.WebhookRetries, "webhook-retries", cfg.WebhookRetries, "retries of a failed webhook POST, with backoff")
+	fs.IntVar(&cfg.WebhookQueue, "webhook-queue", cfg.WebhookQueue, "anomalies waiting for the webhook at most; beyond, dropped and counted")
+	fs.Float64Var(&t.SYNFloodMinRate, "syn-flood-min-rate", t.SYNFloodMinRate, "syn_flood: SYNs per second to one address:port")
+	fs.Float64Var(&t.SYNFloodMaxCompleted, "syn-flood-max-completed", t.SYNFloodMaxCompleted, "syn_flood: at most this share of the SYNs answered by the client's ACK")
+	fs.Float64Var(&t.PortScanMinPorts, "port-scan-min-ports", t.PortScanMinPorts, "port_scan: distinct destination ports one source probed in the window")
+	fs.Float64Var(&t.HostSweepMinHosts, "host-sweep-min-hosts", t.HostSweepMinHosts, "host_sweep: distinct destination addresses one source probed in the window")
+	fs.Float64Var(&t.ICMPFloodMinRate, "icmp-flood-min-rate", t.ICMPFloodMinRate, "icmp_flood: ICMP packets per second to one address")
+	fs.Float64Var(&t.UDPFloodMinRate, "udp-flood-min-rate", t.UDPFloodMinRate, "udp_flood: UDP packets per second to one address")
+	fs.Float64Var(&t.DNSTunnelMinNames, "dns-tunnel-min-names", t.DNSTunnelMinNames, "dns_tunnel: distinct subdomains of one parent domain asked by one client in the window")
+	fs.Float64Var(&t.DNSTunnelMinLength, "dns-tunnel-min-length", t.DNSTunnelMinLength, "dns_tunnel: their average length, characters")
+	fs.Float64Var(&t.DNSTunnelMinEntropy, "dns-tunnel-min-entropy", t.DNSTunnelMinEntropy, "dns_tunnel: their average entropy, bits per character")
+	fs.Float64Var(&t.VolumeMinRate, "volume-min-rate", t.VolumeMinRate, "volume_spike: packets per second to one address, whatever its baseline")
+	fs.Float64Var(&t.VolumeFactor, "volume-factor", t.VolumeFactor, "volume_spike: and at least this many times its baseline mean")
+	fs.Float64Var(&t.VolumeSigmas, "volume-sigmas", t.VolumeSigmas, "volume_spike: and at least this many baseline standard deviations above the mean")
+	fs.DurationVar(&t.VolumeBaseline, "volume-baseline", t.VolumeBaseline, "volume_spike: learn the baseline over this long before the window (at most 50m)")
+	metricsAddr := fs.String("metrics-addr", ":9466", "serve /metrics here (empty: off)")
+	logf := addLogFlags(fs)
+	return fs, func(ctx context.Context) error {
+		if fs.NArg() > 0 {
+			fs.Usage()
+			return fmt.Errorf("unexpected arguments %q", fs.Args())
+		}
+		cfg.Detectors = detectors
+		logger, err := logf.logger()
+		if err != nil {
+			return err
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		d, err := detector.New(cfg, detector.Dependencies{Logger: logger, Registerer: reg})
+		if err != nil {
+			return err
+		}
+		if *metricsAddr != "" {
+			ln, err := net.Listen("tcp", *metricsAddr)
+			if err != nil {
+				return fmt.Errorf("metrics listener: %w", err)
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			srv := &http.Server{Handler: mux}
+			go srv.Serve(ln)
+			defer srv.Close()
+			logger.Info("serving metrics", "addr", ln.Addr().String())
+		}
+		if err := d.Start(ctx); err != nil {
+			return errors.Join(err, d.Stop())
+		}
+		<-ctx.Done()
+		logger.Info("signal received: stopping")
+		return d.Stop()
+	}
+}

@@ -1,0 +1,137 @@
+package detector
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// icmpFloods are n ICMP floods to 10.50.0.1..n, captured in the 8 s before {t}.
+func icmpFloods(n int) []string {
+	var out []string
+	for i := 1; i <= n; i++ {
+		out = append(out, fmt.Sprintf("SELECT {t} - toIntervalMillisecond(1000 + number * 2), toIPv6('10.9.50.%d'), toIPv6('10.50.0.%d'), 1, 0, 0, 0, 8, '', 0, 1, 98 FROM numbers(2500)", i, i))
+	}
+	return out
+}
+
+// TestWebhookDeliversWithRetries: a real HTTP server that fails its first two requests gets
+// every new anomaly once, as JSON, with the id of its row.
+func TestWebhookDeliversWithRetries(t *testing.T) {
+	db := migratedDB(t)
+	var mu sync.Mutex
+	calls := 0
+	var got []Anomaly
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 2 {
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+			return
+		}
+		var a Anomaly
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &a); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("webhook body %q: %v", b, err)
+		}
+		got = append(got, a)
+	}))
+	defer srv.Close()
+
+	insertCrafted(t, db, time.Now(), append(icmpFloods(2), crafted("syn_flood 10.0.0.1:80")...))
+	cfg := testConfig(db)
+	cfg.Webhook, cfg.Interval = srv.URL, 200*time.Millisecond
+	d := newDetector(t, cfg, prometheus.NewRegistry())
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.Stop()
+	rows := anomalies(t, db)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 || len(rows) != 3 {
+		t.Fatalf("webhook got %d anomalies, table has %d (%v), want 3 and 3", len(got), len(rows), kindsAndSubjects(rows))
+	}
+	for _, r := range rows {
+		i := slices.IndexFunc(got, func(a Anomaly) bool { return a.ID == r.ID })
+		if i < 0 {
+			t.Errorf("row %s (id %s) was not delivered", r, r.ID)
+			continue
+		}
+		a := got[i]
+		var ev map[string]any
+		if a.Kind != r.Kind || a.Subject != r.Subject || a.Database != db || json.Unmarshal(a.Evidence, &ev) != nil || ev["addresses"] == nil {
+			t.Errorf("delivered %+v for row %s", a, r)
+		}
+	}
+	if v := counterValue(d.m.webhook.WithLabelValues("delivered")); v != 3 {
+		t.Errorf("delivered %v, want 3", v)
+	}
+	if v := counterValue(d.m.webhookRetries); v != 2 {
+		t.Errorf("retries %v, want 2", v)
+	}
+}
+
+// TestWebhookNeverBlocksDetection: a webhook that never answers neither slows the cycles nor
+// holds the anomalies back; what does not fit its queue is dropped and counted, and Stop
+// returns within the webhook timeout.
+func TestWebhookNeverBlocksDetection(t *testing.T) {
+	db := migratedDB(t)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	insertCrafted(t, db, time.Now(), icmpFloods(6))
+	cfg := testConfig(db)
+	cfg.Webhook, cfg.Interval = srv.URL, 100*time.Millisecond
+	cfg.WebhookTimeout, cfg.WebhookRetries, cfg.WebhookQueue = 500*time.Millisecond, 2, 1
+	d := newDetector(t, cfg, prometheus.NewRegistry())
+	start := time.Now()
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cycles := counterValue(d.m.cycles)
+	rows := anomalies(t, db)
+	stopStart := time.Now()
+	d.Stop()
+	stopTook := time.Since(stopStart)
+	t.Logf("%v cycles in %v, %d anomalies written, Stop took %v", cycles, stopStart.Sub(start), len(rows), stopTook)
+	if len(rows) != 6 {
+		t.Errorf("%d anomalies written while the webhook hung, want 6", len(rows))
+	}
+	if cycles < 8 {
+		t.Errorf("only %v cycles in 1.5 s at a 100 ms interval: the webhook held detection back", cycles)
+	}
+	if dropped := counterValue(d.m.webhook.WithLabelValues("dropped")); dropped < 4 {
+		t.Errorf("dropped %v, want at least 4 (6 anomalies, one in delivery, one queued)", dropped)
+	}
+	if stopTook > 3*cfg.WebhookTimeout {
+		t.Errorf("Stop took %v with a hung webhook (timeout %v)", stopTook, cfg.WebhookTimeout)
+	}
+}
