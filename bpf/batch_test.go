@@ -27,7 +27,7 @@ func (e *env) runBatched(t testing.TB, frame []byte) {
 // to a sample. Before the Flush, the staged records are in none of the counters.
 func TestBatchAccountingTinyRing(t *testing.T) {
 	// Batches of at most 4 KiB (a quarter of the ring); no age flush during the test.
-	e := newEnv(t, Config{RingBytes: 16 << 10, BatchAge: time.Hour})
+	e := newEnv(t, Config{RingBytes: 16 << 10, BatchAge: time.Hour, SampleMax: 1}) // sampling: sample_test.go
 	var frames [][]byte
 	for _, c := range parseCases() {
 		if !c.xdpOnly {

@@ -11,7 +11,7 @@ import (
 // after that must be counted as ring_full, so that seen == emitted + ring_full exactly, and
 // parse errors are counted by reason.
 func TestCountersHonestTinyRing(t *testing.T) {
-	e := newEnv(t, Config{RingBytes: 4096})
+	e := newEnv(t, Config{RingBytes: 4096, SampleMax: 1}) // sampling: sample_test.go
 	var frames [][]byte
 	reasons := map[string]uint64{}
 	for _, c := range parseCases() {
@@ -64,7 +64,7 @@ func parseErrorCodes() map[uint8]string {
 // seen equals the frames tcpreplay sent.
 func TestCountersHonestLive(t *testing.T) {
 	v := nettest.NewVethPair(t)
-	e := newEnv(t, Config{RingBytes: 4096})
+	e := newEnv(t, Config{RingBytes: 4096, SampleMax: 1}) // sampling: sample_test.go
 	if err := v.Do(func() error {
 		l, err := e.o.AttachXDP(v.Index, XDPNative)
 		if err == nil {

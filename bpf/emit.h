@@ -7,6 +7,7 @@
 #include "maps.h"
 #include "stats.h"
 #include "pkt.h"
+#include "flows.h"
 
 /* Kernel ring buffer header in front of each sample: counts towards pending bytes. */
 #define PL_RINGBUF_HDR 8
@@ -22,13 +23,16 @@
  * per sample, or per sample above the threshold, costs several times the parse (INFRA.md).
  * Concurrent CPUs may both see the crossing or neither; the reader's deadline covers the miss.
  */
-static __always_inline __u64 pl_wakeup_flags(__u64 size)
+static __always_inline __u64 pl_wakeup_flags_at(__u64 pending, __u64 size)
 {
-	__u64 pending = bpf_ringbuf_query(&pl_events, BPF_RB_AVAIL_DATA);
-
 	if (pending < pl_wakeup_bytes && pending + size + PL_RINGBUF_HDR >= pl_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u64 pl_wakeup_flags(__u64 size)
+{
+	return pl_wakeup_flags_at(bpf_ringbuf_query(&pl_events, BPF_RB_AVAIL_DATA), size);
 }
 
 /* The per-record design (pl_xdp_record, kept for BENCH.md): one ring sample per packet. */
@@ -55,17 +59,22 @@ static __always_inline void pl_emit(struct pl_scratch *s)
 static __always_inline void pl_stage_flush(struct pl_stage *st, bool wake)
 {
 	__u32 len = st->len, n = st->n;
-	__u64 flags;
+	__u64 flags, pending;
+	bool ok;
 
 	if (n == 0)
 		return;
 	len = pl_clamp_len(len, PL_STAGE_BYTES);
-	flags = wake ? BPF_RB_FORCE_WAKEUP : pl_wakeup_flags(len);
+	pending = bpf_ringbuf_query(&pl_events, BPF_RB_AVAIL_DATA);
+	flags = wake ? BPF_RB_FORCE_WAKEUP : pl_wakeup_flags_at(pending, len);
 	pl_count_n(PL_STAT_SEEN, n);
-	if (len == 0 || bpf_ringbuf_output(&pl_events, st->buf, len, flags) < 0)
-		pl_count_n(PL_STAT_RING_FULL, n);
-	else
+	ok = len != 0 && bpf_ringbuf_output(&pl_events, st->buf, len, flags) == 0;
+	if (ok)
 		pl_count_n(PL_STAT_EMITTED, n);
+	else
+		pl_count_n(PL_STAT_RING_FULL, n);
+	/* The ring's fill after this batch sets the CPU's sampling rate (flows.h). */
+	pl_sample_adapt(st, pending + (ok ? len + PL_RINGBUF_HDR : 0), ok);
 	st->len = 0;
 	st->n = 0;
 }

@@ -50,6 +50,16 @@ type Config struct {
 	// CPU, or else that CPU's timer, writes the batch out once its oldest record is this old.
 	// Default DefaultBatchAge.
 	BatchAge time.Duration
+	// FlowEntries sizes the LRU flow map pl_flows (default DefaultFlowEntries). When it is full
+	// the least recently used flow is evicted with its unexported counts (flows.go).
+	FlowEntries int
+	// NoFlows turns exact flow counting off (benchmarks: the cost without it).
+	NoFlows bool
+	// SampleMax bounds adaptive sampling: under ring pressure a CPU records 1 in N ordinary
+	// packets, N doubling up to SampleMax (default DefaultSampleMax; 1 never samples). Pressure:
+	// more than 3/4 of the ring pending after a batch write, or a batch the ring refused; N halves
+	// again below 1/4 (BENCHMARKS.md: at 1/2 a burst the ring would have absorbed got sampled).
+	SampleMax int
 }
 
 const (
@@ -57,6 +67,11 @@ const (
 	DefaultBatchRecords = 32
 	// DefaultBatchAge is well inside the collector's frame age: a quiet interface still delivers.
 	DefaultBatchAge = 20 * time.Millisecond
+
+	// DefaultFlowEntries: flows tracked at once (each ~48 B per possible CPU + key).
+	DefaultFlowEntries = 65536
+	// DefaultSampleMax: at most 1 in 64 ordinary packets' records kept under pressure.
+	DefaultSampleMax = 64
 
 	stageBytes   = 16384                                       // PL_STAGE_BYTES (maps.h)
 	recordMax    = record.KernelRecordSize + schema.SnippetMax // PL_RECORD_MAX
@@ -85,6 +100,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.BatchAge == 0 {
 		c.BatchAge = DefaultBatchAge
+	}
+	if c.FlowEntries == 0 {
+		c.FlowEntries = DefaultFlowEntries
+	}
+	if c.FlowEntries < 0 {
+		return c, fmt.Errorf("flow entries %d: must be positive", c.FlowEntries)
+	}
+	if c.SampleMax == 0 {
+		c.SampleMax = DefaultSampleMax
+	}
+	if c.SampleMax < 0 || c.SampleMax > 1<<20 {
+		return c, fmt.Errorf("sample max %d: must be between 1 and %d", c.SampleMax, 1<<20)
 	}
 	if c.BatchAge < 0 {
 		return c, fmt.Errorf("batch age %s: must be positive", c.BatchAge)
@@ -131,12 +158,21 @@ func Load(cfg Config) (*Objects, error) {
 	o := &Objects{flushKey: randomKey(), age: cfg.BatchAge}
 	spec.Maps[plMapPlEvents].MaxEntries = uint32(cfg.RingBytes)
 	spec.Maps[plMapPlTimers].MaxEntries = uint32(cpus)
+	spec.Maps[plMapPlFlows].MaxEntries = uint32(cfg.FlowEntries)
+	flowsOn := uint32(1)
+	if cfg.NoFlows {
+		flowsOn = 0
+	}
 	for name, v := range map[string]any{
 		plVarPlWakeupBytes:  uint64(cfg.WakeupBytes),
 		plVarPlBatchRecords: uint32(cfg.BatchRecords),
 		plVarPlBatchLimit:   cfg.batchLimit(),
 		plVarPlBatchAgeNs:   uint64(cfg.BatchAge.Nanoseconds()),
 		plVarPlFlushKey:     o.flushKey,
+		plVarPlFlowsOn:      flowsOn,
+		plVarPlSampleMax:    uint32(cfg.SampleMax),
+		plVarPlSampleHigh:   uint64(cfg.RingBytes / 4 * 3),
+		plVarPlSampleLow:    uint64(cfg.RingBytes / 4),
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("set %s: %w", name, err)

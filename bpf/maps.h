@@ -64,6 +64,8 @@ struct pl_stage {
 	__u32 len;         /* bytes staged in buf */
 	__u32 n;           /* records staged */
 	__u32 timer_ready; /* this CPU's timer is initialised */
+	__u32 rate;        /* adaptive sampling (flows.h): keep 1 in rate ordinary packets; 0 = 1 */
+	__u32 skip;        /* ordinary packets skipped since the last one kept */
 	__u32 pad;
 	__u8 buf[PL_STAGE_BYTES];
 };
@@ -117,5 +119,50 @@ volatile const __u64 pl_batch_age_ns = 20 * 1000 * 1000;
  * flushes early.
  */
 volatile const __u64 pl_flush_key = 0;
+
+/*
+ * Exact flow counters (flows.h): one entry per (5-tuple, vlan_id, ifindex, ip_version), one value
+ * per CPU, updated for every packet before any sampling or ring decision. LRU: when full, the
+ * least recently used flow is evicted with its counts -- the collector exports and deletes idle
+ * flows well before that, and accounts for what an eviction lost (flow_counted vs exported).
+ * max_entries: the loader sets it (Config.FlowEntries).
+ */
+struct pl_flow_key {
+	__u8 src_addr[16]; /* as in pl_record: IPv4 as ::ffff:a.b.c.d; zero for non-IP */
+	__u8 dst_addr[16];
+	__u32 ifindex;
+	__u16 src_port;
+	__u16 dst_port;
+	__u16 vlan_id;
+	__u8 ip_proto;
+	__u8 ip_version;
+};
+
+struct pl_flow {
+	__u64 packets;
+	__u64 bytes;      /* pkt_len: frame length on the wire */
+	__u64 first_ns;   /* bpf_ktime_get_ns() of this CPU's first packet of the flow */
+	__u64 last_ns;    /* ... and of its last */
+	__u32 syn, fin, rst, ack; /* TCP packets with the flag set */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pl_flow_key);
+	__type(value, struct pl_flow);
+} pl_flows SEC(".maps");
+
+/* 0 turns flow counting off (BENCH: the cost without it). Set from Go (Config.NoFlows). */
+volatile const __u32 pl_flows_on = 1;
+
+/*
+ * Adaptive sampling bounds, set from Go (Config.SampleMax, the ring size): a CPU doubles its rate
+ * when a batch leaves more than pl_sample_high bytes pending in the ring (or does not fit), and
+ * halves it below pl_sample_low, between 1 and pl_sample_max (<= 1: never sample).
+ */
+volatile const __u32 pl_sample_max = 64;
+volatile const __u64 pl_sample_high = 12 << 20;
+volatile const __u64 pl_sample_low = 4 << 20;
 
 #endif

@@ -141,6 +141,10 @@ static __always_inline void pl_observe(const struct pl_pkt *p, __u32 ifindex, bo
 	}
 	s = (struct pl_scratch *)&st->buf[off];
 	pl_build(p, s, ifindex, vlan_stripped, tci);
+	/* Every packet counts in its flow, exactly, whatever becomes of its record. */
+	pl_flow_count(&s->rec);
+	if (!pl_sample_keep(st, &s->rec))
+		return; /* counted seen + sampled_out; the bytes at buf + off are free again */
 	pl_stage_commit(st, sizeof(s->rec) + s->rec.snippet_len, s->rec.ts_ns, flush);
 }
 

@@ -13,6 +13,30 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type plPlFlow struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+	FirstNs uint64
+	LastNs  uint64
+	Syn     uint32
+	Fin     uint32
+	Rst     uint32
+	Ack     uint32
+}
+
+type plPlFlowKey struct {
+	_         structs.HostLayout
+	SrcAddr   [16]uint8
+	DstAddr   [16]uint8
+	Ifindex   uint32
+	SrcPort   uint16
+	DstPort   uint16
+	VlanId    uint16
+	IpProto   uint8
+	IpVersion uint8
+}
+
 type plPlScratch struct {
 	_   structs.HostLayout
 	Rec struct {
@@ -61,6 +85,8 @@ type plPlStage struct {
 	Len        uint32
 	N          uint32
 	TimerReady uint32
+	Rate       uint32
+	Skip       uint32
 	Pad        uint32
 	Buf        [16384]uint8
 }
@@ -78,6 +104,7 @@ type plPlTimer struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	plMapPlEvents       = "pl_events"
+	plMapPlFlows        = "pl_flows"
 	plMapPlScratchMap   = "pl_scratch_map"
 	plMapPlStageMap     = "pl_stage_map"
 	plMapPlStats        = "pl_stats"
@@ -90,7 +117,11 @@ const (
 	plVarPlBatchAgeNs   = "pl_batch_age_ns"
 	plVarPlBatchLimit   = "pl_batch_limit"
 	plVarPlBatchRecords = "pl_batch_records"
+	plVarPlFlowsOn      = "pl_flows_on"
 	plVarPlFlushKey     = "pl_flush_key"
+	plVarPlSampleHigh   = "pl_sample_high"
+	plVarPlSampleLow    = "pl_sample_low"
+	plVarPlSampleMax    = "pl_sample_max"
 	plVarPlWakeupBytes  = "pl_wakeup_bytes"
 )
 
@@ -148,6 +179,7 @@ type plProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type plMapSpecs struct {
 	PlEvents     *ebpf.MapSpec `ebpf:"pl_events"`
+	PlFlows      *ebpf.MapSpec `ebpf:"pl_flows"`
 	PlScratchMap *ebpf.MapSpec `ebpf:"pl_scratch_map"`
 	PlStageMap   *ebpf.MapSpec `ebpf:"pl_stage_map"`
 	PlStats      *ebpf.MapSpec `ebpf:"pl_stats"`
@@ -161,7 +193,11 @@ type plVariableSpecs struct {
 	PlBatchAgeNs   *ebpf.VariableSpec `ebpf:"pl_batch_age_ns"`
 	PlBatchLimit   *ebpf.VariableSpec `ebpf:"pl_batch_limit"`
 	PlBatchRecords *ebpf.VariableSpec `ebpf:"pl_batch_records"`
+	PlFlowsOn      *ebpf.VariableSpec `ebpf:"pl_flows_on"`
 	PlFlushKey     *ebpf.VariableSpec `ebpf:"pl_flush_key"`
+	PlSampleHigh   *ebpf.VariableSpec `ebpf:"pl_sample_high"`
+	PlSampleLow    *ebpf.VariableSpec `ebpf:"pl_sample_low"`
+	PlSampleMax    *ebpf.VariableSpec `ebpf:"pl_sample_max"`
 	PlWakeupBytes  *ebpf.VariableSpec `ebpf:"pl_wakeup_bytes"`
 }
 
@@ -186,6 +222,7 @@ func (o *plObjects) Close() error {
 // It can be passed to loadPlObjects or ebpf.CollectionSpec.LoadAndAssign.
 type plMaps struct {
 	PlEvents     *ebpf.Map `ebpf:"pl_events"`
+	PlFlows      *ebpf.Map `ebpf:"pl_flows"`
 	PlScratchMap *ebpf.Map `ebpf:"pl_scratch_map"`
 	PlStageMap   *ebpf.Map `ebpf:"pl_stage_map"`
 	PlStats      *ebpf.Map `ebpf:"pl_stats"`
@@ -195,6 +232,7 @@ type plMaps struct {
 func (m *plMaps) Close() error {
 	return _PlClose(
 		m.PlEvents,
+		m.PlFlows,
 		m.PlScratchMap,
 		m.PlStageMap,
 		m.PlStats,
@@ -209,7 +247,11 @@ type plVariables struct {
 	PlBatchAgeNs   *ebpf.Variable `ebpf:"pl_batch_age_ns"`
 	PlBatchLimit   *ebpf.Variable `ebpf:"pl_batch_limit"`
 	PlBatchRecords *ebpf.Variable `ebpf:"pl_batch_records"`
+	PlFlowsOn      *ebpf.Variable `ebpf:"pl_flows_on"`
 	PlFlushKey     *ebpf.Variable `ebpf:"pl_flush_key"`
+	PlSampleHigh   *ebpf.Variable `ebpf:"pl_sample_high"`
+	PlSampleLow    *ebpf.Variable `ebpf:"pl_sample_low"`
+	PlSampleMax    *ebpf.Variable `ebpf:"pl_sample_max"`
 	PlWakeupBytes  *ebpf.Variable `ebpf:"pl_wakeup_bytes"`
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/packetlake/packetlake/kafkasec"
 )
 
 // Config configures a Collector. Start from DefaultConfig: the zero value is not usable.
@@ -24,6 +26,8 @@ type Config struct {
 
 	// Brokers are the Kafka bootstrap addresses, host:port.
 	Brokers []string
+	// Kafka holds TLS and SASL settings for the brokers (zero: plaintext, no authentication).
+	Kafka kafkasec.Config
 	// Topic receives the packet frames (one Kafka record = one record.Frame).
 	Topic string
 	// StatsTopic receives one JSON Stats message every StatsInterval.
@@ -63,6 +67,22 @@ type Config struct {
 	// MetricsAddr serves /metrics (Prometheus) and /healthz when not empty, e.g. ":9464".
 	MetricsAddr string
 
+	// FlowsTopic receives the exact flow counters (FlowMessage, JSON) every FlowInterval; ""
+	// exports none (the kernel still counts them).
+	FlowsTopic string
+	// FlowInterval is the period of the flow exports.
+	FlowInterval time.Duration
+	// FlowIdle: a flow without packets for this long is deleted from the kernel map after its
+	// last counts are exported (a later packet starts it again, from zero).
+	FlowIdle time.Duration
+	// FlowEntries sizes the kernel's LRU flow map; 0 leaves the bpf package's default (65536).
+	// When more flows are active within FlowIdle, the LRU evicts some with unexported counts
+	// (Stats.FlowLostPackets).
+	FlowEntries int
+	// SampleMax bounds the kernel's adaptive sampling of ordinary packets' records under ring
+	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.
+	SampleMax int
+
 	// Pcap, when set, replays this capture file (pcap or pcapng, Ethernet) through the same BPF
 	// program with BPF_PROG_TEST_RUN instead of attaching to an interface. Records carry the
 	// capture's timestamps (frames flagged record.FrameWallClock).
@@ -85,6 +105,9 @@ func DefaultConfig() Config {
 		Compression:      "lz4",
 		FlushTimeout:     10 * time.Second,
 		StatsInterval:    5 * time.Second,
+		FlowsTopic:       "packetlake-flows",
+		FlowInterval:     5 * time.Second,
+		FlowIdle:         30 * time.Second,
 		ClockRefresh:     time.Second,
 	}
 }
@@ -136,6 +159,15 @@ func (c Config) Validate() error {
 	case "lz4", "zstd":
 	default:
 		return fmt.Errorf("compression %q: want lz4 or zstd", c.Compression)
+	}
+	if c.FlowsTopic != "" && (c.FlowInterval <= 0 || c.FlowIdle <= 0) {
+		return errors.New("flow interval and flow idle must be positive")
+	}
+	if c.FlowsTopic != "" && (c.FlowsTopic == c.Topic || c.FlowsTopic == c.StatsTopic) {
+		return fmt.Errorf("flows topic %q: must differ from the packet and stats topics", c.FlowsTopic)
+	}
+	if c.FlowEntries < 0 || c.SampleMax < 0 {
+		return errors.New("flow entries and sample max must not be negative")
 	}
 	if c.StatsInterval <= 0 || c.ClockRefresh <= 0 || c.FlushTimeout <= 0 {
 		return errors.New("stats interval, clock refresh and flush timeout must be positive")

@@ -52,7 +52,7 @@ func startKafka(t testing.TB) *kafkalocal.Embedded {
 	t.Cleanup(k.Stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, topic := range []string{"packets", "packetlake-stats"} {
+	for _, topic := range []string{"packets", "packetlake-stats", "packetlake-flows"} {
 		if err := kafkalocal.CreateTopic(ctx, k.Addr(), topic, 1); err != nil {
 			t.Fatalf("create topic: %v", err)
 		}

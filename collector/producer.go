@@ -43,7 +43,11 @@ func newProducer(cfg Config, iface string, n *counters) (*producer, error) {
 		comp = kgo.ZstdCompression()
 	}
 	limit := int64(cfg.MaxBufferedBytes)
-	cl, err := kgo.NewClient(
+	sec, err := cfg.Kafka.Opts()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(sec,
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.ProducerBatchCompression(comp),
@@ -55,7 +59,7 @@ func newProducer(cfg Config, iface string, n *counters) (*producer, error) {
 		kgo.MaxBufferedRecords(int(limit/recordOverhead)+1024),
 		// Frames are already big batches; lingering would only add latency.
 		kgo.ProducerLinger(0),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/packetlake/packetlake/netns"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/packetlake/packetlake/netns"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
@@ -38,7 +39,12 @@ type Collector struct {
 	ifindex int    // live mode
 	prod    *producer
 	n       counters
-	offset  atomic.Int64 // last clock offset stamped on a frame, for stats
+	fn      flowCounters
+
+	flows       *flowExporter // nil when FlowsTopic is empty
+	flowsCancel context.CancelFunc
+	flowsDone   chan struct{}
+	offset      atomic.Int64 // last clock offset stamped on a frame, for stats
 
 	objsMu sync.Mutex // guards objs and rd against Stop while stats read them
 	objs   *bpf.Objects
@@ -140,7 +146,8 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 			c.release()
 		}
 	}()
-	objs, err := bpf.Load(bpf.Config{RingBytes: c.cfg.RingBytes, WakeupBytes: c.cfg.WakeupBytes})
+	objs, err := bpf.Load(bpf.Config{RingBytes: c.cfg.RingBytes, WakeupBytes: c.cfg.WakeupBytes,
+		FlowEntries: c.cfg.FlowEntries, SampleMax: c.cfg.SampleMax})
 	if err != nil {
 		return fmt.Errorf("load BPF program: %w", err)
 	}
@@ -166,6 +173,9 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 			}
 		}
 		run = func() error { return c.drain(rd, f) }
+	}
+	if err := c.startFlows(); err != nil {
+		return err
 	}
 	if c.cfg.MetricsAddr != "" {
 		if err := c.serveMetrics(); err != nil {

@@ -27,6 +27,10 @@ const StatsVersion = 1
 //	samples_read    = records_produced + records_shed + (records in the frame being built)
 //	records_produced = records_acked + records_failed + (records waiting for Kafka)
 //
+// Flows (flows.go): kernel_flow_counted = kernel_seen (+ staged packets) - kernel_flow_failed,
+// and flow_packets_exported + flow_lost_packets = kernel_flow_counted once the interface is idle
+// and an export has run (always after Stop).
+//
 // While packets flow, the parenthesised terms make each left side ≥ the named terms on the right
 // (a snapshot reads downstream counters first). One exception: the program counts emitted just
 // after the record becomes readable, so samples_read may lead kernel_emitted by a few records
@@ -49,6 +53,20 @@ type Stats struct {
 	KernelRingFull          uint64 `json:"kernel_ring_full"`           // records lost: ring full
 	KernelSampledOut        uint64 `json:"kernel_sampled_out"`         // packets deliberately not recorded
 	KernelSnippetCopyFailed uint64 `json:"kernel_snippet_copy_failed"` // records emitted without their L7 snippet
+	KernelFlowCounted       uint64 `json:"kernel_flow_counted"`        // packets added to a kernel flow entry (every packet, before sampling)
+	KernelFlowFailed        uint64 `json:"kernel_flow_failed"`         // packets the flow map refused: in no flow
+	// Flow export (flows.go): rows and their packets/bytes acknowledged by Kafka on the flows topic.
+	FlowExports         uint64 `json:"flow_exports"`
+	FlowExportErrors    uint64 `json:"flow_export_errors"` // flow messages not acknowledged (their deltas are retried)
+	FlowRowsExported    uint64 `json:"flow_rows_exported"`
+	FlowPacketsExported uint64 `json:"flow_packets_exported"` // = kernel_flow_counted - flow_lost_packets once idle
+	FlowBytesExported   uint64 `json:"flow_bytes_exported"`
+	FlowResets          uint64 `json:"flow_resets"` // flows found evicted and recreated between exports
+	// FlowLostPackets: packets counted into flows that no export carried (LRU eviction, or a packet
+	// racing the delete of an idle flow): kernel_flow_counted before an export minus
+	// flow_packets_exported after it -- a lower bound while packets flow, exact when idle.
+	FlowLostPackets uint64 `json:"flow_lost_packets"`
+	FlowsActive     int64  `json:"flows_active"` // gauge: entries in the kernel flow map at the last export
 	// KernelParseErrors counts records by the kernel parser's stop reason (record.ParseErrorName);
 	// only reasons seen at least once are present.
 	KernelParseErrors map[string]uint64 `json:"kernel_parse_errors"`
@@ -102,6 +120,14 @@ func (c *Collector) Stats() Stats {
 	s.SamplesMalformed = n.samplesMalformed.Load()
 	s.ReadErrors = n.readErrors.Load()
 	s.StatsFailed = n.statsFailed.Load()
+	s.FlowExports = c.fn.exports.Load()
+	s.FlowExportErrors = c.fn.exportErrors.Load()
+	s.FlowRowsExported = c.fn.rowsExported.Load()
+	s.FlowPacketsExported = c.fn.pktExported.Load()
+	s.FlowBytesExported = c.fn.bytesExported.Load()
+	s.FlowResets = c.fn.resets.Load()
+	s.FlowLostPackets = c.fn.lost.Load()
+	s.FlowsActive = c.fn.active.Load()
 	c.kernelStats(&s)
 	return s
 }
@@ -115,6 +141,7 @@ func (c *Collector) kernelStats(s *Stats) {
 		if f := c.finalKernel; f != nil { // after Stop: the counters as the program left them
 			s.KernelSeen, s.KernelEmitted, s.KernelRingFull = f.KernelSeen, f.KernelEmitted, f.KernelRingFull
 			s.KernelSampledOut, s.KernelSnippetCopyFailed = f.KernelSampledOut, f.KernelSnippetCopyFailed
+			s.KernelFlowCounted, s.KernelFlowFailed = f.KernelFlowCounted, f.KernelFlowFailed
 			maps.Copy(s.KernelParseErrors, f.KernelParseErrors)
 		}
 		return
@@ -138,6 +165,8 @@ func (c *Collector) kernelStats(s *Stats) {
 	s.KernelRingFull = at(record.StatRingFull)
 	s.KernelSampledOut = at(record.StatSampledOut)
 	s.KernelSnippetCopyFailed = at(record.StatSnippetCopyFailed)
+	s.KernelFlowCounted = at(record.StatFlowCounted)
+	s.KernelFlowFailed = at(record.StatFlowFailed)
 	for code := 1; code < record.StatSlots-record.StatParseErrorBase; code++ {
 		if n := at(record.StatParseErrorBase + code); n > 0 {
 			s.KernelParseErrors[record.ParseErrorName(uint8(code))] = n

@@ -45,10 +45,14 @@ func (c *Collector) stop() error {
 			}
 		}
 		<-c.done
+		// One FlushTimeout for the last flow export and the frames' flush together.
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.FlushTimeout)
+		if err := c.stopFlows(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		c.statsCancel()
 		<-c.statsDone
 		c.publishStats()
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.FlushTimeout)
 		if err := c.prod.flush(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("not every message was acknowledged by Kafka within %s: %w", c.cfg.FlushTimeout, err))
 		}
@@ -65,6 +69,12 @@ func (c *Collector) stop() error {
 
 // release closes what Start opened, in reverse order; safe on a partial Start.
 func (c *Collector) release() {
+	if c.flows != nil { // a partial Start, or Stop before the source ran
+		c.flowsCancel()
+		<-c.flowsDone
+		c.flows.cl.Close()
+		c.flows = nil
+	}
 	if c.link != nil {
 		c.link.Close()
 		c.link = nil

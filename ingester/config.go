@@ -4,18 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/packetlake/packetlake/kafkasec"
 )
 
 // Config configures an Ingester. Start from DefaultConfig.
 type Config struct {
 	// Brokers are the Kafka bootstrap addresses, host:port.
 	Brokers []string
+	// Kafka holds TLS and SASL settings for the brokers (zero: plaintext, no authentication).
+	Kafka kafkasec.Config
 	// Group is the Kafka consumer group. Members of one group share the partitions.
 	Group string
 	// Topic carries the collectors' packet frames (one Kafka record = one record frame).
 	Topic string
 	// StatsTopic carries the collectors' JSON stats messages; "" consumes none.
 	StatsTopic string
+	// FlowsTopic carries the collectors' exact flow counters (JSON deltas, into table flows);
+	// "" consumes none.
+	FlowsTopic string
 
 	// ClickHouse is the native-protocol address (host:port): migrations, dead letters, stats,
 	// batch ranges and the native writer use it.
@@ -62,6 +69,7 @@ func DefaultConfig() Config {
 	return Config{
 		Topic:           "packets",
 		StatsTopic:      "packetlake-stats",
+		FlowsTopic:      "packetlake-flows",
 		Database:        "packetlake",
 		Migrate:         true,
 		FlushRows:       100_000,
@@ -87,6 +95,8 @@ func (c Config) validate() error {
 		return errors.New("ingester: no topic")
 	case c.Topic == c.StatsTopic:
 		return errors.New("ingester: topic and stats topic are the same")
+	case c.FlowsTopic != "" && (c.FlowsTopic == c.Topic || c.FlowsTopic == c.StatsTopic):
+		return errors.New("ingester: the flows topic must differ from the packet and stats topics")
 	case c.ClickHouse == "":
 		return errors.New("ingester: no ClickHouse native address")
 	case c.Writer == WriterArrowHTTP && c.ClickHouseHTTP == "":

@@ -28,7 +28,10 @@ func (ing *Ingester) kafkaOptions() []kgo.Opt {
 	if ing.cfg.StatsTopic != "" {
 		topics = append(topics, ing.cfg.StatsTopic)
 	}
-	return []kgo.Opt{
+	if ing.cfg.FlowsTopic != "" {
+		topics = append(topics, ing.cfg.FlowsTopic)
+	}
+	return append(append([]kgo.Opt(nil), ing.kafkaSec...),
 		kgo.SeedBrokers(ing.cfg.Brokers...),
 		kgo.ConsumerGroup(ing.cfg.Group),
 		kgo.ConsumeTopics(topics...),
@@ -44,13 +47,13 @@ func (ing *Ingester) kafkaOptions() []kgo.Opt {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Frames are up to a few hundred KiB; 8 MiB per partition per fetch keeps a fetch
 		// round trip from limiting a fast partition.
-		kgo.FetchMaxPartitionBytes(8 << 20),
+		kgo.FetchMaxPartitionBytes(8<<20),
 		kgo.OnPartitionsAssigned(ing.onAssigned),
 		kgo.OnPartitionsRevoked(ing.onRevoked),
 		kgo.OnPartitionsLost(ing.onLost),
 		kgo.WithLogger(kgoLogger{ing.log.With("component", "kafka")}),
 		kgo.WithHooks(connectHook{ing.metrics}),
-	}
+	)
 }
 
 // pollLoop hands fetched records to the partition workers until ctx is done.
@@ -94,6 +97,8 @@ func (ing *Ingester) worker(topic string, partition int32) *partitionWorker {
 	var s sink
 	if topic == ing.cfg.Topic {
 		s = newPacketSink(ing.writer, func(n int) { ing.metrics.packets.Add(float64(n)) })
+	} else if topic == ing.cfg.FlowsTopic {
+		s = &flowsSink{conn: ing.conn}
 	} else {
 		s = &statsSink{conn: ing.conn, partition: partition}
 	}

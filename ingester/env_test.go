@@ -103,6 +103,7 @@ func testConfig(ch *chlocal.Process, topic, stats, group, db, writer string) Con
 	cfg := DefaultConfig()
 	cfg.Brokers = []string{kafka.Addr()}
 	cfg.Topic, cfg.StatsTopic, cfg.Group, cfg.Database = topic, stats, group, db
+	cfg.FlowsTopic = "" // opted into by the tests that produce flows (flows_test.go)
 	cfg.ClickHouse, cfg.ClickHouseHTTP = ch.TCPAddr(), ch.HTTPAddr()
 	cfg.Writer = writer
 	cfg.FlushRows = 20_000

@@ -25,12 +25,13 @@ type Dependencies struct {
 
 // Ingester consumes the packet and stats topics as one consumer group member.
 type Ingester struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *metrics
-	conn    driver.Conn // migrations, small tables, batch ranges
-	writer  Writer      // packets
-	client  *kgo.Client
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics
+	kafkaSec []kgo.Opt   // TLS and SASL, from cfg.Kafka
+	conn     driver.Conn // migrations, small tables, batch ranges
+	writer   Writer      // packets
+	client   *kgo.Client
 
 	mu      sync.Mutex
 	workers map[topicPartition]*partitionWorker
@@ -51,6 +52,10 @@ func New(cfg Config, deps Dependencies) (*Ingester, error) {
 	if _, err := packetColumns(); err != nil {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
+	sec, err := cfg.Kafka.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("ingester: %w", err)
+	}
 	conn, err := openNative(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ingester: %w", err)
@@ -61,7 +66,7 @@ func New(cfg Config, deps Dependencies) (*Ingester, error) {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
 	return &Ingester{
-		cfg: cfg, log: deps.Logger, metrics: newMetrics(deps.Registerer),
+		cfg: cfg, log: deps.Logger, metrics: newMetrics(deps.Registerer), kafkaSec: sec,
 		conn: conn, writer: w, workers: map[topicPartition]*partitionWorker{},
 	}, nil
 }

@@ -52,6 +52,8 @@ const (
 	StatRingFull          = 2
 	StatSampledOut        = 3
 	StatSnippetCopyFailed = 4
+	StatFlowCounted       = 5
+	StatFlowFailed        = 6
 	StatParseErrorBase    = 16
 	StatSlots             = 80
 )

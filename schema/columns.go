@@ -172,6 +172,8 @@ var KernelCounters = []string{
 	"ring_full",           // records lost: the ring buffer had no room
 	"sampled_out",         // packets deliberately not recorded (adaptive sampling)
 	"snippet_copy_failed", // L7 snippet could not be copied (record still emitted, without it)
+	"flow_counted",        // packets added to their entry of the flow map pl_flows (every packet, before sampling)
+	"flow_failed",         // packets the flow map refused (update error): in no flow
 }
 
 // KernelCounterParseErrorBase is the pl_stats index of parse error reason 0; reasons 1..63 follow.
