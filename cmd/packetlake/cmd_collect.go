@@ -42,6 +42,12 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, comma-separated (required)")
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "Kafka topic for packet frames")
 	fs.StringVar(&cfg.StatsTopic, "stats-topic", cfg.StatsTopic, "Kafka topic for stats messages")
+	fs.StringVar(&cfg.FlowsTopic, "flows-topic", cfg.FlowsTopic, "Kafka topic for the exact flow counters (empty: no flow export)")
+	fs.DurationVar(&cfg.FlowInterval, "flow-interval", cfg.FlowInterval, "period of the flow counter exports")
+	fs.DurationVar(&cfg.FlowIdle, "flow-idle", cfg.FlowIdle, "delete a flow from the kernel map after this long without packets (once exported)")
+	fs.IntVar(&cfg.FlowEntries, "flow-entries", cfg.FlowEntries, "size of the kernel's LRU flow map (0: program default)")
+	fs.IntVar(&cfg.SampleMax, "sample-max", cfg.SampleMax, "record at worst 1 in N ordinary packets when the ring fills (0: default 64; 1: never sample)")
+	kafkaSec := addKafkaSecurityFlags(fs)
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "host name stamped on frames and stats")
 	fs.Var(&ring, "ring-bytes", "BPF ring buffer size, a power of two (e.g. 64M)")
 	fs.IntVar(&cfg.WakeupBytes, "wakeup-bytes", cfg.WakeupBytes, "ring fill level that wakes the reader (0: program default)")
@@ -67,7 +73,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return errors.New("--brokers is required")
 		}
-		cfg.Brokers, cfg.MetricsAddr = brokers, *metricsAddr
+		cfg.Brokers, cfg.MetricsAddr, cfg.Kafka = brokers, *metricsAddr, *kafkaSec
 		cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
 		if err := collector.CheckPrivileges(); err != nil {
 			return err

@@ -38,6 +38,8 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.Group, "group", "packetlake-ingester", "Kafka consumer group")
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic of the packet frames")
 	fs.StringVar(&cfg.StatsTopic, "stats-topic", cfg.StatsTopic, "topic of the collector stats (empty: none)")
+	fs.StringVar(&cfg.FlowsTopic, "flows-topic", cfg.FlowsTopic, "topic of the collectors' flow counters (empty: none)")
+	kafkaSec := addKafkaSecurityFlags(fs)
 	fs.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse native-protocol address (required)")
 	fs.StringVar(&cfg.ClickHouseHTTP, "clickhouse-http", "", "ClickHouse HTTP address (required by --writer arrow-http)")
 	fs.StringVar(&cfg.Database, "database", cfg.Database, "ClickHouse database (created if missing)")
@@ -58,7 +60,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
 		}
-		cfg.Brokers, cfg.FlushBytes, cfg.Migrate = brokers, int(flushBytes), !*noMigrate
+		cfg.Brokers, cfg.FlushBytes, cfg.Migrate, cfg.Kafka = brokers, int(flushBytes), !*noMigrate, *kafkaSec
 		if cfg.ClickHouseHTTP == "" && cfg.Writer == ingester.WriterArrowHTTP {
 			return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")
 		}
