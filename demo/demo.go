@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packetlake/packetlake/detector"
+
 	"github.com/packetlake/packetlake/chlocal"
 	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/ingester"
@@ -62,6 +64,7 @@ type Summary struct {
 	Rows            uint64 // rows in ClickHouse once the ingester caught up
 
 	DNSNames, TLSSNI, HTTPHosts []string // distinct values stored
+	Anomalies                   []string // "kind subject" of every anomaly the detector raised
 	ScanSource                  string   // the source that sent SYNs to the most ports
 	ScanPorts                   uint64   // how many distinct ports it sent SYNs to
 
@@ -119,6 +122,7 @@ type runner struct {
 	lab   *lab
 	ing   *ingester.Ingester
 	col   *collector.Collector
+	det   *detector.Detector
 }
 
 func (r *runner) run(ctx context.Context, sum *Summary) error {
@@ -146,6 +150,9 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 		return err
 	}
 	if err := r.startCollector(ctx); err != nil {
+		return err
+	}
+	if err := r.startDetector(ctx); err != nil {
 		return err
 	}
 	sum.CollectorID = r.col.ID()
@@ -180,6 +187,11 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	if err != nil {
 		return err
 	}
+	// One more detection cycle over the last rows, then the anomalies are final.
+	time.Sleep(2 * detector.DefaultConfig().Interval)
+	if err := r.det.Stop(); err != nil {
+		return fmt.Errorf("stop detector: %w", err)
+	}
 	if err := r.ing.Stop(); err != nil {
 		return fmt.Errorf("stop ingester: %w", err)
 	}
@@ -187,6 +199,9 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 		return err
 	}
 	if err := r.printReports(ctx, sum.Start); err != nil {
+		return err
+	}
+	if err := r.printAnomalies(ctx, sum.Start); err != nil {
 		return err
 	}
 	sum.Elapsed = time.Since(sum.Start)

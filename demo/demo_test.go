@@ -64,6 +64,13 @@ func TestDemo(t *testing.T) {
 			t.Errorf("http_host %q sent but not stored (stored: %q)", want, sum.HTTPHosts)
 		}
 	}
+	scanDetected := false
+	for _, a := range sum.Anomalies {
+		scanDetected = scanDetected || strings.HasPrefix(a, "port_scan ") && strings.Contains(a, "198.18.0.2")
+	}
+	if !scanDetected {
+		t.Errorf("the detector did not report the nmap scan as a port_scan from 198.18.0.2; anomalies: %q", sum.Anomalies)
+	}
 	if sum.ScanPorts < 500 || sum.ScanSource != "::ffff:198.18.0.2" {
 		t.Errorf("scan: %s sent SYNs to %d distinct ports, want the client (::ffff:198.18.0.2) and >= 500", sum.ScanSource, sum.ScanPorts)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/packetlake/packetlake/detector"
+
 	"github.com/packetlake/packetlake/chlocal"
 	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/ingester"
@@ -47,7 +49,7 @@ func (r *runner) startStores(ctx context.Context) error {
 	r.kafka = k
 	r.log.Info("kfake (Kafka-protocol test broker) ready", "addr", k.Addr(), "data", filepath.Join(dir, "kafka"))
 	cfg := ingester.DefaultConfig()
-	for topic, parts := range map[string]int32{cfg.Topic: packetPartitions, cfg.StatsTopic: 1} {
+	for topic, parts := range map[string]int32{cfg.Topic: packetPartitions, cfg.StatsTopic: 1, cfg.FlowsTopic: 1} {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := kafkalocal.CreateTopic(tctx, k.Addr(), topic, parts)
 		cancel()
@@ -102,5 +104,22 @@ func (r *runner) startCollector(ctx context.Context) error {
 	}
 	r.col = c
 	r.log.Info("collector attached", "netns", cfg.NetNS, "iface", cfg.Iface, "hook", cfg.Hook, "collector_id", c.ID())
+	return nil
+}
+
+// startDetector runs the anomaly detector in process over the demo's database, so the nmap scan
+// the traffic includes shows up as a port_scan anomaly within seconds.
+func (r *runner) startDetector(ctx context.Context) error {
+	cfg := detector.DefaultConfig()
+	cfg.ClickHouseHTTP, cfg.Database = r.ch.HTTPAddr(), Database
+	d, err := detector.New(cfg, detector.Dependencies{Logger: r.componentLog.With("component", "detector")})
+	if err != nil {
+		return err
+	}
+	r.cleanup.push("stop detector", d.Stop)
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	r.det = d
 	return nil
 }

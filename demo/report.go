@@ -96,9 +96,21 @@ func (r *runner) fillSummary(ctx context.Context, sum *Summary) error {
 	if len(l) == 1 {
 		src, ports, _ := strings.Cut(l[0], "\t")
 		sum.ScanSource = src
-		sum.ScanPorts, err = strconv.ParseUint(ports, 10, 64)
+		if sum.ScanPorts, err = strconv.ParseUint(ports, 10, 64); err != nil {
+			return err
+		}
 	}
+	sum.Anomalies, err = r.lines(ctx, fmt.Sprintf("SELECT concat(kind, ' ', subject) FROM anomalies WHERE ts >= fromUnixTimestamp64Milli(%d) ORDER BY ts", sum.Start.UnixMilli()))
 	return err
+}
+
+// printAnomalies prints what the detector raised during the run.
+func (r *runner) printAnomalies(ctx context.Context, since time.Time) error {
+	fmt.Fprintf(r.cfg.Out, "\n== Anomalies the detector raised (table anomalies)\n")
+	p := query.Params{Since: since, Until: time.Now().Add(time.Second), Limit: 20}
+	return query.RunSQL(ctx, r.queryConfig(), `SELECT ts, kind, subject, round(score, 1) AS score, evidence
+		FROM anomalies WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
+		ORDER BY ts LIMIT {limit:UInt32}`, p, query.Formats["table"], r.cfg.Out)
 }
 
 // printReports prints the named reports over this run's time range.
