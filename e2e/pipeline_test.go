@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/packetlake/packetlake/collector"
+	"github.com/packetlake/packetlake/kafkalocal"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
 )
@@ -28,6 +29,10 @@ func TestPipelineStoresWhatDecodePrints(t *testing.T) {
 	defer cancel()
 	topic, stats := env.Topic(t, 3), env.Topic(t, 1)
 	db := strings.ReplaceAll(env.Topic(t, 1), "-", "_") // a fresh name; the ingester creates it
+	// collect also exports flow counters, to the default flows topic.
+	if err := kafkalocal.CreateTopic(ctx, env.Kafka.Addr(), collector.DefaultConfig().FlowsTopic, 1); err != nil {
+		t.Fatal(err)
+	}
 
 	want := map[string][][]byte{} // iface (capture base name) -> decode's lines, in packet order
 	total := 0
@@ -215,3 +220,6 @@ func tailString(s string, n int) string {
 	}
 	return s
 }
+
+// disableFlowExport keeps a test that is not about flows from needing the flows topic.
+func disableFlowExport(cfg *collector.Config) { cfg.FlowsTopic = "" }

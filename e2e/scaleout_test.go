@@ -39,6 +39,7 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 		cfg.Iface, cfg.NetNS, cfg.Host = v.Name, v.NS, host
 		cfg.Brokers, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, topic, stats
 		cfg.RingBytes = 4 << 20
+		disableFlowExport(&cfg)
 		c, err := collector.New(cfg, slog.New(slog.DiscardHandler), nil)
 		if err != nil {
 			t.Fatal(err)
