@@ -5,13 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/packetlake/packetlake/detector"
 )
@@ -84,22 +81,17 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
-		if *metricsAddr != "" {
-			ln, err := net.Listen("tcp", *metricsAddr)
-			if err != nil {
-				return fmt.Errorf("metrics listener: %w", err)
-			}
-			mux := http.NewServeMux()
-			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			srv := &http.Server{Handler: mux}
-			go srv.Serve(ln)
-			defer srv.Close()
-			logger.Info("serving metrics", "addr", ln.Addr().String())
+		ms, err := serveMetrics(*metricsAddr, reg, logger)
+		if err != nil {
+			return err
 		}
+		defer ms.Close()
 		if err := d.Start(ctx); err != nil {
 			return errors.Join(err, d.Stop())
 		}
+		ms.setReady(true)
 		<-ctx.Done()
+		ms.setReady(false)
 		logger.Info("signal received: stopping")
 		return d.Stop()
 	}

@@ -5,12 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/packetlake/packetlake/ingester"
 )
@@ -71,18 +68,11 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		if *metricsAddr != "" {
-			ln, err := net.Listen("tcp", *metricsAddr)
-			if err != nil {
-				return fmt.Errorf("metrics listener: %w", err)
-			}
-			mux := http.NewServeMux()
-			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			srv := &http.Server{Handler: mux}
-			go srv.Serve(ln)
-			defer srv.Close()
-			logger.Info("serving metrics", "addr", ln.Addr().String())
+		ms, err := serveMetrics(*metricsAddr, reg, logger)
+		if err != nil {
+			return err
 		}
+		defer ms.Close()
 
 		ing, err := ingester.New(cfg, ingester.Dependencies{Logger: logger, Registerer: reg})
 		if err != nil {
@@ -92,7 +82,9 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 			ing.Stop()
 			return err
 		}
+		ms.setReady(true)
 		<-ctx.Done()
+		ms.setReady(false)
 		logger.Info("stopping: flushing and committing the batches in hand")
 		return ing.Stop()
 	}
