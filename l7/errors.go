@@ -19,6 +19,8 @@ const (
 	ErrTLSBadRecord Error = "tls_bad_record"
 	// ErrHTTPTruncated: the snippet ends before the request line or the header block does.
 	ErrHTTPTruncated Error = "http_truncated"
+	// ErrHTTPBadRequest: the payload does not start with a method token and a space.
+	ErrHTTPBadRequest Error = "http_bad_request"
 )
 
 func (e Error) Error() string { return "l7: " + string(e) }

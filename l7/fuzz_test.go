@@ -56,7 +56,7 @@ func FuzzParseHTTPRequest(f *testing.F) {
 	f.Add(payload(f, "http_request_long"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, h, p, err := ParseHTTPRequest(b)
-		if err != nil && err != ErrHTTPTruncated {
+		if err != nil && err != ErrHTTPTruncated && err != ErrHTTPBadRequest {
 			t.Fatalf("unexpected error %v", err)
 		}
 		for _, s := range []string{m, h, p} {

@@ -19,14 +19,19 @@ import (
 // ErrHTTPTruncated means the snippet ended before the request line did, or before the header
 // block did without a Host header; the method and the (maybe cut) target are still returned.
 // A Host line cut by the snippet's end is not returned: a partial host would group with the
-// wrong rows. A payload that does not start with a token and a space gets ErrHTTPTruncated too:
-// schema.ParseErrors has no better name for it, and the kernel filter never hands one over.
+// wrong rows. A payload that does not start with a token and a space is ErrHTTPBadRequest (the
+// kernel filter never hands one over; a caller parsing other payloads may).
 //
 // All three strings are rendered by the ASCII rule and cut at 255 bytes (text.go).
 func ParseHTTPRequest(b []byte) (method, host, path string, err error) {
 	sp := bytes.IndexByte(b, ' ')
-	if sp <= 0 || !isToken(b[:sp]) {
+	switch {
+	case sp < 0 && len(b) > 0 && isToken(b):
+		return "", "", "", ErrHTTPTruncated // a method cut before its space
+	case sp < 0 && len(b) == 0:
 		return "", "", "", ErrHTTPTruncated
+	case sp <= 0 || !isToken(b[:sp]):
+		return "", "", "", ErrHTTPBadRequest
 	}
 	method = methodString(b[:sp])
 

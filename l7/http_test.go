@@ -35,7 +35,8 @@ func httpCases(t testing.TB) []httpCase {
 
 		{"empty", "", "", "", "", ErrHTTPTruncated},
 		{"method cut", "GE", "", "", "", ErrHTTPTruncated},
-		{"not a token", "G\x01T / HTTP/1.1\r\n\r\n", "", "", "", ErrHTTPTruncated},
+		{"not a token", "G\x01T / HTTP/1.1\r\n\r\n", "", "", "", ErrHTTPBadRequest},
+		{"method cut before its space", "OPTIO", "", "", "", ErrHTTPTruncated},
 		{"target cut", "GET /very/long/pa", "GET", "", "/very/long/pa", ErrHTTPTruncated},
 		{"request line cut", "GET /x HTT", "GET", "", "/x", ErrHTTPTruncated},
 		{"headers cut without host", "GET /x HTTP/1.1\r\nAccept: */*\r\n", "GET", "", "/x", ErrHTTPTruncated},

@@ -160,6 +160,7 @@ var ParseErrors = map[uint8]string{
 	66: "tls_truncated",
 	67: "tls_bad_record",
 	68: "http_truncated",
+	69: "http_bad_request",
 }
 
 // KernelCounters are the per-CPU counters of the BPF program (map pl_stats, one u64 per index per
