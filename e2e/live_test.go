@@ -106,7 +106,7 @@ func liveFidelity(t *testing.T, hook string) {
 	cfg := collector.DefaultConfig()
 	cfg.Iface, cfg.NetNS, cfg.Hook = v.Name, v.NS, hook
 	cfg.Brokers = []string{env.Kafka.Addr()}
-	cfg.Topic, cfg.StatsTopic = topic, statsTopic
+	cfg.Topic, cfg.StatsTopic, cfg.FlowsTopic = topic, statsTopic, env.Topic(t, 1)
 	cfg.Host = "live-" + hook
 	cfg.RingBytes = 8 << 20
 	cfg.FrameMaxAge = 50 * time.Millisecond

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/packetlake/packetlake/collector"
-	"github.com/packetlake/packetlake/kafkalocal"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
 )
@@ -27,12 +26,8 @@ import (
 func TestPipelineStoresWhatDecodePrints(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	topic, stats := env.Topic(t, 3), env.Topic(t, 1)
+	topic, stats, flows := env.Topic(t, 3), env.Topic(t, 1), env.Topic(t, 1)
 	db := strings.ReplaceAll(env.Topic(t, 1), "-", "_") // a fresh name; the ingester creates it
-	// collect also exports flow counters, to the default flows topic.
-	if err := kafkalocal.CreateTopic(ctx, env.Kafka.Addr(), collector.DefaultConfig().FlowsTopic, 1); err != nil {
-		t.Fatal(err)
-	}
 
 	want := map[string][][]byte{} // iface (capture base name) -> decode's lines, in packet order
 	total := 0
@@ -46,7 +41,7 @@ func TestPipelineStoresWhatDecodePrints(t *testing.T) {
 		want[filepath.Base(path)] = lines
 		total += len(lines)
 		cmd := exec.CommandContext(ctx, env.Bin, "collect", "--pcap", path, "--brokers", env.Kafka.Addr(),
-			"--topic", topic, "--stats-topic", stats, "--metrics-addr", "", "--host", "pipeline-test")
+			"--topic", topic, "--stats-topic", stats, "--flows-topic", flows, "--metrics-addr", "", "--host", "pipeline-test")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("collect --pcap %s: %v\n%s", name, err, b)
 		}
@@ -55,7 +50,7 @@ func TestPipelineStoresWhatDecodePrints(t *testing.T) {
 		t.Fatalf("only %d packets decoded from the shared captures", total)
 	}
 
-	stop := startIngest(t, ctx, topic, stats, "pipeline-"+db, db)
+	stop := startIngest(t, ctx, topic, stats, flows, "pipeline-"+db, db)
 	defer stop()
 	waitRows(t, ctx, db, uint64(total))
 
@@ -83,18 +78,30 @@ func TestPipelineStoresWhatDecodePrints(t *testing.T) {
 	if err := ch.QueryRow(ctx, "SELECT count() FROM "+db+".collector_stats").Scan(&statsRows); err != nil || statsRows == 0 {
 		t.Errorf("collector_stats rows: %d (err %v); every collect run publishes a final stats message", statsRows, err)
 	}
+	// The kernel's flow counters saw every packet too: summed over all flows they equal the
+	// packets stored (each capture replay is one collector run; its final export is flushed).
+	var flowPackets uint64
+	for ctx.Err() == nil {
+		if err := ch.QueryRow(ctx, "SELECT sum(packets) FROM "+db+".flows").Scan(&flowPackets); err == nil && flowPackets >= uint64(total) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if flowPackets != uint64(total) {
+		t.Errorf("flows count %d packets, %d were stored", flowPackets, total)
+	}
 	t.Logf("%d packets from %d captures: every stored row equals decode's output", compared, len(want))
 }
 
 // startIngest runs `packetlake ingest` as a child until the test ends.
-func startIngest(t *testing.T, ctx context.Context, topic, stats, group, db string) (stop func()) {
+func startIngest(t *testing.T, ctx context.Context, topic, stats, flows, group, db string) (stop func()) {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), "ingest.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(env.Bin, "ingest", "--brokers", env.Kafka.Addr(), "--group", group,
-		"--topic", topic, "--stats-topic", stats, "--clickhouse", env.ClickHouse.TCPAddr(),
+		"--topic", topic, "--stats-topic", stats, "--flows-topic", flows, "--clickhouse", env.ClickHouse.TCPAddr(),
 		"--clickhouse-http", env.ClickHouse.HTTPAddr(), "--database", db, "--metrics-addr", "",
 		"--flush-age", "200ms")
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -220,6 +227,3 @@ func tailString(s string, n int) string {
 	}
 	return s
 }
-
-// disableFlowExport keeps a test that is not about flows from needing the flows topic.
-func disableFlowExport(cfg *collector.Config) { cfg.FlowsTopic = "" }

@@ -23,12 +23,12 @@ import (
 func TestScaleOutExactlyOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	topic, stats := env.Topic(t, 6), env.Topic(t, 1)
+	topic, stats, flows := env.Topic(t, 6), env.Topic(t, 1), env.Topic(t, 1)
 	db := strings.ReplaceAll(env.Topic(t, 1), "-", "_")
 	group := "scaleout-" + db
 
 	for i := range 3 {
-		startIngest(t, ctx, topic, stats, group, db)
+		startIngest(t, ctx, topic, stats, flows, group, db)
 		_ = i
 	}
 	var collectors []*collector.Collector
@@ -37,9 +37,8 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 		v := nettest.NewVethPair(t)
 		cfg := collector.DefaultConfig()
 		cfg.Iface, cfg.NetNS, cfg.Host = v.Name, v.NS, host
-		cfg.Brokers, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, topic, stats
+		cfg.Brokers, cfg.Topic, cfg.StatsTopic, cfg.FlowsTopic = []string{env.Kafka.Addr()}, topic, stats, flows
 		cfg.RingBytes = 4 << 20
-		disableFlowExport(&cfg)
 		c, err := collector.New(cfg, slog.New(slog.DiscardHandler), nil)
 		if err != nil {
 			t.Fatal(err)
