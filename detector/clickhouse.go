@@ -17,19 +17,25 @@ import (
 // chClient talks to ClickHouse over HTTP. Parameters travel as query parameters (param_x) and
 // are bound by the server: nothing from the data or the flags is pasted into SQL.
 type chClient struct {
+	scheme         string // http or https
 	addr, database string
 	user, password string
 	timeout        time.Duration
 	http           *http.Client
 }
 
-func newCHClient(cfg Config) *chClient {
+func newCHClient(cfg Config) (*chClient, error) {
+	tc, err := cfg.ClickHouseTLS.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
 	return &chClient{
-		addr: cfg.ClickHouseHTTP, database: cfg.Database, user: cfg.User, password: cfg.Password,
+		scheme: cfg.ClickHouseTLS.Scheme(),
+		addr:   cfg.ClickHouseHTTP, database: cfg.Database, user: cfg.User, password: cfg.Password,
 		timeout: cfg.QueryTimeout,
 		// No client timeout: each request carries a context deadline.
-		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}},
-	}
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute, TLSClientConfig: tc}},
+	}, nil
 }
 
 // do sends one statement (sql in the body, or in the URL when body is set) and returns the
@@ -47,7 +53,7 @@ func (c *chClient) do(ctx context.Context, sql string, body io.Reader, settings 
 	} else {
 		q.Set("query", sql)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.addr+"/?"+q.Encode(), body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.scheme+"://"+c.addr+"/?"+q.Encode(), body)
 	if err != nil {
 		return nil, err
 	}

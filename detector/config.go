@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/packetlake/packetlake/chtls"
 )
 
 // Config configures a Detector. Start from DefaultConfig.
@@ -15,6 +17,8 @@ type Config struct {
 	// ClickHouseHTTP is ClickHouse's HTTP interface, host:port. Detectors query it and anomalies
 	// are inserted through it.
 	ClickHouseHTTP string
+	// ClickHouseTLS is TLS to the HTTP interface (zero: plaintext http).
+	ClickHouseTLS chtls.Config
 	// Database holds packets and the detector's tables (migrations 0200 and 0201).
 	Database string
 	// User and Password authenticate to ClickHouse (none: the server's default user).
@@ -143,6 +147,9 @@ func (c Config) Validate() error {
 		return errors.New("detector: rearm-after must not be negative")
 	case len(c.Host) > 255:
 		return errors.New("detector: host name longer than 255 bytes")
+	}
+	if err := c.ClickHouseTLS.Validate(); err != nil {
+		return err
 	}
 	for _, d := range c.Detectors {
 		if !slices.Contains(Kinds, d) {

@@ -68,8 +68,12 @@ func New(cfg Config, deps Dependencies) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
+	ch, err := newCHClient(cfg)
+	if err != nil {
+		return nil, err
+	}
 	d := &Detector{
-		cfg: cfg, log: deps.Logger, m: newMetrics(deps.Registerer), ch: newCHClient(cfg),
+		cfg: cfg, log: deps.Logger, m: newMetrics(deps.Registerer), ch: ch,
 		detectors: dets, incidents: map[string]*incident{},
 	}
 	if cfg.Webhook != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/packetlake/packetlake/chtls"
 	"github.com/packetlake/packetlake/kafkasec"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 	ClickHouse string
 	// ClickHouseHTTP is the HTTP address (host:port), needed by the arrow-http writer.
 	ClickHouseHTTP string
+	// ClickHouseTLS is TLS to ClickHouse, on both the native and the HTTP address (zero: plaintext).
+	ClickHouseTLS chtls.Config
 	// Database holds the tables; it is created (Atomic) by the migrations.
 	Database string
 	// User and Password authenticate to ClickHouse ("default" and empty when unset).
@@ -110,5 +113,5 @@ func (c Config) validate() error {
 	case c.MaxQueuedBytes <= 0 || c.InsertTimeout <= 0 || c.RetryBackoffMax <= 0 || c.RevokeTimeout <= 0 || c.SessionTimeout <= 0:
 		return errors.New("ingester: MaxQueuedBytes, InsertTimeout, RetryBackoffMax, SessionTimeout and RevokeTimeout must be positive")
 	}
-	return nil
+	return c.ClickHouseTLS.Validate()
 }

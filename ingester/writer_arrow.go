@@ -3,6 +3,7 @@ package ingester
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,6 +34,10 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 	if cfg.ClickHouseHTTP == "" {
 		return nil, fmt.Errorf("writer %s needs the ClickHouse HTTP address", WriterArrowHTTP)
 	}
+	tc, err := cfg.ClickHouseTLS.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
 	cols, err := packetColumns()
 	if err != nil {
 		return nil, err
@@ -51,8 +56,8 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 	// 200 sent before an exception in the middle of it.
 	q.Set("wait_end_of_query", "1")
 	return &arrowHTTPWriter{
-		client: &http.Client{Timeout: cfg.InsertTimeout},
-		url:    "http://" + cfg.ClickHouseHTTP + "/?" + q.Encode(),
+		client: &http.Client{Timeout: cfg.InsertTimeout, Transport: httpTransport(tc)},
+		url:    cfg.ClickHouseTLS.Scheme() + "://" + cfg.ClickHouseHTTP + "/?" + q.Encode(),
 		user:   cfg.User,
 		pass:   cfg.Password,
 		schema: sc,
@@ -226,4 +231,15 @@ func (w *arrowHTTPWriter) post(ctx context.Context, body []byte, token string) e
 func (w *arrowHTTPWriter) Close() error {
 	w.client.CloseIdleConnections()
 	return nil
+}
+
+// httpTransport is http.DefaultTransport's settings with tc as the TLS configuration (nil tc:
+// the default transport itself).
+func httpTransport(tc *tls.Config) http.RoundTripper {
+	if tc == nil {
+		return http.DefaultTransport
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tc
+	return t
 }

@@ -33,12 +33,17 @@ func newNativeWriter(cfg Config) (*nativeWriter, error) {
 
 // openNative opens a clickhouse-go connection pool on cfg's database.
 func openNative(cfg Config) (driver.Conn, error) {
+	tc, err := cfg.ClickHouseTLS.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:         []string{cfg.ClickHouse},
 		Auth:         clickhouse.Auth{Database: cfg.Database, Username: cfg.User, Password: cfg.Password},
 		DialTimeout:  5 * time.Second,
 		ReadTimeout:  cfg.InsertTimeout,
 		MaxOpenConns: 16,
+		TLS:          tc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.ClickHouse, err)

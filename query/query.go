@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packetlake/packetlake/chtls"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -22,7 +23,9 @@ type Config struct {
 	Database string
 	User     string
 	Password string
-	Client   *http.Client // nil: a client with a 60 s timeout
+	Client   *http.Client // nil: a client with a 60 s timeout (and ClickHouseTLS's TLS settings)
+	// ClickHouseTLS is TLS to the HTTP interface (zero: plaintext http).
+	ClickHouseTLS chtls.Config
 }
 
 // Params are a report's parameters.
@@ -61,7 +64,7 @@ func RunSQL(ctx context.Context, cfg Config, sql string, p Params, chFormat stri
 	q.Set("param_limit", strconv.Itoa(p.Limit))
 	q.Set("output_format_pretty_color", "0")
 	q.Set("session_timezone", "UTC")
-	u := "http://" + cfg.HTTPAddr + "/?" + q.Encode()
+	u := cfg.ClickHouseTLS.Scheme() + "://" + cfg.HTTPAddr + "/?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
 	if err != nil {
 		return err
@@ -71,7 +74,17 @@ func RunSQL(ctx context.Context, cfg Config, sql string, p Params, chFormat stri
 	}
 	client := cfg.Client
 	if client == nil {
+		tc, err := cfg.ClickHouseTLS.TLSConfig()
+		if err != nil {
+			return err
+		}
 		client = &http.Client{Timeout: 60 * time.Second}
+		if tc != nil {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = tc
+			client.Transport = t
+			defer t.CloseIdleConnections()
+		}
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -39,6 +39,7 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.Database, "database", cfg.Database, "database holding packets, migrated by this packetlake (migrations 0200 and 0201)")
 	fs.StringVar(&cfg.User, "user", "", "ClickHouse user (default: the server's default user)")
 	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
+	chTLS := addClickHouseTLSFlags(fs)
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "run the detectors this often")
 	fs.DurationVar(&cfg.Window, "window", cfg.Window, "look at the packets captured this long before each cycle; rates are averaged over it")
 	fs.DurationVar(&cfg.RearmAfter, "rearm-after", cfg.RearmAfter, "an anomaly undetected this long is over; detected again, it is reported again")
@@ -70,7 +71,7 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return fmt.Errorf("unexpected arguments %q", fs.Args())
 		}
-		cfg.Detectors = detectors
+		cfg.Detectors, cfg.ClickHouseTLS = detectors, *chTLS
 		logger, err := logf.logger()
 		if err != nil {
 			return err

@@ -39,6 +39,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	kafkaSec := addKafkaSecurityFlags(fs)
 	fs.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse native-protocol address (required)")
 	fs.StringVar(&cfg.ClickHouseHTTP, "clickhouse-http", "", "ClickHouse HTTP address (required by --writer arrow-http)")
+	chTLS := addClickHouseTLSFlags(fs)
 	fs.StringVar(&cfg.Database, "database", cfg.Database, "ClickHouse database (created if missing)")
 	fs.StringVar(&cfg.User, "user", "default", "ClickHouse user")
 	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password")
@@ -58,6 +59,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 			return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
 		}
 		cfg.Brokers, cfg.FlushBytes, cfg.Migrate, cfg.Kafka = brokers, int(flushBytes), !*noMigrate, *kafkaSec
+		cfg.ClickHouseTLS = *chTLS
 		if cfg.ClickHouseHTTP == "" && cfg.Writer == ingester.WriterArrowHTTP {
 			return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")
 		}

@@ -42,12 +42,16 @@ func setupQuery() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&q.cfg.Database, "database", "packetlake", "database holding the packets table")
 	fs.StringVar(&q.cfg.User, "user", "", "ClickHouse user (default: the server's default user)")
 	fs.StringVar(&q.cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
+	chTLS := addClickHouseTLSFlags(fs)
 	fs.DurationVar(&q.since, "since", time.Hour, "report on the last DURATION (ignored if --from is set)")
 	fs.StringVar(&q.from, "from", "", "start time, RFC 3339 (overrides --since)")
 	fs.StringVar(&q.until, "until", "", "end time, RFC 3339 (default: now)")
 	fs.IntVar(&q.limit, "limit", 20, "rows at most")
 	fs.StringVar(&q.format, "format", "table", "output: table, json or csv")
-	return fs, func(ctx context.Context) error { return runQuery(ctx, fs, q) }
+	return fs, func(ctx context.Context) error {
+		q.cfg.ClickHouseTLS = *chTLS
+		return runQuery(ctx, fs, q)
+	}
 }
 
 func runQuery(ctx context.Context, fs *flag.FlagSet, q queryFlags) error {

@@ -34,15 +34,21 @@ func setupSchema() (*flag.FlagSet, func(context.Context) error) {
 	database := fs.String("database", "packetlake", "database to create or upgrade")
 	user := fs.String("user", "default", "ClickHouse user")
 	password := fs.String("password", "", "ClickHouse password")
+	chTLS := addClickHouseTLSFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() != 1 || fs.Arg(0) != "apply" {
 			fs.Usage()
 			return errors.New("unknown or missing schema command: want `schema apply`")
 		}
+		tc, err := chTLS.TLSConfig()
+		if err != nil {
+			return err
+		}
 		conn, err := clickhouse.Open(&clickhouse.Options{
 			Addr:        []string{*addr},
 			Auth:        clickhouse.Auth{Username: *user, Password: *password},
 			DialTimeout: 5 * time.Second,
+			TLS:         tc,
 		})
 		if err != nil {
 			return fmt.Errorf("open clickhouse %s: %w", *addr, err)
