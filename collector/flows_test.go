@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetlake/packetlake/record"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -42,7 +43,7 @@ func TestFlowsExportedExactly(t *testing.T) {
 			if err := json.Unmarshal(r.Value, &m); err != nil {
 				t.Fatalf("flow message: %v", err)
 			}
-			if m.Version != FlowsVersion || m.CollectorID != c.ID() || m.Host != cfg.Host {
+			if m.Version != record.FlowMessageVersion || m.CollectorID != c.ID() || m.Host != cfg.Host {
 				t.Fatalf("flow message header: %+v", m)
 			}
 			for _, f := range m.Flows {

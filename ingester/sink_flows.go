@@ -10,39 +10,15 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/packetlake/packetlake/record"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// flowMessage is collector.FlowMessage as the ingester reads it (a local copy keeps the
-// collector's BPF dependencies out of the ingester). Rows are deltas: the table only sums them.
-type flowMessage struct {
-	Version     int       `json:"version"`
-	Time        time.Time `json:"time"`
-	Host        string    `json:"host"`
-	Iface       string    `json:"iface"`
-	CollectorID uint64    `json:"collector_id"`
-	ExportSeq   uint64    `json:"export_seq"`
-	Flows       []flowRow `json:"flows"`
-}
-
-type flowRow struct {
-	Ifindex     uint32     `json:"ifindex"`
-	VlanID      uint16     `json:"vlan_id"`
-	IPVersion   uint8      `json:"ip_version"`
-	IPProto     uint8      `json:"ip_proto"`
-	SrcAddr     netip.Addr `json:"src_addr"`
-	DstAddr     netip.Addr `json:"dst_addr"`
-	SrcPort     uint16     `json:"src_port"`
-	DstPort     uint16     `json:"dst_port"`
-	Packets     uint64     `json:"packets"`
-	Bytes       uint64     `json:"bytes"`
-	SYN         uint64     `json:"syn"`
-	FIN         uint64     `json:"fin"`
-	RST         uint64     `json:"rst"`
-	ACK         uint64     `json:"ack"`
-	FirstSeenNs int64      `json:"first_seen_ns"`
-	LastSeenNs  int64      `json:"last_seen_ns"`
-}
+// The flows topic's wire format (record.FlowMessage). Rows are deltas: the table only sums them.
+type (
+	flowMessage = record.FlowMessage
+	flowRow     = record.FlowRow
+)
 
 type flowInsertRow struct {
 	m *flowMessage
@@ -62,7 +38,7 @@ func parseFlowMessage(b []byte) (*flowMessage, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("flow message is not JSON: %w", err)
 	}
-	if m.Version < 1 || m.Host == "" || m.Time.IsZero() {
+	if m.Version != record.FlowMessageVersion || m.Host == "" || m.Time.IsZero() {
 		return nil, errors.New("flow message lacks version, host or time")
 	}
 	for i := range m.Flows {
