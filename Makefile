@@ -41,8 +41,10 @@ test: deps install check-generated
 demo: deps build
 	$(BIN) demo $(DEMOFLAGS)
 
+# One package at a time (-p 1): each binary runs its own ClickHouse and Kafka, and two benchmarks
+# side by side on 2 cores would measure each other. See BENCHMARKS.md.
 bench: deps install
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
 
 lint:
 	$(GO) vet ./...

@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/packetlake/packetlake/schema"
+)
+
+// cpuSeconds is user+system CPU time of a process from /proc/<pid>/stat ("self" for this one).
+func cpuSeconds(tb testing.TB, pid string) float64 {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		tb.Fatalf("cpu of %s: %v", pid, err)
+	}
+	// The command name may hold spaces: fields count from after its closing parenthesis.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// cpuSnap is the CPU of the three processes that do the work.
+type cpuSnap struct{ self, ch, kafka float64 }
+
+func snapCPU(tb testing.TB) cpuSnap {
+	return cpuSnap{
+		self:  cpuSeconds(tb, "self"),
+		ch:    cpuSeconds(tb, strconv.Itoa(env.ClickHouse.Pid())),
+		kafka: cpuSeconds(tb, strconv.Itoa(env.Kafka.Pid())),
+	}
+}
+
+func (a cpuSnap) sub(b cpuSnap) cpuSnap {
+	return cpuSnap{a.self - b.self, a.ch - b.ch, a.kafka - b.kafka}
+}
+
+func count(tb testing.TB, conn driver.Conn, q string) uint64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var n uint64
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = conn.QueryRow(ctx, q).Scan(&n); err == nil {
+			return n
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("%s: %v", q, err)
+	return 0
+}
+
+func chExec(tb testing.TB, conn driver.Conn, q string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := conn.Exec(ctx, q); err != nil {
+		tb.Fatalf("%s: %v", q, err)
+	}
+}
+
+// migrated creates a database with packetlake's migrations applied; without rollups the
+// materialized views of migrations 01xx are dropped, so inserts go to packets alone.
+func migrated(tb testing.TB, conn driver.Conn, rollups bool) string {
+	tb.Helper()
+	db := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := schema.Migrate(ctx, conn, db); err != nil {
+		tb.Fatal(err)
+	}
+	if !rollups {
+		var views []struct {
+			Name string `ch:"name"`
+		}
+		if err := conn.Select(ctx, &views, "SELECT name FROM system.tables WHERE database = ? AND engine = 'MaterializedView'", db); err != nil {
+			tb.Fatal(err)
+		}
+		for _, v := range views {
+			chExec(tb, conn, "DROP VIEW "+db+"."+v.Name+" SYNC")
+		}
+	}
+	return db
+}
+
+func views(tb testing.TB, conn driver.Conn, db string) uint64 {
+	return count(tb, conn, "SELECT count() FROM system.tables WHERE database = '"+db+"' AND engine = 'MaterializedView'")
+}
