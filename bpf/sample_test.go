@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -11,15 +12,39 @@ import (
 	"github.com/packetlake/packetlake/nettest"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
+	"golang.org/x/sys/unix"
 )
 
 // runRepeat runs frame through pl_xdp repeat times in one syscall, without the flush key.
 func (e *env) runRepeat(t testing.TB, frame []byte, repeat uint32) {
 	t.Helper()
-	ret, err := e.o.objs.PlXdp.Run(&ebpf.RunOptions{Data: frame, Repeat: repeat})
+	var ret uint32
+	err := withSignalsBlocked(func() (err error) {
+		ret, err = e.o.objs.PlXdp.Run(&ebpf.RunOptions{Data: frame, Repeat: repeat})
+		return err
+	})
 	if err != nil || ret != xdpPass {
 		t.Fatalf("test run: %d, %v", ret, err)
 	}
+}
+
+// withSignalsBlocked runs fn on a thread with every signal blocked. A BPF_PROG_TEST_RUN with
+// Repeat > 1 that a signal interrupts (the Go runtime's preemption signal, often, on a busy
+// machine) returns EINTR after running some of its repetitions, and cilium/ebpf then runs the
+// whole repeat again: the program runs more often than asked and exact counts drift. Blocked,
+// the signal waits until the run is over.
+func withSignalsBlocked(fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
+		return err
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return fn()
 }
 
 func sumFlows(t testing.TB, o *Objects) (flows int, total FlowCounts) {
