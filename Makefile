@@ -2,7 +2,8 @@
 GO      ?= go
 BIN     := bin/packetlake
 # Test binaries start their own ClickHouse and Kafka; two at a time fits 2 cores and 24 GiB.
-TESTFLAGS ?= -p 2 -timeout 45m
+# -count=1: results of tests against real servers and the kernel are never taken from the cache.
+TESTFLAGS ?= -count=1 -p 2 -timeout 45m
 BENCHTIME ?= 1x
 
 .PHONY: all build generate check-generated deps install test demo bench lint clean
