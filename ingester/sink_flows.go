@@ -20,11 +20,6 @@ type (
 	flowRow     = record.FlowRow
 )
 
-type flowInsertRow struct {
-	m *flowMessage
-	r *flowRow
-}
-
 // flowsSink inserts flow messages into flows, one row per flow delta.
 type flowsSink struct {
 	conn driver.Conn
