@@ -16,15 +16,13 @@ import (
 	"github.com/packetlake/packetlake/record"
 )
 
-// The "Line rate" measurements of BENCHMARKS.md. Not run by default (they take ~1 min and want
-// an otherwise idle 2-CPU machine): PL_LINERATE=1 go test ./bpf/ -run LineRate -v
+// The "Line rate" measurements of BENCHMARKS.md, run by `make bench` (about a minute; they want an
+// otherwise idle 2-CPU machine): go test ./bpf/ -run '^$' -bench LineRate. Each measures once
+// per call, whatever b.N, and reports in its log.
 
-func lineRateOn(t *testing.T) {
-	if os.Getenv("PL_LINERATE") == "" {
-		t.Skip("set PL_LINERATE=1 to run the line-rate measurements (BENCHMARKS.md)")
-	}
+func lineRateOn(t testing.TB) {
 	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 CPUs")
+		t.Fatal("the line-rate measurements need 2 CPUs: one generates, one reads")
 	}
 }
 
@@ -37,7 +35,8 @@ func ordinaryFrame() []byte {
 // empty program, pl_xdp without flow counting or sampling, pl_xdp with both (the default). The
 // ring is drained between chunks (no ring_full, no sampling pressure), so "with" pays the flow
 // map update on top of the same record write. Median of 5 chunks of 2^17 packets each.
-func TestLineRateCost(t *testing.T) {
+func BenchmarkLineRateCost(b *testing.B) {
+	t := b
 	lineRateOn(t)
 	with := newEnv(t, Config{RingBytes: benchRing})
 	without := newEnv(t, Config{RingBytes: benchRing, NoFlows: true, SampleMax: 1})
@@ -103,7 +102,8 @@ var sampleRateOff = func() int {
 // to CPU 1 walking every record like the collector. Default 16 MiB ring. Per step: packets seen,
 // records read per second, ring_full, sampled_out, the sample rates used, and whether the flows
 // (map cleared before the step) sum to exactly the packets seen. Sampling off vs on (max 64).
-func TestLineRateDrain(t *testing.T) {
+func BenchmarkLineRateDrain(b *testing.B) {
+	t := b
 	lineRateOn(t)
 	frame := ordinaryFrame()
 	var out strings.Builder
@@ -137,7 +137,7 @@ type stepResult struct {
 	maxRate                      uint32
 }
 
-func driveStep(t *testing.T, e *env, frame []byte, mpps float64, dur time.Duration) stepResult {
+func driveStep(t testing.TB, e *env, frame []byte, mpps float64, dur time.Duration) stepResult {
 	t.Helper()
 	var keys []FlowKey
 	e.o.ReadFlows(func(k FlowKey, _ FlowCounts) { keys = append(keys, k) })
@@ -221,7 +221,8 @@ func driveStep(t *testing.T, e *env, frame []byte, mpps float64, dur time.Durati
 // two at once (CPU 0 and 1), into a 256 MiB ring nobody reads during the run (large enough that
 // nothing is refused). If the ring's lock (taken once per 32-record batch) mattered, the
 // concurrent cost per packet would rise well above the single one.
-func TestLineRateRingContention(t *testing.T) {
+func BenchmarkLineRateRingContention(b *testing.B) {
+	t := b
 	lineRateOn(t)
 	e := newEnv(t, Config{RingBytes: 256 << 20, SampleMax: 1})
 	frame := ordinaryFrame()

@@ -36,7 +36,7 @@ func (e *env) collect(t *testing.T, want int) [][]byte {
 
 func tsNanos(raw []byte) uint64 { return binary.LittleEndian.Uint64(raw) } // pl_record.ts_ns, at offset 0
 
-func statsDelta(t *testing.T, e *env, before []uint64) []uint64 {
+func statsDelta(t testing.TB, e *env, before []uint64) []uint64 {
 	t.Helper()
 	now, err := e.o.ReadStats()
 	if err != nil {
@@ -49,7 +49,7 @@ func statsDelta(t *testing.T, e *env, before []uint64) []uint64 {
 	return d
 }
 
-func readStats(t *testing.T, e *env) []uint64 {
+func readStats(t testing.TB, e *env) []uint64 {
 	t.Helper()
 	s, err := e.o.ReadStats()
 	if err != nil {
