@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/packetlake/packetlake/localcache"
 )
 
 // KafkaVersion is the Apache Kafka release fetched and run by StartApache. It must match
@@ -28,19 +30,7 @@ const manifestName = "MANIFEST"
 
 // DefaultCacheDir is where downloaded broker jars are kept between runs: $PACKETLAKE_CACHE,
 // else $XDG_CACHE_HOME/packetlake, else ~/.cache/packetlake.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv("PACKETLAKE_CACHE"); d != "" {
-		return d, nil
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "packetlake"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("find cache dir: set PACKETLAKE_CACHE: %w", err)
-	}
-	return filepath.Join(home, ".cache", "packetlake"), nil
-}
+func DefaultCacheDir() (string, error) { return localcache.Dir() }
 
 // EnsureKafka returns the directory holding the Apache Kafka jars (<cache>/kafka/<version>/libs),
 // fetching them from Maven Central with mvn and the committed pom the first time. Concurrent
