@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/packetlake/packetlake/childproc"
 )
 
 // SpawnConfig describes a ClickHouse child process. Tests and demos run the engine out of
@@ -68,7 +70,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Process, error) {
 	// The child must not outlive a crashed parent: it would keep the data dir locked. It gets
 	// its own process group so a terminal's Ctrl-C reaches only the parent, which then stops
 	// its clients (e.g. an ingester's last flush) before stopping ClickHouse.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // childproc.Start adds Pdeathsig
 	p.cmd.Stderr = p.stderr
 	var logFile *os.File
 	if cfg.LogPath != "" {
@@ -84,7 +86,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stdout pipe: %w", err)
 	}
-	if err := p.cmd.Start(); err != nil {
+	if err := childproc.Start(p.cmd); err != nil {
 		if logFile != nil {
 			logFile.Close()
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/packetlake/packetlake/childproc"
 )
 
 // Process is one process the demo started (servers, traffic tools, `ip`, ClickHouse).
@@ -44,7 +46,8 @@ func (p *procs) list() []Process {
 // execs the tool in place, so the PID we get is the tool's own and our signals reach it
 // directly. Each process leads its own group: a terminal's Ctrl-C reaches only the demo, which
 // then stops the rest in order, and killing the group also takes any helper the tool forked.
-// Pdeathsig kills it if the demo itself dies without unwinding (kill -9).
+// childproc.Start adds Pdeathsig, which kills it if the demo itself dies without unwinding
+// (kill -9).
 func (p *procs) command(ctx context.Context, ns, tool string, args ...string) *exec.Cmd {
 	path := p.paths[tool]
 	if ns != "" {
@@ -52,7 +55,7 @@ func (p *procs) command(ctx context.Context, ns, tool string, args ...string) *e
 		path = p.paths["ip"]
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	return cmd
@@ -66,7 +69,7 @@ func (p *procs) run(ctx context.Context, timeout time.Duration, ns, tool string,
 	cmd := p.command(ctx, ns, tool, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := childproc.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", tool, err)
 	}
 	p.record(tool, cmd.Process.Pid)
@@ -93,7 +96,7 @@ func (p *procs) start(ns, logPath, tool string, args ...string) (*daemon, error)
 	}
 	cmd := p.command(context.Background(), ns, tool, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
+	if err := childproc.Start(cmd); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", tool, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetlake/packetlake/childproc"
 	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/ingester"
 	"github.com/packetlake/packetlake/nettest"
@@ -330,9 +331,8 @@ func startDNS(t *testing.T, v *nettest.Veth, dir string) {
 	var out lockedBuffer
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 3 * time.Second
-	if err := cmd.Start(); err != nil {
+	if err := childproc.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
@@ -436,13 +436,15 @@ func runTool(ctx context.Context, ns string, timeout time.Duration, tool string,
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, path}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 2 * time.Second
-	out, err := cmd.CombinedOutput()
+	var buf lockedBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err = childproc.Run(cmd)
+	out := buf.String()
 	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w: %s", tool, strings.Join(args, " "), err, tail(string(out), 300))
+		return out, fmt.Errorf("%s %s: %w: %s", tool, strings.Join(args, " "), err, tail(out, 300))
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // lookTool finds a tool on PATH or in the sbin directories a test's PATH may lack.

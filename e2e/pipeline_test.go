@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetlake/packetlake/childproc"
 	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
@@ -105,8 +106,7 @@ func startIngest(t *testing.T, ctx context.Context, topic, stats, flows, group, 
 		"--clickhouse-http", env.ClickHouse.HTTPAddr(), "--database", db, "--metrics-addr", "",
 		"--flush-age", "200ms")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := childproc.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -117,6 +117,11 @@ func startIngest(t *testing.T, ctx context.Context, topic, stats, flows, group, 
 			return
 		}
 		stopped = true
+		select {
+		case <-done: // a member that died mid-test would hide behind the others taking over
+			t.Errorf("packetlake ingest (pid %d) exited before the test stopped it: %v", cmd.Process.Pid, cmd.ProcessState)
+		default:
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:

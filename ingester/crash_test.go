@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetlake/packetlake/childproc"
 	"github.com/packetlake/packetlake/chlocal"
 )
 
@@ -134,8 +135,7 @@ func ingestChild(t *testing.T, cfg Config, logPath string) *exec.Cmd {
 		"--clickhouse", cfg.ClickHouse, "--clickhouse-http", cfg.ClickHouseHTTP,
 		"--flush-rows", "20000", "--flush-age", "300ms", "--session-timeout", "6s", "--metrics-addr", "")
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := childproc.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packetlake/packetlake/childproc"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -203,9 +204,10 @@ func (a *Apache) start(ctx context.Context) error {
 	cmd.Dir = a.dataDir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: a terminal's Ctrl-C reaches the test, which stops the broker in order.
-	// Pdeathsig: a test binary that dies (panic, timeout) takes its broker with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	// childproc.Start adds Pdeathsig: a test binary that dies (panic, timeout) takes its broker
+	// with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := childproc.Start(cmd); err != nil {
 		return fmt.Errorf("start apache kafka: %w", err)
 	}
 	done := make(chan struct{})
