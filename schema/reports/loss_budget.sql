@@ -1,0 +1,136 @@
+-- Loss budget per minute and host: packets seen, and the shares stored, sampled, only in flows, lost.
+--
+-- Every packet the BPF program runs on ends in exactly one of four tiers, from most to least
+-- detail. The four counts add up to seen, and the four shares to 100:
+--
+--   seen         packets the BPF program ran on: the increase of collector_stats.kernel_seen.
+--   stored       packets that have their own row in packets: count().
+--   sampled      packets with no row of their own but counted by a stored row's sample_rate
+--                (adaptive sampling): sum(sample_rate) - count(). Any report that scales by
+--                sample_rate counts them.
+--   flows_only   packets with no row in packets but counted in the exact per-flow counters of
+--                the flows table: least(flow packets, seen) - sum(sample_rate), but at least 0.
+--                This assumes every packet that has a packets row is also in a flow, so it is a
+--                lower bound: loss is never understated.
+--   unaccounted  packets in neither table: seen - stored - sampled - flows_only. Lost to the
+--                per-packet path and to the flow path (flow map full or failing, flows not
+--                exported or not ingested, or flows disabled).
+--
+-- Why per-packet records were lost (increases of the collector_stats counters; each lost record
+-- also takes the sampled-out packets its sample_rate stood for):
+--
+--   ring_full    kernel: the ring buffer to the collector had no room (kernel_ring_full)
+--   malformed    collector: ring samples that were not a valid record (samples_malformed)
+--   shed         collector: the producer's buffer was full, frame dropped (records_shed)
+--   failed       Kafka: produce failed (records_failed)
+--   ingest_lost  ingester: records Kafka acknowledged (records_acked) minus stored rows, e.g.
+--                frames sent to dead_letters
+--
+-- Counters: collector_stats rows are cumulative per collector run (collector_id) from zero at
+-- the run's start. An increase is the difference to the previous report of the same host,
+-- interface and run, or the value itself for a run's first report, so a restart (a new run)
+-- loses nothing and never subtracts across runs. A run that started before {since} takes its
+-- last report before {since} as its baseline (the run's earlier reports are read for that);
+-- should the counters of one run ever go down, the new value counts as the increase. A host
+-- with several interfaces sums them.
+--
+-- Minutes: counters fall in the minute of the report that carries them (every 5 s by default),
+-- packets rows in the minute of their capture, flows rows in the minute of their export. A
+-- minute's edges can therefore be off by one report interval: a minute may show a share over
+-- 100 and unaccounted or ingest_lost below 0, balanced by its neighbour; over many minutes
+-- this evens out. Shares are NULL when seen is 0 (no collector_stats for the host: is its stats
+-- topic ingested?).
+SELECT
+    minute,
+    host,
+    seen,
+    stored,
+    toUInt64(represented - stored) AS sampled,
+    toUInt64(greatest(toInt64(least(flow_packets, seen)) - toInt64(represented), 0)) AS flows_only,
+    toInt64(seen) - toInt64(represented) - toInt64(flows_only) AS unaccounted,
+    round(100 * stored / nullIf(seen, 0), 2) AS stored_pct,
+    round(100 * sampled / nullIf(seen, 0), 2) AS sampled_pct,
+    round(100 * flows_only / nullIf(seen, 0), 2) AS flows_only_pct,
+    round(100 * unaccounted / nullIf(seen, 0), 2) AS unaccounted_pct,
+    ring_full,
+    malformed,
+    shed,
+    failed,
+    toInt64(acked) - toInt64(stored) AS ingest_lost
+FROM
+(
+    SELECT
+        minute,
+        host,
+        sum(d_seen) AS seen,
+        sum(n_stored) AS stored,
+        sum(n_represented) AS represented,
+        sum(n_flow_packets) AS flow_packets,
+        sum(d_ring_full) AS ring_full,
+        sum(d_malformed) AS malformed,
+        sum(d_shed) AS shed,
+        sum(d_failed) AS failed,
+        sum(d_acked) AS acked
+    FROM
+    (
+        -- Counter increases, by the minute of the report: the counter minus its value in the
+        -- previous report of the run (0 before the run's first report, or if it went back).
+        SELECT
+            toStartOfMinute(toDateTime(ts)) AS minute,
+            host,
+            toUInt64(seen - if(seen >= seen_before, seen_before, 0)) AS d_seen,
+            toUInt64(0) AS n_stored,
+            toUInt64(0) AS n_represented,
+            toUInt64(0) AS n_flow_packets,
+            toUInt64(ring_full - if(ring_full >= ring_full_before, ring_full_before, 0)) AS d_ring_full,
+            toUInt64(malformed - if(malformed >= malformed_before, malformed_before, 0)) AS d_malformed,
+            toUInt64(shed - if(shed >= shed_before, shed_before, 0)) AS d_shed,
+            toUInt64(failed - if(failed >= failed_before, failed_before, 0)) AS d_failed,
+            toUInt64(acked - if(acked >= acked_before, acked_before, 0)) AS d_acked
+        FROM
+        (
+            SELECT
+                ts,
+                host,
+                kernel_seen AS seen,             lagInFrame(kernel_seen, 1, 0) OVER run AS seen_before,
+                kernel_ring_full AS ring_full,   lagInFrame(kernel_ring_full, 1, 0) OVER run AS ring_full_before,
+                samples_malformed AS malformed,  lagInFrame(samples_malformed, 1, 0) OVER run AS malformed_before,
+                records_shed AS shed,            lagInFrame(records_shed, 1, 0) OVER run AS shed_before,
+                records_failed AS failed,        lagInFrame(records_failed, 1, 0) OVER run AS failed_before,
+                records_acked AS acked,          lagInFrame(records_acked, 1, 0) OVER run AS acked_before
+            FROM collector_stats
+            WHERE ts < {until:DateTime64(9)}
+              AND collector_id IN (SELECT collector_id FROM collector_stats
+                                   WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)})
+            WINDOW run AS (PARTITION BY host, iface, collector_id ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+        )
+        WHERE ts >= {since:DateTime64(9)}
+
+        UNION ALL
+
+        -- Stored rows and the packets they stand for, by the minute of capture.
+        SELECT
+            toStartOfMinute(toDateTime(ts)) AS minute,
+            host,
+            toUInt64(0), count(), sum(sample_rate), toUInt64(0),
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
+        FROM packets
+        WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
+        GROUP BY minute, host
+
+        UNION ALL
+
+        -- Exact flow counters, by the minute of export.
+        SELECT
+            toStartOfMinute(toDateTime(ts)) AS minute,
+            host,
+            toUInt64(0), toUInt64(0), toUInt64(0), sum(packets),
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
+        FROM flows
+        WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
+        GROUP BY minute, host
+    )
+    GROUP BY minute, host
+)
+ORDER BY minute DESC, host
+LIMIT {limit:UInt32}
