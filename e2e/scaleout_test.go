@@ -27,6 +27,7 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 	db := strings.ReplaceAll(env.Topic(t, 1), "-", "_")
 	group := "scaleout-" + db
 
+	start := time.Now()
 	for range 3 {
 		startIngest(t, ctx, topic, stats, flows, group, db)
 	}
@@ -66,6 +67,7 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 		}
 	}
 	var acked uint64
+	seen := map[string]uint64{}
 	for i, c := range collectors {
 		if err := c.Stop(); err != nil {
 			t.Fatalf("stop collector %d: %v", i, err)
@@ -75,6 +77,7 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 			t.Fatalf("collector %d lost records: %+v", i, s)
 		}
 		acked += s.RecordsAcked
+		seen[[]string{"node-a", "node-b"}[i]] = s.KernelSeen
 	}
 	if acked < 2*25*150 {
 		t.Fatalf("collectors acknowledged only %d records", acked)
@@ -90,6 +93,8 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 	if hosts != 2 || dups != 0 {
 		t.Errorf("hosts %d, duplicate (host, collector_id, seq) %d; want 2 and 0", hosts, dups)
 	}
+
+	checkLossBudget(t, ctx, db, start, seen)
 
 	if members, busy, desc := groupAssignment(t, ctx, group, topic); members != 3 || busy != 3 {
 		t.Errorf("group %s: %d members, %d with partitions of %s; want 3 and 3 (%s)", group, members, busy, topic, desc)
