@@ -1,10 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +19,7 @@ import (
 
 	"github.com/packetlake/packetlake/ingester"
 	"github.com/packetlake/packetlake/kafkalocal"
+	"github.com/packetlake/packetlake/record"
 )
 
 // BenchmarkIngestVsKafkaEngine: the same N packets, already waiting in Apache Kafka (4
@@ -24,7 +30,12 @@ import (
 //   - engine-rb1: ClickHouse's Kafka table engine + a materialized view TO packets, reading the
 //     same packets as RowBinary, one row per Kafka message (the engine's usual shape);
 //   - engine-rb1000: the same engine reading RowBinary messages of 1000 rows each (the batching
-//     packetlake's frames have; a best case for the engine).
+//     packetlake's frames have; a best case for the engine);
+//   - ch-floor: no mover at all: ClickHouse copies the same rows, already in its memory (an
+//     ENGINE = Memory table filled before timing, blocks of 100k rows), into packets with
+//     INSERT ... SELECT. Its CPU is the cost every mover pays to write the table (sort,
+//     compress, write parts, run the views): the engine's CPU divided by it bounds the lead any
+//     mover can have over the engine, even one that costs nothing itself.
 //
 // The engine gets the ingester's batch settings: inserts of 100k rows, flush 1 s, one consumer. Each run is timed from its start (ingester.Start, CREATE MATERIALIZED VIEW) until
 // count() of its table reaches N (polled every 50 ms); CPU is user+system from /proc for this
@@ -61,6 +72,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				})
 				e1 := ingestRun(b, n, rollups, "engine-rb1", engine(b, topics.rb1, 100_000))
 				e1000 := ingestRun(b, n, rollups, "engine-rb1000", engine(b, topics.rb1000, 100))
+				floor := ingestRun(b, n, rollups, "ch-floor", copyFrom(b, topics.memory))
 				b.ReportMetric(ing.rate(), "ingester-rows/s")
 				b.ReportMetric(e1.rate(), "engine-rb1-rows/s")
 				b.ReportMetric(e1000.rate(), "engine-rb1000-rows/s")
@@ -70,6 +82,10 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				b.ReportMetric(ing.perCore(), "ingester-rows/cpu-s")
 				b.ReportMetric(e1.perCore(), "engine-rb1-rows/cpu-s")
 				b.ReportMetric(e1000.perCore(), "engine-rb1000-rows/cpu-s")
+				b.ReportMetric(floor.perCore(), "floor-rows/cpu-s")
+				// The most any mover could lead the engine by per core, and how close the ingester is.
+				b.ReportMetric(floor.perCore()/e1000.perCore(), "bound-x-vs-rb1000")
+				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
 			}
 		})
 	}
@@ -78,6 +94,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 type ingestTopics struct {
 	once                sync.Once
 	frames, rb1, rb1000 string
+	memory              string // db.table of an ENGINE = Memory copy of the rows, for ch-floor
 }
 
 // make produces the n packets three ways, one topic each, spread evenly over 4 partitions.
@@ -134,6 +151,8 @@ func (t *ingestTopics) make(b *testing.B, n int) {
 	if firstErr != nil {
 		b.Fatal(firstErr)
 	}
+	t.memory = fmt.Sprintf("floor_src_%d.packets", stamp)
+	fillMemoryTable(b, t.memory, pkts)
 	b.Logf("produced %d packets: %d frames (%.0f B/packet), %d RowBinary rows (%.0f B/row) and %d RowBinary messages of %d rows, in %v",
 		n, len(fs), float64(bytesFrames)/float64(n), n, float64(bytesRB)/float64(n), len(fs), perFrame, time.Since(start).Round(time.Millisecond))
 }
@@ -156,6 +175,42 @@ func engine(b *testing.B, topic string, maxBlock int) func(db string) func() {
 			chExec(b, conn, "DROP VIEW "+db+".kafka_mv SYNC")
 			chExec(b, conn, "DROP TABLE "+db+".kafka_in SYNC")
 		}
+	}
+}
+
+// fillMemoryTable makes table (db.name) an ENGINE = Memory table of the packets, inserted over
+// HTTP as RowBinary in blocks of 100k rows, the size of the ingester's inserts.
+func fillMemoryTable(b *testing.B, table string, pkts []record.Packet) {
+	conn := env.CH(b)
+	db, _, _ := strings.Cut(table, ".")
+	chExec(b, conn, "CREATE DATABASE "+db)
+	chExec(b, conn, fmt.Sprintf("CREATE TABLE %s (%s) ENGINE = Memory", table, columnsDDL()))
+	const block = 100_000
+	for i := 0; i < len(pkts); i += block {
+		var body []byte
+		for j := i; j < min(i+block, len(pkts)); j++ {
+			body = appendRowBinary(body, &pkts[j])
+		}
+		u := "http://" + env.ClickHouse.HTTPAddr() + "/?query=" + url.QueryEscape("INSERT INTO "+table+" FORMAT RowBinary")
+		resp, err := http.Post(u, "application/octet-stream", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("fill %s: %s: %s", table, resp.Status, msg)
+		}
+	}
+}
+
+// copyFrom returns a run in which ClickHouse itself copies the rows of src into db.packets,
+// one thread, 100k-row blocks (the ingester's insert size).
+func copyFrom(b *testing.B, src string) func(db string) func() {
+	return func(db string) func() {
+		chExec(b, env.CH(b), fmt.Sprintf("INSERT INTO %s.packets SELECT * FROM %s SETTINGS max_threads = 1, "+
+			"max_insert_threads = 1, max_block_size = 100000, min_insert_block_size_rows = 100000", db, src))
+		return func() {}
 	}
 }
 
