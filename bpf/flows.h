@@ -13,57 +13,90 @@
 #define PL_TCP_ACK 0x10
 #define PL_IPPROTO_TCP 6
 
+/* errno: bpf_map_update_elem with BPF_NOEXIST on an existing key (another CPU made the entry). */
+#define PL_EEXIST 17
+
 /*
- * Adds the packet whose record r is to its flow, on this CPU's copy of the entry. Only this CPU
- * writes that copy (programs never nest on a CPU), so plain adds are exact; a new entry's other
- * CPU copies start at zero. Counted in flow_counted, or flow_failed if the map refused the entry.
+ * Adds the packet whose record r is to its flow in map (key k), in this CPU's slot of the entry.
+ * Only this CPU writes that slot (programs never nest on a CPU), so plain adds are exact. The hit
+ * path is one inlined map lookup; a new flow is inserted with all slots zero first (pl_flow_zero),
+ * then looked up again. The time is the record's ts_ns: one bpf_ktime_get_ns() per packet.
+ * Returns < 0 if the map refused the entry.
+ */
+static __always_inline int pl_flow_add(void *map, const void *k, const struct pl_record *r)
+{
+	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
+	__u16 fl = r->ip_proto == PL_IPPROTO_TCP ? r->tcp_flags : 0;
+	struct pl_flow *f;
+
+	if (cpu >= pl_flow_cpus) /* cannot happen (ids < possible CPUs); bounds the slot */
+		return -1;
+	f = bpf_map_lookup_elem(map, k);
+	if (!f) {
+		void *z = bpf_map_lookup_elem(&pl_flow_zero, &zero);
+		long err;
+
+		if (!z)
+			return -1;
+		err = bpf_map_update_elem(map, k, z, BPF_NOEXIST);
+		if (err < 0 && err != -PL_EEXIST)
+			return -1;
+		f = bpf_map_lookup_elem(map, k);
+		if (!f) /* evicted in between by another CPU's insert: counts as refused */
+			return -1;
+	}
+	f += cpu;
+	f->packets += 1;
+	f->bytes += r->pkt_len;
+	f->last_ns = r->ts_ns;
+	if (!f->first_ns)
+		f->first_ns = r->ts_ns;
+	f->syn += !!(fl & PL_TCP_SYN);
+	f->fin += !!(fl & PL_TCP_FIN);
+	f->rst += !!(fl & PL_TCP_RST);
+	f->ack += !!(fl & PL_TCP_ACK);
+	return 0;
+}
+
+/*
+ * Adds the packet whose record r is to its flow: IPv4 in pl_flows4 (20-byte key), everything
+ * else in pl_flows. Counted in flow_counted, or flow_failed if the map refused the entry.
  */
 static __always_inline void pl_flow_count(const struct pl_record *r)
 {
-	struct pl_flow_key k;
-	struct pl_flow *f;
-	__u16 fl = r->ip_proto == PL_IPPROTO_TCP ? r->tcp_flags : 0;
+	int err;
 
 	if (!pl_flows_on)
 		return;
-	__builtin_memset(&k, 0, sizeof(k));
-	__builtin_memcpy(k.src_addr, r->src_addr, 16);
-	__builtin_memcpy(k.dst_addr, r->dst_addr, 16);
-	k.ifindex = r->ifindex;
-	k.src_port = r->src_port;
-	k.dst_port = r->dst_port;
-	k.vlan_id = r->vlan_id;
-	k.ip_proto = r->ip_proto;
-	k.ip_version = r->ip_version;
+	if (r->ip_version == 4) { /* the addresses are ::ffff:a.b.c.d (parse_l3.h) */
+		struct pl_flow4_key k;
 
-	f = bpf_map_lookup_elem(&pl_flows, &k);
-	if (f) {
-		f->packets += 1;
-		f->bytes += r->pkt_len;
-		f->last_ns = r->ts_ns;
-		if (!f->first_ns)
-			f->first_ns = r->ts_ns;
-		f->syn += !!(fl & PL_TCP_SYN);
-		f->fin += !!(fl & PL_TCP_FIN);
-		f->rst += !!(fl & PL_TCP_RST);
-		f->ack += !!(fl & PL_TCP_ACK);
+		__builtin_memcpy(k.src_addr, &r->src_addr[12], 4);
+		__builtin_memcpy(k.dst_addr, &r->dst_addr[12], 4);
+		k.ifindex = r->ifindex;
+		k.src_port = r->src_port;
+		k.dst_port = r->dst_port;
+		k.vlan_id = r->vlan_id;
+		k.ip_proto = r->ip_proto;
+		k.pad = 0;
+		err = pl_flow_add(&pl_flows4, &k, r);
 	} else {
-		/* Missing on this CPU's view: new, or (another CPU raced us) this CPU's copy is zero.
-		 * Either way BPF_ANY sets exactly this CPU's copy to the packet alone. */
-		struct pl_flow v = {
-			.packets = 1,
-			.bytes = r->pkt_len,
-			.first_ns = r->ts_ns,
-			.last_ns = r->ts_ns,
-			.syn = !!(fl & PL_TCP_SYN),
-			.fin = !!(fl & PL_TCP_FIN),
-			.rst = !!(fl & PL_TCP_RST),
-			.ack = !!(fl & PL_TCP_ACK),
-		};
-		if (bpf_map_update_elem(&pl_flows, &k, &v, BPF_ANY) < 0) {
-			pl_count(PL_STAT_FLOW_FAILED);
-			return;
-		}
+		struct pl_flow_key k;
+
+		__builtin_memset(&k, 0, sizeof(k));
+		__builtin_memcpy(k.src_addr, r->src_addr, 16);
+		__builtin_memcpy(k.dst_addr, r->dst_addr, 16);
+		k.ifindex = r->ifindex;
+		k.src_port = r->src_port;
+		k.dst_port = r->dst_port;
+		k.vlan_id = r->vlan_id;
+		k.ip_proto = r->ip_proto;
+		k.ip_version = r->ip_version;
+		err = pl_flow_add(&pl_flows, &k, r);
+	}
+	if (err < 0) {
+		pl_count(PL_STAT_FLOW_FAILED);
+		return;
 	}
 	pl_count(PL_STAT_FLOW_COUNTED);
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -50,8 +51,9 @@ type Config struct {
 	// CPU, or else that CPU's timer, writes the batch out once its oldest record is this old.
 	// Default DefaultBatchAge.
 	BatchAge time.Duration
-	// FlowEntries sizes the LRU flow map pl_flows (default DefaultFlowEntries). When it is full
-	// the least recently used flow is evicted with its unexported counts (flows.go).
+	// FlowEntries sizes each LRU flow map, pl_flows4 (IPv4) and pl_flows (IPv6, non-IP) (default
+	// DefaultFlowEntries). When one is full its least recently used flow is evicted with its
+	// unexported counts (flows.go).
 	FlowEntries int
 	// NoFlows turns exact flow counting off (benchmarks: the cost without it).
 	NoFlows bool
@@ -68,7 +70,8 @@ const (
 	// DefaultBatchAge is well inside the collector's frame age: a quiet interface still delivers.
 	DefaultBatchAge = 20 * time.Millisecond
 
-	// DefaultFlowEntries: flows tracked at once (each ~48 B per possible CPU + key).
+	// DefaultFlowEntries: flows tracked at once per map, IPv4 and the rest (each ~48 B per
+	// possible CPU + key, preallocated).
 	DefaultFlowEntries = 65536
 	// DefaultSampleMax: at most 1 in 64 ordinary packets' records kept under pressure.
 	DefaultSampleMax = 64
@@ -158,7 +161,7 @@ func Load(cfg Config) (*Objects, error) {
 	o := &Objects{flushKey: randomKey(), age: cfg.BatchAge}
 	spec.Maps[plMapPlEvents].MaxEntries = uint32(cfg.RingBytes)
 	spec.Maps[plMapPlTimers].MaxEntries = uint32(cpus)
-	spec.Maps[plMapPlFlows].MaxEntries = uint32(cfg.FlowEntries)
+	sizeFlowMaps(spec, cfg.FlowEntries, cpus)
 	flowsOn := uint32(1)
 	if cfg.NoFlows {
 		flowsOn = 0
@@ -170,6 +173,7 @@ func Load(cfg Config) (*Objects, error) {
 		plVarPlBatchAgeNs:   uint64(cfg.BatchAge.Nanoseconds()),
 		plVarPlFlushKey:     o.flushKey,
 		plVarPlFlowsOn:      flowsOn,
+		plVarPlFlowCpus:     uint32(cpus),
 		plVarPlSampleMax:    uint32(cfg.SampleMax),
 		plVarPlSampleHigh:   uint64(cfg.RingBytes / 4 * 3),
 		plVarPlSampleLow:    uint64(cfg.RingBytes / 4),
@@ -190,6 +194,20 @@ func Load(cfg Config) (*Objects, error) {
 		return nil, fmt.Errorf("load bpf objects: %w", err)
 	}
 	return o, nil
+}
+
+// sizeFlowMaps: entries flows per map, and a value of one struct pl_flow per possible CPU (maps.h:
+// the C declares one slot; pl_flow_cpus tells the program how many there are). pl_flow_zero, the
+// all-zero value a new flow starts from, has the same size.
+func sizeFlowMaps(spec *ebpf.CollectionSpec, entries, cpus int) {
+	for _, name := range []string{plMapPlFlows, plMapPlFlows4, plMapPlFlowZero} {
+		m := spec.Maps[name]
+		if name != plMapPlFlowZero {
+			m.MaxEntries = uint32(entries)
+		}
+		m.Value = &btf.Array{Index: &btf.Int{Name: "u32", Size: 4}, Type: m.Value, Nelems: uint32(cpus)}
+		m.ValueSize *= uint32(cpus)
+	}
 }
 
 const capHint = "hint: run as root, or grant the binary cap_bpf,cap_net_admin,cap_perfmon"

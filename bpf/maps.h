@@ -121,11 +121,22 @@ volatile const __u64 pl_batch_age_ns = 20 * 1000 * 1000;
 volatile const __u64 pl_flush_key = 0;
 
 /*
- * Exact flow counters (flows.h): one entry per (5-tuple, vlan_id, ifindex, ip_version), one value
- * per CPU, updated for every packet before any sampling or ring decision. LRU: when full, the
+ * Exact flow counters (flows.h): one entry per (5-tuple, vlan_id, ifindex, ip_version), holding
+ * one struct pl_flow per possible CPU, updated for every packet before any sampling or ring
+ * decision. IPv4 flows live in pl_flows4 under a 20-byte key; IPv6 and non-IP frames in pl_flows
+ * under the full 44-byte one (bpf.FlowKey, which ReadFlows gives for both). LRU: when full, the
  * least recently used flow is evicted with its counts -- the collector exports and deletes idle
  * flows well before that, and accounts for what an eviction lost (flow_counted vs exported).
- * max_entries: the loader sets it (Config.FlowEntries).
+ * max_entries: the loader sets it (Config.FlowEntries, each map).
+ *
+ * Why LRU_HASH with a value of pl_flow_cpus slots, not LRU_PERCPU_HASH (the same per-CPU counters,
+ * BENCH.md): the verifier inlines LRU_HASH's lookup (one kernel call less per packet, and a call
+ * costs ~7 ns with this VM's return-thunk mitigation). A CPU writes only its own slot, so plain
+ * adds stay exact without atomics. One LRU list common to all CPUs, as LRU_PERCPU_HASH had: with
+ * BPF_F_NO_COMMON_LRU the kernel splits the entries among the possible CPUs, and a CPU that gets
+ * all the traffic (a single-queue NIC, a veth) would evict at FlowEntries / CPUs
+ * (TestFlowCapacityOnOneCPU). Only inserts (new flows) take the common list's lock.
+ * The value type here is one slot: the loader makes it an array of pl_flow_cpus (possible CPUs).
  */
 struct pl_flow_key {
 	__u8 src_addr[16]; /* as in pl_record: IPv4 as ::ffff:a.b.c.d; zero for non-IP */
@@ -138,6 +149,18 @@ struct pl_flow_key {
 	__u8 ip_version;
 };
 
+/* IPv4 (ip_version 4): the addresses' last 4 bytes of pl_flow_key; hashing 20 bytes, not 44. */
+struct pl_flow4_key {
+	__u8 src_addr[4]; /* network order */
+	__u8 dst_addr[4];
+	__u32 ifindex;
+	__u16 src_port;
+	__u16 dst_port;
+	__u16 vlan_id;
+	__u8 ip_proto;
+	__u8 pad; /* zero */
+};
+
 struct pl_flow {
 	__u64 packets;
 	__u64 bytes;      /* pkt_len: frame length on the wire */
@@ -147,11 +170,29 @@ struct pl_flow {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct pl_flow_key);
-	__type(value, struct pl_flow);
+	__type(value, struct pl_flow); /* x pl_flow_cpus (loader) */
 } pl_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pl_flow4_key);
+	__type(value, struct pl_flow); /* x pl_flow_cpus (loader) */
+} pl_flows4 SEC(".maps");
+
+/* A new flow's value: all slots zero (never written; sized like the flow maps' values). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pl_flow); /* x pl_flow_cpus (loader) */
+} pl_flow_zero SEC(".maps");
+
+/* Slots per flow value: possible CPUs, set from Go. A CPU numbered beyond it counts flow_failed. */
+volatile const __u32 pl_flow_cpus = 1;
 
 /* 0 turns flow counting off (BENCH: the cost without it). Set from Go (Config.NoFlows). */
 volatile const __u32 pl_flows_on = 1;

@@ -25,6 +25,18 @@ type plPlFlow struct {
 	Ack     uint32
 }
 
+type plPlFlow4Key struct {
+	_       structs.HostLayout
+	SrcAddr [4]uint8
+	DstAddr [4]uint8
+	Ifindex uint32
+	SrcPort uint16
+	DstPort uint16
+	VlanId  uint16
+	IpProto uint8
+	Pad     uint8
+}
+
 type plPlFlowKey struct {
 	_         structs.HostLayout
 	SrcAddr   [16]uint8
@@ -104,7 +116,9 @@ type plPlTimer struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	plMapPlEvents       = "pl_events"
+	plMapPlFlowZero     = "pl_flow_zero"
 	plMapPlFlows        = "pl_flows"
+	plMapPlFlows4       = "pl_flows4"
 	plMapPlScratchMap   = "pl_scratch_map"
 	plMapPlStageMap     = "pl_stage_map"
 	plMapPlStats        = "pl_stats"
@@ -117,6 +131,7 @@ const (
 	plVarPlBatchAgeNs   = "pl_batch_age_ns"
 	plVarPlBatchLimit   = "pl_batch_limit"
 	plVarPlBatchRecords = "pl_batch_records"
+	plVarPlFlowCpus     = "pl_flow_cpus"
 	plVarPlFlowsOn      = "pl_flows_on"
 	plVarPlFlushKey     = "pl_flush_key"
 	plVarPlSampleHigh   = "pl_sample_high"
@@ -179,7 +194,9 @@ type plProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type plMapSpecs struct {
 	PlEvents     *ebpf.MapSpec `ebpf:"pl_events"`
+	PlFlowZero   *ebpf.MapSpec `ebpf:"pl_flow_zero"`
 	PlFlows      *ebpf.MapSpec `ebpf:"pl_flows"`
+	PlFlows4     *ebpf.MapSpec `ebpf:"pl_flows4"`
 	PlScratchMap *ebpf.MapSpec `ebpf:"pl_scratch_map"`
 	PlStageMap   *ebpf.MapSpec `ebpf:"pl_stage_map"`
 	PlStats      *ebpf.MapSpec `ebpf:"pl_stats"`
@@ -193,6 +210,7 @@ type plVariableSpecs struct {
 	PlBatchAgeNs   *ebpf.VariableSpec `ebpf:"pl_batch_age_ns"`
 	PlBatchLimit   *ebpf.VariableSpec `ebpf:"pl_batch_limit"`
 	PlBatchRecords *ebpf.VariableSpec `ebpf:"pl_batch_records"`
+	PlFlowCpus     *ebpf.VariableSpec `ebpf:"pl_flow_cpus"`
 	PlFlowsOn      *ebpf.VariableSpec `ebpf:"pl_flows_on"`
 	PlFlushKey     *ebpf.VariableSpec `ebpf:"pl_flush_key"`
 	PlSampleHigh   *ebpf.VariableSpec `ebpf:"pl_sample_high"`
@@ -222,7 +240,9 @@ func (o *plObjects) Close() error {
 // It can be passed to loadPlObjects or ebpf.CollectionSpec.LoadAndAssign.
 type plMaps struct {
 	PlEvents     *ebpf.Map `ebpf:"pl_events"`
+	PlFlowZero   *ebpf.Map `ebpf:"pl_flow_zero"`
 	PlFlows      *ebpf.Map `ebpf:"pl_flows"`
+	PlFlows4     *ebpf.Map `ebpf:"pl_flows4"`
 	PlScratchMap *ebpf.Map `ebpf:"pl_scratch_map"`
 	PlStageMap   *ebpf.Map `ebpf:"pl_stage_map"`
 	PlStats      *ebpf.Map `ebpf:"pl_stats"`
@@ -232,7 +252,9 @@ type plMaps struct {
 func (m *plMaps) Close() error {
 	return _PlClose(
 		m.PlEvents,
+		m.PlFlowZero,
 		m.PlFlows,
+		m.PlFlows4,
 		m.PlScratchMap,
 		m.PlStageMap,
 		m.PlStats,
@@ -247,6 +269,7 @@ type plVariables struct {
 	PlBatchAgeNs   *ebpf.Variable `ebpf:"pl_batch_age_ns"`
 	PlBatchLimit   *ebpf.Variable `ebpf:"pl_batch_limit"`
 	PlBatchRecords *ebpf.Variable `ebpf:"pl_batch_records"`
+	PlFlowCpus     *ebpf.Variable `ebpf:"pl_flow_cpus"`
 	PlFlowsOn      *ebpf.Variable `ebpf:"pl_flows_on"`
 	PlFlushKey     *ebpf.Variable `ebpf:"pl_flush_key"`
 	PlSampleHigh   *ebpf.Variable `ebpf:"pl_sample_high"`

@@ -75,7 +75,8 @@ type Config struct {
 	// FlowIdle: a flow without packets for this long is deleted from the kernel map after its
 	// last counts are exported (a later packet starts it again, from zero).
 	FlowIdle time.Duration
-	// FlowEntries sizes the kernel's LRU flow map; 0 leaves the bpf package's default (65536).
+	// FlowEntries sizes each of the kernel's two LRU flow maps (IPv4, IPv6 and non-IP); 0 leaves
+	// the bpf package's default (65536). Memory: ~48 B per possible CPU per entry, per map.
 	// When more flows are active within FlowIdle, the LRU evicts some with unexported counts
 	// (Stats.FlowLostPackets).
 	FlowEntries int

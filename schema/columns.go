@@ -173,7 +173,7 @@ var KernelCounters = []string{
 	"ring_full",           // records lost: the ring buffer had no room
 	"sampled_out",         // packets deliberately not recorded (adaptive sampling)
 	"snippet_copy_failed", // L7 snippet could not be copied (record still emitted, without it)
-	"flow_counted",        // packets added to their entry of the flow map pl_flows (every packet, before sampling)
+	"flow_counted",        // packets added to their entry of a flow map, pl_flows4 or pl_flows (every packet, before sampling)
 	"flow_failed",         // packets the flow map refused (update error): in no flow
 }
 

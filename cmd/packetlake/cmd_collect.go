@@ -45,7 +45,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.FlowsTopic, "flows-topic", cfg.FlowsTopic, "Kafka topic for the exact flow counters (empty: no flow export)")
 	fs.DurationVar(&cfg.FlowInterval, "flow-interval", cfg.FlowInterval, "period of the flow counter exports")
 	fs.DurationVar(&cfg.FlowIdle, "flow-idle", cfg.FlowIdle, "delete a flow from the kernel map after this long without packets (once exported)")
-	fs.IntVar(&cfg.FlowEntries, "flow-entries", cfg.FlowEntries, "size of the kernel's LRU flow map (0: program default)")
+	fs.IntVar(&cfg.FlowEntries, "flow-entries", cfg.FlowEntries, "flows tracked at once in each kernel LRU flow map, IPv4 and IPv6/other; each entry takes ~48 B per possible CPU (0: program default, 65536)")
 	fs.IntVar(&cfg.SampleMax, "sample-max", cfg.SampleMax, "record at worst 1 in N ordinary packets when the ring fills (0: default 64; 1: never sample)")
 	kafkaSec := addKafkaSecurityFlags(fs)
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "host name stamped on frames and stats")

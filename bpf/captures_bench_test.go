@@ -1,0 +1,168 @@
+package bpf
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/record"
+	"github.com/packetlake/packetlake/schema"
+)
+
+// captureFrame is one packet of the shared real captures (testpcaps), as Ethernet.
+type captureFrame struct {
+	file string
+	data []byte
+	kind string // what its record shows: "L7 snippet", "IPv4", "IPv6", "other"
+}
+
+// captureFrames reads every packet of every capture in the shared directory, in file order.
+// Frames that BPF_PROG_TEST_RUN cannot run (under 14 bytes) or whose link type has no Ethernet
+// form are counted in skipped, by reason.
+func captureFrames(t testing.TB) (frames []captureFrame, skipped map[string]int) {
+	files, _ := filepath.Glob(filepath.Join(pcapDir, "*", "*.pcap*"))
+	if len(files) == 0 {
+		t.Fatalf("no captures under %s", pcapDir)
+	}
+	sort.Strings(files)
+	skipped = map[string]int{}
+	for _, path := range files {
+		fr, lt, err := nettest.ReadPcap(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fr {
+			eth, ok := nettest.ToEthernet(lt, f.Data)
+			switch {
+			case !ok:
+				skipped["link type "+lt.String()]++
+			case len(eth) < 14:
+				skipped["under 14 bytes"]++
+			default:
+				frames = append(frames, captureFrame{file: strings.TrimPrefix(path, pcapDir+"/"), data: eth})
+			}
+		}
+	}
+	return frames, skipped
+}
+
+// BenchmarkParserCaptures: the "realistic mix" of BENCHMARKS.md, "Line rate": every packet of
+// the shared real captures (../shared/pcaps, nobody here wrote them), each run captureRepeat times
+// with BPF_PROG_TEST_RUN (the kernel's own ns/packet), side by side, packet by packet: the empty
+// program, pl_xdp without flows or sampling, and pl_xdp as attached by default (flows +
+// sampling). The mean is over packets (each packet of the captures weighs one). Repeating one
+// packet, its flow's first run inserts the entry and the rest hit it. The ring is drained after
+// every call (ring_full stays 0, checked). Three passes; per packet the median of the passes.
+// Measures once per call, whatever b.N, and reports in its log.
+func BenchmarkParserCaptures(b *testing.B) {
+	const captureRepeat = 2000
+	const passes = 3
+	with := newEnv(b, Config{RingBytes: benchRing})
+	without := newEnv(b, Config{RingBytes: benchRing, NoFlows: true, SampleMax: 1})
+	frames, skipped := captureFrames(b)
+	// Classify by the record each packet gives (through the non-flow object: no flow counted).
+	for i := range frames {
+		d := without.run(b, frames[i].data, false)
+		switch {
+		case d.k.L7Kind != schema.L7None:
+			frames[i].kind = "L7 snippet (DNS/TLS/HTTP)"
+		case d.p.IPVersion == 4:
+			frames[i].kind = "IPv4, no snippet"
+		case d.p.IPVersion == 6:
+			frames[i].kind = "IPv6, no snippet"
+		default:
+			frames[i].kind = "non-IP"
+		}
+	}
+	progs := []struct {
+		name string
+		e    *env
+		p    *ebpf.Program
+	}{
+		{"empty", with, with.o.objs.PlXdpPass},
+		{"pl_xdp, no flows", without, without.o.objs.PlXdp},
+		{"pl_xdp (default)", with, with.o.objs.PlXdp},
+	}
+	before := []([]uint64){readStats(b, with), readStats(b, without)}
+	per := make([][][]time.Duration, len(progs)) // [prog][frame][pass]
+	for i := range per {
+		per[i] = make([][]time.Duration, len(frames))
+	}
+	passMean := make([][]float64, len(progs))
+	start := time.Now()
+	for range passes {
+		sum := make([]float64, len(progs))
+		for fi, f := range frames {
+			for pi, p := range progs {
+				ret, d, err := p.p.Benchmark(f.data, captureRepeat, nil)
+				if err != nil || ret != xdpPass {
+					b.Fatalf("%s, %s: %d, %v", p.name, f.file, ret, err)
+				}
+				p.e.drainSamples(b)
+				per[pi][fi] = append(per[pi][fi], d)
+				sum[pi] += float64(d.Nanoseconds())
+			}
+		}
+		for pi := range progs {
+			passMean[pi] = append(passMean[pi], sum[pi]/float64(len(frames)))
+		}
+	}
+	wall := time.Since(start)
+	for i, e := range []*env{with, without} {
+		if err := e.o.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		e.drainSamples(b)
+		d := readStats(b, e)
+		if full := d[record.StatRingFull] - before[i][record.StatRingFull]; full != 0 {
+			b.Fatalf("%d records lost to a full ring: the numbers would be wrong", full)
+		}
+		if out := d[record.StatSampledOut] - before[i][record.StatSampledOut]; out != 0 {
+			b.Fatalf("%d records sampled out: the numbers would be wrong", out)
+		}
+	}
+	// Per packet the median of the passes; means over all packets and by kind.
+	med := func(pi, fi int) float64 {
+		d := append([]time.Duration(nil), per[pi][fi]...)
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return float64(d[len(d)/2].Nanoseconds())
+	}
+	kinds := []string{"all"}
+	count := map[string]int{}
+	sums := map[string][]float64{}
+	for fi, f := range frames {
+		for _, k := range []string{"all", f.kind} {
+			if sums[k] == nil {
+				sums[k] = make([]float64, len(progs))
+				if k != "all" {
+					kinds = append(kinds, k)
+				}
+			}
+			count[k]++
+			for pi := range progs {
+				sums[k][pi] += med(pi, fi)
+			}
+		}
+	}
+	sort.Strings(kinds[1:])
+	var out strings.Builder
+	fmt.Fprintf(&out, "%d packets from the shared captures (skipped: %v), %d runs each per pass, %d passes, %.0f s; per pass, mean of all packets, empty / no flows / default:",
+		len(frames), skipped, captureRepeat, passes, wall.Seconds())
+	for i := range passes {
+		fmt.Fprintf(&out, " %.1f / %.1f / %.1f (%.2fx);", passMean[0][i], passMean[1][i], passMean[2][i], passMean[2][i]/passMean[0][i])
+	}
+	fmt.Fprintf(&out, "\n| packets | n | empty | pl_xdp, no flows | ratio | pl_xdp (default) | ratio |\n|---|---|---|---|---|---|---|\n")
+	for _, k := range kinds {
+		m := make([]float64, len(progs))
+		for pi := range progs {
+			m[pi] = sums[k][pi] / float64(count[k])
+		}
+		fmt.Fprintf(&out, "| %s | %d | %.1f | %.1f | %.2fx | %.1f | **%.2fx** |\n", k, count[k], m[0], m[1], m[1]/m[0], m[2], m[2]/m[0])
+	}
+	b.Logf("ns/packet, BPF_PROG_TEST_RUN, mean over every packet of the real captures:\n%s", out.String())
+}
