@@ -27,7 +27,6 @@ import (
 
 	"github.com/packetlake/packetlake/childproc"
 	"github.com/packetlake/packetlake/kafkalocal"
-	"github.com/packetlake/packetlake/record"
 )
 
 // BenchmarkIngestScaleOut: does ingest throughput add up when members are added to the group?
@@ -116,33 +115,12 @@ func BenchmarkIngestScaleOut(b *testing.B) {
 
 const scaleOutPartitions = 6
 
-// scaleOutFrames makes the frames frames() of synth_test.go makes (the same packets, frame i
-// from collector i%collectors), without decoding them back: n packets here may be millions.
-func scaleOutFrames(n, perFrame, collectors int, tsBase int64) [][]byte {
-	var fb record.FrameBuilder
-	var sample []byte
-	var out [][]byte
-	next := make([]uint64, collectors)
-	for i := 0; i < n; {
-		c := (i / perFrame) % collectors
-		fb.Reset(record.FrameHeader{CollectorID: uint64(1000 + c), FirstSeq: next[c], ClockOffset: tsBase,
-			Host: fmt.Sprintf("node-%d", c), Iface: "eth0"})
-		for j := 0; j < perFrame && i < n; j, i = j+1, i+1 {
-			sample = appendSample(sample[:0], fb.NextSeq()*uint64(collectors)+uint64(c))
-			fb.Append(sample)
-		}
-		next[c] = fb.NextSeq()
-		out = append(out, append([]byte(nil), fb.Bytes()...))
-	}
-	return out
-}
-
 // scaleOutTopic produces n packets into a new topic of 6 partitions: frames of 1000 packets from
 // 6 collectors, collector c's frames in partition c (as when frames are keyed by host).
 func scaleOutTopic(b *testing.B, n int) string {
 	const perFrame = 1000
 	t0 := time.Now()
-	fs := scaleOutFrames(n, perFrame, scaleOutPartitions, time.Now().Add(-time.Hour).UnixNano())
+	fs := encodeFrames(n, perFrame, scaleOutPartitions, time.Now().Add(-time.Hour).UnixNano())
 	gen := time.Since(t0)
 	topic := fmt.Sprintf("scaleout-%d", time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -69,13 +69,31 @@ func appendSample(b []byte, seq uint64) []byte {
 	return record.AppendKernel(b, &p, seq*10_000, kind, snippet)
 }
 
-// frames returns n packets as frames of perFrame packets from collectors collectors, and the
-// same packets decoded (the rows the ingester must store).
+// frames returns n packets as frames of perFrame packets from collectors collectors (see
+// encodeFrames), and the same packets decoded (the rows the ingester must store).
 func frames(n, perFrame, collectors int, tsBase int64) (out [][]byte, keys []string, pkts []record.Packet) {
+	var p record.Packet
+	out = encodeFrames(n, perFrame, collectors, tsBase)
+	for _, f := range out {
+		h, samples, err := record.ParseFrame(f)
+		if err != nil {
+			panic(err)
+		}
+		if err := record.Frame(h, samples, &p, func(p *record.Packet) error { pkts = append(pkts, *p); return nil }); err != nil {
+			panic(err)
+		}
+		keys = append(keys, h.Host)
+	}
+	return out, keys, pkts
+}
+
+// encodeFrames returns n packets as frames of perFrame packets, frame i from collector
+// i%collectors (host node-<c>, collector id 1000+c), without decoding them: n may be millions.
+func encodeFrames(n, perFrame, collectors int, tsBase int64) [][]byte {
 	var fb record.FrameBuilder
 	var sample []byte
+	var out [][]byte
 	next := make([]uint64, collectors)
-	var p record.Packet
 	for i := 0; i < n; {
 		c := (i / perFrame) % collectors
 		fb.Reset(record.FrameHeader{CollectorID: uint64(1000 + c), FirstSeq: next[c], ClockOffset: tsBase,
@@ -85,17 +103,9 @@ func frames(n, perFrame, collectors int, tsBase int64) (out [][]byte, keys []str
 			fb.Append(sample)
 		}
 		next[c] = fb.NextSeq()
-		f := append([]byte(nil), fb.Bytes()...)
-		h, samples, err := record.ParseFrame(f)
-		if err != nil {
-			panic(err)
-		}
-		if err := record.Frame(h, samples, &p, func(p *record.Packet) error { pkts = append(pkts, *p); return nil }); err != nil {
-			panic(err)
-		}
-		out, keys = append(out, f), append(keys, h.Host)
+		out = append(out, append([]byte(nil), fb.Bytes()...))
 	}
-	return out, keys, pkts
+	return out
 }
 
 // appendRowBinary appends p in ClickHouse's RowBinary format, columns in schema order:
