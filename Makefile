@@ -13,17 +13,19 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/packetlake
 
-# Regenerates everything derived from schema/columns.go and bpf/*.c. The outputs are committed.
+# Regenerates everything derived from schema/columns.go, bpf/*.c and bench/gen/gen.c (the line-rate
+# benchmark's traffic generator). The outputs are committed.
 generate:
 	$(GO) run ./schema/gen
 	$(GO) generate ./bpf/
+	$(GO) generate ./bench/gen/
 
 # Fails when the committed generated files differ from what `make generate` writes.
 check-generated: deps
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	cp -r bpf record "$$tmp/" && \
+	cp -r bpf record "$$tmp/" && mkdir "$$tmp/bench" && cp -r bench/gen "$$tmp/bench/" && \
 	$(MAKE) -s generate && \
-	if diff -r -q "$$tmp/bpf" bpf && diff -r -q "$$tmp/record" record; then \
+	if diff -r -q "$$tmp/bpf" bpf && diff -r -q "$$tmp/record" record && diff -r -q "$$tmp/bench/gen" bench/gen; then \
 	  echo "check-generated: committed generated files are current"; \
 	else echo "check-generated: generated files were stale (now regenerated): commit them" >&2; exit 1; fi
 
