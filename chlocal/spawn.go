@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,9 @@ type SpawnConfig struct {
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL; 0 means 20 s (the engine
 	// itself waits up to 5 s for client connections).
 	StopGrace time.Duration
+	// OnUnexpectedExit, if set, is called (from another goroutine) when the child exits without
+	// Stop or Kill: a server that dies under a test says how, instead of as "connection refused".
+	OnUnexpectedExit func(pid int, err error, stderrTail string)
 }
 
 // Process is a running `packetlake clickhouse-local` child.
@@ -44,6 +48,7 @@ type Process struct {
 	exited   chan struct{} // closed once the child is reaped
 	waitErr  error         // valid once exited is closed
 	stopOnce sync.Once
+	stopping atomic.Bool // Stop or Kill was called
 	stopErr  error
 }
 
@@ -100,6 +105,9 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Process, error) {
 			logFile.Close()
 		}
 		close(p.exited)
+		if !p.stopping.Load() && cfg.OnUnexpectedExit != nil {
+			cfg.OnUnexpectedExit(p.cmd.Process.Pid, p.waitErr, p.stderr.String())
+		}
 	}()
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
@@ -143,6 +151,7 @@ func (p *Process) HTTPAddr() string { return p.http }
 // Stop asks the child to shut down cleanly (SIGTERM) and waits; after StopGrace it is killed
 // and Stop reports that. Safe to call more than once, and after Kill.
 func (p *Process) Stop() error {
+	p.stopping.Store(true)
 	p.stopOnce.Do(func() {
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			p.stopErr = fmt.Errorf("signal clickhouse-local: %w", err)
@@ -163,6 +172,7 @@ func (p *Process) Stop() error {
 // Kill ends the child with SIGKILL, like a crash, and returns once it is reaped, so its data
 // dir lock is released and a new server may start on the same directory right away.
 func (p *Process) Kill() error {
+	p.stopping.Store(true)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("kill clickhouse-local: %w", err)
 	}
@@ -195,4 +205,13 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return tail(string(t.b), t.max)
+}
+
+// ReportExit returns an OnUnexpectedExit that writes what happened to standard error, for test
+// harnesses whose later failures would otherwise only say "connection refused".
+func ReportExit(what string) func(pid int, err error, stderrTail string) {
+	return func(pid int, err error, stderrTail string) {
+		fmt.Fprintf(os.Stderr, "chlocal: %s (pid %d) exited unexpectedly at %s: %v; its stderr ends:\n%s\n",
+			what, pid, time.Now().UTC().Format("15:04:05.000"), err, stderrTail)
+	}
 }

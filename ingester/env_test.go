@@ -54,7 +54,8 @@ func testMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	sharedCH, err = chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: plBinary, DataDir: filepath.Join(tmpRoot, "ch"), LogPath: filepath.Join(tmpRoot, "ch.log")})
+	sharedCH, err = chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: plBinary, DataDir: filepath.Join(tmpRoot, "ch"), LogPath: filepath.Join(tmpRoot, "ch.log"),
+		OnUnexpectedExit: chlocal.ReportExit("the shared ClickHouse")})
 	if err != nil {
 		return fail("start ClickHouse", err)
 	}

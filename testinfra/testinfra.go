@@ -87,9 +87,10 @@ func start(opts Options, dir string) (_ *Env, err error) {
 	if opts.ClickHouse {
 		wg.Go(func() {
 			e.ClickHouse, chErr = chlocal.Spawn(ctx, chlocal.SpawnConfig{
-				Binary:  e.Bin,
-				DataDir: filepath.Join(dir, "clickhouse"),
-				LogPath: filepath.Join(dir, "clickhouse.log"),
+				Binary:           e.Bin,
+				DataDir:          filepath.Join(dir, "clickhouse"),
+				LogPath:          filepath.Join(dir, "clickhouse.log"),
+				OnUnexpectedExit: chlocal.ReportExit("the test binary's ClickHouse"),
 			})
 		})
 	}
