@@ -20,7 +20,7 @@ func TestL7RulesMatchUserSpace(t *testing.T) {
 		}
 		payloads = append(payloads, []byte(m+"X / HTTP/1.1\r\n"), bytes.ToLower([]byte(full)), []byte(m+"\t/"))
 	}
-	payloads = append(payloads, []byte{0x16}, []byte{0x16, 0x03}, []byte{0x16, 0x03, 0x01, 0, 5}, []byte{0x16, 0x02, 0x01},
+	payloads = append(payloads, []byte{0x16}, []byte{0x16, 0x03}, []byte{0x16, 0x03, 0x01, 0, 5}, []byte{0x16, 0x03, 0x01, 0, 5, 1}, []byte{0x16, 0x03, 0x03, 0, 0x5a, 2, 0, 0, 0x56}, []byte{0x16, 0x02, 0x01},
 		[]byte{0x17, 0x03, 0x03}, []byte{0x15, 0x03}, []byte("GE T / HTTP/1.1"), []byte(" GET /"))
 	for _, pl := range payloads {
 		for _, port := range []uint16{8080, 53} {
@@ -30,7 +30,7 @@ func TestL7RulesMatchUserSpace(t *testing.T) {
 			switch {
 			case port == 53:
 				want = schema.L7DNS
-			case l7.LooksLikeTLSHandshake(pl):
+			case l7.LooksLikeTLSClientHello(pl):
 				want = schema.L7TLS
 			case l7.LooksLikeHTTPRequest(pl):
 				want = schema.L7HTTP

@@ -247,7 +247,7 @@ func compareFrame(d decoded, tp tsharkPacket, ethernet bool, eth []byte) compari
 		switch {
 		case p.SrcPort == 53 || p.DstPort == 53:
 			kind = schema.L7DNS
-		case p.IPProto == 6 && l7.LooksLikeTLSHandshake(payload):
+		case p.IPProto == 6 && l7.LooksLikeTLSClientHello(payload):
 			kind = schema.L7TLS
 		case p.IPProto == 6 && l7.LooksLikeHTTPRequest(payload):
 			kind = schema.L7HTTP

@@ -64,7 +64,7 @@ static __always_inline __u8 pl_classify(const struct pl_pkt *p, const struct pl_
 		if (n == 0 || pl_load_slow(p, l4->off, b, n) < 0)
 			return PL_L7_NONE;
 	}
-	if (b[0] == 0x16 && b[1] == 0x03)
+	if (b[0] == 0x16 && b[1] == 0x03 && b[5] == 0x01) /* a ClientHello: l7.LooksLikeTLSClientHello */
 		return PL_L7_TLS;
 	if (pl_is_http(b))
 		return PL_L7_HTTP;

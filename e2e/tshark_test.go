@@ -407,7 +407,7 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 			unknown("dns_qname", "dns_qtype")
 			e.l7ErrOK["dns_truncated"] = true
 		}
-	case l4 == "tcp" && l7.LooksLikeTLSHandshake(snip):
+	case l4 == "tcp" && l7.LooksLikeTLSClientHello(snip):
 		switch d.first("tls.handshake.type") {
 		case "1":
 			set("tls_sni", oracleCapField(oracleASCII(d.first("tls.handshake.extensions_server_name"))))

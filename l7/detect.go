@@ -15,6 +15,17 @@ func LooksLikeTLSHandshake(b []byte) bool {
 	return len(b) >= 2 && b[0] == 0x16 && b[1] == 0x03
 }
 
+// LooksLikeTLSClientHello is the test that selects the TLS parser: a handshake record whose
+// first message is a ClientHello,
+//
+//	LooksLikeTLSHandshake(b) && b[5] == 1 (handshake type client_hello)
+//
+// Other handshake records (ServerHello, Certificate: the bulk of a handshake's bytes at a TLS
+// client) carry nothing the parser reads, so the kernel does not copy them.
+func LooksLikeTLSClientHello(b []byte) bool {
+	return len(b) >= 6 && LooksLikeTLSHandshake(b) && b[5] == tlsClientHello
+}
+
 // httpMethods are the prefixes that select the HTTP parser: the RFC 9110 methods and PATCH
 // (RFC 5789), upper case, each followed by one space. The longest is 8 bytes, so the BPF program
 // can compare one 8-byte load under a mask per entry.

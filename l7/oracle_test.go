@@ -119,7 +119,7 @@ func checkFrame(t *testing.T, where string, row oracleRow, n *oracleCounts) {
 	switch {
 	case port53 && len(snip) > 0:
 		checkDNS(t, where, row, snip, tcp, cut, n)
-	case tcp && LooksLikeTLSHandshake(snip):
+	case tcp && LooksLikeTLSClientHello(snip):
 		checkTLS(t, where, row, snip, cut, n)
 	case tcp && LooksLikeHTTPRequest(snip):
 		checkHTTP(t, where, row, snip, cut, n)
