@@ -206,9 +206,9 @@ func genThread(v *nettest.Veth, g *gen.Generator, frame []byte, cpu int, pps flo
 	return cpuSec, err
 }
 
-// startCollectorArgs is startCollector (live_test.go) with extra flags, and without the shared
-// flows topic (the caller passes its own); onCPU0 runs it under taskset -c 0 (taskset execs it:
-// the pid is the collector's).
+// startCollectorArgs starts `packetlake collect` on v with extra flags and returns once its XDP
+// program is attached; onCPU0 runs it under taskset -c 0 (taskset execs it: the pid is the
+// collector's).
 func startCollectorArgs(b *testing.B, v *nettest.Veth, topic, host string, onCPU0 bool, extra ...string) *collectorProc {
 	c := &collectorProc{topic: topic}
 	args := append([]string{"collect", "--iface", v.Name, "--netns", v.NS, "--xdp-mode", "native",

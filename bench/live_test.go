@@ -99,8 +99,8 @@ type collectorProc struct {
 	out   bytes.Buffer
 }
 
-// flowsOnce creates the collector's default flows topic, which has no flag yet: without it the
-// collector's stop waits for flow exports Kafka cannot take.
+// flowsOnce creates the collector's default flows topic (these benchmarks keep the default):
+// without it the collector's stop waits for flow exports Kafka cannot take.
 var flowsOnce sync.Once
 
 func startCollector(b *testing.B, v *nettest.Veth, topic, host string) *collectorProc {
@@ -111,30 +111,7 @@ func startCollector(b *testing.B, v *nettest.Veth, topic, host string) *collecto
 			b.Logf("create the flows topic: %v", err)
 		}
 	})
-	c := &collectorProc{topic: topic}
-	c.cmd = exec.Command(env.Bin, "collect", "--iface", v.Name, "--netns", v.NS, "--xdp-mode", "native",
-		"--brokers", env.Kafka.Addr(), "--topic", topic, "--stats-topic", topic+"-stats", "--host", host,
-		"--metrics-addr", "", "--stats-interval", "1h", "--log-level", "warn")
-	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
-	if err := c.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if c.cmd.ProcessState == nil {
-			c.cmd.Process.Signal(syscall.SIGTERM)
-			c.cmd.Wait()
-		}
-	})
-	// Attached once the interface shows an XDP program.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		out, _ := nettest.Exec(context.Background(), v.NS, "ip", "link", "show", "dev", v.Name)
-		if bytes.Contains(out, []byte("xdp")) {
-			return c
-		}
-		if time.Now().After(deadline) || c.cmd.ProcessState != nil {
-			b.Fatalf("collector did not attach to %s: %s", v.Name, c.out.String())
-		}
-	}
+	return startCollectorArgs(b, v, topic, host, false)
 }
 
 func (c *collectorProc) cpu(b *testing.B) float64 {

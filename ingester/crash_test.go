@@ -175,18 +175,7 @@ func TestClickHouseKilledMidStream(t *testing.T) {
 	topic, stats, group, db := names("chkill")
 	createTopic(t, topic, 4)
 	createTopic(t, stats, 1)
-	dir := filepath.Join(t.TempDir(), "ch")
-	spawn := func(tcp, http int) *chlocal.Process {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		p, err := chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: plBinary, DataDir: dir, TCPPort: tcp, HTTPPort: http,
-			LogPath: filepath.Join(filepath.Dir(dir), "ch.log")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Kill() })
-		return p
-	}
+	spawn := ownClickHouse(t)
 	ch := spawn(0, 0)
 	tcpPort, httpPort := port(t, ch.TCPAddr()), port(t, ch.HTTPAddr())
 	cfg := testConfig(ch, topic, stats, group, db, WriterArrowHTTP)
@@ -231,17 +220,7 @@ func TestClickHouseKilledAfterInsert(t *testing.T) {
 	topic, stats, group, db := names("chafter")
 	createTopic(t, topic, 2)
 	createTopic(t, stats, 1)
-	dir := filepath.Join(t.TempDir(), "ch")
-	spawn := func(tcp, http int) *chlocal.Process {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		p, err := chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: plBinary, DataDir: dir, TCPPort: tcp, HTTPPort: http})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Kill() })
-		return p
-	}
+	spawn := ownClickHouse(t)
 	ch := spawn(0, 0)
 	tcpPort, httpPort := port(t, ch.TCPAddr()), port(t, ch.HTTPAddr())
 	cfg := testConfig(ch, topic, stats, group, db, WriterArrowHTTP)
@@ -272,6 +251,24 @@ func TestClickHouseKilledAfterInsert(t *testing.T) {
 	startIngester(t, cfg)
 	<-done
 	waitRows(t, conn, db, total, 2*time.Minute)
+}
+
+// ownClickHouse returns a function that starts a ClickHouse of this test's own on one data
+// directory (0 ports: pick free ones), killed at cleanup: the kill tests restart it on the
+// same directory and ports.
+func ownClickHouse(t *testing.T) func(tcp, http int) *chlocal.Process {
+	dir := filepath.Join(t.TempDir(), "ch")
+	return func(tcp, http int) *chlocal.Process {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		p, err := chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: plBinary, DataDir: dir, TCPPort: tcp, HTTPPort: http,
+			LogPath: filepath.Join(filepath.Dir(dir), "ch.log"), OnUnexpectedExit: chlocal.ReportExit("a test's own ClickHouse")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Kill() })
+		return p
+	}
 }
 
 func port(t *testing.T, addr string) int {
