@@ -12,6 +12,7 @@ type metrics struct {
 	anomalies      *prometheus.CounterVec   // kind: new anomalies written
 	active         *prometheus.GaugeVec     // kind: incidents still being detected
 	suppressed     *prometheus.CounterVec   // kind: detections explained by another kind's incident
+	held           prometheus.Gauge         // volume spikes found once, waiting one cycle to be confirmed
 	webhook        *prometheus.CounterVec   // result: delivered, failed, dropped
 	webhookRetries prometheus.Counter
 }
@@ -35,6 +36,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "active_anomalies", Help: "Incidents still detected within rearm-after."}, []string{"kind"}),
 		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "suppressed_total", Help: "Volume spikes not reported because a more specific incident explains them."}, []string{"kind"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "held_volume_spikes", Help: "Volume spikes found by the last cycle and held for one more before they are reported (a flood's own detector may see it a cycle later)."}),
 		webhook: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "webhook_deliveries_total", Help: "Anomalies POSTed to the webhook, by result: delivered, failed (after the retries), dropped (queue full or shutdown)."}, []string{"result"}),
 		webhookRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -49,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.cycles, m.cycleDuration, m.queryDuration, m.errors, m.anomalies, m.active,
-			m.suppressed, m.webhook, m.webhookRetries)
+			m.suppressed, m.held, m.webhook, m.webhookRetries)
 	}
 	return m
 }

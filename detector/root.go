@@ -50,6 +50,7 @@ type Detector struct {
 	hook      *webhook // nil without a webhook
 
 	incidents map[string]*incident // by kind + "\x00" + subject; touched by the cycle goroutine only
+	held      map[string]bool      // volume spikes found by the last cycle, not reported yet (same key)
 
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -74,7 +75,7 @@ func New(cfg Config, deps Dependencies) (*Detector, error) {
 	}
 	d := &Detector{
 		cfg: cfg, log: deps.Logger, m: newMetrics(deps.Registerer), ch: ch,
-		detectors: dets, incidents: map[string]*incident{},
+		detectors: dets, incidents: map[string]*incident{}, held: map[string]bool{},
 	}
 	if cfg.Webhook != "" {
 		d.hook = newWebhook(cfg, deps.Logger, d.m)
@@ -130,6 +131,11 @@ func (d *Detector) Stop() error {
 	return nil
 }
 
+// confirmAfter is how soon a held volume spike is looked at again: long enough for the insert
+// that showed it to one of the detector's tables to have reached the other (tens of
+// milliseconds, even for a large batch), short enough to keep the spike's latency low.
+const confirmAfter = 500 * time.Millisecond
+
 func (d *Detector) loop(ctx context.Context) {
 	defer close(d.done)
 	tick := time.NewTicker(d.cfg.Interval)
@@ -139,10 +145,17 @@ func (d *Detector) loop(ctx context.Context) {
 			d.log.Warn("detection cycle incomplete", "err", err)
 		}
 		// A cycle longer than Interval delays the next one; missed ticks are not queued up.
+		// Held volume spikes get an extra cycle confirmAfter later rather than a whole
+		// Interval: the race they wait out lasts milliseconds (worker.go).
+		var confirm <-chan time.Time
+		if len(d.held) > 0 {
+			confirm = time.After(min(confirmAfter, d.cfg.Interval))
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-confirm:
 		}
 	}
 }

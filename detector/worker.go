@@ -83,10 +83,16 @@ func (d *Detector) cycle(ctx context.Context, now time.Time) ([]Anomaly, error) 
 		}
 	}
 
+	// A volume spike is reported only when the cycle before found it too (the loop runs that
+	// confirming cycle confirmAfter later). The detectors read different tables (detect_dst_1s,
+	// detect_recent) that one insert fills one after the other, so a cycle can see a flood's
+	// volume before the flood itself; the next one sees the flood's incident explain it.
+	held := map[string]bool{}
 	var fresh []Anomaly
 	for _, as := range found {
 		for _, a := range as {
-			if inc := d.incidents[incidentKey(a.Kind, a.Subject)]; inc != nil {
+			key := incidentKey(a.Kind, a.Subject)
+			if inc := d.incidents[key]; inc != nil {
 				inc.lastSeen, inc.peak, inc.cycles = now, max(inc.peak, a.Score), inc.cycles+1
 				continue
 			}
@@ -94,15 +100,32 @@ func (d *Detector) cycle(ctx context.Context, now time.Time) ([]Anomaly, error) 
 				d.m.suppressed.WithLabelValues(a.Kind).Inc()
 				continue
 			}
+			if a.Kind == VolumeSpike && !d.held[key] {
+				held[key] = true
+				continue
+			}
 			fresh = append(fresh, a)
 		}
 	}
+	if failed[VolumeSpike] { // not detected this cycle is not "gone": keep what was held
+		for key := range d.held {
+			held[key] = true
+		}
+	}
+	d.held = held
+	d.m.held.Set(float64(len(held)))
 	if len(fresh) > 0 {
 		if err := d.write(ctx, fresh); err != nil {
-			// Not remembered: the next cycle detects them again and retries.
+			// Not remembered: the next cycle detects them again and retries (volume spikes
+			// without a second wait: they were confirmed already).
 			if ctx.Err() == nil {
 				d.m.errors.WithLabelValues("insert").Inc()
 				d.log.Error("cannot write anomalies; retrying next cycle", "anomalies", len(fresh), "err", err)
+			}
+			for _, a := range fresh {
+				if a.Kind == VolumeSpike {
+					d.held[incidentKey(a.Kind, a.Subject)] = true
+				}
 			}
 			fresh = nil
 			cycleErr = append(cycleErr, fmt.Errorf("insert: %w", err))
