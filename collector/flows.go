@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,6 @@ import (
 	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/record"
 )
-
 
 // FlowMessage and FlowRow are the flows topic's wire format, shared with the ingester.
 type (
@@ -137,9 +137,10 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 	}
 	x.seq++
 	var (
-		wg      sync.WaitGroup
-		failed  = make([]atomic.Bool, (len(deltas)+flowsPerMessage-1)/flowsPerMessage)
-		toPrune []bpf.FlowKey
+		wg       sync.WaitGroup
+		failed   = make([]atomic.Bool, (len(deltas)+flowsPerMessage-1)/flowsPerMessage)
+		toPrune  []bpf.FlowKey
+		firstErr atomic.Pointer[error] // what the broker said, for the log
 	)
 	for ci := range failed {
 		chunk := deltas[ci*flowsPerMessage : min(len(deltas), (ci+1)*flowsPerMessage)]
@@ -167,6 +168,7 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 			defer wg.Done()
 			if err != nil {
 				failed[ci].Store(true)
+				firstErr.CompareAndSwap(nil, &err)
 			}
 		})
 	}
@@ -198,7 +200,11 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 	c.fn.exports.Add(1)
 	if errs > 0 {
 		c.fn.exportErrors.Add(uint64(errs))
-		return fmt.Errorf("%d of %d flow messages not acknowledged: retried at the next export", errs, len(failed))
+		cause := errors.New("not acknowledged before the export ended")
+		if e := firstErr.Load(); e != nil {
+			cause = *e
+		}
+		return fmt.Errorf("%d of %d flow messages not acknowledged (retried at the next export): %w", errs, len(failed), cause)
 	}
 	if len(toPrune) > 0 {
 		if err := objs.DeleteFlows(toPrune); err != nil {

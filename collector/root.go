@@ -195,6 +195,7 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 		defer close(c.statsDone)
 		c.statsLoop(statsCtx)
 	}()
+	go c.checkTopics(statsCtx)
 	c.log.Info("collector started", "mode", c.mode(), "topic", c.cfg.Topic, "brokers", c.cfg.Brokers)
 	return nil
 }

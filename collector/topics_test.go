@@ -1,0 +1,60 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestMissingTopicIsNamedAtStartup: a collector whose flows topic does not exist says so, by
+// name, right after it starts, and names none of the topics that do exist.
+func TestMissingTopicIsNamedAtStartup(t *testing.T) {
+	k := startKafka(t)
+	cfg := testConfig(k.Addr())
+	cfg.FlowsTopic = "no-such-flows-topic"
+	var logs lockedBuffer
+	c, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.noAttach = true
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	const want = "Kafka topic does not exist"
+	if !waitFor(20*time.Second, func() bool { return strings.Contains(logs.String(), want) }) {
+		t.Fatalf("no %q in the log within 20 s:\n%s", want, logs.String())
+	}
+	time.Sleep(200 * time.Millisecond) // any further line for the other topics
+	var named []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, want) {
+			named = append(named, line[strings.Index(line, "topic="):])
+		}
+	}
+	if len(named) != 1 || named[0] != "topic="+cfg.FlowsTopic {
+		t.Errorf("missing topics named: %q, want only topic=%s", named, cfg.FlowsTopic)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
