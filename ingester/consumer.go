@@ -23,7 +23,8 @@ type topicPartition struct {
 	partition int32
 }
 
-func (ing *Ingester) kafkaOptions() []kgo.Opt {
+// topics are the topics the ingester consumes.
+func (ing *Ingester) topics() []string {
 	topics := []string{ing.cfg.Topic}
 	if ing.cfg.StatsTopic != "" {
 		topics = append(topics, ing.cfg.StatsTopic)
@@ -31,6 +32,11 @@ func (ing *Ingester) kafkaOptions() []kgo.Opt {
 	if ing.cfg.FlowsTopic != "" {
 		topics = append(topics, ing.cfg.FlowsTopic)
 	}
+	return topics
+}
+
+func (ing *Ingester) kafkaOptions() []kgo.Opt {
+	topics := ing.topics()
 	return append(append([]kgo.Opt(nil), ing.kafkaSec...),
 		kgo.SeedBrokers(ing.cfg.Brokers...),
 		kgo.ConsumerGroup(ing.cfg.Group),

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/packetlake/packetlake/kafkatopics"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -87,6 +88,7 @@ func (ing *Ingester) Start(ctx context.Context) error {
 	pollCtx, cancel := context.WithCancel(context.Background())
 	ing.cancel, ing.pollDone = cancel, make(chan struct{})
 	go ing.pollLoop(pollCtx)
+	go kafkatopics.Check(pollCtx, cl, ing.log, "nothing is consumed from it until it is created", ing.topics()...)
 	ing.log.Info("ingester started", "brokers", ing.cfg.Brokers, "group", ing.cfg.Group,
 		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.Database)
 	return nil
