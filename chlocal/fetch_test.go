@@ -1,13 +1,14 @@
 package chlocal
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/packetlake/packetlake/testinfra/logbuf"
 )
 
 // TestConcurrentFetch runs two fetches into an empty cache at once, as two test binaries
@@ -16,7 +17,7 @@ func TestConcurrentFetch(t *testing.T) {
 	cache := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	var wg sync.WaitGroup
 	paths, errs := make([]string, 2), make([]error, 2)
@@ -37,21 +38,4 @@ func TestConcurrentFetch(t *testing.T) {
 	if n := strings.Count(logs.String(), "fetching ClickHouse engine"); n != 1 {
 		t.Errorf("downloaded %d times, want 1; logs:\n%s", n, logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,13 +1,13 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/packetlake/packetlake/testinfra/logbuf"
 )
 
 // TestMissingTopicIsNamedAtStartup: a collector whose flows topic does not exist says so, by
@@ -16,7 +16,7 @@ func TestMissingTopicIsNamedAtStartup(t *testing.T) {
 	k := startKafka(t)
 	cfg := testConfig(k.Addr())
 	cfg.FlowsTopic = "no-such-flows-topic"
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	c, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -40,21 +40,4 @@ func TestMissingTopicIsNamedAtStartup(t *testing.T) {
 	if len(named) != 1 || named[0] != "topic="+cfg.FlowsTopic {
 		t.Errorf("missing topics named: %q, want only topic=%s", named, cfg.FlowsTopic)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

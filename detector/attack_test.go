@@ -1,7 +1,6 @@
 package detector
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/ingester"
 	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/testinfra/logbuf"
 )
 
 const sharedPcaps = "/work/shared/pcaps"
@@ -330,7 +330,7 @@ func startDNS(t *testing.T, v *nettest.Veth, dir string) {
 		"--address=/shop.packetlake.test/198.18.0.1", "--address=/api.packetlake.test/198.18.0.1",
 		"--address=/www.example.com/198.18.0.1", "--address=/tunnel.test/", "--log-facility=-",
 		"--pid-file=" + filepath.Join(dir, "dnsmasq.pid"), "--user=root"}
-	var out lockedBuffer
+	var out logbuf.Buffer
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 3 * time.Second
@@ -439,7 +439,7 @@ func runTool(ctx context.Context, ns string, timeout time.Duration, tool string,
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, path}, args...)...)
 	cmd.WaitDelay = 2 * time.Second
-	var buf lockedBuffer
+	var buf logbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err = childproc.Run(cmd)
 	out := buf.String()
@@ -481,23 +481,6 @@ func tail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // warnOnly keeps the pipeline components' info lines out of the test log.
