@@ -62,8 +62,8 @@ func benchPackets(b *testing.B, e *env) []benchPacket {
 
 // BenchmarkParser measures ns/packet with BPF_PROG_TEST_RUN (repeat), the kernel's own timing,
 // side by side for: the empty XDP program (the harness), the per-record design kept as
-// pl_xdp_record (one ring sample and wake-up check per packet) and the batched pl_xdp (records
-// staged per CPU, 32 to a ring sample). The ring is drained between chunks with the timer
+// pl_xdp_record (one ring sample and wake-up check per packet) and the batched parser as AttachXDP
+// attaches it on an ordinary MTU, pl_xdp_linear (records staged per CPU, 32 to a ring sample). The ring is drained between chunks with the timer
 // stopped, so every record is really written (ring_full stays 0, checked) and the reader's cost
 // on another CPU is not part of the number.
 func BenchmarkParser(b *testing.B) {
@@ -72,7 +72,7 @@ func BenchmarkParser(b *testing.B) {
 		for _, prog := range []struct {
 			name string
 			p    *ebpf.Program
-		}{{"empty", e.o.objs.PlXdpPass}, {"record", e.o.objs.PlXdpRecord}, {"batched", e.o.objs.PlXdp}} {
+		}{{"empty", e.o.objs.PlXdpPass}, {"record", e.o.objs.PlXdpRecord}, {"batched", e.o.xdpProg()}} {
 			b.Run(p.name+"/"+prog.name, func(b *testing.B) {
 				before := readStatsB(b, e)
 				// Records per chunk: half the ring, at the largest record size.
@@ -126,7 +126,7 @@ func BenchmarkLiveDrain(b *testing.B) {
 		for _, prog := range []struct {
 			name string
 			p    *ebpf.Program
-		}{{"record", e.o.objs.PlXdpRecord}, {"batched", e.o.objs.PlXdp}} {
+		}{{"record", e.o.objs.PlXdpRecord}, {"batched", e.o.xdpProg()}} {
 			b.Run(p.name+"/"+prog.name, func(b *testing.B) {
 				e.drainSamples(b)
 				before := readStatsB(b, e)

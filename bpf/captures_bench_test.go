@@ -55,7 +55,7 @@ func captureFrames(t testing.TB) (frames []captureFrame, skipped map[string]int)
 // the shared real captures (../shared/pcaps, nobody here wrote them), each run captureRepeat times
 // with BPF_PROG_TEST_RUN (the kernel's own ns/packet), side by side, packet by packet: the empty
 // program, pl_xdp without flows or sampling, and pl_xdp as attached by default (flows +
-// sampling). The mean is over packets (each packet of the captures weighs one). Repeating one
+// sampling); "pl_xdp" is the program AttachXDP attaches on an ordinary MTU, pl_xdp_linear. The mean is over packets (each packet of the captures weighs one). Repeating one
 // packet, its flow's first run inserts the entry and the rest hit it. The ring is drained after
 // every call (ring_full stays 0, checked). Three passes; per packet the median of the passes.
 // Measures once per call, whatever b.N, and reports in its log.
@@ -85,8 +85,8 @@ func BenchmarkParserCaptures(b *testing.B) {
 		p    *ebpf.Program
 	}{
 		{"empty", with, with.o.objs.PlXdpPass},
-		{"pl_xdp, no flows", without, without.o.objs.PlXdp},
-		{"pl_xdp (default)", with, with.o.objs.PlXdp},
+		{"pl_xdp, no flows", without, without.o.xdpProg()},
+		{"pl_xdp (default)", with, with.o.xdpProg()},
 	}
 	before := []([]uint64){readStats(b, with), readStats(b, without)}
 	per := make([][][]time.Duration, len(progs)) // [prog][frame][pass]

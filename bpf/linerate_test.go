@@ -71,8 +71,8 @@ func BenchmarkLineRateCost(b *testing.B) {
 	for _, n := range names {
 		f := pkts[n]
 		empty := median(with, with.o.objs.PlXdpPass, f)
-		wo := median(without, without.o.objs.PlXdp, f)
-		w := median(with, with.o.objs.PlXdp, f)
+		wo := median(without, without.o.xdpProg(), f)
+		w := median(with, with.o.xdpProg(), f)
 		fmt.Fprintf(&out, "| %s | %d | %d | %d | %+d | %.2f |\n", n, empty.Nanoseconds(), wo.Nanoseconds(), w.Nanoseconds(),
 			w.Nanoseconds()-wo.Nanoseconds(), float64(w)/float64(wo))
 	}

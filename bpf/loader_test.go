@@ -29,7 +29,7 @@ func TestLoadPassesVerifier(t *testing.T) {
 		t.Fatalf("%+v", err)
 	}
 	defer coll.Close()
-	for _, name := range []string{plProgPlXdp, plProgPlTc, plProgPlXdpRecord, plProgPlFlush, plProgPlXdpPass} {
+	for _, name := range []string{plProgPlXdp, plProgPlXdpLinear, plProgPlTc, plProgPlXdpRecord, plProgPlFlush, plProgPlXdpPass} {
 		p := coll.Programs[name]
 		if p == nil {
 			t.Fatalf("program %s missing", name)
@@ -39,6 +39,9 @@ func TestLoadPassesVerifier(t *testing.T) {
 	}
 	if got := spec.Programs[plProgPlXdp].Flags; got&(1<<5) == 0 { // BPF_F_XDP_HAS_FRAGS
 		t.Errorf("pl_xdp is not frags-aware (flags %#x)", got)
+	}
+	if got := spec.Programs[plProgPlXdpLinear].Flags; got&(1<<5) != 0 {
+		t.Errorf("pl_xdp_linear is frags-aware (flags %#x): data_end - data would not be the frame length", got)
 	}
 
 	o, err := Load(Config{})

@@ -36,8 +36,8 @@ static __always_inline void pl_fail(struct pl_record *r, __u8 reason)
 static __always_inline bool pl_parse_l2(const struct pl_pkt *p, struct pl_record *r, __u32 *off,
 					bool have_outer)
 {
-	struct ethhdr eth;
-	struct pl_vlan_tag tag;
+	struct ethhdr eth PL_ALIGNED;
+	struct pl_vlan_tag tag PL_ALIGNED;
 	__u32 o = sizeof(eth);
 	__u16 proto;
 

@@ -59,7 +59,7 @@ static __always_inline __u32 pl_min(__u32 a, __u32 b)
 static __always_inline bool pl_parse_ipv4(const struct pl_pkt *p, struct pl_record *r, __u32 off,
 					  struct pl_l3 *l3)
 {
-	struct iphdr ip;
+	struct iphdr ip PL_ALIGNED;
 	__u32 hlen, tot;
 	__u16 fo;
 	__u8 vihl;
@@ -142,7 +142,7 @@ static __always_inline __u8 pl_ipv6_ext_bit(__u8 nh)
 static __always_inline bool pl_parse_ipv6(const struct pl_pkt *p, struct pl_record *r, __u32 off,
 					  struct pl_l3 *l3)
 {
-	struct ipv6hdr ip6;
+	struct ipv6hdr ip6 PL_ALIGNED;
 	__u32 w0, plen, o;
 
 	if (pl_load(p, off, &ip6, sizeof(ip6)) < 0) {

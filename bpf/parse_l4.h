@@ -34,7 +34,7 @@ static __always_inline void pl_set_payload_len(struct pl_record *r, __u32 from, 
 static __always_inline bool pl_parse_tcp(const struct pl_pkt *p, struct pl_record *r,
 					 const struct pl_l3 *l3, struct pl_l4 *l4)
 {
-	struct tcphdr th;
+	struct tcphdr th PL_ALIGNED;
 	__u32 o = l3->l4_off, hlen;
 	__u16 w;
 
@@ -72,7 +72,7 @@ static __always_inline bool pl_parse_tcp(const struct pl_pkt *p, struct pl_recor
 static __always_inline bool pl_parse_udp(const struct pl_pkt *p, struct pl_record *r,
 					 const struct pl_l3 *l3, struct pl_l4 *l4)
 {
-	struct udphdr uh;
+	struct udphdr uh PL_ALIGNED;
 	__u32 o = l3->l4_off, ulen;
 
 	if (o + sizeof(uh) > l3->end || pl_load(p, o, &uh, sizeof(uh)) < 0) {
@@ -95,7 +95,7 @@ static __always_inline bool pl_parse_udp(const struct pl_pkt *p, struct pl_recor
 static __always_inline void pl_parse_icmp(const struct pl_pkt *p, struct pl_record *r,
 					  const struct pl_l3 *l3)
 {
-	__u8 h[PL_ICMP_HLEN];
+	__u8 h[PL_ICMP_HLEN] PL_ALIGNED;
 	__u32 o = l3->l4_off;
 
 	if (o + sizeof(h) > l3->end || pl_load(p, o, h, sizeof(h)) < 0) {

@@ -126,6 +126,7 @@ const (
 	plProgPlFlush       = "pl_flush"
 	plProgPlTc          = "pl_tc"
 	plProgPlXdp         = "pl_xdp"
+	plProgPlXdpLinear   = "pl_xdp_linear"
 	plProgPlXdpPass     = "pl_xdp_pass"
 	plProgPlXdpRecord   = "pl_xdp_record"
 	plVarPlBatchAgeNs   = "pl_batch_age_ns"
@@ -185,6 +186,7 @@ type plProgramSpecs struct {
 	PlFlush     *ebpf.ProgramSpec `ebpf:"pl_flush"`
 	PlTc        *ebpf.ProgramSpec `ebpf:"pl_tc"`
 	PlXdp       *ebpf.ProgramSpec `ebpf:"pl_xdp"`
+	PlXdpLinear *ebpf.ProgramSpec `ebpf:"pl_xdp_linear"`
 	PlXdpPass   *ebpf.ProgramSpec `ebpf:"pl_xdp_pass"`
 	PlXdpRecord *ebpf.ProgramSpec `ebpf:"pl_xdp_record"`
 }
@@ -285,6 +287,7 @@ type plPrograms struct {
 	PlFlush     *ebpf.Program `ebpf:"pl_flush"`
 	PlTc        *ebpf.Program `ebpf:"pl_tc"`
 	PlXdp       *ebpf.Program `ebpf:"pl_xdp"`
+	PlXdpLinear *ebpf.Program `ebpf:"pl_xdp_linear"`
 	PlXdpPass   *ebpf.Program `ebpf:"pl_xdp_pass"`
 	PlXdpRecord *ebpf.Program `ebpf:"pl_xdp_record"`
 }
@@ -294,6 +297,7 @@ func (p *plPrograms) Close() error {
 		p.PlFlush,
 		p.PlTc,
 		p.PlXdp,
+		p.PlXdpLinear,
 		p.PlXdpPass,
 		p.PlXdpRecord,
 	)

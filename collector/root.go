@@ -147,7 +147,7 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 		}
 	}()
 	objs, err := bpf.Load(bpf.Config{RingBytes: c.cfg.RingBytes, WakeupBytes: c.cfg.WakeupBytes,
-		FlowEntries: c.cfg.FlowEntries, SampleMax: c.cfg.SampleMax})
+		FlowEntries: c.cfg.FlowEntries, SampleMax: c.cfg.SampleMax, XDPFrags: c.cfg.XDPFrags})
 	if err != nil {
 		return fmt.Errorf("load BPF program: %w", err)
 	}
@@ -227,5 +227,9 @@ func (c *Collector) attachHere(objs *bpf.Objects) (link.Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attach xdp (%s) to %s: %w", c.cfg.XDPMode, c.cfg.Iface, err)
 	}
+	// pl_xdp_linear keeps the interface's MTU within one buffer while attached (collector
+	// Config.XDPFrags); an operator raising it should know why the kernel refuses.
+	c.log.Info("xdp program attached", "iface", c.cfg.Iface, "mode", c.cfg.XDPMode, "program", objs.XDPProgram(l),
+		"frags", c.cfg.XDPFrags)
 	return l, nil
 }
