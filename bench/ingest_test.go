@@ -110,12 +110,7 @@ func (t *ingestTopics) make(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(env.Kafka.Addr()), kgo.ProducerBatchCompression(kgo.Lz4Compression()),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
+	cl := newLoadProducer(b)
 	var firstErr error
 	var mu sync.Mutex
 	prod := func(topic string, part int, v []byte) {
@@ -275,4 +270,17 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db str
 		name, nviews, r.rate(), r.elapsed.Seconds(), firstRows, first.Seconds(), r.steady(), r.cpu.self, r.cpu.ch, r.cpu.kafka, r.perCore())
 	chExec(b, conn, "DROP DATABASE "+db+" SYNC")
 	return r
+}
+
+// newLoadProducer is the client that fills a benchmark's topics: lz4, 1 MiB batches, the
+// partition set on each record. Closed when b ends.
+func newLoadProducer(b *testing.B) *kgo.Client {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(env.Kafka.Addr()), kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	return cl
 }

@@ -128,12 +128,7 @@ func scaleOutTopic(b *testing.B, n int) string {
 	if err := kafkalocal.CreateTopic(ctx, env.Kafka.Addr(), topic, scaleOutPartitions); err != nil {
 		b.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(env.Kafka.Addr()), kgo.ProducerBatchCompression(kgo.Lz4Compression()),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
+	cl := newLoadProducer(b)
 	var mu sync.Mutex
 	var firstErr error
 	t1 := time.Now()

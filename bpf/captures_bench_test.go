@@ -65,20 +65,7 @@ func BenchmarkParserCaptures(b *testing.B) {
 	with := newEnv(b, Config{RingBytes: benchRing})
 	without := newEnv(b, Config{RingBytes: benchRing, NoFlows: true, SampleMax: 1})
 	frames, skipped := captureFrames(b)
-	// Classify by the record each packet gives (through the non-flow object: no flow counted).
-	for i := range frames {
-		d := without.run(b, frames[i].data, false)
-		switch {
-		case d.k.L7Kind != schema.L7None:
-			frames[i].kind = "L7 snippet (DNS/TLS/HTTP)"
-		case d.p.IPVersion == 4:
-			frames[i].kind = "IPv4, no snippet"
-		case d.p.IPVersion == 6:
-			frames[i].kind = "IPv6, no snippet"
-		default:
-			frames[i].kind = "non-IP"
-		}
-	}
+	classifyFrames(b, without, frames) // the non-flow object: no flow counted
 	progs := []struct {
 		name string
 		e    *env
@@ -165,4 +152,22 @@ func BenchmarkParserCaptures(b *testing.B) {
 		fmt.Fprintf(&out, "| %s | %d | %.1f | %.1f | %.2fx | %.1f | **%.2fx** |\n", k, count[k], m[0], m[1], m[1]/m[0], m[2], m[2]/m[0])
 	}
 	b.Logf("ns/packet, BPF_PROG_TEST_RUN, mean over every packet of the real captures:\n%s", out.String())
+}
+
+// classifyFrames sets each frame's kind from the record e's program gives for it: with an L7
+// snippet, IPv4 or IPv6 without one, or non-IP.
+func classifyFrames(b *testing.B, e *env, frames []captureFrame) {
+	for i := range frames {
+		d := e.run(b, frames[i].data, false)
+		switch {
+		case d.k.L7Kind != schema.L7None:
+			frames[i].kind = "L7 snippet (DNS/TLS/HTTP)"
+		case d.p.IPVersion == 4:
+			frames[i].kind = "IPv4, no snippet"
+		case d.p.IPVersion == 6:
+			frames[i].kind = "IPv6, no snippet"
+		default:
+			frames[i].kind = "non-IP"
+		}
+	}
 }

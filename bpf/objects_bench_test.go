@@ -12,7 +12,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/packetlake/packetlake/schema"
 )
 
 // benchObject is one program under comparison with its own ring (drained after every call).
@@ -138,19 +137,7 @@ func BenchmarkParserObjects(b *testing.B) {
 	}
 	if mix == "" || mix == "captures" || mix == "both" {
 		frames, _ := captureFrames(b)
-		for i := range frames {
-			d := e.run(b, frames[i].data, false)
-			switch {
-			case d.k.L7Kind != schema.L7None:
-				frames[i].kind = "L7 snippet (DNS/TLS/HTTP)"
-			case d.p.IPVersion == 4:
-				frames[i].kind = "IPv4, no snippet"
-			case d.p.IPVersion == 6:
-				frames[i].kind = "IPv6, no snippet"
-			default:
-				frames[i].kind = "non-IP"
-			}
-		}
+		classifyFrames(b, e, frames)
 		fmt.Printf("%d packets of the shared captures:\n%s\n", len(frames), compareObjects(b, objs, frames, 2000, 3, false))
 	}
 }
