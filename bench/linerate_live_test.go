@@ -27,7 +27,7 @@ import (
 )
 
 // lineRateFlows is how many flows the generator cycles through (consecutive packets belong to
-// different flows): a quarter of the kernel's IPv4 flow map (65536), so no LRU eviction.
+// different flows): a third of the kernel's IPv4 flow table (49152 flows), so none is refused.
 const lineRateFlows = 1 << 14
 
 // lineRateStep is one offered load: threads generator threads (pinned to CPU 0, then CPU 1),
@@ -351,10 +351,10 @@ func (r lineRateResult) exact() bool {
 
 func (r lineRateResult) detail() string {
 	st := r.st
-	return fmt.Sprintf("step %s sample-max %d (load %s): sent %d in %v (gen cpu %.2f s), veth rx %d, peer tx dropped %d; kernel seen %d, emitted %d, ring_full %d, sampled_out %d, flow_counted %d; read %d, acked %d, shed %d, failed %d, malformed %d; read back %d records, rate sum %d, max %d; flows exported %d pkts (read back %d in %d rows, lost %d, resets %d); cpu: collector %.2f s, kafka %.2f s, all CPUs busy %.2f s (softirq %.2f)",
+	return fmt.Sprintf("step %s sample-max %d (load %s): sent %d in %v (gen cpu %.2f s), veth rx %d, peer tx dropped %d; kernel seen %d, emitted %d, ring_full %d, sampled_out %d, flow_counted %d; read %d, acked %d, shed %d, failed %d, malformed %d; read back %d records, rate sum %d, max %d; flows exported %d pkts (read back %d in %d rows, lost %d, retired %d); cpu: collector %.2f s, kafka %.2f s, all CPUs busy %.2f s (softirq %.2f)",
 		r.step.name, r.sampleMax, r.load, r.sent, r.d.Round(time.Millisecond), r.genCPU, r.rx, r.txDropped, st.KernelSeen, st.KernelEmitted, st.KernelRingFull,
 		st.KernelSampledOut, st.KernelFlowCounted, st.SamplesRead, st.RecordsAcked, st.RecordsShed, st.RecordsFailed, st.SamplesMalformed,
-		r.consumed, r.rateSum, r.maxRate, st.FlowPacketsExported, r.flowPkts, r.flowRows, st.FlowLostPackets, st.FlowResets,
+		r.consumed, r.rateSum, r.maxRate, st.FlowPacketsExported, r.flowPkts, r.flowRows, st.FlowLostPackets, st.FlowsRetired,
 		r.collCPU, r.kafkaCPU, r.busy, r.softirq)
 }
 

@@ -4,30 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // FlowKey identifies a flow: the 5-tuple, VLAN, interface and IP version of a packet as its
 // record has them (addresses IPv4-mapped for IPv4, zero for non-IP frames). It is pl_flows' key;
-// IPv4 flows are kept in pl_flows4 under a shorter key (flow4Key), which ReadFlows and DeleteFlows
-// convert, so callers only ever see FlowKey.
+// IPv4 flows are kept in pl_flows4 under a shorter key (flow4Key), which ReadFlows converts, so
+// callers only ever see FlowKey.
 type FlowKey = plPlFlowKey
 
 // flow4Key is pl_flows4's key: an IPv4 FlowKey without the ::ffff: prefixes and ip_version.
 type flow4Key = plPlFlow4Key
-
-// v4 returns k as pl_flows4's key, or false if k is not an IPv4 flow.
-func (k FlowKey) v4() (flow4Key, bool) {
-	if k.IpVersion != 4 {
-		return flow4Key{}, false
-	}
-	k4 := flow4Key{Ifindex: k.Ifindex, SrcPort: k.SrcPort, DstPort: k.DstPort, VlanId: k.VlanId, IpProto: k.IpProto}
-	copy(k4.SrcAddr[:], k.SrcAddr[12:])
-	copy(k4.DstAddr[:], k.DstAddr[12:])
-	return k4, true
-}
 
 // full returns k4 as the FlowKey the record of its packets gives.
 func (k4 flow4Key) full() FlowKey {
@@ -46,15 +38,16 @@ func (k FlowKey) SrcIP() netip.Addr { return netip.AddrFrom16(k.SrcAddr).Unmap()
 func (k FlowKey) DstIP() netip.Addr { return netip.AddrFrom16(k.DstAddr).Unmap() }
 
 // FlowCounts are a flow's counters summed over CPUs. Every packet the program sees adds to
-// exactly one flow (record.StatFlowCounted), before any sampling or ring decision, so they are
-// exact. FirstNs/LastNs are bpf_ktime_get_ns() (monotonic), min and max over CPUs.
+// exactly one flow bucket (record.StatFlowCounted) or to flow_failed, before any sampling or ring
+// decision, so they are exact. FirstNs/LastNs are bpf_ktime_get_ns() (monotonic), min and max
+// over CPUs.
 type FlowCounts struct {
 	Packets, Bytes     uint64
 	SYN, FIN, RST, ACK uint64
 	FirstNs, LastNs    uint64
 }
 
-// Add sums one CPU's value (or another FlowCounts) into c.
+// add sums one CPU's slot into c.
 func (c *FlowCounts) add(v *plPlFlow) {
 	if v.Packets == 0 {
 		return
@@ -65,112 +58,216 @@ func (c *FlowCounts) add(v *plPlFlow) {
 	c.FIN += uint64(v.Fin)
 	c.RST += uint64(v.Rst)
 	c.ACK += uint64(v.Ack)
-	if c.FirstNs == 0 || (v.FirstNs != 0 && v.FirstNs < c.FirstNs) {
-		c.FirstNs = v.FirstNs
-	}
-	c.LastNs = max(c.LastNs, v.LastNs)
+	c.merge(FlowCounts{FirstNs: v.FirstNs, LastNs: v.LastNs})
 }
 
-// flowBatch is how many entries one BPF_MAP_LOOKUP_BATCH asks for.
-const flowBatch = 1024
+// Sum adds o (another bucket of the same flow, or a later delta) to c: counts add up, the first
+// and last times are the earliest and latest.
+func (c *FlowCounts) Sum(o FlowCounts) {
+	c.Packets += o.Packets
+	c.Bytes += o.Bytes
+	c.SYN += o.SYN
+	c.FIN += o.FIN
+	c.RST += o.RST
+	c.ACK += o.ACK
+	c.merge(o)
+}
 
-// ReadFlows walks pl_flows4 and pl_flows with batch lookups and calls fn with each flow's counters
-// summed over CPUs (cumulative since the entry was created). Entries created or deleted during the
-// walk may or may not be seen; an entry is seen at most once.
-func (o *Objects) ReadFlows(fn func(FlowKey, FlowCounts)) error {
+func (c *FlowCounts) merge(o FlowCounts) {
+	if c.FirstNs == 0 || (o.FirstNs != 0 && o.FirstNs < c.FirstNs) {
+		c.FirstNs = o.FirstNs
+	}
+	c.LastNs = max(c.LastNs, o.LastNs)
+}
+
+// Minus is c less an earlier reading prev of the same bucket (the packets since); times are c's.
+func (c FlowCounts) Minus(prev FlowCounts) FlowCounts {
+	return FlowCounts{
+		Packets: c.Packets - prev.Packets, Bytes: c.Bytes - prev.Bytes,
+		SYN: c.SYN - prev.SYN, FIN: c.FIN - prev.FIN, RST: c.RST - prev.RST, ACK: c.ACK - prev.ACK,
+		FirstNs: c.FirstNs, LastNs: c.LastNs,
+	}
+}
+
+// FlowID names one bucket of the kernel's flow tables: ReadFlows gives it, RetireFlows and
+// FreeFlows take it. A bucket holds one flow from its first packet until it is freed.
+type FlowID uint64
+
+// FlowEntry is one bucket as ReadFlows found it: its flow and counts since the bucket was claimed.
+// A flow may have more than one bucket (two CPUs claiming at once, or a new bucket after its old
+// one was retired): sum entries by Key for the flow's totals.
+type FlowEntry struct {
+	ID      FlowID
+	Key     FlowKey
+	Counts  FlowCounts
+	Retired bool // RetireFlows retired it: no packet is added to it any more
+}
+
+// Bucket states (maps.h PL_FLOW_*).
+const (
+	flowEmpty   = 0
+	flowClaimed = 1
+	flowLive    = 2
+	flowRetired = 3
+)
+
+// flowTable is one of the program's flow tables (pl_flows4, pl_flows), mapped into this process:
+// BPF_F_MMAPABLE arrays whose buckets are read in place and whose states change with atomics.
+type flowTable struct {
+	name string
+	mem  []byte
+	n    int // buckets
+	size int // bytes per bucket: head, then one plPlFlow per possible CPU
+	head int // bytes of the head: state and key
+	cpus int
+	key  func(head unsafe.Pointer) FlowKey
+}
+
+func mapFlowTable(m *ebpf.Map, head int, key func(unsafe.Pointer) FlowKey) (*flowTable, error) {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
-		return fmt.Errorf("read pl_flows: %w", err)
+		return nil, err
 	}
-	// A value is one plPlFlow per possible CPU (maps.h), laid out as a per-CPU map's would be.
-	flat := make([]plPlFlow, flowBatch*cpus)
-	vals := make(flowValues, flowBatch)
-	for i := range vals {
-		vals[i] = flat[i*cpus : (i+1)*cpus]
+	t := &flowTable{name: m.String(), n: int(m.MaxEntries()), size: int(m.ValueSize()), head: head, cpus: cpus, key: key}
+	if want := head + cpus*int(unsafe.Sizeof(plPlFlow{})); t.size != want {
+		return nil, fmt.Errorf("flow table %s: buckets of %d bytes, want %d", t.name, t.size, want)
 	}
-	sum := func(i int) FlowCounts {
-		var c FlowCounts
-		for cpu := range vals[i] {
-			c.add(&vals[i][cpu])
+	// An mmapable array's values start at offset 0, each rounded up to 8 bytes (ours already are).
+	t.mem, err = unix.Mmap(m.FD(), 0, t.n*t.size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap flow table %s: %w", t.name, err)
+	}
+	return t, nil
+}
+
+func (t *flowTable) state(i int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&t.mem[i*t.size]))
+}
+
+// counts sums bucket i's CPU slots.
+func (t *flowTable) counts(i int) FlowCounts {
+	slots := unsafe.Slice((*plPlFlow)(unsafe.Pointer(&t.mem[i*t.size+t.head])), t.cpus)
+	var c FlowCounts
+	for cpu := range slots {
+		c.add(&slots[cpu])
+	}
+	return c
+}
+
+// flowTables maps the two tables once, after load; Close unmaps them. mu keeps an unmap from
+// racing a walk (which would fault, not fail).
+type flowTables struct {
+	mu     sync.RWMutex
+	tables [2]*flowTable // pl_flows4, pl_flows: FlowID >> 32 indexes it
+	closed bool
+}
+
+func (o *Objects) mapFlows() error {
+	t4, err := mapFlowTable(o.objs.PlFlows4, int(unsafe.Sizeof(plPlFlow4Head{})), func(p unsafe.Pointer) FlowKey {
+		return (*plPlFlow4Head)(p).Key.full()
+	})
+	if err != nil {
+		return err
+	}
+	t6, err := mapFlowTable(o.objs.PlFlows, int(unsafe.Sizeof(plPlFlow6Head{})), func(p unsafe.Pointer) FlowKey {
+		return (*plPlFlow6Head)(p).Key
+	})
+	if err != nil {
+		unix.Munmap(t4.mem)
+		return err
+	}
+	o.flows.tables = [2]*flowTable{t4, t6}
+	return nil
+}
+
+func (o *Objects) unmapFlows() {
+	o.flows.mu.Lock()
+	defer o.flows.mu.Unlock()
+	for _, t := range o.flows.tables {
+		if t != nil {
+			unix.Munmap(t.mem)
 		}
-		return c
 	}
-	keys4 := make([]flow4Key, flowBatch)
-	if err := readBatches(o.objs.PlFlows4, keys4, vals, func(i int) { fn(keys4[i].full(), sum(i)) }); err != nil {
-		return fmt.Errorf("read pl_flows4: %w", err)
+	o.flows.closed = true
+}
+
+var errFlowsClosed = errors.New("flow tables: objects closed")
+
+// ReadFlows walks both flow tables in place and calls fn with every LIVE or RETIRED bucket
+// (counts summed over CPUs, cumulative since the bucket was claimed). Buckets claimed during the
+// walk may or may not be seen; each is seen at most once.
+func (o *Objects) ReadFlows(fn func(FlowEntry)) error {
+	o.flows.mu.RLock()
+	defer o.flows.mu.RUnlock()
+	if o.flows.closed {
+		return errFlowsClosed
 	}
-	keys := make([]FlowKey, flowBatch)
-	if err := readBatches(o.objs.PlFlows, keys, vals, func(i int) { fn(keys[i], sum(i)) }); err != nil {
-		return fmt.Errorf("read pl_flows: %w", err)
+	for ti, t := range o.flows.tables {
+		for i := range t.n {
+			// The program writes the key before it makes the bucket LIVE (a full barrier): a LIVE
+			// bucket's key is complete.
+			st := atomic.LoadUint32(t.state(i))
+			if st != flowLive && st != flowRetired {
+				continue
+			}
+			fn(FlowEntry{
+				ID:      FlowID(uint64(ti)<<32 | uint64(i)),
+				Key:     t.key(unsafe.Pointer(&t.mem[i*t.size])),
+				Counts:  t.counts(i),
+				Retired: st == flowRetired,
+			})
+		}
 	}
 	return nil
 }
 
-// flowValues receives a batch of flow values, one []plPlFlow (a slot per possible CPU) per key:
-// the value size is only known at run time, so the batch lookup hands the bytes to
-// UnmarshalBinary, which copies them in the kernel's (= this host's) layout.
-type flowValues [][]plPlFlow
-
-func (v flowValues) UnmarshalBinary(b []byte) error {
-	for i, slots := range v {
-		n := len(slots) * int(unsafe.Sizeof(plPlFlow{}))
-		if len(b) < (i+1)*n {
-			return fmt.Errorf("flow values: %d bytes for %d entries of %d", len(b), len(v), n)
-		}
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(slots))), n), b[i*n:(i+1)*n])
+func (o *Objects) flowBucket(id FlowID) (*flowTable, int, error) {
+	ti, i := int(id>>32), int(uint32(id))
+	if ti >= len(o.flows.tables) || i >= o.flows.tables[ti].n {
+		return nil, 0, fmt.Errorf("flow id %#x: no such bucket", uint64(id))
 	}
-	return nil
+	return o.flows.tables[ti], i, nil
 }
 
-// readBatches walks m with batch lookups into keys and vals, calling each(i) for every entry i of
-// each batch.
-func readBatches[K any](m *ebpf.Map, keys []K, vals flowValues, each func(i int)) error {
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := m.BatchLookup(&cursor, keys, vals, nil)
-		for i := range n {
-			each(i)
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
+// RetireFlows retires LIVE buckets (an idle flow's, just exported): no packet matches them from
+// now on, and the flow's next packet claims a new bucket. A packet that matched just before may
+// still add to one; read the bucket again (ReadFlows reports it Retired) at least one program
+// run later -- the next export -- and then free it. Buckets no longer LIVE are left alone.
+func (o *Objects) RetireFlows(ids []FlowID) error {
+	o.flows.mu.RLock()
+	defer o.flows.mu.RUnlock()
+	if o.flows.closed {
+		return errFlowsClosed
+	}
+	for _, id := range ids {
+		t, i, err := o.flowBucket(id)
 		if err != nil {
 			return err
 		}
+		atomic.CompareAndSwapUint32(t.state(i), flowLive, flowRetired)
 	}
+	return nil
 }
 
-// DeleteFlows removes the given flows from pl_flows4 and pl_flows (missing ones are ignored).
-// Counts a packet adds between the last ReadFlows and the delete are lost with the entry: delete
-// only idle flows.
-func (o *Objects) DeleteFlows(keys []FlowKey) error {
-	var keys4 []flow4Key
-	var rest []FlowKey
-	for _, k := range keys {
-		if k4, ok := k.v4(); ok {
-			keys4 = append(keys4, k4)
-		} else {
-			rest = append(rest, k)
-		}
+// FreeFlows empties RETIRED buckets (read since they were retired, their counts exported) for
+// new flows: the key and slots are zeroed, then the state is made EMPTY. Buckets not RETIRED are
+// left alone.
+func (o *Objects) FreeFlows(ids []FlowID) error {
+	o.flows.mu.RLock()
+	defer o.flows.mu.RUnlock()
+	if o.flows.closed {
+		return errFlowsClosed
 	}
-	if err := deleteBatches(o.objs.PlFlows4, keys4); err != nil {
-		return err
-	}
-	return deleteBatches(o.objs.PlFlows, rest)
-}
-
-func deleteBatches[K any](m *ebpf.Map, keys []K) error {
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), flowBatch)]
-		keys = keys[len(chunk):]
-		if _, err := m.BatchDelete(chunk, nil); err != nil {
-			// A batch stops at the first missing key: fall back to one by one.
-			for _, k := range chunk {
-				if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-					return fmt.Errorf("delete flow: %w", err)
-				}
-			}
+	for _, id := range ids {
+		t, i, err := o.flowBucket(id)
+		if err != nil {
+			return err
 		}
+		if atomic.LoadUint32(t.state(i)) != flowRetired {
+			continue
+		}
+		clear(t.mem[i*t.size+4 : (i+1)*t.size])
+		atomic.StoreUint32(t.state(i), flowEmpty) // after the zeroes: a claim finds the bucket clean
 	}
 	return nil
 }

@@ -13,39 +13,79 @@
 #define PL_TCP_ACK 0x10
 #define PL_IPPROTO_TCP 6
 
-/* errno: bpf_map_update_elem with BPF_NOEXIST on an existing key (another CPU made the entry). */
-#define PL_EEXIST 17
+/*
+ * The bucket a key hashes to first: its words folded with multiplies and shifts (every bit of
+ * every word reaches the low bits that index the table), seeded per load.
+ */
+static __always_inline __u32 pl_flow_hash(const __u64 *w, const int words)
+{
+	__u64 h = pl_flow_seed;
+
+	for (int i = 0; i < words; i++) {
+		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 32;
+	}
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (__u32)h;
+}
 
 /*
- * Adds the packet whose record r is to its flow in map (key k), in this CPU's slot of the entry.
- * Only this CPU writes that slot (programs never nest on a CPU), so plain adds are exact. The hit
- * path is one inlined map lookup; a new flow is inserted with all slots zero first (pl_flow_zero),
- * then looked up again. The time is the record's ts_ns: one bpf_ktime_get_ns() per packet.
- * Returns < 0 if the map refused the entry.
+ * This CPU's slot of the flow whose head (state PL_FLOW_LIVE, then the key: words 8-byte words)
+ * is want, in table: the first LIVE bucket with that head among the PL_FLOW_PROBES its hash leads
+ * to, or else the first EMPTY one before it, claimed for it (maps.h has the states). NULL if
+ * neither: full.
+ * The first word holds the state, so one compare per word checks the state and the key.
  */
-static __always_inline int pl_flow_add(void *map, const void *k, const struct pl_record *r)
+static __always_inline struct pl_flow *pl_flow_slot(void *table, const __u64 *want, const int words, __u32 cpu)
 {
-	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
+	__u32 idx = pl_flow_hash(want, words);
+
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < PL_FLOW_PROBES; i++) {
+		__u64 *b;
+		bool same = true;
+
+		idx = (idx + i) & pl_flow_mask; /* h, h+1, h+3, h+6, ... */
+		b = bpf_map_lookup_elem(table, &idx);
+		if (!b)
+			return NULL;
+		for (int j = 0; j < words; j++)
+			same = same && b[j] == want[j];
+		if (same)
+			return (struct pl_flow *)(b + words) + cpu;
+		if (*(volatile __u32 *)b != PL_FLOW_EMPTY)
+			continue;
+		/* Claim it: only one CPU wins; a loser probes on (and may claim the next for the same
+		 * flow: ReadFlows reports both, the exporter sums them). The key is written while the
+		 * bucket is CLAIMED, which nothing matches, and published with the second cmpxchg. */
+		if (__sync_val_compare_and_swap((__u32 *)b, PL_FLOW_EMPTY, PL_FLOW_CLAIMED) != PL_FLOW_EMPTY)
+			continue;
+		*((__u32 *)b + 1) = (__u32)(want[0] >> 32);
+		for (int j = 1; j < words; j++)
+			b[j] = want[j];
+		__sync_val_compare_and_swap((__u32 *)b, PL_FLOW_CLAIMED, PL_FLOW_LIVE);
+		return (struct pl_flow *)(b + words) + cpu;
+	}
+	return NULL;
+}
+
+/*
+ * Adds the packet whose record r is to its flow (head want, in table), in this CPU's slot: only
+ * this CPU writes it (programs never nest on a CPU), so plain adds are exact. The time is the
+ * record's ts_ns: one bpf_ktime_get_ns() per packet. Returns < 0 if the table had no room.
+ */
+static __always_inline int pl_flow_add(void *table, const __u64 *want, const int words, const struct pl_record *r)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
 	__u16 fl = r->ip_proto == PL_IPPROTO_TCP ? r->tcp_flags : 0;
 	struct pl_flow *f;
 
 	if (cpu >= pl_flow_cpus) /* cannot happen (ids < possible CPUs); bounds the slot */
 		return -1;
-	f = bpf_map_lookup_elem(map, k);
-	if (!f) {
-		void *z = bpf_map_lookup_elem(&pl_flow_zero, &zero);
-		long err;
-
-		if (!z)
-			return -1;
-		err = bpf_map_update_elem(map, k, z, BPF_NOEXIST);
-		if (err < 0 && err != -PL_EEXIST)
-			return -1;
-		f = bpf_map_lookup_elem(map, k);
-		if (!f) /* evicted in between by another CPU's insert: counts as refused */
-			return -1;
-	}
-	f += cpu;
+	f = pl_flow_slot(table, want, words, cpu);
+	if (!f)
+		return -1;
 	f->packets += 1;
 	f->bytes += r->pkt_len;
 	f->last_ns = r->ts_ns;
@@ -60,7 +100,7 @@ static __always_inline int pl_flow_add(void *map, const void *k, const struct pl
 
 /*
  * Adds the packet whose record r is to its flow: IPv4 in pl_flows4 (20-byte key), everything
- * else in pl_flows. Counted in flow_counted, or flow_failed if the map refused the entry.
+ * else in pl_flows. Counted in flow_counted, or flow_failed if the table had no room.
  */
 static __always_inline void pl_flow_count(const struct pl_record *r)
 {
@@ -69,30 +109,37 @@ static __always_inline void pl_flow_count(const struct pl_record *r)
 	if (!pl_flows_on)
 		return;
 	if (r->ip_version == 4) { /* the addresses are ::ffff:a.b.c.d (parse_l3.h) */
-		struct pl_flow4_key k;
+		union {
+			struct pl_flow4_head h;
+			__u64 w[sizeof(struct pl_flow4_head) / 8];
+		} want;
 
-		__builtin_memcpy(k.src_addr, &r->src_addr[12], 4);
-		__builtin_memcpy(k.dst_addr, &r->dst_addr[12], 4);
-		k.ifindex = r->ifindex;
-		k.src_port = r->src_port;
-		k.dst_port = r->dst_port;
-		k.vlan_id = r->vlan_id;
-		k.ip_proto = r->ip_proto;
-		k.pad = 0;
-		err = pl_flow_add(&pl_flows4, &k, r);
+		want.h.state = PL_FLOW_LIVE;
+		__builtin_memcpy(want.h.key.src_addr, &r->src_addr[12], 4);
+		__builtin_memcpy(want.h.key.dst_addr, &r->dst_addr[12], 4);
+		want.h.key.ifindex = r->ifindex;
+		want.h.key.src_port = r->src_port;
+		want.h.key.dst_port = r->dst_port;
+		want.h.key.vlan_id = r->vlan_id;
+		want.h.key.ip_proto = r->ip_proto;
+		want.h.key.pad = 0;
+		err = pl_flow_add(&pl_flows4, want.w, sizeof(want.w) / 8, r);
 	} else {
-		struct pl_flow_key k;
+		union {
+			struct pl_flow6_head h;
+			__u64 w[sizeof(struct pl_flow6_head) / 8];
+		} want;
 
-		__builtin_memset(&k, 0, sizeof(k));
-		__builtin_memcpy(k.src_addr, r->src_addr, 16);
-		__builtin_memcpy(k.dst_addr, r->dst_addr, 16);
-		k.ifindex = r->ifindex;
-		k.src_port = r->src_port;
-		k.dst_port = r->dst_port;
-		k.vlan_id = r->vlan_id;
-		k.ip_proto = r->ip_proto;
-		k.ip_version = r->ip_version;
-		err = pl_flow_add(&pl_flows, &k, r);
+		want.h.state = PL_FLOW_LIVE;
+		__builtin_memcpy(want.h.key.src_addr, r->src_addr, 16);
+		__builtin_memcpy(want.h.key.dst_addr, r->dst_addr, 16);
+		want.h.key.ifindex = r->ifindex;
+		want.h.key.src_port = r->src_port;
+		want.h.key.dst_port = r->dst_port;
+		want.h.key.vlan_id = r->vlan_id;
+		want.h.key.ip_proto = r->ip_proto;
+		want.h.key.ip_version = r->ip_version;
+		err = pl_flow_add(&pl_flows, want.w, sizeof(want.w) / 8, r);
 	}
 	if (err < 0) {
 		pl_count(PL_STAT_FLOW_FAILED);

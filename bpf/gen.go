@@ -8,4 +8,4 @@ package bpf
 // -mcpu=v3: bpf2go's default v1 fails the verifier (INFRA.md). The multiarch -I is where Debian
 // keeps asm/types.h. DWARF is stripped (bpf2go's default), BTF is kept: struct pl_record is in it
 // as a member of pl_scratch_map's value.
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel pl pl.c
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type pl_flow -type pl_flow_key -type pl_flow4_key -type pl_flow4_head -type pl_flow6_head pl pl.c

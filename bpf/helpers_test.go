@@ -155,3 +155,33 @@ func fmtVal(v reflect.Value) string {
 	}
 	return fmt.Sprintf("%q", fmt.Sprint(v.Interface()))
 }
+
+// readFlowKeys is ReadFlows summed by key: a flow's totals over its buckets.
+func readFlowKeys(t testing.TB, o *Objects) map[FlowKey]FlowCounts {
+	t.Helper()
+	got := map[FlowKey]FlowCounts{}
+	if err := o.ReadFlows(func(f FlowEntry) {
+		c := got[f.Key]
+		c.Sum(f.Counts)
+		got[f.Key] = c
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// clearFlows empties both flow tables the way the exporter does, retire then free (tests, between
+// steps: no packet is in flight).
+func clearFlows(t testing.TB, o *Objects) {
+	t.Helper()
+	var ids []FlowID
+	if err := o.ReadFlows(func(f FlowEntry) { ids = append(ids, f.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.RetireFlows(ids); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.FreeFlows(ids); err != nil {
+		t.Fatal(err)
+	}
+}

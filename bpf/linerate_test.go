@@ -139,11 +139,7 @@ type stepResult struct {
 
 func driveStep(t testing.TB, e *env, frame []byte, mpps float64, dur time.Duration) stepResult {
 	t.Helper()
-	var keys []FlowKey
-	e.o.ReadFlows(func(k FlowKey, _ FlowCounts) { keys = append(keys, k) })
-	if err := e.o.DeleteFlows(keys); err != nil {
-		t.Fatal(err)
-	}
+	clearFlows(t, e.o)
 	e.drainSamples(t)
 	before := readStats(t, e)
 	var res stepResult
@@ -212,7 +208,8 @@ func driveStep(t testing.TB, e *env, frame []byte, mpps float64, dur time.Durati
 	}
 	d := statsDelta(t, e, before)
 	res.seen, res.full, res.out = d[record.StatSeen], d[record.StatRingFull], d[record.StatSampledOut]
-	e.o.ReadFlows(func(_ FlowKey, c FlowCounts) { res.flows += c.Packets })
+	_, tot := sumFlows(t, e.o)
+	res.flows = tot.Packets
 	return res
 }
 

@@ -11,9 +11,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,9 +53,10 @@ type Config struct {
 	// CPU, or else that CPU's timer, writes the batch out once its oldest record is this old.
 	// Default DefaultBatchAge.
 	BatchAge time.Duration
-	// FlowEntries sizes each LRU flow map, pl_flows4 (IPv4) and pl_flows (IPv6, non-IP) (default
-	// DefaultFlowEntries). When one is full its least recently used flow is evicted with its
-	// unexported counts (flows.go).
+	// FlowEntries is how many flows each flow table, pl_flows4 (IPv4) and pl_flows (IPv6,
+	// non-IP), holds at once (default DefaultFlowEntries): it gets 4/3 as many buckets, rounded
+	// up to a power of two. A new flow that finds no free bucket among the 32 its hash leads to
+	// counts in flow_failed; nothing is evicted (maps.h).
 	FlowEntries int
 	// NoFlows turns exact flow counting off (benchmarks: the cost without it).
 	NoFlows bool
@@ -75,9 +78,9 @@ const (
 	// DefaultBatchAge is well inside the collector's frame age: a quiet interface still delivers.
 	DefaultBatchAge = 20 * time.Millisecond
 
-	// DefaultFlowEntries: flows tracked at once per map, IPv4 and the rest (each ~48 B per
-	// possible CPU + key, preallocated).
-	DefaultFlowEntries = 65536
+	// DefaultFlowEntries: flows tracked at once per table, IPv4 and the rest: 65536 buckets
+	// each (~48 B per possible CPU + head, preallocated), as many as the LRU maps had entries.
+	DefaultFlowEntries = 49152
 	// DefaultSampleMax: at most 1 in 64 ordinary packets' records kept under pressure.
 	DefaultSampleMax = 64
 
@@ -141,6 +144,7 @@ type Objects struct {
 	flushKey uint64        // pl_flush_key
 	age      time.Duration // Config.BatchAge
 	frags    bool          // Config.XDPFrags
+	flows    flowTables    // pl_flows4 and pl_flows, mapped (flows.go)
 }
 
 // Load checks privileges, sizes the maps from cfg and loads the object into the kernel.
@@ -175,6 +179,10 @@ func Load(cfg Config) (*Objects, error) {
 		}
 		return nil, fmt.Errorf("load bpf objects: %w", err)
 	}
+	if err := o.mapFlows(); err != nil {
+		o.objs.Close()
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -187,7 +195,9 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config, flushKey uint64) error
 	}
 	spec.Maps[plMapPlEvents].MaxEntries = uint32(cfg.RingBytes)
 	spec.Maps[plMapPlTimers].MaxEntries = uint32(cpus)
-	sizeFlowMaps(spec, cfg.FlowEntries, cpus)
+	if err := sizeFlowMaps(spec, cfg.FlowEntries, cpus); err != nil {
+		return err
+	}
 	flowsOn := uint32(1)
 	if cfg.NoFlows {
 		flowsOn = 0
@@ -200,29 +210,71 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config, flushKey uint64) error
 		plVarPlFlushKey:     flushKey,
 		plVarPlFlowsOn:      flowsOn,
 		plVarPlFlowCpus:     uint32(cpus),
+		plVarPlFlowMask:     uint32(flowBuckets(cfg.FlowEntries) - 1),
+		plVarPlFlowSeed:     randomKey(),
 		plVarPlSampleMax:    uint32(cfg.SampleMax),
 		plVarPlSampleHigh:   uint64(cfg.RingBytes / 4 * 3),
 		plVarPlSampleLow:    uint64(cfg.RingBytes / 4),
 	} {
-		if err := spec.Variables[name].Set(v); err != nil {
+		sv, ok := spec.Variables[name]
+		if !ok && (name == plVarPlFlowMask || name == plVarPlFlowSeed) {
+			continue // an object from before the flow tables (BenchmarkParserObjects)
+		}
+		if !ok {
+			return fmt.Errorf("object has no variable %s", name)
+		}
+		if err := sv.Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-// sizeFlowMaps: entries flows per map, and a value of one struct pl_flow per possible CPU (maps.h:
-// the C declares one slot; pl_flow_cpus tells the program how many there are). pl_flow_zero, the
-// all-zero value a new flow starts from, has the same size.
-func sizeFlowMaps(spec *ebpf.CollectionSpec, entries, cpus int) {
-	for _, name := range []string{plMapPlFlows, plMapPlFlows4, plMapPlFlowZero} {
-		m := spec.Maps[name]
-		if name != plMapPlFlowZero {
-			m.MaxEntries = uint32(entries)
+// sizeFlowMaps sizes the flow tables (maps.h): entries buckets each, rounded up to a power of
+// two, and a bucket of a head and one struct pl_flow per possible CPU (the C declares one slot;
+// pl_flow_cpus tells the program how many there are). Objects from before the tables
+// (BenchmarkParserObjects loads them) had LRU hash maps of entries flows and pl_flow_zero, the
+// all-zero value a new flow started from: those get one slot per CPU as they did.
+func sizeFlowMaps(spec *ebpf.CollectionSpec, entries, cpus int) error {
+	buckets := flowBuckets(entries)
+	for _, name := range []string{plMapPlFlows, plMapPlFlows4, "pl_flow_zero"} {
+		m, ok := spec.Maps[name]
+		if !ok {
+			continue
 		}
-		m.Value = &btf.Array{Index: &btf.Int{Name: "u32", Size: 4}, Type: m.Value, Nelems: uint32(cpus)}
-		m.ValueSize *= uint32(cpus)
+		if m.Type != ebpf.Array || m.Flags&unix.BPF_F_MMAPABLE == 0 { // before the tables
+			if name != "pl_flow_zero" {
+				m.MaxEntries = uint32(entries)
+			}
+			m.Value = &btf.Array{Index: &btf.Int{Name: "u32", Size: 4}, Type: m.Value, Nelems: uint32(cpus)}
+			m.ValueSize *= uint32(cpus)
+			continue
+		}
+		bucket, ok := m.Value.(*btf.Struct)
+		if !ok || len(bucket.Members) != 2 {
+			return fmt.Errorf("%s: value is not struct { head; slot[1]; }", name)
+		}
+		slots, ok := bucket.Members[1].Type.(*btf.Array)
+		if !ok {
+			return fmt.Errorf("%s: value's second member is not an array", name)
+		}
+		slotSize := m.ValueSize - uint32(bucket.Members[1].Offset.Bytes())
+		sized := *bucket
+		sized.Members = slices.Clone(bucket.Members)
+		arr := *slots
+		arr.Nelems = uint32(cpus)
+		sized.Members[1].Type = &arr
+		sized.Size = m.ValueSize + slotSize*uint32(cpus-1)
+		m.Value, m.ValueSize, m.MaxEntries = &sized, sized.Size, uint32(buckets)
 	}
+	return nil
+}
+
+// flowBuckets is the number of buckets of each flow table for Config.FlowEntries.
+// (maps.h: 4/3 of it, so that FlowEntries flows fill a table at most 3/4, below which no new flow
+// is refused; a power of two, for the mask).
+func flowBuckets(entries int) int {
+	return 1 << bits.Len(uint((entries*4+2)/3-1))
 }
 
 const capHint = "hint: run as root, or grant the binary cap_bpf,cap_net_admin,cap_perfmon"
@@ -553,5 +605,6 @@ func (o *Objects) stagedPerCPU() ([]int, error) {
 
 // Close releases programs and maps.
 func (o *Objects) Close() error {
+	o.unmapFlows()
 	return o.objs.Close()
 }

@@ -121,23 +121,45 @@ volatile const __u64 pl_batch_age_ns = 20 * 1000 * 1000;
 volatile const __u64 pl_flush_key = 0;
 
 /*
- * Exact flow counters (flows.h): one entry per (5-tuple, vlan_id, ifindex, ip_version), holding
- * one struct pl_flow per possible CPU, updated for every packet before any sampling or ring
- * decision. IPv4 flows live in pl_flows4 under a 20-byte key; IPv6 and non-IP frames in pl_flows
- * under the full 44-byte one (bpf.FlowKey, which ReadFlows gives for both). LRU: when full, the
- * least recently used flow is evicted with its counts -- the collector exports and deletes idle
- * flows well before that, and accounts for what an eviction lost (flow_counted vs exported).
- * max_entries: the loader sets it (Config.FlowEntries, each map).
+ * Exact flow counters (flows.h): open-addressed hash tables the program probes itself, one bucket
+ * per (5-tuple, vlan_id, ifindex, ip_version). IPv4 flows live in pl_flows4 under a 20-byte key;
+ * IPv6 and non-IP frames in pl_flows under the full 44-byte one (bpf.FlowKey, which ReadFlows gives
+ * for both). A bucket is a head (state + key) and one struct pl_flow per possible CPU: a CPU writes
+ * only its own slot, so plain adds stay exact without atomics.
  *
- * Why LRU_HASH with a value of pl_flow_cpus slots, not LRU_PERCPU_HASH (the same per-CPU counters,
- * BENCH.md): the verifier inlines LRU_HASH's lookup (one kernel call less per packet, and a call
- * costs ~7 ns with this VM's return-thunk mitigation). A CPU writes only its own slot, so plain
- * adds stay exact without atomics. One LRU list common to all CPUs, as LRU_PERCPU_HASH had: with
- * BPF_F_NO_COMMON_LRU the kernel splits the entries among the possible CPUs, and a CPU that gets
- * all the traffic (a single-queue NIC, a veth) would evict at FlowEntries / CPUs
- * (TestFlowCapacityOnOneCPU). Only inserts (new flows) take the common list's lock.
- * The value type here is one slot: the loader makes it an array of pl_flow_cpus (possible CPUs).
+ * Why arrays probed in the program, not a kernel hash map (BENCH.md): the LRU hash's inlined
+ * lookup still called four kernel functions (hash, bucket walk, memcmp) per packet, ~37 ns of the
+ * ~165 a packet costs; an array lookup is inlined to a few instructions.
+ *
+ * A bucket's life, every transition but the first two made by the collector (bpf/flows.go):
+ *   EMPTY --(program, cmpxchg)--> CLAIMED --(writes the key, cmpxchg)--> LIVE
+ *   LIVE --(idle, exported: collector, cmpxchg)--> RETIRED
+ *   RETIRED --(exported again, a FlowInterval later: zeroed, then store)--> EMPTY
+ * A program matches only LIVE buckets. One that matched just before the bucket was retired may
+ * still add its packet: the collector reads a RETIRED bucket once more before freeing it, so
+ * nothing is lost. Two CPUs may claim two buckets for one new flow at once, and a flow whose
+ * bucket was retired gets a new one: ReadFlows reports buckets, the exporter sums them by key.
+ * Full (no EMPTY bucket among PL_FLOW_PROBES): the packet counts in flow_failed, in no flow;
+ * no flow is ever evicted with unexported counts.
+ *
+ * max_entries: the loader sets it (4/3 of Config.FlowEntries rounded up to a power of two),
+ * and the value size (head + pl_flow_cpus slots). BPF_F_MMAPABLE: the collector reads and changes
+ * states in place, with atomics.
  */
+#define PL_FLOW_EMPTY 0
+#define PL_FLOW_CLAIMED 1
+#define PL_FLOW_LIVE 2
+#define PL_FLOW_RETIRED 3
+
+/*
+ * Buckets a packet may look at: its hash h, then h+1, h+3, h+6, ... (triangular steps: no runs of
+ * full buckets build up as with linear probing, and a power-of-two table is covered). With 32,
+ * a table refuses no new flow below ~3/4 full (simulated: the first refusal at 77% full), so the
+ * loader gives it 4/3 of Config.FlowEntries buckets; a packet of a known flow finds it in ~1.2
+ * looks at that fill.
+ */
+#define PL_FLOW_PROBES 32
+
 struct pl_flow_key {
 	__u8 src_addr[16]; /* as in pl_record: IPv4 as ::ffff:a.b.c.d; zero for non-IP */
 	__u8 dst_addr[16];
@@ -149,7 +171,7 @@ struct pl_flow_key {
 	__u8 ip_version;
 };
 
-/* IPv4 (ip_version 4): the addresses' last 4 bytes of pl_flow_key; hashing 20 bytes, not 44. */
+/* IPv4 (ip_version 4): the addresses' last 4 bytes of pl_flow_key. */
 struct pl_flow4_key {
 	__u8 src_addr[4]; /* network order */
 	__u8 dst_addr[4];
@@ -161,6 +183,20 @@ struct pl_flow4_key {
 	__u8 pad; /* zero */
 };
 
+/* A bucket's head; 8-byte multiples (24, 48): compared as words, the slots follow aligned. */
+struct pl_flow4_head {
+	__u32 state; /* PL_FLOW_* */
+	struct pl_flow4_key key;
+};
+
+struct pl_flow6_head {
+	__u32 state;
+	struct pl_flow_key key;
+};
+
+_Static_assert(sizeof(struct pl_flow4_head) == 24, "pl_flow4_head: 3 words");
+_Static_assert(sizeof(struct pl_flow6_head) == 48, "pl_flow6_head: 6 words");
+
 struct pl_flow {
 	__u64 packets;
 	__u64 bytes;      /* pkt_len: frame length on the wire */
@@ -169,30 +205,41 @@ struct pl_flow {
 	__u32 syn, fin, rst, ack; /* TCP packets with the flag set */
 };
 
+/* The declared value is a head and one slot; the loader sizes it to the head and pl_flow_cpus. */
+struct pl_flow4_bucket {
+	struct pl_flow4_head head;
+	struct pl_flow slot[1];
+};
+
+struct pl_flow6_bucket {
+	struct pl_flow6_head head;
+	struct pl_flow slot[1];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 65536);
-	__type(key, struct pl_flow_key);
-	__type(value, struct pl_flow); /* x pl_flow_cpus (loader) */
+	__type(key, __u32);
+	__type(value, struct pl_flow6_bucket);
 } pl_flows SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 65536);
-	__type(key, struct pl_flow4_key);
-	__type(value, struct pl_flow); /* x pl_flow_cpus (loader) */
+	__type(key, __u32);
+	__type(value, struct pl_flow4_bucket);
 } pl_flows4 SEC(".maps");
 
-/* A new flow's value: all slots zero (never written; sized like the flow maps' values). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pl_flow); /* x pl_flow_cpus (loader) */
-} pl_flow_zero SEC(".maps");
-
-/* Slots per flow value: possible CPUs, set from Go. A CPU numbered beyond it counts flow_failed. */
+/* Slots per bucket: possible CPUs, set from Go. A CPU numbered beyond it counts flow_failed. */
 volatile const __u32 pl_flow_cpus = 1;
+
+/* Buckets per table - 1 (a power of two - 1), set from Go. */
+volatile const __u32 pl_flow_mask = 65535;
+
+/* Seeds the bucket hash, random per load (set from Go): a sender cannot aim flows at one chain. */
+volatile const __u64 pl_flow_seed = 0;
 
 /* 0 turns flow counting off (BENCH: the cost without it). Set from Go (Config.NoFlows). */
 volatile const __u32 pl_flows_on = 1;

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -88,8 +89,10 @@ func loadObjectFile(t testing.TB, label, path, prog string, cfg Config) benchObj
 // PL_BENCH_INSTANCES times (default 3) and its column is the mean of its instances. Every frame
 // runs through every instance round-robin, each pass starting the round at the next one.
 // Mixes (PL_BENCH_MIX, default both): "six", BenchmarkParser's six packets (median of 7 passes,
-// or PL_BENCH_PASSES, of 131072 runs per packet), and "captures", every packet of the shared
-// captures (BenchmarkParserCaptures: median of 3 passes of 2000). Means are over packets; ratios
+// or PL_BENCH_PASSES, of 131072 runs per packet), "captures", every packet of the shared
+// captures (BenchmarkParserCaptures: median of 3 passes of 2000), and, unless PL_BENCH_MIX names
+// another, "newflows": 10000 IPv4 and 10000 IPv6 SYNs of distinct flows, each run once, so every
+// run inserts a flow (the one-run timing includes the test run's own timer). Means are over packets; ratios
 // are to the empty program of the same run. Measures once per call and prints its tables.
 func BenchmarkParserObjects(b *testing.B) {
 	spec := "new=pl_bpfel.o," + os.Getenv("PL_BENCH_OBJECTS")
@@ -140,6 +143,25 @@ func BenchmarkParserObjects(b *testing.B) {
 		classifyFrames(b, e, frames)
 		fmt.Printf("%d packets of the shared captures:\n%s\n", len(frames), compareObjects(b, objs, frames, 2000, 3, false))
 	}
+	if mix == "" || mix == "newflows" {
+		frames := newFlowFrames(10000)
+		fmt.Printf("%d packets, each the first of its flow (one run each):\n%s\n", len(frames), compareObjects(b, objs, frames, 1, 1, false))
+	}
+}
+
+// newFlowFrames is n TCP SYNs over IPv4 and n over IPv6, each from another source address and
+// port: every run inserts a flow, as under a SYN flood from spoofed sources.
+func newFlowFrames(n int) []captureFrame {
+	var frames []captureFrame
+	for i := range n {
+		l4 := tcp{sport: uint16(1024 + i%60000), dport: 80, seq: uint32(i), flags: 0x002, win: 1024}.build(nil)
+		src4 := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		src6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+		frames = append(frames,
+			captureFrame{file: "syn4", kind: "IPv4 SYN, new flow", data: cat(ether(0x0800), ip4{src: src4, dst: ip4Dst, ttl: 64, proto: ipProto.TCP}.build(l4))},
+			captureFrame{file: "syn6", kind: "IPv6 SYN, new flow", data: cat(ether(0x86dd), ip6{src: src6, dst: ip6Dst, next: ipProto.TCP, hlim: 64, plen: -1}.build(ipProto.TCP, l4))})
+	}
+	return frames
 }
 
 // compareObjects runs every frame through every object, round-robin, passes times, and returns a

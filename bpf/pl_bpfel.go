@@ -25,6 +25,18 @@ type plPlFlow struct {
 	Ack     uint32
 }
 
+type plPlFlow4Bucket struct {
+	_    structs.HostLayout
+	Head plPlFlow4Head
+	Slot [1]plPlFlow
+}
+
+type plPlFlow4Head struct {
+	_     structs.HostLayout
+	State uint32
+	Key   plPlFlow4Key
+}
+
 type plPlFlow4Key struct {
 	_       structs.HostLayout
 	SrcAddr [4]uint8
@@ -35,6 +47,18 @@ type plPlFlow4Key struct {
 	VlanId  uint16
 	IpProto uint8
 	Pad     uint8
+}
+
+type plPlFlow6Bucket struct {
+	_    structs.HostLayout
+	Head plPlFlow6Head
+	Slot [1]plPlFlow
+}
+
+type plPlFlow6Head struct {
+	_     structs.HostLayout
+	State uint32
+	Key   plPlFlowKey
 }
 
 type plPlFlowKey struct {
@@ -116,7 +140,6 @@ type plPlTimer struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	plMapPlEvents       = "pl_events"
-	plMapPlFlowZero     = "pl_flow_zero"
 	plMapPlFlows        = "pl_flows"
 	plMapPlFlows4       = "pl_flows4"
 	plMapPlScratchMap   = "pl_scratch_map"
@@ -133,6 +156,8 @@ const (
 	plVarPlBatchLimit   = "pl_batch_limit"
 	plVarPlBatchRecords = "pl_batch_records"
 	plVarPlFlowCpus     = "pl_flow_cpus"
+	plVarPlFlowMask     = "pl_flow_mask"
+	plVarPlFlowSeed     = "pl_flow_seed"
 	plVarPlFlowsOn      = "pl_flows_on"
 	plVarPlFlushKey     = "pl_flush_key"
 	plVarPlSampleHigh   = "pl_sample_high"
@@ -196,7 +221,6 @@ type plProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type plMapSpecs struct {
 	PlEvents     *ebpf.MapSpec `ebpf:"pl_events"`
-	PlFlowZero   *ebpf.MapSpec `ebpf:"pl_flow_zero"`
 	PlFlows      *ebpf.MapSpec `ebpf:"pl_flows"`
 	PlFlows4     *ebpf.MapSpec `ebpf:"pl_flows4"`
 	PlScratchMap *ebpf.MapSpec `ebpf:"pl_scratch_map"`
@@ -213,6 +237,8 @@ type plVariableSpecs struct {
 	PlBatchLimit   *ebpf.VariableSpec `ebpf:"pl_batch_limit"`
 	PlBatchRecords *ebpf.VariableSpec `ebpf:"pl_batch_records"`
 	PlFlowCpus     *ebpf.VariableSpec `ebpf:"pl_flow_cpus"`
+	PlFlowMask     *ebpf.VariableSpec `ebpf:"pl_flow_mask"`
+	PlFlowSeed     *ebpf.VariableSpec `ebpf:"pl_flow_seed"`
 	PlFlowsOn      *ebpf.VariableSpec `ebpf:"pl_flows_on"`
 	PlFlushKey     *ebpf.VariableSpec `ebpf:"pl_flush_key"`
 	PlSampleHigh   *ebpf.VariableSpec `ebpf:"pl_sample_high"`
@@ -242,7 +268,6 @@ func (o *plObjects) Close() error {
 // It can be passed to loadPlObjects or ebpf.CollectionSpec.LoadAndAssign.
 type plMaps struct {
 	PlEvents     *ebpf.Map `ebpf:"pl_events"`
-	PlFlowZero   *ebpf.Map `ebpf:"pl_flow_zero"`
 	PlFlows      *ebpf.Map `ebpf:"pl_flows"`
 	PlFlows4     *ebpf.Map `ebpf:"pl_flows4"`
 	PlScratchMap *ebpf.Map `ebpf:"pl_scratch_map"`
@@ -254,7 +279,6 @@ type plMaps struct {
 func (m *plMaps) Close() error {
 	return _PlClose(
 		m.PlEvents,
-		m.PlFlowZero,
 		m.PlFlows,
 		m.PlFlows4,
 		m.PlScratchMap,
@@ -272,6 +296,8 @@ type plVariables struct {
 	PlBatchLimit   *ebpf.Variable `ebpf:"pl_batch_limit"`
 	PlBatchRecords *ebpf.Variable `ebpf:"pl_batch_records"`
 	PlFlowCpus     *ebpf.Variable `ebpf:"pl_flow_cpus"`
+	PlFlowMask     *ebpf.Variable `ebpf:"pl_flow_mask"`
+	PlFlowSeed     *ebpf.Variable `ebpf:"pl_flow_seed"`
 	PlFlowsOn      *ebpf.Variable `ebpf:"pl_flows_on"`
 	PlFlushKey     *ebpf.Variable `ebpf:"pl_flush_key"`
 	PlSampleHigh   *ebpf.Variable `ebpf:"pl_sample_high"`

@@ -76,13 +76,15 @@ type Config struct {
 	FlowsTopic string
 	// FlowInterval is the period of the flow exports.
 	FlowInterval time.Duration
-	// FlowIdle: a flow without packets for this long is deleted from the kernel map after its
-	// last counts are exported (a later packet starts it again, from zero).
+	// FlowIdle: a flow without packets for this long has its kernel bucket retired after its
+	// last counts are exported, and freed one export later (a later packet starts it again in a
+	// new bucket, from zero).
 	FlowIdle time.Duration
-	// FlowEntries sizes each of the kernel's two LRU flow maps (IPv4, IPv6 and non-IP); 0 leaves
-	// the bpf package's default (65536). Memory: ~48 B per possible CPU per entry, per map.
-	// When more flows are active within FlowIdle, the LRU evicts some with unexported counts
-	// (Stats.FlowLostPackets).
+	// FlowEntries is how many flows each of the kernel's two flow tables (IPv4, IPv6 and non-IP)
+	// holds at once; 0 leaves the bpf package's default (49152: 65536 buckets). Memory: 4/3 as many buckets,
+	// rounded up to a power of two, of ~48 B per possible CPU each, per table. When more flows
+	// are active within FlowIdle, new ones may find no bucket: their packets count in
+	// kernel_flow_failed, nothing already counted is lost.
 	FlowEntries int
 	// SampleMax bounds the kernel's adaptive sampling of ordinary packets' records under ring
 	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.

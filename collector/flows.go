@@ -30,18 +30,25 @@ type flowCounters struct {
 	exports, exportErrors     atomic.Uint64
 	rowsExported, pktExported atomic.Uint64
 	bytesExported             atomic.Uint64
-	resets                    atomic.Uint64 // flows found with fewer packets than last exported: evicted and recreated
+	retired                   atomic.Uint64 // idle flows' buckets retired (freed one export later)
 	lost                      atomic.Uint64 // packets counted into flows but never exported (lower bound, exact when idle)
-	active                    atomic.Int64  // gauge: flows in the map at the last export
+	active                    atomic.Int64  // gauge: live buckets at the last export
 }
 
-// flowExporter reads pl_flows every FlowInterval and produces the deltas. One goroutine.
+// flowExporter reads the kernel's flow tables every FlowInterval and produces the deltas. One
+// goroutine.
 type flowExporter struct {
 	c    *Collector
 	cl   *kgo.Client // its own client: an export of many flows must not take the frames' buffer
-	last map[bpf.FlowKey]bpf.FlowCounts
+	last map[bpf.FlowID]exportedBucket
 	seq  uint64
 	mu   sync.Mutex // one export at a time (loop vs Stop's final export)
+}
+
+// exportedBucket is what the acknowledged exports carried of one kernel bucket so far.
+type exportedBucket struct {
+	key    bpf.FlowKey
+	counts bpf.FlowCounts
 }
 
 func newFlowExporter(c *Collector) (*flowExporter, error) {
@@ -58,7 +65,7 @@ func newFlowExporter(c *Collector) (*flowExporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for flows: %w", err)
 	}
-	return &flowExporter{c: c, cl: cl, last: map[bpf.FlowKey]bpf.FlowCounts{}}, nil
+	return &flowExporter{c: c, cl: cl, last: map[bpf.FlowID]exportedBucket{}}, nil
 }
 
 func (x *flowExporter) loop(ctx context.Context) {
@@ -78,15 +85,26 @@ func (x *flowExporter) loop(ctx context.Context) {
 	}
 }
 
-type flowDelta struct {
-	key  bpf.FlowKey
-	cur  bpf.FlowCounts
-	idle bool
+// bucketDelta is one kernel bucket at this export: its counts now, and what becomes of it once
+// the export is acknowledged.
+type bucketDelta struct {
+	entry  bpf.FlowEntry
+	retire bool // idle: retire it (no packet matches it from then on)
+	free   bool // retired at an earlier export and now read once more: free it
 }
 
-// export reads the map, produces every flow that moved since its last export, waits for Kafka,
-// and then (only for what Kafka acknowledged) remembers the exported totals and deletes flows
-// idle longer than FlowIdle. final: Stop's last export, after the program was detached.
+// flowGroup is one flow's buckets at this export: one row on the topic.
+type flowGroup struct {
+	key     bpf.FlowKey
+	buckets []bucketDelta
+}
+
+// export reads the tables and produces, per flow, what its buckets gained since their last
+// acknowledged export. Only after Kafka acknowledged a flow's row does it remember the buckets'
+// counts, retire the buckets of flows idle longer than FlowIdle and free the buckets it had
+// retired at an earlier export (their last packets, if any raced the retirement, were in this
+// row): no count is lost between the kernel and the topic. final: Stop's last export, after the
+// program was detached.
 func (x *flowExporter) export(ctx context.Context, final bool) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -109,52 +127,53 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 	}
 	now := time.Now().UTC()
 	idleNs := uint64(c.cfg.FlowIdle.Nanoseconds())
-	var deltas []flowDelta
-	seenKeys := make(map[bpf.FlowKey]struct{}, len(x.last))
+	groups := map[bpf.FlowKey]*flowGroup{}
+	var order []*flowGroup
+	seen := make(map[bpf.FlowID]struct{}, len(x.last))
 	active := 0
-	if err := objs.ReadFlows(func(k bpf.FlowKey, cur bpf.FlowCounts) {
-		active++
-		seenKeys[k] = struct{}{}
-		idle := mono > cur.LastNs && mono-cur.LastNs > idleNs
-		prev, ok := x.last[k]
-		if ok && cur.Packets < prev.Packets { // evicted (or deleted) and recreated meanwhile
-			c.fn.resets.Add(1)
-			prev = bpf.FlowCounts{}
+	if err := objs.ReadFlows(func(e bpf.FlowEntry) {
+		seen[e.ID] = struct{}{}
+		if !e.Retired {
+			active++
 		}
-		if cur.Packets == prev.Packets && !idle {
+		d := bucketDelta{entry: e}
+		if !final {
+			d.free = e.Retired
+			d.retire = !e.Retired && mono > e.Counts.LastNs && mono-e.Counts.LastNs > idleNs
+		}
+		if e.Counts.Packets == x.prev(e).Packets && !d.retire && !d.free {
 			return
 		}
-		deltas = append(deltas, flowDelta{key: k, cur: cur, idle: idle})
+		g := groups[e.Key]
+		if g == nil {
+			g = &flowGroup{key: e.Key}
+			groups[e.Key] = g
+			order = append(order, g)
+		}
+		g.buckets = append(g.buckets, d)
 	}); err != nil {
 		return err
 	}
 	c.fn.active.Store(int64(active))
-	// Flows remembered but gone from the map were evicted by the LRU: forget them.
-	for k := range x.last {
-		if _, ok := seenKeys[k]; !ok {
-			delete(x.last, k)
+	for id := range x.last { // freed (by this exporter) since: nothing left to remember
+		if _, ok := seen[id]; !ok {
+			delete(x.last, id)
 		}
 	}
 	x.seq++
 	var (
 		wg       sync.WaitGroup
-		failed   = make([]atomic.Bool, (len(deltas)+flowsPerMessage-1)/flowsPerMessage)
-		toPrune  []bpf.FlowKey
+		failed   = make([]atomic.Bool, (len(order)+flowsPerMessage-1)/flowsPerMessage)
 		firstErr atomic.Pointer[error] // what the broker said, for the log
 	)
 	for ci := range failed {
-		chunk := deltas[ci*flowsPerMessage : min(len(deltas), (ci+1)*flowsPerMessage)]
+		chunk := order[ci*flowsPerMessage : min(len(order), (ci+1)*flowsPerMessage)]
 		msg := FlowMessage{Version: record.FlowMessageVersion, Time: now, Host: c.cfg.Host, Iface: c.iface,
 			CollectorID: c.id, ExportSeq: x.seq, Flows: make([]FlowRow, 0, len(chunk))}
-		for _, d := range chunk {
-			prev := x.last[d.key]
-			if d.cur.Packets < prev.Packets {
-				prev = bpf.FlowCounts{}
-			}
-			if d.cur.Packets == prev.Packets {
-				continue // idle and already exported: only to be deleted
-			}
-			msg.Flows = append(msg.Flows, flowRow(d.key, d.cur, prev, off))
+		for _, g := range chunk {
+			if delta := x.delta(g); delta.Packets > 0 {
+				msg.Flows = append(msg.Flows, flowRow(g.key, delta, off))
+			} // else: idle and already exported, only to be retired or freed
 		}
 		if len(msg.Flows) == 0 {
 			continue
@@ -173,31 +192,42 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 		})
 	}
 	acked := x.wait(ctx, &wg, !final) // final: Stop closes the client right after, failing the rest
-	var errs int
+	var (
+		errs           int
+		retire, toFree []bpf.FlowID
+	)
 	for ci := range failed {
 		if !acked || failed[ci].Load() {
 			errs++
 			continue
 		}
-		for _, d := range deltas[ci*flowsPerMessage : min(len(deltas), (ci+1)*flowsPerMessage)] {
-			prev := x.last[d.key]
-			if d.cur.Packets < prev.Packets {
-				prev = bpf.FlowCounts{}
-			}
-			if d.cur.Packets > prev.Packets {
+		for _, g := range order[ci*flowsPerMessage : min(len(order), (ci+1)*flowsPerMessage)] {
+			if delta := x.delta(g); delta.Packets > 0 {
 				c.fn.rowsExported.Add(1)
-				c.fn.pktExported.Add(d.cur.Packets - prev.Packets)
-				c.fn.bytesExported.Add(d.cur.Bytes - prev.Bytes)
+				c.fn.pktExported.Add(delta.Packets)
+				c.fn.bytesExported.Add(delta.Bytes)
 			}
-			if d.idle && !final {
-				toPrune = append(toPrune, d.key)
-				delete(x.last, d.key)
-			} else {
-				x.last[d.key] = d.cur
+			for _, d := range g.buckets {
+				switch {
+				case d.free:
+					toFree = append(toFree, d.entry.ID)
+					delete(x.last, d.entry.ID)
+					continue
+				case d.retire:
+					retire = append(retire, d.entry.ID)
+				}
+				x.last[d.entry.ID] = exportedBucket{key: d.entry.Key, counts: d.entry.Counts}
 			}
 		}
 	}
 	c.fn.exports.Add(1)
+	if err := objs.RetireFlows(retire); err != nil {
+		return err
+	}
+	c.fn.retired.Add(uint64(len(retire)))
+	if err := objs.FreeFlows(toFree); err != nil {
+		return err
+	}
 	if errs > 0 {
 		c.fn.exportErrors.Add(uint64(errs))
 		cause := errors.New("not acknowledged before the export ended")
@@ -206,13 +236,8 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 		}
 		return fmt.Errorf("%d of %d flow messages not acknowledged (retried at the next export): %w", errs, len(failed), cause)
 	}
-	if len(toPrune) > 0 {
-		if err := objs.DeleteFlows(toPrune); err != nil {
-			return err
-		}
-	}
-	// Every packet counted before the walk is in an exported delta, or was lost with an entry
-	// (LRU eviction, or a packet between the walk and the delete of an idle flow).
+	// Every packet counted before the walk is in an exported delta, or was lost (an export not
+	// acknowledged yet, which the next one retries; nothing else loses counts now).
 	if e := c.fn.pktExported.Load(); countedBefore > e {
 		for {
 			old := c.fn.lost.Load()
@@ -222,6 +247,27 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 		}
 	}
 	return nil
+}
+
+// prev is what the acknowledged exports carried of e's bucket: zero for a bucket they never
+// carried (or, never seen, one that holds another flow than they knew).
+func (x *flowExporter) prev(e bpf.FlowEntry) bpf.FlowCounts {
+	p, ok := x.last[e.ID]
+	if !ok || p.key != e.Key || e.Counts.Packets < p.counts.Packets {
+		return bpf.FlowCounts{}
+	}
+	return p.counts
+}
+
+// delta sums what g's buckets gained since their last acknowledged export.
+func (x *flowExporter) delta(g *flowGroup) bpf.FlowCounts {
+	var sum bpf.FlowCounts
+	for _, d := range g.buckets {
+		if prev := x.prev(d.entry); d.entry.Counts.Packets > prev.Packets {
+			sum.Sum(d.entry.Counts.Minus(prev))
+		}
+	}
+	return sum
 }
 
 // wait waits for the export's promises, up to ctx; then it aborts what is still buffered (the
@@ -248,7 +294,7 @@ func (x *flowExporter) wait(ctx context.Context, wg *sync.WaitGroup, abort bool)
 	}
 }
 
-func flowRow(k bpf.FlowKey, cur, prev bpf.FlowCounts, off int64) FlowRow {
+func flowRow(k bpf.FlowKey, d bpf.FlowCounts, off int64) FlowRow {
 	wall := func(ns uint64) int64 {
 		if ns == 0 {
 			return 0
@@ -258,9 +304,8 @@ func flowRow(k bpf.FlowKey, cur, prev bpf.FlowCounts, off int64) FlowRow {
 	return FlowRow{
 		Ifindex: k.Ifindex, VlanID: k.VlanId, IPVersion: k.IpVersion, IPProto: k.IpProto,
 		SrcAddr: k.SrcIP(), DstAddr: k.DstIP(), SrcPort: k.SrcPort, DstPort: k.DstPort,
-		Packets: cur.Packets - prev.Packets, Bytes: cur.Bytes - prev.Bytes,
-		SYN: cur.SYN - prev.SYN, FIN: cur.FIN - prev.FIN, RST: cur.RST - prev.RST, ACK: cur.ACK - prev.ACK,
-		FirstSeenNs: wall(cur.FirstNs), LastSeenNs: wall(cur.LastNs),
+		Packets: d.Packets, Bytes: d.Bytes, SYN: d.SYN, FIN: d.FIN, RST: d.RST, ACK: d.ACK,
+		FirstSeenNs: wall(d.FirstNs), LastSeenNs: wall(d.LastNs),
 	}
 }
 

@@ -57,8 +57,8 @@ func TestFlowsExportedExactly(t *testing.T) {
 		}
 		return pk >= n
 	})
-	t.Logf("%d messages, %d rows: %d packets %d bytes; stats: seen %d flow_counted %d exported %d lost %d resets %d",
-		len(recs), rows, pk, by, s.KernelSeen, s.KernelFlowCounted, s.FlowPacketsExported, s.FlowLostPackets, s.FlowResets)
+	t.Logf("%d messages, %d rows: %d packets %d bytes; stats: seen %d flow_counted %d exported %d lost %d retired %d",
+		len(recs), rows, pk, by, s.KernelSeen, s.KernelFlowCounted, s.FlowPacketsExported, s.FlowLostPackets, s.FlowsRetired)
 	if pk != n || by != wantBytes || s.KernelSeen != n || s.KernelFlowCounted != n || s.FlowPacketsExported != n ||
 		s.FlowBytesExported != wantBytes || s.FlowLostPackets != 0 {
 		t.Fatalf("want %d packets %d bytes; topic %d/%d, stats %+v", n, wantBytes, pk, by, s)

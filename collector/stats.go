@@ -61,12 +61,12 @@ type Stats struct {
 	FlowRowsExported    uint64 `json:"flow_rows_exported"`
 	FlowPacketsExported uint64 `json:"flow_packets_exported"` // = kernel_flow_counted - flow_lost_packets once idle
 	FlowBytesExported   uint64 `json:"flow_bytes_exported"`
-	FlowResets          uint64 `json:"flow_resets"` // flows found evicted and recreated between exports
-	// FlowLostPackets: packets counted into flows that no export carried (LRU eviction, or a packet
-	// racing the delete of an idle flow): kernel_flow_counted before an export minus
-	// flow_packets_exported after it -- a lower bound while packets flow, exact when idle.
+	FlowsRetired        uint64 `json:"flows_retired"` // idle flows' kernel buckets retired after their last export (freed at the next)
+	// FlowLostPackets: packets counted into flows that no export carried (a flow message Kafka
+	// has not acknowledged yet: the next export retries it): kernel_flow_counted before an export
+	// minus flow_packets_exported after it -- a lower bound while packets flow, exact when idle.
 	FlowLostPackets uint64 `json:"flow_lost_packets"`
-	FlowsActive     int64  `json:"flows_active"` // gauge: entries in the kernel flow map at the last export
+	FlowsActive     int64  `json:"flows_active"` // gauge: live buckets in the kernel flow tables at the last export
 	// KernelParseErrors counts records by the kernel parser's stop reason (record.ParseErrorName);
 	// only reasons seen at least once are present.
 	KernelParseErrors map[string]uint64 `json:"kernel_parse_errors"`
@@ -125,7 +125,7 @@ func (c *Collector) Stats() Stats {
 	s.FlowRowsExported = c.fn.rowsExported.Load()
 	s.FlowPacketsExported = c.fn.pktExported.Load()
 	s.FlowBytesExported = c.fn.bytesExported.Load()
-	s.FlowResets = c.fn.resets.Load()
+	s.FlowsRetired = c.fn.retired.Load()
 	s.FlowLostPackets = c.fn.lost.Load()
 	s.FlowsActive = c.fn.active.Load()
 	c.kernelStats(&s)

@@ -64,8 +64,8 @@ func TestSendReachesPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	per := map[string]uint64{}
-	if err := objs.ReadFlows(func(k bpf.FlowKey, c bpf.FlowCounts) {
-		per[k.SrcIP().String()+":"+strconv.Itoa(int(k.SrcPort))] += c.Packets
+	if err := objs.ReadFlows(func(f bpf.FlowEntry) { // a flow may have more than one bucket: summed
+		per[f.Key.SrcIP().String()+":"+strconv.Itoa(int(f.Key.SrcPort))] += f.Counts.Packets
 	}); err != nil {
 		t.Fatal(err)
 	}

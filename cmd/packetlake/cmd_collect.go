@@ -46,7 +46,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.FlowsTopic, "flows-topic", cfg.FlowsTopic, "Kafka topic for the exact flow counters (empty: no flow export)")
 	fs.DurationVar(&cfg.FlowInterval, "flow-interval", cfg.FlowInterval, "period of the flow counter exports")
 	fs.DurationVar(&cfg.FlowIdle, "flow-idle", cfg.FlowIdle, "delete a flow from the kernel map after this long without packets (once exported)")
-	fs.IntVar(&cfg.FlowEntries, "flow-entries", cfg.FlowEntries, "flows tracked at once in each kernel LRU flow map, IPv4 and IPv6/other; each entry takes ~48 B per possible CPU (0: program default, 65536)")
+	fs.IntVar(&cfg.FlowEntries, "flow-entries", cfg.FlowEntries, "flows tracked at once in each kernel flow table, IPv4 and IPv6/other; a table has 4/3 as many buckets rounded up to a power of two, each ~48 B per possible CPU (0: program default, 49152: 65536 buckets)")
 	fs.IntVar(&cfg.SampleMax, "sample-max", cfg.SampleMax, "record at worst 1 in N ordinary packets when the ring fills (0: default 64; 1: never sample)")
 	kafkaSec := addKafkaSecurityFlags(fs)
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "host name stamped on frames and stats")
