@@ -55,9 +55,10 @@ func captureFrames(t testing.TB) (frames []captureFrame, skipped map[string]int)
 // the shared real captures (../shared/pcaps, nobody here wrote them), each run captureRepeat times
 // with BPF_PROG_TEST_RUN (the kernel's own ns/packet), side by side, packet by packet: the empty
 // program, pl_xdp without flows or sampling, and pl_xdp as attached by default (flows +
-// sampling); "pl_xdp" is the program AttachXDP attaches on an ordinary MTU, pl_xdp_linear. The mean is over packets (each packet of the captures weighs one). Repeating one
-// packet, its flow's first run inserts the entry and the rest hit it. The ring is drained after
-// every call (ring_full stays 0, checked). Three passes; per packet the median of the passes.
+// sampling); "pl_xdp" is the program AttachXDP attaches on an ordinary MTU, pl_xdp_linear. The
+// mean is over packets (each packet of the captures weighs one). Repeating one packet, its
+// flow's first run inserts the entry and the rest hit it. The ring is drained after every call
+// (ring_full stays 0, checked). Three passes; per packet the median of the passes.
 // Measures once per call, whatever b.N, and reports in its log.
 func BenchmarkParserCaptures(b *testing.B) {
 	const captureRepeat = 2000

@@ -43,16 +43,15 @@ static __always_inline struct pl_flow *pl_flow_slot(void *table, const __u64 *wa
 
 #pragma clang loop unroll(disable)
 	for (__u32 i = 0; i < PL_FLOW_PROBES; i++) {
-		__u64 *b;
-		bool same = true;
+		__u64 *b, diff = 0;
 
 		idx = (idx + i) & pl_flow_mask; /* h, h+1, h+3, h+6, ... */
 		b = bpf_map_lookup_elem(table, &idx);
 		if (!b)
 			return NULL;
-		for (int j = 0; j < words; j++)
-			same = same && b[j] == want[j];
-		if (same)
+		for (int j = 0; j < words; j++) /* no branch per word: fewer verifier states */
+			diff |= b[j] ^ want[j];
+		if (!diff)
 			return (struct pl_flow *)(b + words) + cpu;
 		if (*(volatile __u32 *)b != PL_FLOW_EMPTY)
 			continue;
