@@ -174,7 +174,7 @@ var KernelCounters = []string{
 	"sampled_out",         // packets deliberately not recorded (adaptive sampling)
 	"snippet_copy_failed", // L7 snippet could not be copied (record still emitted, without it)
 	"flow_counted",        // packets added to their entry of a flow map, pl_flows4 or pl_flows (every packet, before sampling)
-	"flow_failed",         // packets the flow map refused (update error): in no flow
+	"flow_failed",         // packets of new flows the full flow table refused: in no flow
 }
 
 // KernelCounterParseErrorBase is the pl_stats index of parse error reason 0; reasons 1..63 follow.
