@@ -123,12 +123,12 @@ type flowTable struct {
 	key  func(head unsafe.Pointer) FlowKey
 }
 
-func mapFlowTable(m *ebpf.Map, head int, key func(unsafe.Pointer) FlowKey) (*flowTable, error) {
+func mapFlowTable(name string, m *ebpf.Map, head int, key func(unsafe.Pointer) FlowKey) (*flowTable, error) {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, err
 	}
-	t := &flowTable{name: m.String(), n: int(m.MaxEntries()), size: int(m.ValueSize()), head: head, cpus: cpus, key: key}
+	t := &flowTable{name: name, n: int(m.MaxEntries()), size: int(m.ValueSize()), head: head, cpus: cpus, key: key}
 	if want := head + cpus*int(unsafe.Sizeof(plPlFlow{})); t.size != want {
 		return nil, fmt.Errorf("flow table %s: buckets of %d bytes, want %d", t.name, t.size, want)
 	}
@@ -163,13 +163,13 @@ type flowTables struct {
 }
 
 func (o *Objects) mapFlows() error {
-	t4, err := mapFlowTable(o.objs.PlFlows4, int(unsafe.Sizeof(plPlFlow4Head{})), func(p unsafe.Pointer) FlowKey {
+	t4, err := mapFlowTable(plMapPlFlows4, o.objs.PlFlows4, int(unsafe.Sizeof(plPlFlow4Head{})), func(p unsafe.Pointer) FlowKey {
 		return (*plPlFlow4Head)(p).Key.full()
 	})
 	if err != nil {
 		return err
 	}
-	t6, err := mapFlowTable(o.objs.PlFlows, int(unsafe.Sizeof(plPlFlow6Head{})), func(p unsafe.Pointer) FlowKey {
+	t6, err := mapFlowTable(plMapPlFlows, o.objs.PlFlows, int(unsafe.Sizeof(plPlFlow6Head{})), func(p unsafe.Pointer) FlowKey {
 		return (*plPlFlow6Head)(p).Key
 	})
 	if err != nil {
@@ -229,11 +229,8 @@ func (o *Objects) flowBucket(id FlowID) (*flowTable, int, error) {
 	return o.flows.tables[ti], i, nil
 }
 
-// RetireFlows retires LIVE buckets (an idle flow's, just exported): no packet matches them from
-// now on, and the flow's next packet claims a new bucket. A packet that matched just before may
-// still add to one; read the bucket again (ReadFlows reports it Retired) at least one program
-// run later -- the next export -- and then free it. Buckets no longer LIVE are left alone.
-func (o *Objects) RetireFlows(ids []FlowID) error {
+// eachBucket calls fn with the table and index of every id, the tables mapped.
+func (o *Objects) eachBucket(ids []FlowID, fn func(t *flowTable, i int)) error {
 	o.flows.mu.RLock()
 	defer o.flows.mu.RUnlock()
 	if o.flows.closed {
@@ -244,30 +241,30 @@ func (o *Objects) RetireFlows(ids []FlowID) error {
 		if err != nil {
 			return err
 		}
-		atomic.CompareAndSwapUint32(t.state(i), flowLive, flowRetired)
+		fn(t, i)
 	}
 	return nil
+}
+
+// RetireFlows retires LIVE buckets (an idle flow's, just exported): no packet matches them from
+// now on, and the flow's next packet claims a new bucket. A packet that matched just before may
+// still add to one; read the bucket again (ReadFlows reports it Retired) at least one program
+// run later -- the next export -- and then free it. Buckets no longer LIVE are left alone.
+func (o *Objects) RetireFlows(ids []FlowID) error {
+	return o.eachBucket(ids, func(t *flowTable, i int) {
+		atomic.CompareAndSwapUint32(t.state(i), flowLive, flowRetired)
+	})
 }
 
 // FreeFlows empties RETIRED buckets (read since they were retired, their counts exported) for
 // new flows: the key and slots are zeroed, then the state is made EMPTY. Buckets not RETIRED are
 // left alone.
 func (o *Objects) FreeFlows(ids []FlowID) error {
-	o.flows.mu.RLock()
-	defer o.flows.mu.RUnlock()
-	if o.flows.closed {
-		return errFlowsClosed
-	}
-	for _, id := range ids {
-		t, i, err := o.flowBucket(id)
-		if err != nil {
-			return err
-		}
+	return o.eachBucket(ids, func(t *flowTable, i int) {
 		if atomic.LoadUint32(t.state(i)) != flowRetired {
-			continue
+			return
 		}
 		clear(t.mem[i*t.size+4 : (i+1)*t.size])
 		atomic.StoreUint32(t.state(i), flowEmpty) // after the zeroes: a claim finds the bucket clean
-	}
-	return nil
+	})
 }
