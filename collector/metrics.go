@@ -72,6 +72,16 @@ var metricDefs = []struct {
 	{"buffered_bytes", "Frame bytes waiting for Kafka.", true, func(s *Stats) uint64 { return s.BufferedBytes }},
 	{"read_errors_total", "Ring buffer read failures.", false, func(s *Stats) uint64 { return s.ReadErrors }},
 	{"stats_failed_total", "Stats messages Kafka did not take.", false, func(s *Stats) uint64 { return s.StatsFailed }},
+	{"kernel_flow_counted_total", "Packets added to a kernel flow bucket.", false, func(s *Stats) uint64 { return s.KernelFlowCounted }},
+	{"kernel_flow_failed_total", "Packets of new flows a full kernel flow table refused (in no flow).", false, func(s *Stats) uint64 { return s.KernelFlowFailed }},
+	{"flow_exports_total", "Flow exports run.", false, func(s *Stats) uint64 { return s.FlowExports }},
+	{"flow_export_errors_total", "Flow messages Kafka did not acknowledge (retried at the next export).", false, func(s *Stats) uint64 { return s.FlowExportErrors }},
+	{"flow_rows_exported_total", "Flow rows acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.FlowRowsExported }},
+	{"flow_packets_exported_total", "Packets in flow rows acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.FlowPacketsExported }},
+	{"flow_bytes_exported_total", "Bytes in flow rows acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.FlowBytesExported }},
+	{"flows_retired_total", "Idle flows' kernel buckets retired after their last export.", false, func(s *Stats) uint64 { return s.FlowsRetired }},
+	{"flow_lost_packets", "Packets counted into flows that no acknowledged export carried (a lower bound while packets flow).", true, func(s *Stats) uint64 { return s.FlowLostPackets }},
+	{"flows_active", "Live kernel flow buckets at the last export.", true, func(s *Stats) uint64 { return uint64(max(s.FlowsActive, 0)) }},
 }
 
 const metricPrefix = "packetlake_collector_"

@@ -88,6 +88,9 @@ func TestStatsTopic(t *testing.T) {
 	if got := metricValue(t, reg, "packetlake_collector_records_acked_total"); got != n {
 		t.Errorf("records_acked_total %v, want %d", got, n)
 	}
+	if got := metricValue(t, reg, "packetlake_collector_kernel_flow_counted_total"); got != n {
+		t.Errorf("kernel_flow_counted_total %v, want %d", got, n)
+	}
 	body := httpGet(t, "http://"+c.metricsAddr()+"/metrics")
 	if !strings.Contains(body, `packetlake_collector_kernel_emitted_total{host="test-host",iface="lo"} 500`) {
 		t.Errorf("/metrics lacks kernel_emitted_total 500:\n%s", body)

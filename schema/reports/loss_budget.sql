@@ -13,7 +13,7 @@
 --                This assumes every packet that has a packets row is also in a flow, so it is a
 --                lower bound: loss is never understated.
 --   unaccounted  packets in neither table: seen - stored - sampled - flows_only. Lost to the
---                per-packet path and to the flow path (flow map full or failing, flows not
+--                per-packet path and to the flow path (flow table full, flows not
 --                exported or not ingested, or flows disabled).
 --
 -- Why per-packet records were lost (increases of the collector_stats counters; each lost record
