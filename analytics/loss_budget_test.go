@@ -82,11 +82,15 @@ func TestLossBudgetReport(t *testing.T) {
 		{"edge-b", "eth1", 202, 30 * sec, 7400, 10, 0, 0, 0, 5000},
 		{"edge-b", "eth1", 202, 90 * sec, 300, 0, 0, 0, 0, 300},
 	}
+	// kernel_flow_failed by report (index in stats), read from raw: edge-a's run 101 +30 +30 in
+	// minute 0 and +0 in minute 1, run 102 +7 (its first report) +3; edge-b's run 202 goes back
+	// (5 -> 1): +1. Reports not listed have 0.
+	flowFailed := map[int]uint64{0: 999, 1: 20, 2: 50, 3: 80, 4: 80, 5: 7, 6: 10, 7: 100, 11: 5, 12: 5, 13: 1}
 	var b bytes.Buffer
 	for i, s := range stats {
 		raw, _ := json.Marshal(map[string]any{"version": 1, "host": s.host, "iface": s.iface, "collector_id": s.run,
 			"kernel_seen": s.seen, "kernel_ring_full": s.ringFull, "samples_malformed": s.malformed,
-			"records_shed": s.shed, "records_failed": s.failed, "records_acked": s.acked})
+			"records_shed": s.shed, "records_failed": s.failed, "records_acked": s.acked, "kernel_flow_failed": flowFailed[i]})
 		row, _ := json.Marshal(map[string]any{"ts": t0.Add(s.at).Format(time.RFC3339Nano), "host": s.host, "iface": s.iface,
 			"collector_id": s.run, "partition": 0, "offset": i, "raw": string(raw)})
 		b.Write(append(row, '\n'))
@@ -149,16 +153,18 @@ func TestLossBudgetReport(t *testing.T) {
 		pct                               []float64 // stored, sampled, flows_only, unaccounted; nil: NULL
 		ringFull, malformed, shed, failed uint64
 		ingestLost                        int64
+		flowFailed                        uint64
 	}
 	wants := []want{ // minute DESC, host
-		{m1, "edge-a", 3200, 2800, 0, 400, 0, []float64{87.5, 0, 12.5, 0}, 0, 0, 200, 0, 0},
-		{m1, "edge-b", 900, 1000, 0, 0, -100, []float64{111.11, 0, 0, -11.11}, 0, 0, 0, 0, -100},
-		{m1, "edge-c", 0, 5, 0, 0, -5, nil, 0, 0, 0, 0, -5},
-		{m0, "edge-a", 1000, 550, 150, 250, 50, []float64{55, 15, 25, 5}, 120, 10, 60, 30, 50},
-		{m0, "edge-b", 2900, 900, 1500, 0, 500, []float64{31.03, 51.72, 0, 17.24}, 500, 0, 0, 0, 0},
+		{m1, "edge-a", 3200, 2800, 0, 400, 0, []float64{87.5, 0, 12.5, 0}, 0, 0, 200, 0, 0, 10},
+		{m1, "edge-b", 900, 1000, 0, 0, -100, []float64{111.11, 0, 0, -11.11}, 0, 0, 0, 0, -100, 1},
+		{m1, "edge-c", 0, 5, 0, 0, -5, nil, 0, 0, 0, 0, -5, 0},
+		{m0, "edge-a", 1000, 550, 150, 250, 50, []float64{55, 15, 25, 5}, 120, 10, 60, 30, 50, 60},
+		{m0, "edge-b", 2900, 900, 1500, 0, 500, []float64{31.03, 51.72, 0, 17.24}, 500, 0, 0, 0, 0, 0},
 	}
 	columns := []string{"minute", "host", "seen", "stored", "sampled", "flows_only", "unaccounted",
-		"stored_pct", "sampled_pct", "flows_only_pct", "unaccounted_pct", "ring_full", "malformed", "shed", "failed", "ingest_lost"}
+		"stored_pct", "sampled_pct", "flows_only_pct", "unaccounted_pct", "ring_full", "malformed", "shed", "failed", "ingest_lost",
+		"flow_failed"}
 
 	run := func(limit int) []map[string]any {
 		t.Helper()
@@ -212,7 +218,7 @@ func TestLossBudgetReport(t *testing.T) {
 			"unaccounted": strconv.FormatInt(w.unaccounted, 10),
 			"ring_full":   strconv.FormatUint(w.ringFull, 10), "malformed": strconv.FormatUint(w.malformed, 10),
 			"shed": strconv.FormatUint(w.shed, 10), "failed": strconv.FormatUint(w.failed, 10),
-			"ingest_lost": strconv.FormatInt(w.ingestLost, 10),
+			"ingest_lost": strconv.FormatInt(w.ingestLost, 10), "flow_failed": strconv.FormatUint(w.flowFailed, 10),
 		}
 		for col, wv := range exact {
 			if gv := text(g[col]); gv != wv {

@@ -60,7 +60,7 @@ static __always_inline struct pl_flow *pl_flow_slot(void *table, const __u64 *wa
 		 * bucket is CLAIMED, which nothing matches, and published with the second cmpxchg. */
 		if (__sync_val_compare_and_swap((__u32 *)b, PL_FLOW_EMPTY, PL_FLOW_CLAIMED) != PL_FLOW_EMPTY)
 			continue;
-		*((__u32 *)b + 1) = (__u32)(want[0] >> 32);
+		*((__u32 *)b + 1) = (__u32)(want[0] >> 32); /* word 0's key half (bpfel only: gen.go) */
 		for (int j = 1; j < words; j++)
 			b[j] = want[j];
 		__sync_val_compare_and_swap((__u32 *)b, PL_FLOW_CLAIMED, PL_FLOW_LIVE);

@@ -139,7 +139,8 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 		d := bucketDelta{entry: e}
 		if !final {
 			d.free = e.Retired
-			d.retire = !e.Retired && mono > e.Counts.LastNs && mono-e.Counts.LastNs > idleNs
+			// Packets 0: just claimed, its first packet not added yet; not idle.
+			d.retire = !e.Retired && e.Counts.Packets > 0 && mono > e.Counts.LastNs && mono-e.Counts.LastNs > idleNs
 		}
 		if e.Counts.Packets == x.prev(e).Packets && !d.retire && !d.free {
 			return

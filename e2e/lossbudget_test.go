@@ -22,6 +22,7 @@ type budgetRow struct {
 	Shed        uint64 `json:"shed"`
 	Failed      uint64 `json:"failed"`
 	IngestLost  int64  `json:"ingest_lost"`
+	FlowFailed  uint64 `json:"flow_failed"`
 }
 
 // checkLossBudget runs the loss_budget report users run over [since, now] and checks, summed
@@ -56,6 +57,7 @@ func checkLossBudget(t *testing.T, ctx context.Context, db string, since time.Ti
 			s.Shed += r.Shed
 			s.Failed += r.Failed
 			s.IngestLost += r.IngestLost
+			s.FlowFailed += r.FlowFailed
 			sums[r.Host] = s
 		}
 		caughtUp := len(sums) == len(seen)

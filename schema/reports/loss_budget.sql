@@ -26,6 +26,11 @@
 --   ingest_lost  ingester: records Kafka acknowledged (records_acked) minus stored rows, e.g.
 --                frames sent to dead_letters
 --
+-- Why packets are missing from the flows (increase of a collector_stats counter):
+--
+--   flow_failed  kernel: packets of new flows the full flow table refused (kernel_flow_failed,
+--                read from raw): in no flow; in unaccounted too unless a packets row holds them
+--
 -- Counters: collector_stats rows are cumulative per collector run (collector_id) from zero at
 -- the run's start. An increase is the difference to the previous report of the same host,
 -- interface and run, or the value itself for a run's first report, so a restart (a new run)
@@ -56,7 +61,8 @@ SELECT
     malformed,
     shed,
     failed,
-    toInt64(acked) - toInt64(stored) AS ingest_lost
+    toInt64(acked) - toInt64(stored) AS ingest_lost,
+    flow_failed
 FROM
 (
     SELECT
@@ -70,7 +76,8 @@ FROM
         sum(d_malformed) AS malformed,
         sum(d_shed) AS shed,
         sum(d_failed) AS failed,
-        sum(d_acked) AS acked
+        sum(d_acked) AS acked,
+        sum(d_flow_failed) AS flow_failed
     FROM
     (
         -- Counter increases, by the minute of the report: the counter minus its value in the
@@ -86,7 +93,8 @@ FROM
             toUInt64(malformed - if(malformed >= malformed_before, malformed_before, 0)) AS d_malformed,
             toUInt64(shed - if(shed >= shed_before, shed_before, 0)) AS d_shed,
             toUInt64(failed - if(failed >= failed_before, failed_before, 0)) AS d_failed,
-            toUInt64(acked - if(acked >= acked_before, acked_before, 0)) AS d_acked
+            toUInt64(acked - if(acked >= acked_before, acked_before, 0)) AS d_acked,
+            toUInt64(flow_failed - if(flow_failed >= flow_failed_before, flow_failed_before, 0)) AS d_flow_failed
         FROM
         (
             SELECT
@@ -97,7 +105,9 @@ FROM
                 samples_malformed AS malformed,  lagInFrame(samples_malformed, 1, 0) OVER run AS malformed_before,
                 records_shed AS shed,            lagInFrame(records_shed, 1, 0) OVER run AS shed_before,
                 records_failed AS failed,        lagInFrame(records_failed, 1, 0) OVER run AS failed_before,
-                records_acked AS acked,          lagInFrame(records_acked, 1, 0) OVER run AS acked_before
+                records_acked AS acked,          lagInFrame(records_acked, 1, 0) OVER run AS acked_before,
+                JSONExtractUInt(raw, 'kernel_flow_failed') AS flow_failed,
+                lagInFrame(JSONExtractUInt(raw, 'kernel_flow_failed'), 1, 0) OVER run AS flow_failed_before
             FROM collector_stats
             WHERE ts < {until:DateTime64(9)}
               AND collector_id IN (SELECT collector_id FROM collector_stats
@@ -113,7 +123,7 @@ FROM
             toStartOfMinute(toDateTime(ts)) AS minute,
             host,
             toUInt64(0), count(), sum(sample_rate), toUInt64(0),
-            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM packets
         WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
         GROUP BY minute, host
@@ -125,7 +135,7 @@ FROM
             toStartOfMinute(toDateTime(ts)) AS minute,
             host,
             toUInt64(0), toUInt64(0), toUInt64(0), sum(packets),
-            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM flows
         WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
         GROUP BY minute, host
