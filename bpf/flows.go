@@ -47,22 +47,8 @@ type FlowCounts struct {
 	FirstNs, LastNs    uint64
 }
 
-// add sums one CPU's slot into c.
-func (c *FlowCounts) add(v *plPlFlow) {
-	if v.Packets == 0 {
-		return
-	}
-	c.Packets += v.Packets
-	c.Bytes += v.Bytes
-	c.SYN += uint64(v.Syn)
-	c.FIN += uint64(v.Fin)
-	c.RST += uint64(v.Rst)
-	c.ACK += uint64(v.Ack)
-	c.merge(FlowCounts{FirstNs: v.FirstNs, LastNs: v.LastNs})
-}
-
-// Sum adds o (another bucket of the same flow, or a later delta) to c: counts add up, the first
-// and last times are the earliest and latest.
+// Sum adds o (another CPU's slot or bucket of the same flow) to c: counts add up, the first and
+// last times are the earliest and latest (0: none).
 func (c *FlowCounts) Sum(o FlowCounts) {
 	c.Packets += o.Packets
 	c.Bytes += o.Bytes
@@ -70,10 +56,6 @@ func (c *FlowCounts) Sum(o FlowCounts) {
 	c.FIN += o.FIN
 	c.RST += o.RST
 	c.ACK += o.ACK
-	c.merge(o)
-}
-
-func (c *FlowCounts) merge(o FlowCounts) {
 	if c.FirstNs == 0 || (o.FirstNs != 0 && o.FirstNs < c.FirstNs) {
 		c.FirstNs = o.FirstNs
 	}
@@ -148,8 +130,9 @@ func (t *flowTable) state(i int) *uint32 {
 func (t *flowTable) counts(i int) FlowCounts {
 	slots := unsafe.Slice((*plPlFlow)(unsafe.Pointer(&t.mem[i*t.size+t.head])), t.cpus)
 	var c FlowCounts
-	for cpu := range slots {
-		c.add(&slots[cpu])
+	for _, v := range slots {
+		c.Sum(FlowCounts{Packets: v.Packets, Bytes: v.Bytes, SYN: uint64(v.Syn), FIN: uint64(v.Fin),
+			RST: uint64(v.Rst), ACK: uint64(v.Ack), FirstNs: v.FirstNs, LastNs: v.LastNs})
 	}
 	return c
 }
@@ -183,6 +166,9 @@ func (o *Objects) mapFlows() error {
 func (o *Objects) unmapFlows() {
 	o.flows.mu.Lock()
 	defer o.flows.mu.Unlock()
+	if o.flows.closed {
+		return
+	}
 	for _, t := range o.flows.tables {
 		if t != nil {
 			unix.Munmap(t.mem)

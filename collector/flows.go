@@ -97,6 +97,7 @@ type bucketDelta struct {
 type flowGroup struct {
 	key     bpf.FlowKey
 	buckets []bucketDelta
+	delta   bpf.FlowCounts // what the buckets gained since their last acknowledged export
 }
 
 // export reads the tables and produces, per flow, what its buckets gained since their last
@@ -172,8 +173,9 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 		msg := FlowMessage{Version: record.FlowMessageVersion, Time: now, Host: c.cfg.Host, Iface: c.iface,
 			CollectorID: c.id, ExportSeq: x.seq, Flows: make([]FlowRow, 0, len(chunk))}
 		for _, g := range chunk {
-			if delta := x.delta(g); delta.Packets > 0 {
-				msg.Flows = append(msg.Flows, flowRow(g.key, delta, off))
+			g.delta = x.delta(g)
+			if g.delta.Packets > 0 {
+				msg.Flows = append(msg.Flows, flowRow(g.key, g.delta, off))
 			} // else: idle and already exported, only to be retired or freed
 		}
 		if len(msg.Flows) == 0 {
@@ -203,10 +205,10 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 			continue
 		}
 		for _, g := range order[ci*flowsPerMessage : min(len(order), (ci+1)*flowsPerMessage)] {
-			if delta := x.delta(g); delta.Packets > 0 {
+			if g.delta.Packets > 0 {
 				c.fn.rowsExported.Add(1)
-				c.fn.pktExported.Add(delta.Packets)
-				c.fn.bytesExported.Add(delta.Bytes)
+				c.fn.pktExported.Add(g.delta.Packets)
+				c.fn.bytesExported.Add(g.delta.Bytes)
 			}
 			for _, d := range g.buckets {
 				switch {
