@@ -13,19 +13,19 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/packetlake
 
-# Regenerates everything derived from schema/columns.go, bpf/*.c and bench/gen/gen.c (the line-rate
+# Regenerates everything derived from schema/columns.go, bpf/*.c and test/bench/gen/gen.c (the line-rate
 # benchmark's traffic generator). The outputs are committed.
 generate:
 	$(GO) run ./schema/gen
 	$(GO) generate ./bpf/
-	$(GO) generate ./bench/gen/
+	$(GO) generate ./test/bench/gen/
 
 # Fails when the committed generated files differ from what `make generate` writes.
 check-generated: deps
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	cp -r bpf record "$$tmp/" && mkdir "$$tmp/bench" && cp -r bench/gen "$$tmp/bench/" && \
+	cp -r bpf record "$$tmp/" && mkdir -p "$$tmp/test/bench" && cp -r test/bench/gen "$$tmp/test/bench/" && \
 	$(MAKE) -s generate && \
-	if diff -r -q "$$tmp/bpf" bpf && diff -r -q "$$tmp/record" record && diff -r -q "$$tmp/bench/gen" bench/gen; then \
+	if diff -r -q "$$tmp/bpf" bpf && diff -r -q "$$tmp/record" record && diff -r -q "$$tmp/test/bench/gen" test/bench/gen; then \
 	  echo "check-generated: committed generated files are current"; \
 	else echo "check-generated: generated files were stale (now regenerated): commit them" >&2; exit 1; fi
 
@@ -49,9 +49,9 @@ demo: deps build
 # benchmark time; the pipeline benchmarks in bench/ move a million packets per iteration, so one
 # iteration each. See BENCHMARKS.md.
 bench: deps install
-	$(GO) test -p 1 -run '^$$' -bench . -timeout 30m ./bpf/ ./collector/ ./l7/ ./record/
+	$(GO) test -p 1 -run '^$$' -bench . -timeout 30m ./bpf/ ./collector/ ./record/...
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 10x -timeout 30m ./ingester/
-	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./bench/
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./test/bench/
 
 lint:
 	$(GO) vet ./...

@@ -7,7 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/record"
 )
 

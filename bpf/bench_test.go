@@ -10,7 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
 	"golang.org/x/sys/unix"

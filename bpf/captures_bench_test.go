@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
 )

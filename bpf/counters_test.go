@@ -3,7 +3,7 @@ package bpf
 import (
 	"testing"
 
-	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/record"
 )
 

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/packetlake/packetlake/l7"
+	"github.com/packetlake/packetlake/record/l7"
 	"github.com/packetlake/packetlake/schema"
 )
 

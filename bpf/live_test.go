@@ -13,7 +13,7 @@ import (
 
 	"github.com/cilium/ebpf/link"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
 )

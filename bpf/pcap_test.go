@@ -13,10 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/packetlake/packetlake/l7"
-	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
+	"github.com/packetlake/packetlake/record/l7"
 	"github.com/packetlake/packetlake/schema"
-	"github.com/packetlake/packetlake/testpcaps"
 )
 
 var pcapDir = testpcaps.Dir()

@@ -11,8 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/packetlake/packetlake/nettest"
-	"github.com/packetlake/packetlake/testinfra"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 )
 
 // The packetlake binary's collect and decode: refusals, a pcap run into Kafka, and a clean

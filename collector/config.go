@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/packetlake/packetlake/kafkasec"
+	"github.com/packetlake/packetlake/internal/kafkasec"
 )
 
 // Config configures a Collector. Start from DefaultConfig: the zero value is not usable.

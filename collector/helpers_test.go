@@ -13,10 +13,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/packetlake/packetlake/kafkalocal"
-	"github.com/packetlake/packetlake/pcapfile"
+	"github.com/packetlake/packetlake/internal/local/kafkalocal"
+	"github.com/packetlake/packetlake/internal/pcapfile"
+	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
 	"github.com/packetlake/packetlake/record"
-	"github.com/packetlake/packetlake/testpcaps"
 )
 
 var pcapDir = testpcaps.Dir()

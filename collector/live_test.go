@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/packetlake/packetlake/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
 )
 
 // Real traffic through a veth in test-made namespaces: every packet tcpreplay sends is recorded

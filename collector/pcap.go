@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/packetlake/packetlake/bpf"
-	"github.com/packetlake/packetlake/pcapfile"
+	"github.com/packetlake/packetlake/internal/pcapfile"
 	"github.com/packetlake/packetlake/record"
 )
 

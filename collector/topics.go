@@ -3,7 +3,7 @@ package collector
 import (
 	"context"
 
-	"github.com/packetlake/packetlake/kafkatopics"
+	"github.com/packetlake/packetlake/internal/kafkatopics"
 )
 
 // checkTopics names, once at startup, the collector's topics the brokers do not have.

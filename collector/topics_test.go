@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetlake/packetlake/testinfra/logbuf"
+	"github.com/packetlake/packetlake/internal/testkit/logbuf"
 )
 
 // TestMissingTopicIsNamedAtStartup: a collector whose flows topic does not exist says so, by

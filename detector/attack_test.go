@@ -20,14 +20,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetlake/packetlake/childproc"
 	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/ingester"
-	"github.com/packetlake/packetlake/nettest"
-	"github.com/packetlake/packetlake/testinfra/logbuf"
+	"github.com/packetlake/packetlake/internal/childproc"
+	"github.com/packetlake/packetlake/internal/testkit/logbuf"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
 )
 
-const sharedPcaps = "/work/shared/pcaps"
 
 // attack is one real tool run from the peer namespace, from its own source address to its own
 // destination address, so that every anomaly row can be traced to the attack that caused it.
@@ -169,7 +169,7 @@ func TestDetectsRealAttacks(t *testing.T) {
 	benignRuns := map[string]int{}
 	benign.Go(func() { benignLoop(bctx, v, benignRuns) })
 	for _, p := range benignPcaps {
-		if st := nettest.Replay(t, v.PeerNS, v.PeerName, filepath.Join(sharedPcaps, p), 500); st.Failed != 0 {
+		if st := nettest.Replay(t, v.PeerNS, v.PeerName, testpcaps.Path(p), 500); st.Failed != 0 {
 			t.Errorf("tcpreplay %s: %+v", p, st)
 		}
 	}

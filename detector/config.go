@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/packetlake/packetlake/chtls"
+	"github.com/packetlake/packetlake/internal/chtls"
 )
 
 // Config configures a Detector. Start from DefaultConfig.

@@ -7,14 +7,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/packetlake/packetlake/chtls"
-	"github.com/packetlake/packetlake/chtls/chtlstest"
+	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
 )
 
 // TestDetectorOverTLS: a detection cycle queries and writes its anomaly over https through a
 // TLS-terminating proxy in front of the test ClickHouse; without the proxy's CA it fails.
 func TestDetectorOverTLS(t *testing.T) {
-	px := chtlstest.Start(t, env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr())
+	px := tlscerts.Start(t, env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr())
 	db := migratedDB(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	c := craftedCases[0]

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/packetlake/packetlake/testinfra"
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 )
 
 // The detector's tests run against a real ClickHouse (every test) and, for the attack tests, a

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/packetlake/packetlake/chtls"
-	"github.com/packetlake/packetlake/kafkasec"
+	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/kafkasec"
 )
 
 // Config configures an Ingester. Start from DefaultConfig.

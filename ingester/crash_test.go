@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetlake/packetlake/childproc"
-	"github.com/packetlake/packetlake/chlocal"
+	"github.com/packetlake/packetlake/internal/childproc"
+	"github.com/packetlake/packetlake/internal/local/chlocal"
 )
 
 // Exactly once across failures: a stream of >= 200k packets keeps arriving while the ingester

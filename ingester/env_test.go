@@ -15,8 +15,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/packetlake/packetlake/chlocal"
-	"github.com/packetlake/packetlake/kafkalocal"
+	"github.com/packetlake/packetlake/internal/local/chlocal"
+	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
 
 // The tests run the real thing: Apache Kafka (a JVM child, kafkalocal) and ClickHouse (a

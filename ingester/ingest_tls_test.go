@@ -9,15 +9,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/packetlake/packetlake/chtls"
-	"github.com/packetlake/packetlake/chtls/chtlstest"
+	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
 )
 
 // TestIngestOverTLS: frames through the real Kafka land in ClickHouse with every connection of
 // the ingester (migrations, batch ranges, the packets writer) going through a TLS-terminating
 // proxy, for both writers.
 func TestIngestOverTLS(t *testing.T) {
-	px := chtlstest.Start(t, sharedCH.TCPAddr(), sharedCH.HTTPAddr())
+	px := tlscerts.Start(t, sharedCH.TCPAddr(), sharedCH.HTTPAddr())
 	for _, writer := range []string{WriterArrowHTTP, WriterNative} {
 		t.Run(writer, func(t *testing.T) {
 			topic, stats, group, db := names("ingesttls")
@@ -43,7 +43,7 @@ func TestIngestOverTLS(t *testing.T) {
 
 // TestIngesterTLSUntrusted: without the proxy's CA the ingester cannot even migrate.
 func TestIngesterTLSUntrusted(t *testing.T) {
-	px := chtlstest.Start(t, sharedCH.TCPAddr(), sharedCH.HTTPAddr())
+	px := tlscerts.Start(t, sharedCH.TCPAddr(), sharedCH.HTTPAddr())
 	topic, stats, group, db := names("ingesttlsbad")
 	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
 	cfg.ClickHouse, cfg.ClickHouseHTTP = px.Native, px.HTTP

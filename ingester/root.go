@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/packetlake/packetlake/kafkatopics"
+	"github.com/packetlake/packetlake/internal/kafkatopics"
 	"github.com/packetlake/packetlake/schema"
 )
 

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/packetlake/packetlake/testinfra"
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 )
 
 // The tests run against a real ClickHouse, started once for the package.

@@ -1,4 +1,4 @@
-// Package query runs the named SQL reports of schema/reports against ClickHouse over HTTP.
+// Package query runs the named SQL reports of query/reports against ClickHouse over HTTP.
 // Parameters travel as ClickHouse query parameters (param_since, ...), bound by the server:
 // nothing a user types is ever pasted into SQL.
 package query
@@ -13,8 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/packetlake/packetlake/chtls"
-	"github.com/packetlake/packetlake/schema"
+	"github.com/packetlake/packetlake/internal/chtls"
 )
 
 // Config says where the packets live.
@@ -43,7 +42,7 @@ var Formats = map[string]string{
 
 // Run runs report name and copies ClickHouse's formatted output to w.
 func Run(ctx context.Context, cfg Config, name string, p Params, format string, w io.Writer) error {
-	rep, err := schema.ReportByName(name)
+	rep, err := ReportByName(name)
 	if err != nil {
 		return err
 	}

@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetlake/packetlake/chtls"
-	"github.com/packetlake/packetlake/chtls/chtlstest"
+	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
 )
 
 // RunSQL reaches ClickHouse over https through a TLS-terminating proxy: with the proxy's CA it
 // succeeds; without it the certificate is refused.
 func TestRunSQLOverTLS(t *testing.T) {
-	px := chtlstest.Start(t, env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr())
+	px := tlscerts.Start(t, env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr())
 	p := Params{Since: time.Now().Add(-time.Hour), Until: time.Now(), Limit: 3}
 	sql := "SELECT number FROM system.numbers LIMIT {limit:UInt32}"
 

@@ -3,7 +3,7 @@ package record
 import (
 	"errors"
 
-	"github.com/packetlake/packetlake/l7"
+	"github.com/packetlake/packetlake/record/l7"
 	"github.com/packetlake/packetlake/schema"
 )
 

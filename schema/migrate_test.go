@@ -13,7 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/packetlake/packetlake/chlocal"
+	"github.com/packetlake/packetlake/internal/local/chlocal"
 	"github.com/packetlake/packetlake/schema"
 )
 

@@ -3,7 +3,7 @@ package main
 import (
 	"flag"
 
-	"github.com/packetlake/packetlake/chtls"
+	"github.com/packetlake/packetlake/internal/chtls"
 )
 
 // addClickHouseTLSFlags defines the ClickHouse TLS settings shared by every subcommand that

@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/packetlake/packetlake/chlocal"
+	"github.com/packetlake/packetlake/internal/local/chlocal"
 )
 
 func init() {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/packetlake/packetlake/demo"
+	"github.com/packetlake/packetlake/internal/demo"
 )
 
 func init() {

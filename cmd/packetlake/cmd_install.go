@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/packetlake/packetlake/chlocal"
-	"github.com/packetlake/packetlake/kafkalocal"
+	"github.com/packetlake/packetlake/internal/local/chlocal"
+	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
 
 func init() {

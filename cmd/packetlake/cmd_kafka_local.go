@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/packetlake/packetlake/kafkalocal"
+	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
 
 func init() {

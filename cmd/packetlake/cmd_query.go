@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/packetlake/packetlake/query"
-	"github.com/packetlake/packetlake/schema"
 )
 
 func init() {
@@ -30,8 +29,8 @@ type queryFlags struct {
 func setupQuery() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: packetlake query [flags] REPORT\n\nReports (SQL in schema/reports):\n")
-		for _, r := range schema.Reports() {
+		fmt.Fprintf(fs.Output(), "Usage: packetlake query [flags] REPORT\n\nReports (SQL in query/reports):\n")
+		for _, r := range query.Reports() {
 			fmt.Fprintf(fs.Output(), "  %-24s %s\n", r.Name, r.Title)
 		}
 		fmt.Fprintf(fs.Output(), "\nFlags:\n")

@@ -3,7 +3,7 @@ package main
 import (
 	"flag"
 
-	"github.com/packetlake/packetlake/kafkasec"
+	"github.com/packetlake/packetlake/internal/kafkasec"
 )
 
 // addKafkaSecurityFlags defines the Kafka TLS and SASL settings shared by every subcommand that

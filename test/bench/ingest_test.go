@@ -1,0 +1,286 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/packetlake/packetlake/ingester"
+	"github.com/packetlake/packetlake/internal/local/kafkalocal"
+	"github.com/packetlake/packetlake/record"
+)
+
+// BenchmarkIngestVsKafkaEngine: the same N packets, already waiting in Apache Kafka (4
+// partitions), moved into a fresh `packets` table (packetlake's migrations) by
+//
+//   - ingester: packetlake's ingester in this process, default config (arrow-http writer,
+//     FlushRows 100k, FlushAge 1 s), reading packetlake frames of 1000 packets;
+//   - engine-rb1: ClickHouse's Kafka table engine + a materialized view TO packets, reading the
+//     same packets as RowBinary, one row per Kafka message (the engine's usual shape);
+//   - engine-rb1000: the same engine reading RowBinary messages of 1000 rows each (the batching
+//     packetlake's frames have; a best case for the engine);
+//   - ch-floor: no mover at all: ClickHouse copies the same rows, already in its memory (an
+//     ENGINE = Memory table filled before timing, blocks of 100k rows), into packets with
+//     INSERT ... SELECT. Its CPU is the cost every mover pays to write the table (sort,
+//     compress, write parts, run the views): the engine's CPU divided by it bounds the lead any
+//     mover can have over the engine, even one that costs nothing itself.
+//
+// The engine gets the ingester's batch settings: inserts of 100k rows, flush 1 s, one consumer. Each run is timed from its start (ingester.Start, CREATE MATERIALIZED VIEW) until
+// count() of its table reaches N (polled every 50 ms); CPU is user+system from /proc for this
+// process (the ingester), the ClickHouse child and the Kafka JVM over the same interval.
+// Sub-benchmarks: without and with the rollup views of migrations 0100/0101. Rows: env
+// BENCH_INGEST_ROWS (default 1,000,000).
+func BenchmarkIngestVsKafkaEngine(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("BENCH_INGEST_ROWS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	var topics ingestTopics
+	for _, rollups := range []bool{false, true} {
+		name := "packets-only"
+		if rollups {
+			name = "with-rollups"
+		}
+		b.Run(name, func(b *testing.B) {
+			topics.once.Do(func() { topics.make(b, n) })
+			for range b.N {
+				ing := ingestRun(b, n, rollups, "ingester", func(db string) func() {
+					cfg := ingester.DefaultConfig()
+					cfg.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
+					cfg.ClickHouse, cfg.ClickHouseHTTP, cfg.Database, cfg.Migrate = env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr(), db, false
+					cfg.SessionTimeout = 6 * time.Second
+					in, err := ingester.New(cfg, ingester.Dependencies{Registerer: prometheus.NewRegistry()})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := in.Start(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					return func() { in.Stop() }
+				})
+				e1 := ingestRun(b, n, rollups, "engine-rb1", engine(b, topics.rb1, 100_000))
+				e1000 := ingestRun(b, n, rollups, "engine-rb1000", engine(b, topics.rb1000, 100))
+				floor := ingestRun(b, n, rollups, "ch-floor", copyFrom(b, topics.memory))
+				b.ReportMetric(ing.rate(), "ingester-rows/s")
+				b.ReportMetric(e1.rate(), "engine-rb1-rows/s")
+				b.ReportMetric(e1000.rate(), "engine-rb1000-rows/s")
+				b.ReportMetric(ing.rate()/e1.rate(), "x-vs-rb1")
+				b.ReportMetric(ing.rate()/e1000.rate(), "x-vs-rb1000")
+				b.ReportMetric(ing.steady()/e1000.steady(), "steady-x-vs-rb1000")
+				b.ReportMetric(ing.perCore(), "ingester-rows/cpu-s")
+				b.ReportMetric(e1.perCore(), "engine-rb1-rows/cpu-s")
+				b.ReportMetric(e1000.perCore(), "engine-rb1000-rows/cpu-s")
+				b.ReportMetric(floor.perCore(), "floor-rows/cpu-s")
+				// The most any mover could lead the engine by per core, and how close the ingester is.
+				b.ReportMetric(floor.perCore()/e1000.perCore(), "bound-x-vs-rb1000")
+				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
+			}
+		})
+	}
+}
+
+type ingestTopics struct {
+	once                sync.Once
+	frames, rb1, rb1000 string
+	memory              string // db.table of an ENGINE = Memory copy of the rows, for ch-floor
+}
+
+// make produces the n packets three ways, one topic each, spread evenly over 4 partitions.
+func (t *ingestTopics) make(b *testing.B, n int) {
+	const partitions, perFrame = 4, 1000
+	fs, _, pkts := frames(n, perFrame, partitions, time.Now().Add(-time.Hour).UnixNano())
+	stamp := time.Now().UnixNano()
+	t.frames, t.rb1, t.rb1000 = fmt.Sprintf("frames-%d", stamp), fmt.Sprintf("rb1-%d", stamp), fmt.Sprintf("rb1000-%d", stamp)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for _, tp := range []string{t.frames, t.rb1, t.rb1000} {
+		if err := kafkalocal.CreateTopic(ctx, env.Kafka.Addr(), tp, partitions); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cl := newLoadProducer(b)
+	var firstErr error
+	var mu sync.Mutex
+	prod := func(topic string, part int, v []byte) {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(part), Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+		})
+	}
+	start := time.Now()
+	var bytesFrames, bytesRB int
+	for i, f := range fs {
+		prod(t.frames, i%partitions, f)
+		bytesFrames += len(f)
+	}
+	var batch []byte
+	for i := range pkts {
+		part := (i / perFrame) % partitions // the same packets in the same partition as their frame
+		row := appendRowBinary(nil, &pkts[i])
+		bytesRB += len(row)
+		prod(t.rb1, part, row)
+		batch = append(batch, row...)
+		if (i+1)%perFrame == 0 || i == len(pkts)-1 {
+			prod(t.rb1000, part, batch)
+			batch = nil
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if firstErr != nil {
+		b.Fatal(firstErr)
+	}
+	t.memory = fmt.Sprintf("floor_src_%d.packets", stamp)
+	fillMemoryTable(b, t.memory, pkts)
+	b.Logf("produced %d packets: %d frames (%.0f B/packet), %d RowBinary rows (%.0f B/row) and %d RowBinary messages of %d rows, in %v",
+		n, len(fs), float64(bytesFrames)/float64(n), n, float64(bytesRB)/float64(n), len(fs), perFrame, time.Since(start).Round(time.Millisecond))
+}
+
+// engine returns a run that attaches ClickHouse's Kafka engine to topic and a materialized view
+// from it into db.packets.
+// kafka_max_block_size counts Kafka messages, not rows (measured: with 100000 and messages of
+// 1000 rows, the whole 1M rows came as one insert): maxBlock is set so that every insert is
+// 100k rows, as the ingester's.
+func engine(b *testing.B, topic string, maxBlock int) func(db string) func() {
+	return func(db string) func() {
+		conn := env.CH(b)
+		chExec(b, conn, fmt.Sprintf(`CREATE TABLE %s.kafka_in (%s) ENGINE = Kafka SETTINGS
+			kafka_broker_list = '%s', kafka_topic_list = '%s', kafka_group_name = '%s',
+			kafka_format = 'RowBinary', kafka_num_consumers = 1,
+			kafka_max_block_size = %d, kafka_flush_interval_ms = 1000`,
+			db, columnsDDL(), env.Kafka.Addr(), topic, db, maxBlock))
+		chExec(b, conn, fmt.Sprintf("CREATE MATERIALIZED VIEW %s.kafka_mv TO %s.packets AS SELECT * FROM %s.kafka_in", db, db, db))
+		return func() {
+			chExec(b, conn, "DROP VIEW "+db+".kafka_mv SYNC")
+			chExec(b, conn, "DROP TABLE "+db+".kafka_in SYNC")
+		}
+	}
+}
+
+// fillMemoryTable makes table (db.name) an ENGINE = Memory table of the packets, inserted over
+// HTTP as RowBinary in blocks of 100k rows, the size of the ingester's inserts.
+func fillMemoryTable(b *testing.B, table string, pkts []record.Packet) {
+	conn := env.CH(b)
+	db, _, _ := strings.Cut(table, ".")
+	chExec(b, conn, "CREATE DATABASE "+db)
+	chExec(b, conn, fmt.Sprintf("CREATE TABLE %s (%s) ENGINE = Memory", table, columnsDDL()))
+	const block = 100_000
+	for i := 0; i < len(pkts); i += block {
+		var body []byte
+		for j := i; j < min(i+block, len(pkts)); j++ {
+			body = appendRowBinary(body, &pkts[j])
+		}
+		u := "http://" + env.ClickHouse.HTTPAddr() + "/?query=" + url.QueryEscape("INSERT INTO "+table+" FORMAT RowBinary")
+		resp, err := http.Post(u, "application/octet-stream", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("fill %s: %s: %s", table, resp.Status, msg)
+		}
+	}
+}
+
+// copyFrom returns a run in which ClickHouse itself copies the rows of src into db.packets,
+// one thread, 100k-row blocks (the ingester's insert size).
+func copyFrom(b *testing.B, src string) func(db string) func() {
+	return func(db string) func() {
+		chExec(b, env.CH(b), fmt.Sprintf("INSERT INTO %s.packets SELECT * FROM %s SETTINGS max_threads = 1, "+
+			"max_insert_threads = 1, max_block_size = 100000, min_insert_block_size_rows = 100000", db, src))
+		return func() {}
+	}
+}
+
+type ingestResult struct {
+	rows    int
+	elapsed time.Duration
+	cpu     cpuSnap
+	engine  bool
+	// first is when the first rows became queryable, firstRows how many there were.
+	first     time.Duration
+	firstRows uint64
+}
+
+// steady is the rate after the first rows: without joining the group and the first batch.
+func (r ingestResult) steady() float64 {
+	if r.firstRows >= uint64(r.rows) {
+		return r.rate()
+	}
+	return float64(uint64(r.rows)-r.firstRows) / (r.elapsed - r.first).Seconds()
+}
+
+func (r ingestResult) rate() float64 { return float64(r.rows) / r.elapsed.Seconds() }
+
+// perCore is rows per CPU second of the processes doing the moving: ClickHouse, plus this
+// process for the ingester (the broker's CPU is reported apart: both read the same bytes).
+func (r ingestResult) perCore() float64 {
+	c := r.cpu.ch
+	if !r.engine {
+		c += r.cpu.self
+	}
+	return float64(r.rows) / c
+}
+
+// ingestRun times one mover into a fresh database until n rows are queryable.
+func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db string) func()) ingestResult {
+	conn := env.CH(b)
+	db := migrated(b, conn, rollups)
+	nviews := views(b, conn, db)
+	q := "SELECT count() FROM " + db + ".packets"
+	time.Sleep(time.Second) // let the DDL's own work settle
+	c0, t0 := snapCPU(b), time.Now()
+	stop := start(db)
+	var first time.Duration
+	var firstRows uint64
+	deadline := t0.Add(10 * time.Minute)
+	var got uint64
+	for got < uint64(n) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: %d of %d rows after 10 min", name, got, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if got = count(b, conn, q); got > 0 && first == 0 {
+			first, firstRows = time.Since(t0), got
+		}
+	}
+	r := ingestResult{rows: n, elapsed: time.Since(t0), cpu: snapCPU(b).sub(c0), engine: name != "ingester", first: first, firstRows: firstRows}
+	stop()
+	if got != uint64(n) {
+		b.Errorf("%s: %d rows, want %d", name, got, n)
+	}
+	b.Logf("%-13s views=%d  %8.0f rows/s  %6.2f s (first %d rows after %5.2f s; after them %8.0f rows/s)  cpu: self %5.2f s, clickhouse %5.2f s, kafka %5.2f s  => %8.0f rows/cpu-s",
+		name, nviews, r.rate(), r.elapsed.Seconds(), firstRows, first.Seconds(), r.steady(), r.cpu.self, r.cpu.ch, r.cpu.kafka, r.perCore())
+	chExec(b, conn, "DROP DATABASE "+db+" SYNC")
+	return r
+}
+
+// newLoadProducer is the client that fills a benchmark's topics: lz4, 1 MiB batches, the
+// partition set on each record. Closed when b ends.
+func newLoadProducer(b *testing.B) *kgo.Client {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(env.Kafka.Addr()), kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	return cl
+}

@@ -1,0 +1,565 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/packetlake/packetlake/record"
+	"github.com/packetlake/packetlake/record/l7"
+	"github.com/packetlake/packetlake/schema"
+)
+
+// tshark is the oracle of the fidelity tests (live_test.go, decode_test.go): every record is
+// compared, column by column, with tshark's dissection of the same frame.
+//
+// How tshark's fields become expected column values, and the deliberate differences:
+//   - tshark runs with TCP reassembly and IP defragmentation off, so that it sees each frame on
+//     its own, as the kernel does.
+//   - Layers are taken from frame.protocols: the L3 header right after Ethernet and its VLAN tags,
+//     the L4 header right after that (IPv6 extension headers in between). Fields of anything
+//     encapsulated deeper (GRE, VXLAN, ICMP errors) are first occurrences of other names or are
+//     ignored: the kernel records the outer headers only.
+//   - L7 columns are expected only where the kernel classifies the payload (port 53 on either
+//     side; a TCP payload starting 0x16 0x03; a TCP payload starting with an HTTP method), with the
+//     rules of l7/oracle_test.go: "<Root>" is "", HTTP Host is trimmed of trailing blanks, TLS and
+//     HTTP strings are cut at 255 bytes, and a value beyond the 1024-byte snippet may be missing
+//     (an L7 truncated reason instead).
+//   - A column tshark gives no value for is expected to be zero, unless marked unknown: eth_type
+//     after an 802.1ad tag as the innermost one (tshark has no etype field for it), payload_len of
+//     an IPv6 packet whose extension headers tshark did not measure.
+//   - Frames the kernel records with an L2-L4 parse error are compared only up to the layer that
+//     failed (see stop in oracleExpect).
+
+// oracleFields are what every comparison reads.
+var oracleFields = []string{
+	"frame.number", "frame.len", "frame.protocols",
+	"eth.src", "eth.dst", "eth.type", "vlan.id", "vlan.etype", "ieee8021ad.id",
+	"ip.src", "ip.dst", "ip.proto", "ip.ttl", "ip.dsfield", "ip.len", "ip.hdr_len", "ip.id",
+	"ip.flags", "ip.frag_offset",
+	"ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.hlim", "ipv6.tclass", "ipv6.flow", "ipv6.plen",
+	"ipv6.hopopts.nxt", "ipv6.hopopts.len", "ipv6.routing.nxt", "ipv6.routing.len",
+	"ipv6.dstopts.nxt", "ipv6.dstopts.len",
+	"ipv6.fraghdr.nxt", "ipv6.fraghdr.offset", "ipv6.fraghdr.more", "ipv6.fraghdr.ident",
+	"tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq_raw", "tcp.ack_raw",
+	"tcp.window_size_value", "tcp.len", "tcp.payload",
+	"udp.srcport", "udp.dstport", "udp.length", "udp.payload",
+	"icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code",
+	"dns.id", "dns.flags.response", "dns.qry.name", "dns.qry.type", "dns.flags.rcode",
+	"dns.count.answers",
+	"tls.handshake.type", "tls.handshake.extensions_server_name",
+	"http.request.method", "http.host", "http.request.uri",
+	"_ws.malformed",
+}
+
+// Control bytes separate fields and occurrences: DNS names and HTTP values may hold commas,
+// tabs and the like.
+const (
+	oracleSep = "\x1f"
+	oracleAgg = "\x1e"
+)
+
+// oracleFrame is one frame as tshark dissects it: every occurrence of every field, in tree order
+// (outer headers first).
+type oracleFrame struct {
+	num   int
+	vals  map[string][]string
+	proto []string // frame.protocols split at ':'
+}
+
+// first is the first occurrence of f, "" if none.
+func (d oracleFrame) first(f string) string {
+	if v := d.vals[f]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (d oracleFrame) nth(f string, i int) string {
+	if v := d.vals[f]; i < len(v) {
+		return v[i]
+	}
+	return ""
+}
+
+// oracleDissect runs tshark over a capture and returns every frame's dissection, in order.
+func oracleDissect(t testing.TB, capture string) []oracleFrame {
+	t.Helper()
+	bin, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Fatalf("tshark not found in PATH: the fidelity tests use it as their oracle (make test installs it)")
+	}
+	args := []string{"-n", "-r", capture,
+		"-o", "tcp.desegment_tcp_streams:FALSE", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+		"-T", "fields", "-E", "separator=" + oracleSep, "-E", "aggregator=" + oracleAgg, "-E", "occurrence=a"}
+	for _, f := range oracleFields {
+		args = append(args, "-e", f)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tshark -r %s: %v\n%s", capture, err, stderr.String())
+	}
+	var out []oracleFrame
+	for line := range strings.Lines(stdout.String()) {
+		cols := strings.Split(strings.TrimSuffix(line, "\n"), oracleSep)
+		if len(cols) != len(oracleFields) {
+			t.Fatalf("tshark -r %s: %d fields in %q, want %d", capture, len(cols), line, len(oracleFields))
+		}
+		d := oracleFrame{vals: map[string][]string{}}
+		for i, f := range oracleFields {
+			if cols[i] != "" {
+				d.vals[f] = strings.Split(cols[i], oracleAgg)
+			}
+		}
+		d.num, err = strconv.Atoi(d.first("frame.number"))
+		if err != nil {
+			t.Fatalf("tshark -r %s: frame number %q", capture, d.first("frame.number"))
+		}
+		d.proto = strings.Split(d.first("frame.protocols"), ":")
+		out = append(out, d)
+	}
+	return out
+}
+
+// oracleExpectation is what a record must hold for one tshark frame: column -> uint64 or string.
+type oracleExpectation struct {
+	want    map[string]any
+	unknown map[string]bool // columns not compared, with the reason documented in oracleExpect
+	// l7ErrOK are the L7 parse_error reasons allowed for this frame (a value beyond the snippet,
+	// a message spread over TCP segments); a kernel reason is never allowed unless expected.
+	l7ErrOK map[string]bool
+	source  map[string]bool // columns whose value came from a tshark field (for the tallies)
+	// malformed: tshark flags the frame malformed, so a parse_error must be expected for it.
+	malformed bool
+}
+
+// oracleColumns are the record columns compared with tshark. Frame, derived and bookkeeping
+// columns (ts, host, iface, collector_id, seq, ifindex, sample_rate) are checked by the tests
+// themselves; parse_error separately.
+var oracleColumns = func() []string {
+	skip := map[string]bool{"ts": true, "host": true, "iface": true, "collector_id": true, "seq": true,
+		"ifindex": true, "sample_rate": true, "parse_error": true}
+	var cols []string
+	for _, c := range schema.Columns {
+		if !skip[c.Name] {
+			cols = append(cols, c.Name)
+		}
+	}
+	return cols
+}()
+
+// oracleExpect derives the expected record of frame d. stop is the layer at which the kernel is
+// expected to stop parsing (a parse error the caller knows of): 0 compares every layer; 3 compares
+// L2 and only the IP fields tshark shows (the kernel records an IPv4 header's fixed fields even
+// when tshark rejects it); 4 compares L2 and L3 but not L4, whose header the kernel needs whole
+// while tshark shows the fields of a part.
+func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExpectation {
+	e := oracleExpectation{want: map[string]any{}, unknown: map[string]bool{}, l7ErrOK: map[string]bool{}, source: map[string]bool{}}
+	for _, c := range oracleColumns {
+		switch reflect.TypeFor[record.Packet]().FieldByIndex(oraclePacketField[c]).Type.Kind() {
+		case reflect.String:
+			e.want[c] = ""
+		default:
+			e.want[c] = uint64(0)
+		}
+	}
+	e.want["src_mac"], e.want["dst_mac"] = "00:00:00:00:00:00", "00:00:00:00:00:00"
+	e.want["src_addr"], e.want["dst_addr"] = "::", "::"
+	e.malformed = d.first("_ws.malformed") != ""
+
+	num := func(f, s string) uint64 {
+		v, err := strconv.ParseUint(s, 0, 64)
+		if err != nil {
+			t.Fatalf("%s: tshark %s = %q: %v", where, f, s, err)
+		}
+		return v
+	}
+	set := func(col string, v any) { e.want[col] = v; e.source[col] = true }
+	setNum := func(col, f string) bool {
+		s := d.first(f)
+		if s == "" {
+			return false
+		}
+		set(col, num(f, s))
+		return true
+	}
+	unknown := func(cols ...string) {
+		for _, c := range cols {
+			e.unknown[c] = true
+		}
+	}
+	onlyShown := func() oracleExpectation { // compare only what came from tshark
+		for _, c := range oracleColumns {
+			if !e.source[c] {
+				e.unknown[c] = true
+			}
+		}
+		return e
+	}
+
+	// L2: Ethernet and VLAN tags, in the order frame.protocols lists them.
+	set("pkt_len", num("frame.len", d.first("frame.len")))
+	set("src_mac", d.first("eth.src"))
+	set("dst_mac", d.first("eth.dst"))
+	if len(d.proto) < 2 || d.proto[0] != "eth" || d.proto[1] != "ethertype" {
+		return onlyShown() // an 802.3 length frame and the like: addresses and length only
+	}
+	i := 2
+	var tagIDs []uint64
+	nVLAN, nAD := 0, 0
+	etype := d.first("eth.type")
+	for i+1 < len(d.proto) && (d.proto[i] == "vlan" || d.proto[i] == "ieee8021ad") && d.proto[i+1] == "ethertype" {
+		if d.proto[i] == "vlan" {
+			tagIDs = append(tagIDs, num("vlan.id", d.nth("vlan.id", nVLAN)))
+			etype = d.nth("vlan.etype", nVLAN)
+			nVLAN++
+		} else {
+			tagIDs = append(tagIDs, num("ieee8021ad.id", d.nth("ieee8021ad.id", nAD)))
+			etype = "" // tshark has no EtherType field for an 802.1ad tag
+			nAD++
+		}
+		i += 2
+	}
+	if len(tagIDs) > 2 {
+		// The kernel walks two tags; a third leaves eth_type at its TPID and no L3.
+		return onlyShown()
+	}
+	if len(tagIDs) > 0 {
+		set("vlan_id", tagIDs[0])
+	}
+	if len(tagIDs) > 1 {
+		set("inner_vlan_id", tagIDs[1])
+	}
+	if etype != "" {
+		set("eth_type", num("eth.type", etype))
+	} else {
+		unknown("eth_type")
+	}
+	l3 := ""
+	if i < len(d.proto) {
+		l3 = d.proto[i]
+		i++
+	}
+
+	// L3.
+	var ipPayload uint64 // bytes after the IP header and its extension headers, by the length fields
+	ipPayloadKnown := false
+	switch l3 {
+	case "ip":
+		set("ip_version", uint64(4))
+		if s := d.first("ip.src"); s != "" {
+			set("src_addr", s)
+		}
+		if s := d.first("ip.dst"); s != "" {
+			set("dst_addr", s)
+		}
+		setNum("ip_proto", "ip.proto")
+		setNum("ttl", "ip.ttl")
+		setNum("tos", "ip.dsfield")
+		setNum("ip_len", "ip.len")
+		setNum("ip_id", "ip.id")
+		setNum("ip_flags", "ip.flags")
+		// tshark 4.0 shows the fragment offset field in 8-byte units; the column is in bytes.
+		if s := d.first("ip.frag_offset"); s != "" {
+			set("frag_offset", num("ip.frag_offset", s)*8)
+		}
+		if tot, hl := d.first("ip.len"), d.first("ip.hdr_len"); tot != "" && hl != "" {
+			if a, b := num("ip.len", tot), num("ip.hdr_len", hl); a >= b {
+				ipPayload, ipPayloadKnown = a-b, true
+			}
+		}
+	case "ipv6":
+		set("ip_version", uint64(6))
+		set("src_addr", d.first("ipv6.src"))
+		set("dst_addr", d.first("ipv6.dst"))
+		setNum("ttl", "ipv6.hlim")
+		setNum("tos", "ipv6.tclass")
+		setNum("flow_label", "ipv6.flow")
+		setNum("ip_proto", "ipv6.nxt")
+		plen := num("ipv6.plen", d.first("ipv6.plen"))
+		set("ip_len", min(plen+40, 0xffff))
+		if stop == 3 {
+			break // the kernel stopped before the extension headers
+		}
+		// Extension headers: their bits, their lengths, and the last next-header value.
+		var ext, extLen uint64
+		extKnown := true
+		for ; i < len(d.proto) && strings.HasPrefix(d.proto[i], "ipv6."); i++ {
+			hdr := d.proto[i]
+			switch hdr {
+			case "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts":
+				ext |= map[string]uint64{"ipv6.hopopts": 1, "ipv6.routing": 2, "ipv6.dstopts": 8}[hdr]
+				setNum("ip_proto", hdr+".nxt")
+				extLen += (num(hdr+".len", d.first(hdr+".len")) + 1) * 8
+			case "ipv6.fraghdr":
+				ext |= 4
+				setNum("ip_proto", "ipv6.fraghdr.nxt")
+				extLen += 8
+				setNum("ip_id", "ipv6.fraghdr.ident")
+				// tshark shows the offset field in 8-byte units, like IPv4's.
+				set("frag_offset", num("ipv6.fraghdr.offset", d.first("ipv6.fraghdr.offset"))*8)
+				setNum("ip_flags", "ipv6.fraghdr.more")
+			default:
+				extKnown = false
+			}
+		}
+		if ext != 0 {
+			set("ip6_ext", ext)
+		}
+		if extKnown && plen >= extLen {
+			ipPayload, ipPayloadKnown = plen-extLen, true
+		}
+	default:
+		return e // not IP: L2 only, every other column zero
+	}
+	if stop == 3 {
+		return onlyShown()
+	}
+	if stop == 4 {
+		// L4 is not compared; payload_len, the only L3-derived L4 column, neither.
+		for _, c := range oracleColumns {
+			if !e.source[c] || c == "payload_len" {
+				e.unknown[c] = true
+			}
+		}
+		return e
+	}
+
+	// L4.
+	l4 := ""
+	if i < len(d.proto) {
+		l4 = d.proto[i]
+	}
+	var payload []byte
+	switch l4 {
+	case "tcp":
+		setNum("src_port", "tcp.srcport")
+		setNum("dst_port", "tcp.dstport")
+		setNum("tcp_flags", "tcp.flags")
+		setNum("tcp_seq", "tcp.seq_raw")
+		setNum("tcp_ack", "tcp.ack_raw")
+		setNum("tcp_window", "tcp.window_size_value")
+		setNum("payload_len", "tcp.len")
+		payload = oracleHex(t, where, d.first("tcp.payload"))
+	case "udp":
+		setNum("src_port", "udp.srcport")
+		setNum("dst_port", "udp.dstport")
+		if s := d.first("udp.length"); s != "" && num("udp.length", s) >= 8 {
+			set("payload_len", num("udp.length", s)-8)
+		}
+		payload = oracleHex(t, where, d.first("udp.payload"))
+	case "icmp", "icmpv6":
+		setNum("icmp_type", l4+".type")
+		setNum("icmp_code", l4+".code")
+		if ipPayloadKnown && ipPayload >= 8 {
+			set("payload_len", ipPayload-8)
+		} else {
+			unknown("payload_len")
+		}
+	default:
+		// Another protocol, or a non-first fragment: everything after the IP headers.
+		if ipPayloadKnown {
+			set("payload_len", min(ipPayload, 0xffff))
+		} else {
+			unknown("payload_len")
+		}
+	}
+	if l4 != "tcp" && l4 != "udp" || len(payload) == 0 {
+		return e
+	}
+
+	// L7, where the kernel's classification sends the payload to a parser.
+	snip := payload[:min(len(payload), schema.SnippetMax)]
+	cut := len(payload) > schema.SnippetMax
+	switch {
+	case e.want["src_port"] == uint64(53) || e.want["dst_port"] == uint64(53):
+		if d.first("dns.id") == "" {
+			// Not a DNS message to tshark either (a TCP segment without a message start).
+			unknown("dns_id", "dns_is_response", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
+			e.l7ErrOK["dns_truncated"], e.l7ErrOK["dns_bad_name"] = true, true
+			return e
+		}
+		setNum("dns_id", "dns.id")
+		setNum("dns_is_response", "dns.flags.response")
+		setNum("dns_answers", "dns.count.answers")
+		if !setNum("dns_rcode", "dns.flags.rcode") {
+			unknown("dns_rcode") // tshark shows the rcode of responses only
+		}
+		if q := d.first("dns.qry.name"); q != "" {
+			if q == "<Root>" {
+				q = ""
+			}
+			set("dns_qname", q)
+			setNum("dns_qtype", "dns.qry.type")
+		}
+		if cut {
+			unknown("dns_qname", "dns_qtype")
+			e.l7ErrOK["dns_truncated"] = true
+		}
+	case l4 == "tcp" && l7.LooksLikeTLSClientHello(snip):
+		switch d.first("tls.handshake.type") {
+		case "1":
+			set("tls_sni", oracleCapField(oracleASCII(d.first("tls.handshake.extensions_server_name"))))
+			if cut {
+				unknown("tls_sni")
+				e.l7ErrOK["tls_truncated"] = true
+			}
+		case "":
+			// tshark sees no handshake message here (an encrypted one, or a record continued
+			// from another segment): we must not invent a name; the parser may find it short.
+			e.l7ErrOK["tls_truncated"], e.l7ErrOK["tls_bad_record"] = true, true
+		}
+	case l4 == "tcp" && l7.LooksLikeHTTPRequest(snip):
+		if d.first("http.request.method") == "" {
+			unknown("http_method", "http_host", "http_path")
+			e.l7ErrOK["http_truncated"] = true
+			return e
+		}
+		set("http_method", oracleCapField(oracleASCII(d.first("http.request.method"))))
+		set("http_host", oracleCapField(strings.TrimRight(oracleASCII(d.first("http.host")), " \t")))
+		set("http_path", oracleCapField(oracleASCII(d.first("http.request.uri"))))
+		if d.first("http.host") == "" && !oracleHeadersEnd(snip) || cut {
+			// The headers go on in the next segment (tshark shows no Host either), or past the
+			// snippet: the parser reports them truncated.
+			e.l7ErrOK["http_truncated"] = true
+			if cut {
+				unknown("http_host")
+			}
+		}
+	}
+	return e
+}
+
+// oracleTally counts, per column, the non-zero values that came from tshark and matched.
+type oracleTally map[string]int
+
+func (tl oracleTally) String() string {
+	keys := make([]string, 0, len(tl))
+	for k := range tl {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return slices.Index(oracleColumns, keys[i]) < slices.Index(oracleColumns, keys[j])
+	})
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%d ", k, tl[k])
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// oracleCheck compares record p with e, reporting each differing column, and counts the matches in
+// tl. wantErr is the parse_error the frame must carry (an expected reason), or "" for none
+// beyond the L7 reasons e allows. It returns the number of differences.
+func oracleCheck(t testing.TB, where string, p *record.Packet, e oracleExpectation, wantErr string, tl oracleTally) int {
+	t.Helper()
+	bad := 0
+	for _, c := range oracleColumns {
+		if e.unknown[c] {
+			continue
+		}
+		got, want := oracleColumnValue(p, c), e.want[c]
+		if got != want {
+			bad++
+			t.Errorf("%s: %s = %v, tshark says %v", where, c, got, want)
+			continue
+		}
+		if e.source[c] && want != uint64(0) && want != "" {
+			tl[c]++ // counted only when tshark gave a value that is not zero or empty
+		}
+	}
+	if e.malformed && wantErr == "" {
+		bad++
+		t.Errorf("%s: tshark finds the frame malformed, but no parse error is expected for it", where)
+	}
+	switch {
+	case p.ParseError == wantErr:
+		if wantErr != "" {
+			tl["parse_error"]++
+		}
+	case wantErr == "" && e.l7ErrOK[p.ParseError]:
+		tl["l7_error_allowed"]++
+	default:
+		bad++
+		t.Errorf("%s: parse_error %q, want %q (allowed L7 reasons: %v)", where, p.ParseError, wantErr, e.l7ErrOK)
+	}
+	return bad
+}
+
+// oracleColumnValue is column c of p in the form oracleExpect uses: MACs and addresses as text
+// (IPv4 unmapped), numbers as uint64, strings as they are.
+func oracleColumnValue(p *record.Packet, c string) any {
+	switch c {
+	case "src_mac":
+		return oracleMAC(p.SrcMAC)
+	case "dst_mac":
+		return oracleMAC(p.DstMAC)
+	case "src_addr":
+		return netip.AddrFrom16(p.SrcAddr).Unmap().String()
+	case "dst_addr":
+		return netip.AddrFrom16(p.DstAddr).Unmap().String()
+	}
+	v := reflect.ValueOf(p).Elem()
+	f := v.FieldByIndex(oraclePacketField[c])
+	switch f.Kind() {
+	case reflect.String:
+		return f.String()
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return f.Uint()
+	}
+	panic("column " + c + " of unexpected kind " + f.Kind().String())
+}
+
+var oraclePacketField = func() map[string][]int {
+	m := map[string][]int{}
+	t := reflect.TypeFor[record.Packet]()
+	for i := range t.NumField() {
+		m[t.Field(i).Tag.Get("col")] = []int{i}
+	}
+	return m
+}()
+
+func oracleMAC(m uint64) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", byte(m>>40), byte(m>>32), byte(m>>24), byte(m>>16), byte(m>>8), byte(m))
+}
+
+func oracleHex(t testing.TB, where, s string) []byte {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, ":", ""))
+	if err != nil {
+		t.Fatalf("%s: payload hex: %v", where, err)
+	}
+	return b
+}
+
+// oracleCapField cuts a tshark value as the L7 parsers cut theirs: at 255 bytes, not inside a UTF-8
+// sequence.
+func oracleCapField(s string) string {
+	const maxFieldLen = 255
+	for i := 0; i < len(s); {
+		_, w := utf8.DecodeRuneInString(s[i:])
+		if i+w > maxFieldLen {
+			return s[:i]
+		}
+		i += w
+	}
+	return s
+}
+
+// oracleASCII undoes the escape tshark's field output adds to TLS and HTTP strings (a tab
+// becomes `\t`).
+func oracleASCII(s string) string { return strings.ReplaceAll(s, `\t`, "\t") }
+
+func oracleHeadersEnd(b []byte) bool {
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
+}
