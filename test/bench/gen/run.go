@@ -77,7 +77,35 @@ func (g *Generator) Send(frame []byte, ifindex int, n uint32) error {
 		Repeat:  n,
 		Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
 	})
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w (%v)", ErrLiveFramesDenied, err)
+	}
 	return err
+}
+
+// ErrLiveFramesDenied: the kernel refuses BPF_PROG_TEST_RUN in live-frames mode to this process.
+// Root and every capability do not help: some kernels (seen on 6.18.44-fc-v1300) return EPERM
+// for BPF_F_TEST_XDP_LIVE_FRAMES unless the caller is PID 1, before looking at any other
+// argument. Ordinary (non-live) test runs still work there; only the generator cannot transmit.
+var ErrLiveFramesDenied = errors.New("kernel refuses BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES " +
+	"(EPERM for any process but PID 1 on this kernel): the live-frames generator cannot transmit here")
+
+// LiveFrames reports whether this kernel lets the calling process run XDP programs in live-frames
+// mode, without transmitting anything: it asks for a live run on a 1-byte frame, which a kernel
+// that allows live frames rejects as too short (EINVAL) and a kernel that denies them refuses
+// first (EPERM). A nil error means Send can work.
+func (g *Generator) LiveFrames() error {
+	_, err := g.objs.GenTx.Run(&ebpf.RunOptions{Data: []byte{0}, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES})
+	switch {
+	case errors.Is(err, unix.EPERM):
+		return fmt.Errorf("%w (%v)", ErrLiveFramesDenied, err)
+	case errors.Is(err, unix.EINVAL):
+		return nil
+	case err == nil:
+		return errors.New("live-frames probe: a 1-byte frame was accepted (want EINVAL)")
+	default:
+		return fmt.Errorf("live-frames probe: %w", err)
+	}
 }
 
 // TCPFrame builds an Ethernet + IPv4 + TCP ACK frame with payload bytes of 'A' (not DNS, TLS or
