@@ -15,7 +15,7 @@ import (
 const decodeRingBytes = 1 << 20
 
 // DecodeCapture replays a capture through the BPF program and writes one JSON object per
-// recorded packet to w (see WriteJSON). Samples travel the collector→ingester path — packed
+// recorded packet to w (see record.WriteJSON). Samples travel the collector→ingester path — packed
 // into a record.Frame, checked by record.ParseFrame, decoded by record.Frame — so the output is
 // what the ingester would store: host is empty, iface is the file's name, collector_id 0, seq
 // counts from 0 and ts is the capture time.
@@ -47,7 +47,7 @@ func DecodeCapture(path string, w io.Writer) (ReplayStats, error) {
 			return fmt.Errorf("frame built from the capture does not parse: %w", err)
 		}
 		err = record.Frame(h, samples, &pkt, func(p *record.Packet) error {
-			line = AppendJSON(line[:0], p)
+			line = record.AppendJSON(line[:0], p)
 			_, werr = bw.Write(line)
 			return werr
 		})

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/packetlake/packetlake/record"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -52,36 +53,36 @@ type metrics struct {
 var metricDefs = []struct {
 	name, help string
 	gauge      bool
-	get        func(*Stats) uint64
+	get        func(*record.Stats) uint64
 }{
-	{"kernel_seen_total", "Packets the BPF program ran on.", false, func(s *Stats) uint64 { return s.KernelSeen }},
-	{"kernel_emitted_total", "Records the BPF program wrote to the ring buffer.", false, func(s *Stats) uint64 { return s.KernelEmitted }},
-	{"kernel_ring_full_total", "Records lost because the ring buffer was full.", false, func(s *Stats) uint64 { return s.KernelRingFull }},
-	{"kernel_sampled_out_total", "Packets deliberately not recorded by sampling.", false, func(s *Stats) uint64 { return s.KernelSampledOut }},
-	{"kernel_snippet_copy_failed_total", "Records emitted without their L7 snippet.", false, func(s *Stats) uint64 { return s.KernelSnippetCopyFailed }},
-	{"ring_pending_bytes", "Bytes waiting in the ring buffer.", true, func(s *Stats) uint64 { return s.RingPendingBytes }},
-	{"samples_read_total", "Valid records read from the ring buffer.", false, func(s *Stats) uint64 { return s.SamplesRead }},
-	{"samples_malformed_total", "Ring buffer samples that were not a valid record (dropped).", false, func(s *Stats) uint64 { return s.SamplesMalformed }},
-	{"frames_produced_total", "Frames handed to the Kafka client.", false, func(s *Stats) uint64 { return s.FramesProduced }},
-	{"frames_acked_total", "Frames acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.FramesAcked }},
-	{"frames_shed_total", "Frames dropped because the producer buffer was full.", false, func(s *Stats) uint64 { return s.FramesShed }},
-	{"records_produced_total", "Records in frames handed to the Kafka client.", false, func(s *Stats) uint64 { return s.RecordsProduced }},
-	{"records_acked_total", "Records in frames acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.RecordsAcked }},
-	{"records_shed_total", "Records dropped because the producer buffer was full.", false, func(s *Stats) uint64 { return s.RecordsShed }},
-	{"records_failed_total", "Records in frames Kafka did not take.", false, func(s *Stats) uint64 { return s.RecordsFailed }},
-	{"buffered_bytes", "Frame bytes waiting for Kafka.", true, func(s *Stats) uint64 { return s.BufferedBytes }},
-	{"read_errors_total", "Ring buffer read failures.", false, func(s *Stats) uint64 { return s.ReadErrors }},
-	{"stats_failed_total", "Stats messages Kafka did not take.", false, func(s *Stats) uint64 { return s.StatsFailed }},
-	{"kernel_flow_counted_total", "Packets added to a kernel flow bucket.", false, func(s *Stats) uint64 { return s.KernelFlowCounted }},
-	{"kernel_flow_failed_total", "Packets of new flows a full kernel flow table refused (in no flow).", false, func(s *Stats) uint64 { return s.KernelFlowFailed }},
-	{"flow_exports_total", "Flow exports run.", false, func(s *Stats) uint64 { return s.FlowExports }},
-	{"flow_export_errors_total", "Flow messages Kafka did not acknowledge (retried at the next export).", false, func(s *Stats) uint64 { return s.FlowExportErrors }},
-	{"flow_rows_exported_total", "Flow rows acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.FlowRowsExported }},
-	{"flow_packets_exported_total", "Packets in flow rows acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.FlowPacketsExported }},
-	{"flow_bytes_exported_total", "Bytes in flow rows acknowledged by Kafka.", false, func(s *Stats) uint64 { return s.FlowBytesExported }},
-	{"flows_retired_total", "Idle flows' kernel buckets retired after their last export.", false, func(s *Stats) uint64 { return s.FlowsRetired }},
-	{"flow_lost_packets", "Packets counted into flows that no acknowledged export carried (a lower bound while packets flow).", true, func(s *Stats) uint64 { return s.FlowLostPackets }},
-	{"flows_active", "Live kernel flow buckets at the last export.", true, func(s *Stats) uint64 { return uint64(max(s.FlowsActive, 0)) }},
+	{"kernel_seen_total", "Packets the BPF program ran on.", false, func(s *record.Stats) uint64 { return s.KernelSeen }},
+	{"kernel_emitted_total", "Records the BPF program wrote to the ring buffer.", false, func(s *record.Stats) uint64 { return s.KernelEmitted }},
+	{"kernel_ring_full_total", "Records lost because the ring buffer was full.", false, func(s *record.Stats) uint64 { return s.KernelRingFull }},
+	{"kernel_sampled_out_total", "Packets deliberately not recorded by sampling.", false, func(s *record.Stats) uint64 { return s.KernelSampledOut }},
+	{"kernel_snippet_copy_failed_total", "Records emitted without their L7 snippet.", false, func(s *record.Stats) uint64 { return s.KernelSnippetCopyFailed }},
+	{"ring_pending_bytes", "Bytes waiting in the ring buffer.", true, func(s *record.Stats) uint64 { return s.RingPendingBytes }},
+	{"samples_read_total", "Valid records read from the ring buffer.", false, func(s *record.Stats) uint64 { return s.SamplesRead }},
+	{"samples_malformed_total", "Ring buffer samples that were not a valid record (dropped).", false, func(s *record.Stats) uint64 { return s.SamplesMalformed }},
+	{"frames_produced_total", "Frames handed to the Kafka client.", false, func(s *record.Stats) uint64 { return s.FramesProduced }},
+	{"frames_acked_total", "Frames acknowledged by Kafka.", false, func(s *record.Stats) uint64 { return s.FramesAcked }},
+	{"frames_shed_total", "Frames dropped because the producer buffer was full.", false, func(s *record.Stats) uint64 { return s.FramesShed }},
+	{"records_produced_total", "Records in frames handed to the Kafka client.", false, func(s *record.Stats) uint64 { return s.RecordsProduced }},
+	{"records_acked_total", "Records in frames acknowledged by Kafka.", false, func(s *record.Stats) uint64 { return s.RecordsAcked }},
+	{"records_shed_total", "Records dropped because the producer buffer was full.", false, func(s *record.Stats) uint64 { return s.RecordsShed }},
+	{"records_failed_total", "Records in frames Kafka did not take.", false, func(s *record.Stats) uint64 { return s.RecordsFailed }},
+	{"buffered_bytes", "Frame bytes waiting for Kafka.", true, func(s *record.Stats) uint64 { return s.BufferedBytes }},
+	{"read_errors_total", "Ring buffer read failures.", false, func(s *record.Stats) uint64 { return s.ReadErrors }},
+	{"stats_failed_total", "Stats messages Kafka did not take.", false, func(s *record.Stats) uint64 { return s.StatsFailed }},
+	{"kernel_flow_counted_total", "Packets added to a kernel flow bucket.", false, func(s *record.Stats) uint64 { return s.KernelFlowCounted }},
+	{"kernel_flow_failed_total", "Packets of new flows a full kernel flow table refused (in no flow).", false, func(s *record.Stats) uint64 { return s.KernelFlowFailed }},
+	{"flow_exports_total", "Flow exports run.", false, func(s *record.Stats) uint64 { return s.FlowExports }},
+	{"flow_export_errors_total", "Flow messages Kafka did not acknowledge (retried at the next export).", false, func(s *record.Stats) uint64 { return s.FlowExportErrors }},
+	{"flow_rows_exported_total", "Flow rows acknowledged by Kafka.", false, func(s *record.Stats) uint64 { return s.FlowRowsExported }},
+	{"flow_packets_exported_total", "Packets in flow rows acknowledged by Kafka.", false, func(s *record.Stats) uint64 { return s.FlowPacketsExported }},
+	{"flow_bytes_exported_total", "Bytes in flow rows acknowledged by Kafka.", false, func(s *record.Stats) uint64 { return s.FlowBytesExported }},
+	{"flows_retired_total", "Idle flows' kernel buckets retired after their last export.", false, func(s *record.Stats) uint64 { return s.FlowsRetired }},
+	{"flow_lost_packets", "Packets counted into flows that no acknowledged export carried (a lower bound while packets flow).", true, func(s *record.Stats) uint64 { return s.FlowLostPackets }},
+	{"flows_active", "Live kernel flow buckets at the last export.", true, func(s *record.Stats) uint64 { return uint64(max(s.FlowsActive, 0)) }},
 }
 
 const metricPrefix = "packetlake_collector_"

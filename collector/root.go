@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 
 	"github.com/packetlake/packetlake/internal/netns"
+	"github.com/packetlake/packetlake/record"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
@@ -51,7 +52,7 @@ type Collector struct {
 	rd     *ringbuf.Reader // live mode only
 	link   link.Link
 	// finalKernel keeps the kernel counters read just before Stop unloads the program.
-	finalKernel *Stats
+	finalKernel *record.Stats
 
 	// noAttach loads and drains but attaches nothing: tests and benchmarks feed the live path
 	// with BPF_PROG_TEST_RUN instead of an interface's traffic.

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"time"
 
@@ -11,91 +10,12 @@ import (
 	"github.com/packetlake/packetlake/record"
 )
 
-// StatsVersion is the value of Stats.Version; it changes only if a field changes meaning.
-// Fields are only ever added.
-const StatsVersion = 1
-
-// Stats is one message on the stats topic (JSON, one object per Kafka record, keyed like the
-// frames by host/iface) and the snapshot behind the Prometheus metrics. Every counter is
-// cumulative since the collector run started (identified by CollectorID), so a consumer takes
-// differences between consecutive messages of one run; a new CollectorID restarts from zero.
-//
-// Where every packet the program saw went:
-//
-//	kernel_seen     = kernel_emitted + kernel_ring_full + kernel_sampled_out
-//	kernel_emitted  = samples_read + samples_malformed + (records still in the ring)
-//	samples_read    = records_produced + records_shed + (records in the frame being built)
-//	records_produced = records_acked + records_failed + (records waiting for Kafka)
-//
-// Flows (flows.go): kernel_flow_counted = kernel_seen (+ staged packets) - kernel_flow_failed,
-// and flow_packets_exported + flow_lost_packets = kernel_flow_counted once the interface is idle
-// and an export has run (always after Stop).
-//
-// While packets flow, the parenthesised terms make each left side ≥ the named terms on the right
-// (a snapshot reads downstream counters first). One exception: the program counts emitted just
-// after the record becomes readable, so samples_read may lead kernel_emitted by a few records
-// for an instant. The drain adds its counts in batches, at each frame flush and ring poll, so
-// they lag by at most FrameMaxAge.
-type Stats struct {
-	Version     int       `json:"version"`      // StatsVersion
-	Time        time.Time `json:"time"`         // when the snapshot was taken, RFC 3339 with ns, UTC
-	TimeUnixNs  int64     `json:"time_unix_ns"` // the same, ns since the Unix epoch
-	Host        string    `json:"host"`         // Config.Host
-	Iface       string    `json:"iface"`        // interface (or capture file) recorded
-	CollectorID uint64    `json:"collector_id"` // random id of this run, as in the frames
-	Mode        string    `json:"mode"`         // "xdp", "tc" or "pcap"
-	// ClockOffsetNs is the wall-clock − monotonic offset the current frames carry (0 in pcap mode).
-	ClockOffsetNs int64 `json:"clock_offset_ns"`
-
-	// Kernel counters, summed over CPUs, from the BPF program's pl_stats map (schema.KernelCounters).
-	KernelSeen              uint64 `json:"kernel_seen"`                // packets the program ran on
-	KernelEmitted           uint64 `json:"kernel_emitted"`             // records written to the ring
-	KernelRingFull          uint64 `json:"kernel_ring_full"`           // records lost: ring full
-	KernelSampledOut        uint64 `json:"kernel_sampled_out"`         // packets deliberately not recorded
-	KernelSnippetCopyFailed uint64 `json:"kernel_snippet_copy_failed"` // records emitted without their L7 snippet
-	KernelFlowCounted       uint64 `json:"kernel_flow_counted"`        // packets added to a kernel flow entry (every packet, before sampling)
-	KernelFlowFailed        uint64 `json:"kernel_flow_failed"`         // packets the flow map refused: in no flow
-	// Flow export (flows.go): rows and their packets/bytes acknowledged by Kafka on the flows topic.
-	FlowExports         uint64 `json:"flow_exports"`
-	FlowExportErrors    uint64 `json:"flow_export_errors"` // flow messages not acknowledged (their deltas are retried)
-	FlowRowsExported    uint64 `json:"flow_rows_exported"`
-	FlowPacketsExported uint64 `json:"flow_packets_exported"` // = kernel_flow_counted - flow_lost_packets once idle
-	FlowBytesExported   uint64 `json:"flow_bytes_exported"`
-	FlowsRetired        uint64 `json:"flows_retired"` // idle flows' kernel buckets retired after their last export (freed at the next)
-	// FlowLostPackets: packets counted into flows that no export carried (a flow message Kafka
-	// has not acknowledged yet: the next export retries it): kernel_flow_counted before an export
-	// minus flow_packets_exported after it -- a lower bound while packets flow, exact when idle.
-	FlowLostPackets uint64 `json:"flow_lost_packets"`
-	FlowsActive     int64  `json:"flows_active"` // gauge: live buckets in the kernel flow tables at the last export
-	// KernelParseErrors counts records by the kernel parser's stop reason (record.ParseErrorName);
-	// only reasons seen at least once are present.
-	KernelParseErrors map[string]uint64 `json:"kernel_parse_errors"`
-	// RingPendingBytes is how much is waiting in the ring buffer right now (a gauge).
-	RingPendingBytes uint64 `json:"ring_pending_bytes"`
-
-	// User-space counters.
-	SamplesRead      uint64 `json:"samples_read"`      // valid pl_records read from the ring
-	SamplesMalformed uint64 `json:"samples_malformed"` // ring samples (or tails) that were not a valid pl_record: dropped
-	FramesProduced   uint64 `json:"frames_produced"`   // frames handed to the Kafka client
-	FramesAcked      uint64 `json:"frames_acked"`      // frames Kafka acknowledged
-	FramesShed       uint64 `json:"frames_shed"`       // frames dropped because MaxBufferedBytes was reached
-	RecordsProduced  uint64 `json:"records_produced"`  // records in frames_produced
-	RecordsAcked     uint64 `json:"records_acked"`     // records in frames_acked
-	RecordsShed      uint64 `json:"records_shed"`      // records in frames_shed: lost, counted
-	RecordsFailed    uint64 `json:"records_failed"`    // records in frames whose produce failed: lost, counted
-	// ProduceErrors counts failed frames by reason (snake_case Kafka error name, "aborted",
-	// "client_closed", "record_timeout", ...); only reasons seen at least once are present.
-	ProduceErrors map[string]uint64 `json:"produce_errors"`
-	BufferedBytes uint64            `json:"buffered_bytes"` // gauge: frame bytes waiting for Kafka (≤ MaxBufferedBytes)
-	ReadErrors    uint64            `json:"read_errors"`    // ring buffer read failures (other than deadline/flush)
-	StatsFailed   uint64            `json:"stats_failed"`   // earlier stats messages Kafka did not take
-}
-
-// Stats returns a snapshot of every counter. Kernel counters are zero before Start.
-func (c *Collector) Stats() Stats {
+// Stats returns a snapshot of every counter (record.Stats, the stats topic's message). Kernel
+// counters are zero before Start.
+func (c *Collector) Stats() record.Stats {
 	now := time.Now().UTC()
-	s := Stats{
-		Version:       StatsVersion,
+	s := record.Stats{
+		Version:       record.StatsVersion,
 		Time:          now,
 		TimeUnixNs:    now.UnixNano(),
 		Host:          c.cfg.Host,
@@ -105,7 +25,7 @@ func (c *Collector) Stats() Stats {
 		ClockOffsetNs: c.offset.Load(),
 	}
 	// Downstream counters first, upstream last: a record moves downstream only after it was
-	// counted upstream, so each identity in the doc above holds as ≥ even while packets flow.
+	// counted upstream, so each identity in record.Stats's doc holds as ≥ even while packets flow.
 	n := &c.n
 	s.FramesAcked = n.framesAcked.Load()
 	s.RecordsAcked = n.recordsAcked.Load()
@@ -133,7 +53,7 @@ func (c *Collector) Stats() Stats {
 }
 
 // kernelStats fills the kernel counters from the loaded program, if any.
-func (c *Collector) kernelStats(s *Stats) {
+func (c *Collector) kernelStats(s *record.Stats) {
 	c.objsMu.Lock()
 	defer c.objsMu.Unlock()
 	s.KernelParseErrors = map[string]uint64{}
@@ -174,7 +94,7 @@ func (c *Collector) kernelStats(s *Stats) {
 	}
 }
 
-// statsLoop publishes a Stats message every StatsInterval until ctx is done.
+// statsLoop publishes a stats message every StatsInterval until ctx is done.
 func (c *Collector) statsLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.StatsInterval)
 	defer t.Stop()
@@ -188,12 +108,13 @@ func (c *Collector) statsLoop(ctx context.Context) {
 	}
 }
 
-// publishStats sends one Stats message. It never blocks: like a frame, a stats message that
+// publishStats sends one stats message. It never blocks: like a frame, a stats message that
 // does not fit the producer's buffer is dropped (and counted in the next one's stats_failed).
 func (c *Collector) publishStats() {
-	b, err := json.Marshal(c.Stats())
+	s := c.Stats()
+	b, err := s.Encode()
 	if err != nil {
-		c.log.Error("encode stats", "err", err) // a bug: Stats holds only plain values
+		c.log.Error("publish stats", "err", err) // a bug: Stats holds only plain values
 		return
 	}
 	r := &kgo.Record{Topic: c.cfg.StatsTopic, Key: c.prod.key, Value: b}

@@ -2,13 +2,13 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/packetlake/packetlake/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -36,14 +36,14 @@ func TestStatsTopic(t *testing.T) {
 	inject(t, c, pkts, n)
 
 	cons := newConsumer(t, k.Addr(), cfg.StatsTopic)
-	var last Stats
+	var last record.Stats
 	recs := cons.until(10*time.Second, func(recs []*kgo.Record) bool {
 		if len(recs) == 0 {
 			return false
 		}
-		last = Stats{}
-		if err := json.Unmarshal(recs[len(recs)-1].Value, &last); err != nil {
-			t.Fatalf("stats message is not JSON: %v", err)
+		var err error
+		if last, err = record.DecodeStats(recs[len(recs)-1].Value); err != nil {
+			t.Fatal(err)
 		}
 		return last.RecordsAcked == n
 	})
@@ -51,11 +51,11 @@ func TestStatsTopic(t *testing.T) {
 		t.Fatalf("no stats message with all %d records acked in %d messages; last %+v", n, len(recs), last)
 	}
 	for i, r := range recs {
-		var s Stats
-		if err := json.Unmarshal(r.Value, &s); err != nil {
+		s, err := record.DecodeStats(r.Value)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Version != StatsVersion || s.Host != "test-host" || s.Iface != "lo" || s.CollectorID != c.ID() || s.Mode != "xdp" {
+		if s.Version != record.StatsVersion || s.Host != "test-host" || s.Iface != "lo" || s.CollectorID != c.ID() || s.Mode != "xdp" {
 			t.Errorf("message %d identity: %+v", i, s)
 		}
 		if string(r.Key) != "test-host/lo" {

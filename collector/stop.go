@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/packetlake/packetlake/record"
 )
 
 // Done is closed when the source has ended: the capture is replayed, or the live drain failed
@@ -85,7 +87,7 @@ func (c *Collector) release() {
 		cancel()
 		c.http = nil
 	}
-	final := &Stats{}
+	final := &record.Stats{}
 	c.kernelStats(final)
 	c.objsMu.Lock()
 	defer c.objsMu.Unlock()

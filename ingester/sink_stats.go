@@ -2,29 +2,19 @@ package ingester
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/packetlake/packetlake/record"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// statsHeader is the part of collector.Stats the ingester reads; the counters stay in the raw
-// JSON (and materialized columns). A local copy keeps the collector's BPF dependencies out of
-// the ingester.
-type statsHeader struct {
-	Version     int       `json:"version"`
-	Time        time.Time `json:"time"`
-	Host        string    `json:"host"`
-	Iface       string    `json:"iface"`
-	CollectorID uint64    `json:"collector_id"`
-}
-
+// statsRow is one stats message. The table keys on the header fields of the decoded message;
+// the counters stay in the raw JSON (and materialized columns), so fields a newer collector
+// adds are stored without an ingester change.
 type statsRow struct {
-	h      statsHeader
+	h      record.Stats
 	offset int64
 	raw    string
 }
@@ -37,12 +27,9 @@ type statsSink struct {
 }
 
 func (s *statsSink) add(r *kgo.Record) (int, error) {
-	var h statsHeader
-	if err := json.Unmarshal(r.Value, &h); err != nil {
-		return 0, fmt.Errorf("stats message is not JSON: %w", err)
-	}
-	if h.Version < 1 || h.Host == "" || h.Time.IsZero() {
-		return 0, errors.New("stats message lacks version, host or time")
+	h, err := record.DecodeStats(r.Value)
+	if err != nil {
+		return 0, err
 	}
 	s.rows = append(s.rows, statsRow{h: h, offset: r.Offset, raw: string(r.Value)})
 	return 1, nil

@@ -167,7 +167,7 @@ func background(t testing.TB, topic string, collectors, frames, perFrame int, pa
 	return uint64(collectors * frames * perFrame), done
 }
 
-// statsMessage is a collector stats message as collector.Stats marshals it (the fields read).
+// statsMessage is a collector stats message as record.Stats encodes it (a few fields).
 func statsMessage(host string, id uint64, i int) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"version": 1, "time": time.Unix(0, wallBase).Add(time.Duration(i) * time.Second).UTC(),

@@ -18,7 +18,7 @@ func init() {
 }
 
 // runClickhouseLocal serves ClickHouse in this process until SIGINT/SIGTERM. The engine is
-// fetched from npm on first use and cached (see chlocal.CacheDir).
+// fetched from npm on first use and cached (see cache.Dir).
 func setupClickhouseLocal() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("clickhouse-local", flag.ContinueOnError)
 	data := fs.String("data", "", "data directory (required); locked while the server runs")

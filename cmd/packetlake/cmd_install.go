@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/packetlake/packetlake/internal/local/cache"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
@@ -26,12 +27,12 @@ func setupInstall() (*flag.FlagSet, func(context.Context) error) {
 	return fs, func(ctx context.Context) error { return runInstall(ctx, *cache, *withKafka) }
 }
 
-func runInstall(ctx context.Context, cache string, withKafka bool) error {
+func runInstall(ctx context.Context, cacheDir string, withKafka bool) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	dir := cache
+	dir := cacheDir
 	if dir == "" {
 		var err error
-		if dir, err = chlocal.CacheDir(); err != nil {
+		if dir, err = cache.Dir(); err != nil {
 			return err
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/packetlake/packetlake/collector"
+	"github.com/packetlake/packetlake/record"
 )
 
 // progress prints one line every cfg.ProgressEvery until ctx ends: where the packets are along
@@ -37,9 +37,9 @@ func (r *runner) printProgress(ctx context.Context, start time.Time) {
 
 // progressLine: packets the kernel saw, records produced to and acknowledged by Kafka, rows in
 // ClickHouse, and every record lost on the way (ring full, shed for memory, failed produce).
-func progressLine(elapsed time.Duration, s collector.Stats, rows string) string {
+func progressLine(elapsed time.Duration, s record.Stats, rows string) string {
 	return fmt.Sprintf("[%4ds] kernel saw %d pkts | kafka %d produced, %d acked | clickhouse %s rows | lost %d",
 		int(elapsed.Round(time.Second).Seconds()), s.KernelSeen, s.RecordsProduced, s.RecordsAcked, rows, lost(s))
 }
 
-func lost(s collector.Stats) uint64 { return s.KernelRingFull + s.RecordsShed + s.RecordsFailed }
+func lost(s record.Stats) uint64 { return s.KernelRingFull + s.RecordsShed + s.RecordsFailed }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/record"
 )
 
@@ -104,7 +103,7 @@ func (c CH) InsertPackets(ctx context.Context, rows []record.Packet, token strin
 func (c CH) InsertInto(ctx context.Context, table string, rows []record.Packet, token string) error {
 	var b []byte
 	for i := range rows {
-		line := collector.AppendJSON(nil, &rows[i])
+		line := record.AppendJSON(nil, &rows[i])
 		line = macJSON.ReplaceAllFunc(line, func(m []byte) []byte {
 			sub := macJSON.FindSubmatch(m)
 			n, _ := strconv.ParseUint(strings.ReplaceAll(string(sub[2]), ":", ""), 16, 64)

@@ -137,7 +137,7 @@ var packetFields = func() map[string]int {
 	return m
 }()
 
-// ParseDecodeJSON reads one line of `packetlake decode` (collector.AppendJSON) back into a
+// ParseDecodeJSON reads one line of `packetlake decode` (record.AppendJSON) back into a
 // record.Packet. Every column of schema.Columns must be present, and nothing else.
 func ParseDecodeJSON(line []byte) (record.Packet, error) {
 	var p record.Packet

@@ -19,7 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sys/unix"
 
-	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/record"
@@ -49,7 +48,7 @@ type lineRateResult struct {
 	genCPU    float64       // CPU-seconds of the generator threads: includes the receive side's softirq (veth NAPI, pl_xdp, skb, drop), which runs on the sending CPU
 	rx        uint64        // observed end's rx_packets over the step
 	txDropped uint64        // peer end's tx drops (veth queue full: never reached XDP)
-	st        collector.Stats
+	st        record.Stats
 	collCPU   float64 // collector process CPU-seconds, generation time + 1 s
 	kafkaCPU  float64 // the broker's, same window
 	busy      float64 // all CPUs, non-idle seconds over the generation time (includes other work on the VM)

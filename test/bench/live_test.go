@@ -25,6 +25,7 @@ import (
 	"github.com/packetlake/packetlake/ingester"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
+	"github.com/packetlake/packetlake/record"
 )
 
 func envInt(name string, def int) int {
@@ -119,7 +120,7 @@ func (c *collectorProc) cpu(b *testing.B) float64 {
 }
 
 // stop stops the collector (SIGTERM: drain, flush, final stats) and returns its final stats.
-func (c *collectorProc) stop(b *testing.B) collector.Stats {
+func (c *collectorProc) stop(b *testing.B) record.Stats {
 	if c.cmd.ProcessState == nil {
 		c.cmd.Process.Signal(syscall.SIGTERM)
 		c.cmd.Wait()
@@ -130,7 +131,7 @@ func (c *collectorProc) stop(b *testing.B) collector.Stats {
 		b.Fatal(err)
 	}
 	defer cl.Close()
-	var last collector.Stats
+	var last record.Stats
 	var n int
 	defer func() {
 		if last.TimeUnixNs == 0 {
@@ -143,7 +144,7 @@ func (c *collectorProc) stop(b *testing.B) collector.Stats {
 		cancel()
 		fs.EachRecord(func(r *kgo.Record) {
 			n++
-			var s collector.Stats
+			var s record.Stats
 			if json.Unmarshal(r.Value, &s) == nil && s.TimeUnixNs >= last.TimeUnixNs {
 				last = s
 			}

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/internal/childproc"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
@@ -64,7 +63,7 @@ func TestPipelineStoresWhatDecodePrints(t *testing.T) {
 			continue
 		}
 		for i := range rows {
-			got := collector.AppendJSON(nil, &rows[i])
+			got := record.AppendJSON(nil, &rows[i])
 			if diff := jsonDiff(lines[i], got, "host", "collector_id", "seq"); diff != "" {
 				t.Errorf("%s packet %d: stored row differs from decode: %s", iface, i+1, diff)
 			}

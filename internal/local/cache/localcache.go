@@ -1,5 +1,7 @@
 // Package cache names the directory where packetlake keeps what it downloads once per
-// machine (the ClickHouse engine, the Kafka jars), so every launcher agrees on it.
+// machine (the ClickHouse engine, the Kafka jars), so every launcher agrees on it, and holds the
+// file lock (flock) the launchers take so that concurrent processes fetch once and never share
+// a data directory.
 package cache
 
 import (

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+
+	"github.com/packetlake/packetlake/internal/local/cache"
 )
 
 // Config says where an in-process ClickHouse keeps its data and where it listens.
@@ -15,7 +17,7 @@ type Config struct {
 	// TCPPort (native protocol) and HTTPPort on 127.0.0.1; 0 picks a free port. The server
 	// always binds loopback only: user "default" has no password in this mode.
 	TCPPort, HTTPPort int
-	// CacheDir holds the downloaded engine; "" means CacheDir().
+	// CacheDir holds the downloaded engine; "" means cache.Dir().
 	CacheDir string
 	// Logger receives packetlake's own messages about the server; nil discards them.
 	Logger *slog.Logger
@@ -40,7 +42,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("chlocal: tcp and http port are both %d", cfg.TCPPort)
 	}
 	if cfg.CacheDir == "" {
-		if cfg.CacheDir, err = CacheDir(); err != nil {
+		if cfg.CacheDir, err = cache.Dir(); err != nil {
 			return cfg, err
 		}
 	}

@@ -17,8 +17,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/packetlake/packetlake/internal/local/cache"
 )
 
 // The engine is pinned to one exact build: the server flags, the FIFO trick and the measured
@@ -55,7 +56,10 @@ func EnsureLib(ctx context.Context, cacheDir string, log *slog.Logger) (string, 
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("create cache dir: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(root, NPMVersion+".lock"), log)
+	lock := filepath.Join(root, NPMVersion+".lock")
+	unlock, err := cache.Lock(ctx, lock, func() {
+		log.Info("waiting for another process fetching the ClickHouse engine", "lock", lock)
+	})
 	if err != nil {
 		return "", err
 	}
@@ -213,37 +217,6 @@ func writeVerified(r io.Reader, dst string) error {
 		return fmt.Errorf("sync %s: %w", dst, err)
 	}
 	return out.Close()
-}
-
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel the wait (a
-// blocking flock cannot be interrupted). The lock dies with the process, so a crashed fetcher
-// never blocks the next one.
-func lockFile(ctx context.Context, path string, log *slog.Logger) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
-	}
-	logged := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if !logged {
-			log.Info("waiting for another process fetching the ClickHouse engine", "lock", path)
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("wait for lock %s: %w", path, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // tail keeps the last n bytes of s: the end of a tool's output is where the cause usually is.

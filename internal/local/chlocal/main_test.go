@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/packetlake/packetlake/internal/local/cache"
 )
 
 // plBinary is the packetlake binary the tests spawn: the engine runs in child processes so
@@ -35,7 +37,7 @@ func testMain(m *testing.M) int {
 
 	// Fetch once up front so that a download problem (no npm, no network) fails the run with
 	// its own message instead of being skipped, and spawn timings measure the server, not npm.
-	cache, err := CacheDir()
+	cacheDir, err := cache.Dir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
@@ -43,11 +45,11 @@ func testMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	t0 = time.Now()
-	if _, err := EnsureLib(ctx, cache, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+	if _, err := EnsureLib(ctx, cacheDir, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: fetch ClickHouse engine:", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "engine ready in cache %s after %v\n", cache, time.Since(t0).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "engine ready in cache %s after %v\n", cacheDir, time.Since(t0).Round(time.Millisecond))
 	return m.Run()
 }
 

@@ -26,7 +26,7 @@ type SpawnConfig struct {
 	TCPPort  int    // 0 = the child picks a free port
 	HTTPPort int    // 0 = the child picks a free port
 	LogPath  string // the child's stderr is appended here; "" keeps only an in-memory tail
-	CacheDir string // "" = the child's default (CacheDir())
+	CacheDir string // "" = the child's default (cache.Dir())
 	// ReadyTimeout bounds the wait for the ready line; 0 means 5 minutes, enough for the
 	// one-time engine download.
 	ReadyTimeout time.Duration

@@ -36,7 +36,7 @@ type ApacheConfig struct {
 	Port int
 	// LogPath receives the broker's stdout and stderr, appended; default DataDir/broker.log.
 	LogPath string
-	// CacheDir holds the downloaded jars; default DefaultCacheDir().
+	// CacheDir holds the downloaded jars; default cache.Dir().
 	CacheDir string
 	// Logger reports fetches and lifecycle; nil discards.
 	Logger *slog.Logger

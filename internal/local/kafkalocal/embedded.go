@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packetlake/packetlake/internal/local/cache"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -50,8 +51,8 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("start kfake test broker: create data dir: %w", err)
 	}
 	// kfake does not lock its data dir; two brokers on one dir would corrupt each other's files.
-	unlock, err := tryLock(filepath.Join(cfg.DataDir, ".packetlake.lock"))
-	if errors.Is(err, errLocked) {
+	unlock, err := cache.TryLock(filepath.Join(cfg.DataDir, ".packetlake.lock"))
+	if errors.Is(err, cache.ErrLocked) {
 		return nil, fmt.Errorf("start kfake test broker: data dir %s is in use by another kfake broker (stop it first)", cfg.DataDir)
 	}
 	if err != nil {

@@ -28,21 +28,17 @@ const pomRelPath = "deployments/kafka/pom.xml"
 // EnsureKafka and is reported as broken instead of being used.
 const manifestName = "MANIFEST"
 
-// DefaultCacheDir is where downloaded broker jars are kept between runs: $PACKETLAKE_CACHE,
-// else $XDG_CACHE_HOME/packetlake, else ~/.cache/packetlake.
-func DefaultCacheDir() (string, error) { return cache.Dir() }
-
 // EnsureKafka returns the directory holding the Apache Kafka jars (<cache>/kafka/<version>/libs),
 // fetching them from Maven Central with mvn and the committed pom the first time. Concurrent
 // callers, also in other processes (go test runs packages in parallel), serialize on a flock so
-// only one downloads; the others find the finished directory. cacheDir "" means DefaultCacheDir.
+// only one downloads; the others find the finished directory. cacheDir "" means cache.Dir().
 func EnsureKafka(ctx context.Context, cacheDir string, logger *slog.Logger) (string, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if cacheDir == "" {
 		var err error
-		if cacheDir, err = DefaultCacheDir(); err != nil {
+		if cacheDir, err = cache.Dir(); err != nil {
 			return "", err
 		}
 	}
@@ -56,7 +52,7 @@ func EnsureKafka(ctx context.Context, cacheDir string, logger *slog.Logger) (str
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", fmt.Errorf("create kafka cache dir: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(base, KafkaVersion+".lock"))
+	unlock, err := cache.Lock(ctx, filepath.Join(base, KafkaVersion+".lock"), nil)
 	if err != nil {
 		return "", err
 	}

@@ -1,17 +1,15 @@
-package collector
+package record
 
 import (
 	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/packetlake/packetlake/record"
 )
 
 // The text forms of WriteJSON, and strings that need escaping, on a hand-filled packet.
 func TestWriteJSONForms(t *testing.T) {
-	p := record.Packet{
+	p := Packet{
 		TS:          1_700_000_000_123_456_789,
 		Host:        "h",
 		SrcMAC:      0xaabbccddeeff,

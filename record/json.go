@@ -1,4 +1,4 @@
-package collector
+package record
 
 import (
 	"fmt"
@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -17,15 +16,15 @@ import (
 type jsonField struct {
 	key    string // `"name":`, pre-quoted
 	append func(b []byte, v reflect.Value) []byte
-	index  int // field of record.Packet
+	index  int // field of Packet
 }
 
-// jsonFields are the columns in schema order, resolved once against record.Packet's col tags so
+// jsonFields are the columns in schema order, resolved once against Packet's col tags so
 // a column added to the schema without a Packet field fails at start-up, not silently.
 var jsonFields = mustJSONFields()
 
 func mustJSONFields() []jsonField {
-	t := reflect.TypeFor[record.Packet]()
+	t := reflect.TypeFor[Packet]()
 	byCol := map[string]int{}
 	for i := range t.NumField() {
 		byCol[t.Field(i).Tag.Get("col")] = i
@@ -34,7 +33,7 @@ func mustJSONFields() []jsonField {
 	for _, col := range schema.Columns {
 		i, ok := byCol[col.Name]
 		if !ok {
-			panic(fmt.Sprintf("collector: column %s has no record.Packet field", col.Name))
+			panic(fmt.Sprintf("record: column %s has no Packet field", col.Name))
 		}
 		out = append(out, jsonField{key: strconv.Quote(col.Name) + ":", index: i, append: jsonAppender(col, t.Field(i).Type)})
 	}
@@ -70,19 +69,19 @@ func jsonAppender(col schema.Column, t reflect.Type) func([]byte, reflect.Value)
 	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return func(b []byte, v reflect.Value) []byte { return strconv.AppendInt(b, v.Int(), 10) }
 	}
-	panic(fmt.Sprintf("collector: no JSON form for column %s (%s)", col.Name, t))
+	panic(fmt.Sprintf("record: no JSON form for column %s (%s)", col.Name, t))
 }
 
 // WriteJSON writes p as one JSON object on one line, keys = schema column names in schema
 // order: ts as RFC 3339 with ns (UTC), MACs as aa:bb:cc:dd:ee:ff, addresses as text (IPv4
 // unmapped), strings as strings, numbers as numbers.
-func WriteJSON(w io.Writer, p *record.Packet) error {
+func WriteJSON(w io.Writer, p *Packet) error {
 	_, err := w.Write(AppendJSON(nil, p))
 	return err
 }
 
 // AppendJSON is WriteJSON into a buffer (with the trailing newline), for callers that reuse one.
-func AppendJSON(b []byte, p *record.Packet) []byte {
+func AppendJSON(b []byte, p *Packet) []byte {
 	v := reflect.ValueOf(p).Elem()
 	b = append(b, '{')
 	for i, f := range jsonFields {
