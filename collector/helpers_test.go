@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 	"github.com/packetlake/packetlake/internal/pcapfile"
 	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
@@ -23,7 +24,7 @@ var pcapDir = testpcaps.Dir()
 
 // TestMain refuses to run without what the tests need: they load the real BPF program.
 func TestMain(m *testing.M) {
-	if err := CheckPrivileges(); err != nil {
+	if err := bpf.CheckCaps(); err != nil {
 		fmt.Fprintf(os.Stderr, "collector tests load the BPF program into the kernel: %v\n", err)
 		os.Exit(1)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/collector"
 )
 
@@ -76,7 +77,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 		}
 		cfg.Brokers, cfg.MetricsAddr, cfg.Kafka = brokers, *metricsAddr, *kafkaSec
 		cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
-		if err := collector.CheckPrivileges(); err != nil {
+		if err := bpf.CheckCaps(); err != nil {
 			return err
 		}
 
