@@ -77,7 +77,7 @@ func testConfig(addr string) Config {
 // BPF_PROG_TEST_RUN, the same program and ring as on an interface.
 func startLive(t testing.TB, cfg Config) *Collector {
 	t.Helper()
-	c, err := New(cfg, testLogger(t), nil)
+	c, err := New(cfg, Dependencies{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -83,7 +83,7 @@ func (d *Detector) run(ctx context.Context, det detector, params map[string]stri
 // write gives each anomaly its id and report time and inserts them in one INSERT, deduplicated
 // by a token made of their ids (a retry of the same INSERT is dropped by ClickHouse).
 func (d *Detector) write(ctx context.Context, as []Anomaly) error {
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := d.now().UTC().Truncate(time.Millisecond)
 	var buf bytes.Buffer
 	h := sha256.New()
 	enc := json.NewEncoder(&buf)
