@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The maps and load-time constants the Go loader (loader.go) knows by name. */
+/* The maps and load-time constants the Go loader (load.go) knows by name. */
 #ifndef PL_MAPS_H
 #define PL_MAPS_H
 

@@ -19,7 +19,7 @@ import (
 // batches them) becomes that many records in the frame, byte for byte.
 func TestBatchedSampleWalked(t *testing.T) {
 	k := startKafka(t)
-	c, err := New(testConfig(k.Addr()), testLogger(t), nil)
+	c, err := New(testConfig(k.Addr()), Dependencies{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestStopDrainsStagedBatches(t *testing.T) {
 	cfg := testConfig(k.Addr())
 	cfg.Iface = v.Name
 	var c *Collector
-	if err := v.Do(func() (err error) { c, err = New(cfg, testLogger(t), nil); return err }); err != nil {
+	if err := v.Do(func() (err error) { c, err = New(cfg, Dependencies{Logger: testLogger(t)}); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Stop() }) // releases c.objs

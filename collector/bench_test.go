@@ -26,7 +26,7 @@ func BenchmarkDrain(b *testing.B) {
 	cfg := testConfig(kc.ListenAddrs()[0])
 	cfg.RingBytes = 64 << 20
 	cfg.MaxBufferedBytes = 256 << 20 // measure the path, not shedding
-	c, err := New(cfg, nil, nil)
+	c, err := New(cfg, Dependencies{})
 	if err != nil {
 		b.Fatal(err)
 	}

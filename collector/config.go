@@ -68,8 +68,6 @@ type Config struct {
 	// ClockRefresh is how often the wall-clock − monotonic offset is measured again (see
 	// clock.go); each frame carries the offset measured last before it started.
 	ClockRefresh time.Duration
-	// MetricsAddr serves /metrics (Prometheus) and /healthz when not empty, e.g. ":9464".
-	MetricsAddr string
 
 	// FlowsTopic receives the exact flow counters (FlowMessage, JSON) every FlowInterval; ""
 	// exports none (the kernel still counts them).

@@ -92,7 +92,7 @@ func TestFlushByAge(t *testing.T) {
 // sample in Kafka would make the ingester refuse the whole frame.
 func TestMalformedSamplesCounted(t *testing.T) {
 	k := startKafka(t)
-	c, err := New(testConfig(k.Addr()), testLogger(t), nil)
+	c, err := New(testConfig(k.Addr()), Dependencies{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 	"github.com/packetlake/packetlake/internal/pcapfile"
 	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
@@ -23,7 +24,7 @@ var pcapDir = testpcaps.Dir()
 
 // TestMain refuses to run without what the tests need: they load the real BPF program.
 func TestMain(m *testing.M) {
-	if err := CheckPrivileges(); err != nil {
+	if err := bpf.CheckCaps(); err != nil {
 		fmt.Fprintf(os.Stderr, "collector tests load the BPF program into the kernel: %v\n", err)
 		os.Exit(1)
 	}
@@ -76,7 +77,7 @@ func testConfig(addr string) Config {
 // BPF_PROG_TEST_RUN, the same program and ring as on an interface.
 func startLive(t testing.TB, cfg Config) *Collector {
 	t.Helper()
-	c, err := New(cfg, testLogger(t), nil)
+	c, err := New(cfg, Dependencies{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

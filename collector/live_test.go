@@ -28,7 +28,7 @@ func TestLiveVeth(t *testing.T) {
 			// New resolves the interface and Start attaches by ifindex: both in the veth's netns.
 			err := v.Do(func() error {
 				var err error
-				if c, err = New(cfg, testLogger(t), nil); err != nil {
+				if c, err = New(cfg, Dependencies{Logger: testLogger(t)}); err != nil {
 					return err
 				}
 				return c.Start(context.Background())

@@ -30,7 +30,7 @@ func TestPcapModeProducesCapture(t *testing.T) {
 			cfg.Iface = ""
 			cfg.Pcap = path
 			cfg.FrameMaxBytes = 8192 // several frames even for a small capture
-			c, err := New(cfg, testLogger(t), nil)
+			c, err := New(cfg, Dependencies{Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

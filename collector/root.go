@@ -13,21 +13,26 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/packetlake/packetlake/internal/netns"
-	"github.com/packetlake/packetlake/record"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/packetlake/packetlake/bpf"
+	"github.com/packetlake/packetlake/internal/lifecycle"
+	"github.com/packetlake/packetlake/internal/netns"
+	"github.com/packetlake/packetlake/record"
 )
+
+// Dependencies are what a Collector uses but does not own.
+type Dependencies struct {
+	Logger     *slog.Logger          // nil discards
+	Registerer prometheus.Registerer // nil registers nowhere
+}
 
 // Collector is one run of the collector on one interface (or capture).
 type Collector struct {
@@ -59,30 +64,28 @@ type Collector struct {
 	noAttach bool
 
 	started     atomic.Bool
-	stopping    atomic.Bool
+	stopping    atomic.Bool // the source's loop ends at its next read
+	phase       lifecycle.Phase
 	done        chan struct{} // closed when the source goroutine has returned
 	err         error         // its error, readable after done
 	statsCancel context.CancelFunc
 	statsDone   chan struct{}
-	http        *http.Server
-	httpAddr    string
 
 	stopOnce sync.Once
 	stopErr  error
 }
 
-// New checks cfg and prepares a collector; nothing is loaded or attached before Start. reg
-// receives the metrics (nil: a private registry); MetricsAddr serves reg when it is also a
-// prometheus.Gatherer, else the default gatherer.
-func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector, error) {
+// New checks cfg and prepares a collector; nothing is loaded or attached before Start.
+func New(cfg Config, deps Dependencies) (*Collector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("collector config: %w", err)
 	}
+	logger, reg := deps.Logger, deps.Registerer
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if reg == nil {
-		reg = prometheus.NewRegistry()
+		reg = prometheus.NewRegistry() // Stop unregisters: a private one is as good as none
 	}
 	c := &Collector{cfg: cfg, reg: reg, iface: cfg.Iface, done: make(chan struct{})}
 	if cfg.Pcap == "" {
@@ -133,8 +136,8 @@ func (c *Collector) mode() string {
 	return c.cfg.Hook
 }
 
-// Start loads the program, attaches it (or starts the replay) and starts draining, the stats
-// loop and the metrics server. On error nothing is left loaded or attached.
+// Start loads the program, attaches it (or starts the replay) and starts draining and the
+// stats loop. On error nothing is left loaded or attached.
 func (c *Collector) Start(ctx context.Context) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -178,11 +181,6 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 	if err := c.startFlows(); err != nil {
 		return err
 	}
-	if c.cfg.MetricsAddr != "" {
-		if err := c.serveMetrics(); err != nil {
-			return err
-		}
-	}
 	go func() {
 		defer close(c.done)
 		c.err = run()
@@ -197,8 +195,23 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 		c.statsLoop(statsCtx)
 	}()
 	go c.checkTopics(statsCtx)
+	c.phase.SetRunning()
 	c.log.Info("collector started", "mode", c.mode(), "topic", c.cfg.Topic, "brokers", c.cfg.Brokers)
 	return nil
+}
+
+// Ready is nil while the source drains the ring (or replays the capture), else why not: an
+// orchestrator restarts a collector whose drain died.
+func (c *Collector) Ready() error {
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return fmt.Errorf("source stopped: %w", c.err)
+		}
+		return errors.New("source ended")
+	default:
+	}
+	return c.phase.Ready()
 }
 
 // attach puts the program on the interface.

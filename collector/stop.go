@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/packetlake/packetlake/record"
 )
@@ -34,6 +33,8 @@ func (c *Collector) Stop() error {
 func (c *Collector) stop() error {
 	var errs []error
 	c.stopping.Store(true)
+	c.phase.SetStopping()
+	defer c.phase.SetStopped()
 	if c.link != nil {
 		if err := c.link.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("detach from %s: %w", c.cfg.Iface, err))
@@ -80,12 +81,6 @@ func (c *Collector) release() {
 	if c.link != nil {
 		c.link.Close()
 		c.link = nil
-	}
-	if c.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c.http.Shutdown(ctx)
-		cancel()
-		c.http = nil
 	}
 	final := &record.Stats{}
 	c.kernelStats(final)

@@ -17,7 +17,7 @@ func TestMissingTopicIsNamedAtStartup(t *testing.T) {
 	cfg := testConfig(k.Addr())
 	cfg.FlowsTopic = "no-such-flows-topic"
 	var logs logbuf.Buffer
-	c, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	c, err := New(cfg, Dependencies{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

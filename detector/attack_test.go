@@ -145,7 +145,7 @@ func TestDetectsRealAttacks(t *testing.T) {
 	ccfg.Iface, ccfg.NetNS, ccfg.Host = v.Name, v.NS, "detect-live"
 	ccfg.Brokers, ccfg.Topic, ccfg.StatsTopic, ccfg.FlowsTopic = []string{env.Kafka.Addr()}, topic, stats, flows
 	ccfg.RingBytes = 8 << 20
-	col, err := collector.New(ccfg, warnOnly(log), nil)
+	col, err := collector.New(ccfg, collector.Dependencies{Logger: warnOnly(log)})
 	if err != nil {
 		t.Fatal(err)
 	}

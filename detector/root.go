@@ -15,12 +15,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/packetlake/packetlake/internal/lifecycle"
 )
 
 // Dependencies are what a Detector uses but does not own.
 type Dependencies struct {
 	Logger     *slog.Logger          // nil discards
 	Registerer prometheus.Registerer // nil registers nowhere
+	// Now is the clock of the cycles' windows, of the anomalies' report time and of the
+	// incidents restored at Start (nil: time.Now).
+	Now func() time.Time
 }
 
 // Anomaly is one reported incident: a row of the anomalies table and the webhook's payload.
@@ -44,6 +49,7 @@ type Anomaly struct {
 type Detector struct {
 	cfg       Config
 	log       *slog.Logger
+	now       func() time.Time
 	m         *metrics
 	ch        *chClient
 	detectors []detector
@@ -55,6 +61,7 @@ type Detector struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stopOnce sync.Once
+	phase    lifecycle.Phase
 }
 
 // New checks cfg and loads the detectors' SQL; nothing is contacted before Start.
@@ -65,6 +72,9 @@ func New(cfg Config, deps Dependencies) (*Detector, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
 	dets, err := loadDetectors(cfg.Detectors)
 	if err != nil {
 		return nil, err
@@ -74,7 +84,7 @@ func New(cfg Config, deps Dependencies) (*Detector, error) {
 		return nil, err
 	}
 	d := &Detector{
-		cfg: cfg, log: deps.Logger, m: newMetrics(deps.Registerer), ch: ch,
+		cfg: cfg, log: deps.Logger, now: deps.Now, m: newMetrics(deps.Registerer), ch: ch,
 		detectors: dets, incidents: map[string]*incident{}, held: map[string]bool{},
 	}
 	if cfg.Webhook != "" {
@@ -96,7 +106,7 @@ func (d *Detector) Start(ctx context.Context) error {
 			return fmt.Errorf("detector: database %s has no table %s: apply the schema migrations first (packetlake schema apply, or start an ingester)", d.cfg.Database, table)
 		}
 	}
-	if err := d.restore(ctx, time.Now()); err != nil {
+	if err := d.restore(ctx, d.now()); err != nil {
 		return fmt.Errorf("detector: restore recent anomalies: %w", err)
 	}
 	if d.hook != nil {
@@ -109,16 +119,23 @@ func (d *Detector) Start(ctx context.Context) error {
 	for i, det := range d.detectors {
 		names[i] = det.kind
 	}
+	d.phase.SetRunning()
 	d.log.Info("detector started", "clickhouse", d.cfg.ClickHouseHTTP, "database", d.cfg.Database,
 		"interval", d.cfg.Interval.String(), "window", d.cfg.Window.String(), "rearm_after", d.cfg.RearmAfter.String(),
 		"detectors", names, "webhook", d.cfg.Webhook != "", "restored_incidents", len(d.incidents))
 	return nil
 }
 
+// Ready is nil from a successful Start (the schema has the detector's tables) until Stop, else
+// why not.
+func (d *Detector) Ready() error { return d.phase.Ready() }
+
 // Stop ends the cycles (a query in flight is cancelled), then gives the webhook up to
 // WebhookTimeout to deliver what it has queued. Safe to call more than once, and without Start.
 func (d *Detector) Stop() error {
 	d.stopOnce.Do(func() {
+		d.phase.SetStopping()
+		defer d.phase.SetStopped()
 		if d.cancel != nil {
 			d.cancel()
 			<-d.done
@@ -141,7 +158,7 @@ func (d *Detector) loop(ctx context.Context) {
 	tick := time.NewTicker(d.cfg.Interval)
 	defer tick.Stop()
 	for {
-		if _, err := d.cycle(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		if _, err := d.cycle(ctx, d.now()); err != nil && ctx.Err() == nil {
 			d.log.Warn("detection cycle incomplete", "err", err)
 		}
 		// A cycle longer than Interval delays the next one; missed ticks are not queued up.

@@ -87,8 +87,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// validate reports the first setting that cannot work.
-func (c Config) validate() error {
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
 	switch {
 	case len(c.Brokers) == 0:
 		return errors.New("ingester: no Kafka brokers")

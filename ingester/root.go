@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/packetlake/packetlake/internal/kafkatopics"
+	"github.com/packetlake/packetlake/internal/lifecycle"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -40,11 +41,12 @@ type Ingester struct {
 	cancel   context.CancelFunc
 	pollDone chan struct{}
 	stopOnce sync.Once
+	phase    lifecycle.Phase
 }
 
 // New checks cfg and prepares the connections; nothing is contacted before Start.
 func New(cfg Config, deps Dependencies) (*Ingester, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if deps.Logger == nil {
@@ -89,10 +91,14 @@ func (ing *Ingester) Start(ctx context.Context) error {
 	ing.cancel, ing.pollDone = cancel, make(chan struct{})
 	go ing.pollLoop(pollCtx)
 	go kafkatopics.Check(pollCtx, cl, ing.log, "nothing is consumed from it until it is created", ing.topics()...)
+	ing.phase.SetRunning()
 	ing.log.Info("ingester started", "brokers", ing.cfg.Brokers, "group", ing.cfg.Group,
 		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.Database)
 	return nil
 }
+
+// Ready is nil from a successful Start (schema applied, group joined) until Stop, else why not.
+func (ing *Ingester) Ready() error { return ing.phase.Ready() }
 
 // migrate applies the migrations over a connection of its own: ing.conn names the database in
 // its handshake, which fails while the database does not exist yet.
@@ -111,6 +117,8 @@ func (ing *Ingester) migrate(ctx context.Context) error {
 // and commits what it holds, within RevokeTimeout — and closes the connections.
 func (ing *Ingester) Stop() error {
 	ing.stopOnce.Do(func() {
+		ing.phase.SetStopping()
+		defer ing.phase.SetStopped()
 		if ing.client != nil {
 			ing.cancel()
 			<-ing.pollDone

@@ -124,6 +124,11 @@ var KernelRecord = []CField{
 	{"l7_kind", "__u8", 0, "-", "what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP"},
 }
 
+// KernelRecordSize is sizeof(struct pl_record): the bytes of KernelRecord laid out by Layout,
+// which fails if they do not add up to it. bpf sizes its batches by it; record/kernel_gen.go is
+// generated with the same number.
+const KernelRecordSize = 112
+
 // SnippetMax bounds the L4 payload bytes the BPF program copies after the struct. The HTTP Host
 // header sits beyond 512 bytes in some real requests, so 1024.
 const SnippetMax = 1024

@@ -46,6 +46,9 @@ func Layout() ([]Member, int, error) {
 	if off%maxAlign != 0 {
 		return nil, 0, fmt.Errorf("pl_record size %d is not a multiple of its alignment %d: tail padding", off, maxAlign)
 	}
+	if off != KernelRecordSize {
+		return nil, 0, fmt.Errorf("pl_record members add up to %d bytes, KernelRecordSize says %d: update one or the other", off, KernelRecordSize)
+	}
 	return out, off, nil
 }
 

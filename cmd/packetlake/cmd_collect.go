@@ -6,8 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/collector"
 )
 
@@ -74,9 +73,9 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return errors.New("--brokers is required")
 		}
-		cfg.Brokers, cfg.MetricsAddr, cfg.Kafka = brokers, *metricsAddr, *kafkaSec
+		cfg.Brokers, cfg.Kafka = brokers, *kafkaSec
 		cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
-		if err := collector.CheckPrivileges(); err != nil {
+		if err := bpf.CheckCaps(); err != nil {
 			return err
 		}
 
@@ -84,21 +83,12 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
-		reg := prometheus.NewRegistry()
-		c, err := collector.New(cfg, logger, reg)
+		reg := newRegistry()
+		c, err := collector.New(cfg, collector.Dependencies{Logger: logger, Registerer: reg})
 		if err != nil {
 			return err
 		}
-		if err := c.Start(ctx); err != nil {
-			c.Stop()
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			logger.Info("signal received: detaching and flushing")
-		case <-c.Done():
-		}
-		stopErr := c.Stop()
-		return errors.Join(c.Err(), stopErr)
+		err = runDaemon(ctx, c, c.Done(), "signal received: detaching and flushing", *metricsAddr, reg, logger)
+		return errors.Join(c.Err(), err)
 	}
 }

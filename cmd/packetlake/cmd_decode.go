@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/collector"
 )
 
@@ -33,7 +34,7 @@ func setupDecode() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return errors.New("exactly one capture file is required")
 		}
-		if err := collector.CheckPrivileges(); err != nil {
+		if err := bpf.CheckCaps(); err != nil {
 			return err
 		}
 		st, err := collector.DecodeCapture(fs.Arg(0), os.Stdout)

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/packetlake/packetlake/detector"
 )
@@ -64,7 +60,7 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 	fs.Float64Var(&t.VolumeFactor, "volume-factor", t.VolumeFactor, "volume_spike: and at least this many times its baseline mean")
 	fs.Float64Var(&t.VolumeSigmas, "volume-sigmas", t.VolumeSigmas, "volume_spike: and at least this many baseline standard deviations above the mean")
 	fs.DurationVar(&t.VolumeBaseline, "volume-baseline", t.VolumeBaseline, "volume_spike: learn the baseline over this long before the window (at most 50m)")
-	metricsAddr := fs.String("metrics-addr", ":9466", "serve /metrics here (empty: off)")
+	metricsAddr := fs.String("metrics-addr", ":9466", "serve /metrics and /healthz here (empty: off)")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() > 0 {
@@ -76,24 +72,11 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg := newRegistry()
 		d, err := detector.New(cfg, detector.Dependencies{Logger: logger, Registerer: reg})
 		if err != nil {
 			return err
 		}
-		ms, err := serveMetrics(*metricsAddr, reg, logger)
-		if err != nil {
-			return err
-		}
-		defer ms.Close()
-		if err := d.Start(ctx); err != nil {
-			return errors.Join(err, d.Stop())
-		}
-		ms.setReady(true)
-		<-ctx.Done()
-		ms.setReady(false)
-		logger.Info("signal received: stopping")
-		return d.Stop()
+		return runDaemon(ctx, d, nil, "signal received: stopping", *metricsAddr, reg, logger)
 	}
 }

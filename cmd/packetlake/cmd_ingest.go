@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/packetlake/packetlake/ingester"
 )
 
@@ -51,7 +48,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout (how long a crashed member holds its partitions)")
 	fs.DurationVar(&cfg.RevokeTimeout, "revoke-timeout", cfg.RevokeTimeout, "how long a revoked partition may take to flush its last batch")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
-	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics here (empty: off)")
+	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics and /healthz here (empty: off)")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if len(brokers) == 0 || cfg.ClickHouse == "" || fs.NArg() > 0 {
@@ -68,26 +65,11 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 			return err
 		}
 
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		ms, err := serveMetrics(*metricsAddr, reg, logger)
-		if err != nil {
-			return err
-		}
-		defer ms.Close()
-
+		reg := newRegistry()
 		ing, err := ingester.New(cfg, ingester.Dependencies{Logger: logger, Registerer: reg})
 		if err != nil {
 			return err
 		}
-		if err := ing.Start(ctx); err != nil {
-			ing.Stop()
-			return err
-		}
-		ms.setReady(true)
-		<-ctx.Done()
-		ms.setReady(false)
-		logger.Info("stopping: flushing and committing the batches in hand")
-		return ing.Stop()
+		return runDaemon(ctx, ing, nil, "stopping: flushing and committing the batches in hand", *metricsAddr, reg, logger)
 	}
 }

@@ -5,22 +5,29 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metricsServer serves /metrics from reg and /healthz, which answers 200 once ready() was
-// called (the component started: schema applied, group joined) and 503 before and after stop.
-type metricsServer struct {
-	srv   *http.Server
-	addr  string // the address listened on, with the port chosen for ":0"
-	ready atomic.Bool
+// newRegistry is the registry a daemon's metrics go to, with the Go runtime's and the process's.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
-// serveMetrics listens on addr ("" = no server; the returned value is still usable).
-func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*metricsServer, error) {
+// metricsServer serves /metrics from a registry and /healthz from a daemon's readiness: 200 when
+// ready() is nil, 503 with its reason otherwise (not started, stopping, the source failed).
+type metricsServer struct {
+	srv  *http.Server
+	addr string // the address listened on, with the port chosen for ":0"
+}
+
+// serveMetrics listens on addr before returning, so that a taken port fails the command ("" =
+// no server; the returned value is still usable).
+func serveMetrics(addr string, reg *prometheus.Registry, ready func() error, log *slog.Logger) (*metricsServer, error) {
 	m := &metricsServer{}
 	if addr == "" {
 		return m, nil
@@ -32,19 +39,17 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*met
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if m.ready.Load() {
-			fmt.Fprintln(w, "ok")
+		if err := ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		http.Error(w, "not running", http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "ok")
 	})
 	m.srv, m.addr = &http.Server{Handler: mux}, ln.Addr().String()
 	go m.srv.Serve(ln)
 	log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	return m, nil
 }
-
-func (m *metricsServer) setReady(ok bool) { m.ready.Store(ok) }
 
 func (m *metricsServer) Close() {
 	if m.srv != nil {

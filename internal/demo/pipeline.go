@@ -93,7 +93,7 @@ func (r *runner) startCollector(ctx context.Context) error {
 	cfg := collector.DefaultConfig()
 	cfg.Iface, cfg.NetNS = r.lab.srvIf, r.lab.srvNS
 	cfg.Brokers = []string{r.kafka.Addr()}
-	c, err := collector.New(cfg, r.componentLog.With("component", "collector"), nil)
+	c, err := collector.New(cfg, collector.Dependencies{Logger: r.componentLog.With("component", "collector")})
 	if err != nil {
 		return err
 	}

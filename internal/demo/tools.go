@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/packetlake/packetlake/collector"
+	"github.com/packetlake/packetlake/bpf"
 )
 
 // tools are the programs the demo runs, with the Debian package scripts/install-deps.sh
@@ -30,7 +30,7 @@ func preflight() (map[string]string, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the demo makes network namespaces, starts servers in them and loads a BPF program: run it as root (sudo make demo)")
 	}
-	if err := collector.CheckPrivileges(); err != nil {
+	if err := bpf.CheckCaps(); err != nil {
 		return nil, err
 	}
 	paths := map[string]string{}

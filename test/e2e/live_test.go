@@ -111,7 +111,7 @@ func liveFidelity(t *testing.T, hook string) {
 	cfg.RingBytes = 8 << 20
 	cfg.FrameMaxAge = 50 * time.Millisecond
 	cfg.StatsInterval = time.Minute
-	c, err := collector.New(cfg, slog.New(slog.NewTextHandler(testLogWriter{t}, nil)), nil)
+	c, err := collector.New(cfg, collector.Dependencies{Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // TestLoadPassesVerifier loads the object (XDP, TC and the empty yardstick program) and logs the
 // verifier's work per program.
 func TestLoadPassesVerifier(t *testing.T) {
-	if err := checkCaps(); err != nil {
+	if err := CheckCaps(); err != nil {
 		t.Fatal(err)
 	}
 	spec, err := loadPl()
