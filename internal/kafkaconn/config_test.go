@@ -1,4 +1,4 @@
-package kafkasec
+package kafkaconn
 
 import (
 	"context"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/packetlake/packetlake/internal/tlsconf"
 )
 
 // selfSigned writes a CA-less self-signed certificate for 127.0.0.1 and returns the server's TLS
@@ -60,12 +62,9 @@ func TestTLSAndSASLAgainstBroker(t *testing.T) {
 	addr := cluster.ListenAddrs()[0]
 
 	roundTrip := func(c Config) error {
-		opts, err := c.Opts()
-		if err != nil {
-			return err
-		}
-		cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("packets"),
-			kgo.RequestRetries(1), kgo.RetryTimeout(3*time.Second))...)
+		c.Brokers = []string{addr}
+		cl, err := c.NewClient(Deps{}, kgo.DefaultProduceTopic("packets"),
+			kgo.RequestRetries(1), kgo.RetryTimeout(3*time.Second))
 		if err != nil {
 			return err
 		}
@@ -75,8 +74,8 @@ func TestTLSAndSASLAgainstBroker(t *testing.T) {
 		return cl.ProduceSync(ctx, &kgo.Record{Value: []byte("frame")}).FirstErr()
 	}
 	good := []Config{
-		{TLS: true, CAFile: ca, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "s3cret"},
-		{TLS: true, CAFile: ca, SASLMechanism: "PLAIN", Username: "collect", Password: "pl41n"},
+		{TLS: tlsconf.Files{Enable: true, CAFile: ca}, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "s3cret"},
+		{TLS: tlsconf.Files{Enable: true, CAFile: ca}, SASLMechanism: "PLAIN", Username: "collect", Password: "pl41n"},
 	}
 	for _, c := range good {
 		if err := roundTrip(c); err != nil {
@@ -84,8 +83,8 @@ func TestTLSAndSASLAgainstBroker(t *testing.T) {
 		}
 	}
 	bad := map[string]Config{
-		"wrong password":       {TLS: true, CAFile: ca, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "nope"},
-		"untrusted cert":       {TLS: true, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "s3cret"},
+		"wrong password":       {TLS: tlsconf.Files{Enable: true, CAFile: ca}, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "nope"},
+		"untrusted cert":       {TLS: tlsconf.Files{Enable: true}, SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "s3cret"},
 		"no tls to a tls port": {SASLMechanism: "SCRAM-SHA-512", Username: "ingest", Password: "s3cret"},
 	}
 	for name, c := range bad {
@@ -96,22 +95,24 @@ func TestTLSAndSASLAgainstBroker(t *testing.T) {
 }
 
 func TestValidateNamesTheFix(t *testing.T) {
+	brokers := []string{"127.0.0.1:9092"}
 	for name, tc := range map[string]struct {
 		c    Config
 		want string
 	}{
-		"plain in clear":    {Config{SASLMechanism: "PLAIN", Username: "u", Password: "p"}, "in clear"},
-		"no mechanism":      {Config{Username: "u"}, "no --kafka-sasl"},
-		"bad mechanism":     {Config{SASLMechanism: "GSSAPI", Username: "u"}, "want PLAIN"},
-		"no user":           {Config{SASLMechanism: "SCRAM-SHA-256"}, "needs --kafka-user"},
-		"cert without key":  {Config{TLS: true, CertFile: "c.pem"}, "both"},
-		"files without tls": {Config{CAFile: "ca.pem"}, "--kafka-tls is off"},
+		"no brokers":        {Config{}, "--brokers"},
+		"plain in clear":    {Config{Brokers: brokers, SASLMechanism: "PLAIN", Username: "u", Password: "p"}, "in clear"},
+		"no mechanism":      {Config{Brokers: brokers, Username: "u"}, "no --kafka-sasl"},
+		"bad mechanism":     {Config{Brokers: brokers, SASLMechanism: "GSSAPI", Username: "u"}, "want PLAIN"},
+		"no user":           {Config{Brokers: brokers, SASLMechanism: "SCRAM-SHA-256"}, "needs --kafka-user"},
+		"cert without key":  {Config{Brokers: brokers, TLS: tlsconf.Files{Enable: true, CertFile: "c.pem"}}, "both"},
+		"files without tls": {Config{Brokers: brokers, TLS: tlsconf.Files{CAFile: "ca.pem"}}, "--kafka-tls is off"},
 	} {
 		if err := tc.c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
 	}
-	if err := (Config{}).Validate(); err != nil {
-		t.Errorf("zero config: %v", err)
+	if err := (Config{Brokers: brokers}).Validate(); err != nil {
+		t.Errorf("plaintext config: %v", err)
 	}
 }
