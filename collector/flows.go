@@ -52,16 +52,11 @@ type exportedBucket struct {
 }
 
 func newFlowExporter(c *Collector) (*flowExporter, error) {
-	sec, err := c.cfg.Kafka.Opts()
-	if err != nil {
-		return nil, err
-	}
-	cl, err := kgo.NewClient(append(sec,
-		kgo.SeedBrokers(c.cfg.Brokers...),
+	cl, err := c.cfg.Kafka.NewClient(c.kafkaDeps(),
 		kgo.DefaultProduceTopic(c.cfg.FlowsTopic),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
 		kgo.ProducerLinger(0),
-	)...)
+	)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for flows: %w", err)
 	}

@@ -65,7 +65,7 @@ func testConfig(addr string) Config {
 	cfg := DefaultConfig()
 	cfg.Iface = "lo" // exists everywhere; live tests do not attach (noAttach)
 	cfg.Host = "test-host"
-	cfg.Brokers = []string{addr}
+	cfg.Kafka.Brokers = []string{addr}
 	cfg.RingBytes = 4 << 20
 	cfg.StatsInterval = time.Hour
 	cfg.FlushTimeout = 5 * time.Second
