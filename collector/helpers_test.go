@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
@@ -76,7 +77,13 @@ func testConfig(addr string) Config {
 // BPF_PROG_TEST_RUN, the same program and ring as on an interface.
 func startLive(t testing.TB, cfg Config) *Collector {
 	t.Helper()
-	c, err := New(cfg, testLogger(t), nil)
+	return startLiveWith(t, cfg, testLogger(t), nil)
+}
+
+// startLiveWith is startLive with the logger and registry a test reads.
+func startLiveWith(t testing.TB, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Collector {
+	t.Helper()
+	c, err := New(cfg, log, reg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

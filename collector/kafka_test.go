@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -19,15 +18,7 @@ func TestKafkaConnectErrorsLoggedAndCounted(t *testing.T) {
 	cfg := testConfig(deadPort(t))
 	var logs logbuf.Buffer
 	reg := prometheus.NewRegistry()
-	c, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.noAttach = true
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	startLiveWith(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)), reg)
 	const want = "unable to open connection to broker"
 	if !waitFor(10*time.Second, func() bool { return connectErrors(t, reg) > 0 && strings.Contains(logs.String(), want) }) {
 		t.Fatalf("within 10 s: %v connect errors counted, log:\n%s", connectErrors(t, reg), logs.String())

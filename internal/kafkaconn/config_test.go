@@ -2,17 +2,6 @@ package kafkaconn
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,38 +9,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
 	"github.com/packetlake/packetlake/internal/tlsconf"
 )
-
-// selfSigned writes a CA-less self-signed certificate for 127.0.0.1 and returns the server's TLS
-// config and the PEM file a client trusts.
-func selfSigned(t *testing.T) (*tls.Config, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kfake"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, ca
-}
 
 // A real round trip through a broker that demands TLS and SASL: kfake, a Kafka-protocol test
 // broker, speaks both. Wrong credentials and an untrusted certificate must fail.
 func TestTLSAndSASLAgainstBroker(t *testing.T) {
-	serverTLS, ca := selfSigned(t)
+	serverTLS, ca := tlscerts.SelfSigned(t, "kfake")
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(serverTLS), kfake.EnableSASL(),
 		kfake.Superuser("SCRAM-SHA-512", "ingest", "s3cret"), kfake.Superuser("PLAIN", "collect", "pl41n"),
 		kfake.SeedTopics(1, "packets"))
