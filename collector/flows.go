@@ -58,7 +58,7 @@ func newFlowExporter(c *Collector) (*flowExporter, error) {
 		kgo.ProducerLinger(0),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client for flows: %w", err)
+		return nil, fmt.Errorf("flows: %w", err)
 	}
 	return &flowExporter{c: c, cl: cl, last: map[bpf.FlowID]exportedBucket{}}, nil
 }
