@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/packetlake/packetlake/internal/kafkasec"
+	"github.com/packetlake/packetlake/internal/kafkaconn"
 )
 
 // Config configures a Collector. Start from DefaultConfig: the zero value is not usable.
@@ -28,10 +28,9 @@ type Config struct {
 	// kernel refuses such an MTU change while the collector runs. Costs ~8 ns per packet.
 	XDPFrags bool
 
-	// Brokers are the Kafka bootstrap addresses, host:port.
-	Brokers []string
-	// Kafka holds TLS and SASL settings for the brokers (zero: plaintext, no authentication).
-	Kafka kafkasec.Config
+	// Kafka is the brokers (required) and their TLS and SASL settings (zero: plaintext, no
+	// authentication).
+	Kafka kafkaconn.Config
 	// Topic receives the packet frames (one Kafka record = one record.Frame).
 	Topic string
 	// StatsTopic receives one JSON Stats message every StatsInterval.
@@ -94,7 +93,7 @@ type Config struct {
 	Pcap string
 }
 
-// DefaultConfig returns the defaults; only Iface (or Pcap) and Brokers are left to set.
+// DefaultConfig returns the defaults; only Iface (or Pcap) and Kafka.Brokers are left to set.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
@@ -136,8 +135,8 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("xdp mode %q: want auto, native or generic", c.XDPMode)
 	}
-	if len(c.Brokers) == 0 {
-		return errors.New("no Kafka brokers")
+	if err := c.Kafka.Validate(); err != nil {
+		return err
 	}
 	if c.Topic == "" || c.StatsTopic == "" {
 		return errors.New("topic and stats topic must be set")

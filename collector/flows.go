@@ -50,18 +50,13 @@ type exportedBucket struct {
 }
 
 func newFlowExporter(c *Collector) (*flowExporter, error) {
-	sec, err := c.cfg.Kafka.Opts()
-	if err != nil {
-		return nil, err
-	}
-	cl, err := kgo.NewClient(append(sec,
-		kgo.SeedBrokers(c.cfg.Brokers...),
+	cl, err := c.cfg.Kafka.NewClient(c.kafkaDeps(),
 		kgo.DefaultProduceTopic(c.cfg.FlowsTopic),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
 		kgo.ProducerLinger(0),
-	)...)
+	)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client for flows: %w", err)
+		return nil, fmt.Errorf("flows: %w", err)
 	}
 	return &flowExporter{c: c, cl: cl, last: map[bpf.FlowID]exportedBucket{}}, nil
 }

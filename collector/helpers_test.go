@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/packetlake/packetlake/bpf"
@@ -66,7 +67,7 @@ func testConfig(addr string) Config {
 	cfg := DefaultConfig()
 	cfg.Iface = "lo" // exists everywhere; live tests do not attach (noAttach)
 	cfg.Host = "test-host"
-	cfg.Brokers = []string{addr}
+	cfg.Kafka.Brokers = []string{addr}
 	cfg.RingBytes = 4 << 20
 	cfg.StatsInterval = time.Hour
 	cfg.FlushTimeout = 5 * time.Second
@@ -77,7 +78,13 @@ func testConfig(addr string) Config {
 // BPF_PROG_TEST_RUN, the same program and ring as on an interface.
 func startLive(t testing.TB, cfg Config) *Collector {
 	t.Helper()
-	c, err := New(cfg, Dependencies{Logger: testLogger(t)})
+	return startLiveWith(t, cfg, testLogger(t), nil)
+}
+
+// startLiveWith is startLive with the logger and registry a test reads.
+func startLiveWith(t testing.TB, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Collector {
+	t.Helper()
+	c, err := New(cfg, Dependencies{Logger: log, Registerer: reg})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/packetlake/packetlake/record"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/packetlake/packetlake/internal/kafkaconn"
 )
 
 // counters are the user-space counters, shared by the worker, the producer's promises, the stats
@@ -43,10 +45,12 @@ func (n *counters) produceErrors() map[string]uint64 {
 }
 
 // metrics exports a Stats snapshot to Prometheus at each scrape, so /metrics and the stats topic
-// show the same numbers from the same code.
+// show the same numbers from the same code. The Kafka clients' connection counters are moved by
+// their connect hook instead: they are no part of the stats message.
 type metrics struct {
 	c     *Collector
 	descs map[string]*prometheus.Desc
+	kafka kafkaconn.Metrics
 }
 
 // metricDefs are the plain counters: name, help, and the Stats field they read.
@@ -89,7 +93,7 @@ const metricPrefix = "packetlake_collector_"
 
 func newMetrics(c *Collector) *metrics {
 	labels := prometheus.Labels{"host": c.cfg.Host, "iface": c.iface}
-	m := &metrics{c: c, descs: map[string]*prometheus.Desc{}}
+	m := &metrics{c: c, descs: map[string]*prometheus.Desc{}, kafka: kafkaconn.NewMetrics(metricPrefix, labels)}
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(metricPrefix+d.name, d.help, nil, labels)
 	}
@@ -107,6 +111,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range m.descs {
 		ch <- d
 	}
+	m.kafka.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -126,4 +131,5 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.descs["produce_errors_total"], prometheus.CounterValue, float64(n), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(m.descs["clock_offset_seconds"], prometheus.GaugeValue, float64(s.ClockOffsetNs)/1e9)
+	m.kafka.Collect(ch)
 }

@@ -3,13 +3,14 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/packetlake/packetlake/internal/kafkaconn"
 )
 
 // recordOverhead is charged per frame on top of its bytes: the kgo.Record, the promise closure
@@ -37,18 +38,13 @@ type producer struct {
 	inflight sync.WaitGroup
 }
 
-func newProducer(cfg Config, iface string, n *counters) (*producer, error) {
+func newProducer(cfg Config, iface string, n *counters, deps kafkaconn.Deps) (*producer, error) {
 	comp := kgo.Lz4Compression()
 	if cfg.Compression == "zstd" {
 		comp = kgo.ZstdCompression()
 	}
 	limit := int64(cfg.MaxBufferedBytes)
-	sec, err := cfg.Kafka.Opts()
-	if err != nil {
-		return nil, err
-	}
-	cl, err := kgo.NewClient(append(sec,
-		kgo.SeedBrokers(cfg.Brokers...),
+	cl, err := cfg.Kafka.NewClient(deps,
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.ProducerBatchCompression(comp),
 		// Idempotent writes are franz-go's default (acks=all): a retried frame is never stored
@@ -59,9 +55,9 @@ func newProducer(cfg Config, iface string, n *counters) (*producer, error) {
 		kgo.MaxBufferedRecords(int(limit/recordOverhead)+1024),
 		// Frames are already big batches; lingering would only add latency.
 		kgo.ProducerLinger(0),
-	)...)
+	)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+		return nil, err
 	}
 	return &producer{
 		cl:    cl,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/packetlake/packetlake/internal/kafkaconn"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/packetlake/packetlake/bpf"
@@ -113,16 +114,22 @@ func New(cfg Config, deps Dependencies) (*Collector, error) {
 	}
 	c.id = binary.LittleEndian.Uint64(idb[:])
 	c.log = logger.With("host", cfg.Host, "iface", c.iface, "collector_id", c.id)
+	c.metrics = newMetrics(c)
 	var err error
-	if c.prod, err = newProducer(cfg, c.iface, &c.n); err != nil {
+	if c.prod, err = newProducer(cfg, c.iface, &c.n, c.kafkaDeps()); err != nil {
 		return nil, err
 	}
-	c.metrics = newMetrics(c)
 	if err := reg.Register(c.metrics); err != nil {
 		c.prod.cl.Close()
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	return c, nil
+}
+
+// kafkaDeps is what every Kafka client of the collector (frames and stats, flows) reports
+// through: its logger and its connection counters.
+func (c *Collector) kafkaDeps() kafkaconn.Deps {
+	return kafkaconn.Deps{Logger: c.log, Metrics: c.metrics.kafka}
 }
 
 // ID is this run's collector_id.
@@ -196,7 +203,7 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 	}()
 	go c.checkTopics(statsCtx)
 	c.phase.SetRunning()
-	c.log.Info("collector started", "mode", c.mode(), "topic", c.cfg.Topic, "brokers", c.cfg.Brokers)
+	c.log.Info("collector started", "mode", c.mode(), "topic", c.cfg.Topic, "brokers", c.cfg.Kafka.Brokers)
 	return nil
 }
 

@@ -3,7 +3,7 @@ package collector
 import (
 	"context"
 
-	"github.com/packetlake/packetlake/internal/kafkatopics"
+	"github.com/packetlake/packetlake/internal/kafkaconn"
 )
 
 // checkTopics names, once at startup, the collector's topics the brokers do not have.
@@ -12,5 +12,5 @@ func (c *Collector) checkTopics(ctx context.Context) {
 	if c.cfg.FlowsTopic != "" {
 		topics = append(topics, c.cfg.FlowsTopic)
 	}
-	kafkatopics.Check(ctx, c.prod.cl, c.log, "records for it wait, unacknowledged, until it is created", topics...)
+	kafkaconn.CheckTopics(ctx, c.prod.cl, c.log, "records for it wait, unacknowledged, until it is created", topics...)
 }

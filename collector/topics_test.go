@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,15 +16,7 @@ func TestMissingTopicIsNamedAtStartup(t *testing.T) {
 	cfg := testConfig(k.Addr())
 	cfg.FlowsTopic = "no-such-flows-topic"
 	var logs logbuf.Buffer
-	c, err := New(cfg, Dependencies{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.noAttach = true
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	startLiveWith(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	const want = "Kafka topic does not exist"
 	if !waitFor(20*time.Second, func() bool { return strings.Contains(logs.String(), want) }) {
 		t.Fatalf("no %q in the log within 20 s:\n%s", want, logs.String())

@@ -130,7 +130,7 @@ func TestDetectsRealAttacks(t *testing.T) {
 	topic, stats, flows := env.Topic(t, 1), env.Topic(t, 1), env.Topic(t, 1)
 	log := testLogger(t)
 	icfg := ingester.DefaultConfig()
-	icfg.Brokers, icfg.Group, icfg.Topic, icfg.StatsTopic, icfg.FlowsTopic = []string{env.Kafka.Addr()}, "detect-"+db, topic, stats, flows
+	icfg.Kafka.Brokers, icfg.Group, icfg.Topic, icfg.StatsTopic, icfg.FlowsTopic = []string{env.Kafka.Addr()}, "detect-"+db, topic, stats, flows
 	icfg.ClickHouse, icfg.ClickHouseHTTP, icfg.Database = env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr(), db
 	icfg.SessionTimeout = 10 * time.Second
 	ing, err := ingester.New(icfg, ingester.Dependencies{Logger: warnOnly(log)})
@@ -143,7 +143,7 @@ func TestDetectsRealAttacks(t *testing.T) {
 	}
 	ccfg := collector.DefaultConfig()
 	ccfg.Iface, ccfg.NetNS, ccfg.Host = v.Name, v.NS, "detect-live"
-	ccfg.Brokers, ccfg.Topic, ccfg.StatsTopic, ccfg.FlowsTopic = []string{env.Kafka.Addr()}, topic, stats, flows
+	ccfg.Kafka.Brokers, ccfg.Topic, ccfg.StatsTopic, ccfg.FlowsTopic = []string{env.Kafka.Addr()}, topic, stats, flows
 	ccfg.RingBytes = 8 << 20
 	col, err := collector.New(ccfg, collector.Dependencies{Logger: warnOnly(log)})
 	if err != nil {

@@ -6,15 +6,14 @@ import (
 	"time"
 
 	"github.com/packetlake/packetlake/internal/chtls"
-	"github.com/packetlake/packetlake/internal/kafkasec"
+	"github.com/packetlake/packetlake/internal/kafkaconn"
 )
 
 // Config configures an Ingester. Start from DefaultConfig.
 type Config struct {
-	// Brokers are the Kafka bootstrap addresses, host:port.
-	Brokers []string
-	// Kafka holds TLS and SASL settings for the brokers (zero: plaintext, no authentication).
-	Kafka kafkasec.Config
+	// Kafka is the brokers (required) and their TLS and SASL settings (zero: plaintext, no
+	// authentication).
+	Kafka kafkaconn.Config
 	// Group is the Kafka consumer group. Members of one group share the partitions.
 	Group string
 	// Topic carries the collectors' packet frames (one Kafka record = one record frame).
@@ -67,7 +66,7 @@ type Config struct {
 	RevokeTimeout time.Duration
 }
 
-// DefaultConfig returns the defaults; Brokers, Group and the ClickHouse addresses are left to set.
+// DefaultConfig returns the defaults; Kafka.Brokers, Group and the ClickHouse addresses are left to set.
 func DefaultConfig() Config {
 	return Config{
 		Topic:           "packets",
@@ -89,9 +88,10 @@ func DefaultConfig() Config {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("ingester: %w", err)
+	}
 	switch {
-	case len(c.Brokers) == 0:
-		return errors.New("ingester: no Kafka brokers")
 	case c.Group == "":
 		return errors.New("ingester: no consumer group")
 	case c.Topic == "":

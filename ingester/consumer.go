@@ -3,8 +3,6 @@ package ingester
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -37,8 +35,7 @@ func (ing *Ingester) topics() []string {
 
 func (ing *Ingester) kafkaOptions() []kgo.Opt {
 	topics := ing.topics()
-	return append(append([]kgo.Opt(nil), ing.kafkaSec...),
-		kgo.SeedBrokers(ing.cfg.Brokers...),
+	return append(append([]kgo.Opt(nil), ing.kafkaOpt...),
 		kgo.ConsumerGroup(ing.cfg.Group),
 		kgo.ConsumeTopics(topics...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -57,8 +54,6 @@ func (ing *Ingester) kafkaOptions() []kgo.Opt {
 		kgo.OnPartitionsAssigned(ing.onAssigned),
 		kgo.OnPartitionsRevoked(ing.onRevoked),
 		kgo.OnPartitionsLost(ing.onLost),
-		kgo.WithLogger(kgoLogger{ing.log.With("component", "kafka")}),
-		kgo.WithHooks(connectHook{ing.metrics}),
 	)
 }
 
@@ -162,31 +157,4 @@ func (ing *Ingester) stopWorkers(tps map[string][]int32, stop func(*partitionWor
 		go func() { defer wg.Done(); w.wait() }()
 	}
 	wg.Wait()
-}
-
-// kgoLogger sends franz-go's warnings and errors to slog; its info lines (every join, every
-// heartbeat decision) go to debug.
-type kgoLogger struct{ l *slog.Logger }
-
-func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
-
-func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	lvl := slog.LevelDebug
-	switch level {
-	case kgo.LogLevelError:
-		lvl = slog.LevelError
-	case kgo.LogLevelWarn:
-		lvl = slog.LevelWarn
-	}
-	k.l.Log(context.Background(), lvl, msg, keyvals...)
-}
-
-// connectHook counts failed broker connections: with Kafka down the client reconnects by
-// itself, and this counter is how an operator sees it trying.
-type connectHook struct{ m *metrics }
-
-func (h connectHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	if err != nil {
-		h.m.kafkaErrors.WithLabelValues("connect").Inc()
-	}
 }

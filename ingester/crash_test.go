@@ -130,7 +130,7 @@ func ingestChild(t *testing.T, cfg Config, logPath string) *exec.Cmd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(plBinary, "ingest", "--brokers", cfg.Brokers[0], "--group", cfg.Group,
+	cmd := exec.Command(plBinary, "ingest", "--brokers", cfg.Kafka.Brokers[0], "--group", cfg.Group,
 		"--topic", cfg.Topic, "--stats-topic", cfg.StatsTopic, "--database", cfg.Database,
 		"--clickhouse", cfg.ClickHouse, "--clickhouse-http", cfg.ClickHouseHTTP,
 		"--flush-rows", "20000", "--flush-age", "300ms", "--session-timeout", "6s", "--metrics-addr", "")

@@ -102,7 +102,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // 10^5 packets cuts many of them.
 func testConfig(ch *chlocal.Process, topic, stats, group, db, writer string) Config {
 	cfg := DefaultConfig()
-	cfg.Brokers = []string{kafka.Addr()}
+	cfg.Kafka.Brokers = []string{kafka.Addr()}
 	cfg.Topic, cfg.StatsTopic, cfg.Group, cfg.Database = topic, stats, group, db
 	cfg.FlowsTopic = "" // opted into by the tests that produce flows (flows_test.go)
 	cfg.ClickHouse, cfg.ClickHouseHTTP = ch.TCPAddr(), ch.HTTPAddr()

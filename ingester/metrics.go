@@ -19,7 +19,7 @@ type metrics struct {
 	paused         prometheus.Gauge       // partitions whose fetching is paused (backpressure)
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics() *metrics {
 	const ns, sub = "packetlake", "ingester"
 	m := &metrics{
 		kafkaRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -48,9 +48,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "paused_partitions", Help: "Partitions whose fetching is paused because their worker is behind."}),
 	}
+	return m
+}
+
+// register puts the metrics on reg (nil: nowhere), once New can no longer fail.
+func (m *metrics) register(reg prometheus.Registerer) {
 	if reg != nil {
 		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
 			m.batches, m.deadLetters, m.commits, m.commitRetries, m.kafkaErrors, m.lag, m.paused)
 	}
-	return m
 }

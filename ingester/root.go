@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/packetlake/packetlake/internal/kafkatopics"
+	"github.com/packetlake/packetlake/internal/kafkaconn"
 	"github.com/packetlake/packetlake/internal/lifecycle"
 	"github.com/packetlake/packetlake/schema"
 )
@@ -30,7 +30,7 @@ type Ingester struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *metrics
-	kafkaSec []kgo.Opt   // TLS and SASL, from cfg.Kafka
+	kafkaOpt []kgo.Opt   // brokers, TLS, SASL, logger and connect hook, from cfg.Kafka
 	conn     driver.Conn // migrations, small tables, batch ranges
 	writer   Writer      // packets
 	client   *kgo.Client
@@ -55,7 +55,9 @@ func New(cfg Config, deps Dependencies) (*Ingester, error) {
 	if _, err := packetColumns(); err != nil {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
-	sec, err := cfg.Kafka.Opts()
+	m := newMetrics()
+	base, err := cfg.Kafka.Options(kafkaconn.Deps{Logger: deps.Logger,
+		Metrics: kafkaconn.Metrics{ConnectErrors: m.kafkaErrors.WithLabelValues("connect")}})
 	if err != nil {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
@@ -68,8 +70,9 @@ func New(cfg Config, deps Dependencies) (*Ingester, error) {
 		conn.Close()
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
+	m.register(deps.Registerer)
 	return &Ingester{
-		cfg: cfg, log: deps.Logger, metrics: newMetrics(deps.Registerer), kafkaSec: sec,
+		cfg: cfg, log: deps.Logger, metrics: m, kafkaOpt: base,
 		conn: conn, writer: w, workers: map[topicPartition]*partitionWorker{},
 	}, nil
 }
@@ -90,9 +93,9 @@ func (ing *Ingester) Start(ctx context.Context) error {
 	pollCtx, cancel := context.WithCancel(context.Background())
 	ing.cancel, ing.pollDone = cancel, make(chan struct{})
 	go ing.pollLoop(pollCtx)
-	go kafkatopics.Check(pollCtx, cl, ing.log, "nothing is consumed from it until it is created", ing.topics()...)
+	go kafkaconn.CheckTopics(pollCtx, cl, ing.log, "nothing is consumed from it until it is created", ing.topics()...)
 	ing.phase.SetRunning()
-	ing.log.Info("ingester started", "brokers", ing.cfg.Brokers, "group", ing.cfg.Group,
+	ing.log.Info("ingester started", "brokers", ing.cfg.Kafka.Brokers, "group", ing.cfg.Group,
 		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.Database)
 	return nil
 }

@@ -32,14 +32,13 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 			"Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN).\n\n")
 		fs.PrintDefaults()
 	}
-	brokers := listFlag{}
 	ring, maxBuf, frameBytes := bytesFlag(cfg.RingBytes), bytesFlag(cfg.MaxBufferedBytes), bytesFlag(cfg.FrameMaxBytes)
 	fs.StringVar(&cfg.Iface, "iface", "", "interface to record (required unless --pcap)")
 	fs.StringVar(&cfg.NetNS, "netns", "", "network namespace (name under /run/netns) the interface lives in")
 	fs.StringVar(&cfg.Hook, "hook", cfg.Hook, "where the program runs: xdp or tc")
 	fs.StringVar(&cfg.XDPMode, "xdp-mode", cfg.XDPMode, "XDP attach mode: auto, native or generic")
 	fs.BoolVar(&cfg.XDPFrags, "xdp-frags", cfg.XDPFrags, "attach the frags-aware XDP program even at an ordinary MTU, so the MTU can be raised past one buffer (jumbo frames) while attached; ~8 ns more per packet")
-	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, comma-separated (required)")
+	kafka := addKafkaFlags(fs)
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "Kafka topic for packet frames")
 	fs.StringVar(&cfg.StatsTopic, "stats-topic", cfg.StatsTopic, "Kafka topic for stats messages")
 	fs.StringVar(&cfg.FlowsTopic, "flows-topic", cfg.FlowsTopic, "Kafka topic for the exact flow counters (empty: no flow export)")
@@ -47,7 +46,6 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.FlowIdle, "flow-idle", cfg.FlowIdle, "delete a flow from the kernel map after this long without packets (once exported)")
 	fs.IntVar(&cfg.FlowEntries, "flow-entries", cfg.FlowEntries, "flows tracked at once in each kernel flow table, IPv4 and IPv6/other; a table has 4/3 as many buckets rounded up to a power of two, each ~48 B per possible CPU (0: program default, 49152: 65536 buckets)")
 	fs.IntVar(&cfg.SampleMax, "sample-max", cfg.SampleMax, "record at worst 1 in N ordinary packets when the ring fills (0: default 64; 1: never sample)")
-	kafkaSec := addKafkaSecurityFlags(fs)
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "host name stamped on frames and stats")
 	fs.Var(&ring, "ring-bytes", "BPF ring buffer size, a power of two (e.g. 64M)")
 	fs.IntVar(&cfg.WakeupBytes, "wakeup-bytes", cfg.WakeupBytes, "ring fill level that wakes the reader (0: program default)")
@@ -69,11 +67,11 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return errors.New("--iface (or --pcap) is required")
 		}
-		if len(brokers) == 0 {
+		if len(kafka.Brokers) == 0 {
 			fs.Usage()
 			return errors.New("--brokers is required")
 		}
-		cfg.Brokers, cfg.Kafka = brokers, *kafkaSec
+		cfg.Kafka = *kafka
 		cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
 		if err := bpf.CheckCaps(); err != nil {
 			return err

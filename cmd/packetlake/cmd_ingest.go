@@ -27,13 +27,11 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 			"collector_stats, exactly once, until SIGINT/SIGTERM.\n\n")
 		fs.PrintDefaults()
 	}
-	var brokers listFlag
-	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, comma-separated (required)")
+	kafka := addKafkaFlags(fs)
 	fs.StringVar(&cfg.Group, "group", "packetlake-ingester", "Kafka consumer group")
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic of the packet frames")
 	fs.StringVar(&cfg.StatsTopic, "stats-topic", cfg.StatsTopic, "topic of the collector stats (empty: none)")
 	fs.StringVar(&cfg.FlowsTopic, "flows-topic", cfg.FlowsTopic, "topic of the collectors' flow counters (empty: none)")
-	kafkaSec := addKafkaSecurityFlags(fs)
 	fs.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse native-protocol address (required)")
 	fs.StringVar(&cfg.ClickHouseHTTP, "clickhouse-http", "", "ClickHouse HTTP address (required by --writer arrow-http)")
 	chTLS := addClickHouseTLSFlags(fs)
@@ -51,11 +49,11 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics and /healthz here (empty: off)")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
-		if len(brokers) == 0 || cfg.ClickHouse == "" || fs.NArg() > 0 {
+		if len(kafka.Brokers) == 0 || cfg.ClickHouse == "" || fs.NArg() > 0 {
 			fs.Usage()
 			return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
 		}
-		cfg.Brokers, cfg.FlushBytes, cfg.Migrate, cfg.Kafka = brokers, int(flushBytes), !*noMigrate, *kafkaSec
+		cfg.FlushBytes, cfg.Migrate, cfg.Kafka = int(flushBytes), !*noMigrate, *kafka
 		cfg.ClickHouseTLS = *chTLS
 		if cfg.ClickHouseHTTP == "" && cfg.Writer == ingester.WriterArrowHTTP {
 			return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")

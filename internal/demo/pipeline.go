@@ -64,7 +64,7 @@ func (r *runner) startStores(ctx context.Context) error {
 // ages keep the progress lines' row counts close behind Kafka.
 func (r *runner) startIngester(ctx context.Context) error {
 	cfg := ingester.DefaultConfig()
-	cfg.Brokers = []string{r.kafka.Addr()}
+	cfg.Kafka.Brokers = []string{r.kafka.Addr()}
 	cfg.Group = ingesterGroup
 	cfg.ClickHouse, cfg.ClickHouseHTTP = r.ch.TCPAddr(), r.ch.HTTPAddr()
 	cfg.Database = Database
@@ -92,7 +92,7 @@ func (r *runner) startIngester(ctx context.Context) error {
 func (r *runner) startCollector(ctx context.Context) error {
 	cfg := collector.DefaultConfig()
 	cfg.Iface, cfg.NetNS = r.lab.srvIf, r.lab.srvNS
-	cfg.Brokers = []string{r.kafka.Addr()}
+	cfg.Kafka.Brokers = []string{r.kafka.Addr()}
 	c, err := collector.New(cfg, collector.Dependencies{Logger: r.componentLog.With("component", "collector")})
 	if err != nil {
 		return err

@@ -58,7 +58,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 			for range b.N {
 				ing := ingestRun(b, n, rollups, "ingester", func(db string) func() {
 					cfg := ingester.DefaultConfig()
-					cfg.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
+					cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
 					cfg.ClickHouse, cfg.ClickHouseHTTP, cfg.Database, cfg.Migrate = env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr(), db, false
 					cfg.SessionTimeout = 6 * time.Second
 					in, err := ingester.New(cfg, ingester.Dependencies{Registerer: prometheus.NewRegistry()})

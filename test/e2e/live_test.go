@@ -105,7 +105,7 @@ func liveFidelity(t *testing.T, hook string) {
 	topic, statsTopic := env.Topic(t, 1), env.Topic(t, 1)
 	cfg := collector.DefaultConfig()
 	cfg.Iface, cfg.NetNS, cfg.Hook = v.Name, v.NS, hook
-	cfg.Brokers = []string{env.Kafka.Addr()}
+	cfg.Kafka.Brokers = []string{env.Kafka.Addr()}
 	cfg.Topic, cfg.StatsTopic, cfg.FlowsTopic = topic, statsTopic, env.Topic(t, 1)
 	cfg.Host = "live-" + hook
 	cfg.RingBytes = 8 << 20

@@ -39,7 +39,7 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 		v := nettest.NewVethPair(t)
 		cfg := collector.DefaultConfig()
 		cfg.Iface, cfg.NetNS, cfg.Host = v.Name, v.NS, host
-		cfg.Brokers, cfg.Topic, cfg.StatsTopic, cfg.FlowsTopic = []string{env.Kafka.Addr()}, topic, stats, flows
+		cfg.Kafka.Brokers, cfg.Topic, cfg.StatsTopic, cfg.FlowsTopic = []string{env.Kafka.Addr()}, topic, stats, flows
 		cfg.RingBytes = 4 << 20
 		c, err := collector.New(cfg, collector.Dependencies{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {

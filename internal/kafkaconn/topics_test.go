@@ -1,4 +1,4 @@
-package kafkatopics
+package kafkaconn
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func TestCheckNamesMissingTopics(t *testing.T) {
+func TestCheckTopicsNamesMissingTopics(t *testing.T) {
 	k, err := kafkalocal.StartEmbedded(kafkalocal.EmbeddedConfig{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestCheckNamesMissingTopics(t *testing.T) {
 
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	missing := Check(ctx, cl, log, "what it means", "present", "absent")
+	missing := CheckTopics(ctx, cl, log, "what it means", "present", "absent")
 	if !slices.Equal(missing, []string{"absent"}) {
 		t.Errorf("missing = %q, want [absent]", missing)
 	}
@@ -44,7 +44,7 @@ func TestCheckNamesMissingTopics(t *testing.T) {
 	logs.Reset()
 	stopped, stop := context.WithCancel(ctx)
 	stop()
-	if missing := Check(stopped, cl, log, "what it means", "absent"); missing != nil || logs.Len() != 0 {
+	if missing := CheckTopics(stopped, cl, log, "what it means", "absent"); missing != nil || logs.Len() != 0 {
 		t.Errorf("cancelled check: missing %q, log %q; want nothing", missing, logs.String())
 	}
 }
