@@ -30,6 +30,7 @@ type Objects struct {
 	age      time.Duration // Config.BatchAge
 	frags    bool          // Config.XDPFrags
 	flows    flowTables    // pl_flows4 and pl_flows, mapped (flows.go)
+	baseline *ebpf.Map     // pinned runs only: the flow exporter's baseline (pin_flows.go)
 }
 
 // Load checks privileges, sizes the maps from cfg and loads the object into the kernel.
@@ -198,8 +199,8 @@ func (o *Objects) ReadStats() ([]uint64, error) {
 	return out, nil
 }
 
-// Close releases programs and maps.
+// Close releases programs and maps (pinned ones stay in their pin directory).
 func (o *Objects) Close() error {
 	o.unmapFlows()
-	return o.objs.Close()
+	return errors.Join(o.objs.Close(), o.baseline.Close())
 }
