@@ -8,21 +8,26 @@ import (
 )
 
 // StatsVersion is the value of Stats.Version; it changes only if a field changes meaning.
-// Fields are only ever added.
+// Fields are only ever added, with omitempty: a message without them encodes as it always did.
 const StatsVersion = 1
 
 // Stats is one message on the stats topic (JSON, one object per Kafka record, keyed like the
 // frames by host/iface) and the collector's snapshot behind its Prometheus metrics. Every
 // counter is cumulative since the collector run started (identified by CollectorID), so a
 // consumer takes differences between consecutive messages of one run; a new CollectorID
-// restarts from zero. The collector writes it; the ingester stores it whole in collector_stats.
+// restarts from zero. ProduceErrors alone counts since the current process started. The collector writes it; the ingester stores it whole in collector_stats.
 //
 // Where every packet the program saw went:
 //
 //	kernel_seen     = kernel_emitted + kernel_ring_full + kernel_sampled_out
-//	kernel_emitted  = samples_read + samples_malformed + (records still in the ring)
-//	samples_read    = records_produced + records_shed + (records in the frame being built)
-//	records_produced = records_acked + records_failed + (records waiting for Kafka)
+//	kernel_emitted  = samples_read + samples_malformed + (records still in the ring) [+ records_discarded]
+//	samples_read    = records_acked + records_failed + records_shed + records_lost_restart
+//	                  + (records in the frame being built or waiting for Kafka)
+//	records_produced = records_acked + records_failed + (records waiting for Kafka) [- those lost at a restart]
+//
+// A pinned run (the collector's Config.PinDir) goes on across collector processes with the
+// same CollectorID and every counter going on from where the last process left it; a process
+// killed mid-run leaves records_lost_restart to its successor.
 //
 // Flows (the collector's flows.go): kernel_flow_counted = kernel_seen (+ staged packets) -
 // kernel_flow_failed, and flow_packets_exported + flow_lost_packets = kernel_flow_counted once
@@ -80,6 +85,18 @@ type Stats struct {
 	RecordsAcked     uint64 `json:"records_acked"`     // records in frames_acked
 	RecordsShed      uint64 `json:"records_shed"`      // records in frames_shed: lost, counted
 	RecordsFailed    uint64 `json:"records_failed"`    // records in frames whose produce failed: lost, counted
+	// RecordsLostRestart: records a process of this run had read from the ring but that never
+	// reached Kafka because the process died (kill -9, OOM) while they were in its frame, its
+	// Kafka buffer or in flight: counted by the process that continued the run (a pinned run),
+	// after looking for them in the frames topic. Lost, counted.
+	RecordsLostRestart uint64 `json:"records_lost_restart,omitempty"`
+	// RecordsDiscarded is set only in the last message of a pinned run that a collector of
+	// another record layout, program build or settings replaced: the records the run's program
+	// had written to the ring that no process read. Lost, counted.
+	RecordsDiscarded uint64 `json:"records_discarded,omitempty"`
+	// Processes is how many collector processes have carried this run (a pinned run adopted
+	// after a restart counts on; 1 otherwise).
+	Processes uint64 `json:"processes,omitempty"`
 	// ProduceErrors counts failed frames by reason (snake_case Kafka error name, "aborted",
 	// "client_closed", "record_timeout", ...); only reasons seen at least once are present.
 	ProduceErrors map[string]uint64 `json:"produce_errors"`
