@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/packetlake/packetlake/bpf"
@@ -74,7 +73,7 @@ func TestStopDrainsStagedBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.objs = objs
-	rd, err := ringbuf.NewReader(objs.Events())
+	rd, err := bpf.NewRing(objs.Events())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/packetlake/packetlake/bpf"
@@ -36,7 +35,7 @@ func BenchmarkDrain(b *testing.B) {
 		b.Fatal(err)
 	}
 	c.objs = objs // released by Stop
-	rd, err := ringbuf.NewReader(objs.Events())
+	rd, err := bpf.NewRing(objs.Events())
 	if err != nil {
 		b.Fatal(err)
 	}

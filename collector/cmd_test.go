@@ -16,7 +16,8 @@ import (
 )
 
 // The packetlake binary's collect and decode: refusals, a pcap run into Kafka, and a clean
-// detach on SIGTERM.
+// detach on SIGTERM with --on-stop detach (SIGTERM keeping the pinned program, and
+// collect --detach, are in test/e2e's restart tests).
 func TestCollectCommand(t *testing.T) {
 	bin, err := testinfra.Binary()
 	if err != nil {
@@ -61,13 +62,13 @@ func TestCollectCommand(t *testing.T) {
 			t.Fatalf("%d records for an 84-packet capture\n%s", n, stderr)
 		}
 	})
-	t.Run("sigterm detaches", func(t *testing.T) {
+	t.Run("sigterm with on-stop detach detaches", func(t *testing.T) {
 		v := nettest.NewVethPair(t)
 		var stderr bytes.Buffer
 		// The broker address leads nowhere inside the namespace: frames are shed, which must not
 		// delay the detach.
 		cmd := exec.Command("ip", "netns", "exec", v.NS, bin, "collect", "--iface", v.Name, "--brokers", "127.0.0.1:1",
-			"--metrics-addr", "", "--flush-timeout", "1s", "--frame-max-age", "20ms")
+			"--metrics-addr", "", "--flush-timeout", "1s", "--frame-max-age", "20ms", "--on-stop", "detach")
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/packetlake/packetlake/internal/kafkaconn"
@@ -86,6 +87,22 @@ type Config struct {
 	// SampleMax bounds the kernel's adaptive sampling of ordinary packets' records under ring
 	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.
 	SampleMax int
+
+	// PinDir, when set, keeps the run in this bpffs directory (live mode): the program, its link,
+	// the ring buffer, the counters, the flow tables and the run's state (collector_id, where the
+	// ring was read up to, every stats counter) are pinned there, so the program stays attached
+	// when the process dies. The next collector started with the same PinDir adopts them and
+	// continues the run: same collector_id, seq going on, the records written meanwhile read from
+	// the ring, the packets the ring could not hold counted in kernel_ring_full. A pin this
+	// binary would not load exactly (another record layout, program build or setting) is
+	// replaced: its run is ended with a final stats message, then a new one starts. bpffs is
+	// mounted at /sys/fs/bpf if PinDir lies under it and nothing is mounted there.
+	PinDir string
+	// DetachOnStop makes Stop end a pinned run: detach, drain the ring and the CPUs' batches,
+	// publish the final stats, remove the pins. Otherwise Stop (SIGTERM) leaves the program
+	// attached and pinned for the next collector (an upgrade, a restart), after shipping what it
+	// read. Without PinDir, Stop always detaches.
+	DetachOnStop bool
 
 	// Pcap, when set, replays this capture file (pcap or pcapng, Ethernet) through the same BPF
 	// program with BPF_PROG_TEST_RUN instead of attaching to an interface. Records carry the
@@ -172,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.FlowEntries < 0 || c.SampleMax < 0 {
 		return errors.New("flow entries and sample max must not be negative")
+	}
+	if c.PinDir != "" && !filepath.IsAbs(c.PinDir) {
+		return fmt.Errorf("pin dir %q: must be an absolute path on a bpffs", c.PinDir)
 	}
 	if c.StatsInterval <= 0 || c.ClockRefresh <= 0 || c.FlushTimeout <= 0 {
 		return errors.New("stats interval, clock refresh and flush timeout must be positive")

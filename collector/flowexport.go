@@ -62,14 +62,16 @@ func (x *flowExporter) export(ctx context.Context, final bool) error {
 	if err != nil {
 		return err
 	}
-	x.seq++
-	sent, err := x.produce(ctx, order, clk)
+	sent, err := x.produce(ctx, order, clk, c.state.flowSeq.Add(1))
 	if err != nil {
 		return err
 	}
 	acked := x.wait(ctx, &sent.wg, !final) // final: Stop closes the client right after, failing the rest
 	retire, toFree, errs := x.remember(sent, acked)
 	c.fn.exports.Add(1)
+	if err := x.saveBaseline(objs, sent, acked, toFree); err != nil {
+		return err
+	}
 	if err := x.retireAndFree(objs, retire, toFree); err != nil {
 		return err
 	}
@@ -141,13 +143,13 @@ func (x *flowExporter) changedFlows(objs *bpf.Objects, mono uint64, final bool) 
 // produce sends the flows' deltas, flowsPerMessage rows to a message; a message whose flows
 // gained nothing (idle and already exported, only to be retired or freed) is not sent and
 // counts as acknowledged.
-func (x *flowExporter) produce(ctx context.Context, order []*flowGroup, clk exportClock) (*sentFlows, error) {
+func (x *flowExporter) produce(ctx context.Context, order []*flowGroup, clk exportClock, seq uint64) (*sentFlows, error) {
 	c := x.c
 	sent := &sentFlows{order: order, failed: make([]atomic.Bool, (len(order)+flowsPerMessage-1)/flowsPerMessage)}
 	for i := range sent.failed {
 		groups := sent.message(i)
 		msg := FlowMessage{Version: record.FlowMessageVersion, Time: clk.now, Host: c.cfg.Host, Iface: c.iface,
-			CollectorID: c.id, ExportSeq: x.seq, Flows: make([]FlowRow, 0, len(groups))}
+			CollectorID: c.id, ExportSeq: seq, Flows: make([]FlowRow, 0, len(groups))}
 		for _, g := range groups {
 			g.delta = x.delta(g)
 			if g.delta.Packets > 0 {
@@ -203,6 +205,29 @@ func (x *flowExporter) remember(sent *sentFlows, acked bool) (retire, toFree []b
 		}
 	}
 	return retire, toFree, errs
+}
+
+// saveBaseline writes what remember took in to a pinned run's baseline map (bpf.Objects does
+// nothing for an unpinned one), so that a process continuing the run sends only what the buckets
+// gain from here. A process killed between an export's acknowledgement and this write leaves
+// its successor the older baseline: that one export's deltas are sent again.
+func (x *flowExporter) saveBaseline(objs *bpf.Objects, sent *sentFlows, acked bool, freed []bpf.FlowID) error {
+	var ids []bpf.FlowID
+	var keys []bpf.FlowKey
+	var counts []bpf.FlowCounts
+	for i := range sent.failed {
+		if !acked || sent.failed[i].Load() {
+			continue
+		}
+		for _, g := range sent.message(i) {
+			for _, d := range g.buckets {
+				if e, ok := x.last[d.entry.ID]; ok && !d.free {
+					ids, keys, counts = append(ids, d.entry.ID), append(keys, e.key), append(counts, e.counts)
+				}
+			}
+		}
+	}
+	return errors.Join(objs.SaveFlowBaseline(ids, keys, counts), objs.DropFlowBaseline(freed))
 }
 
 // retireAndFree hands the acknowledged idle buckets back to the kernel.

@@ -25,22 +25,26 @@ const flowsPerMessage = 1000
 
 // flowCounters are the exporter's, for Stats.
 type flowCounters struct {
+	*flowTotals              // in the run state: they go on across a restart of a pinned run
+	active      atomic.Int64 // gauge: live buckets at the last export
+}
+
+// flowTotals are the exporter's counters cumulative per run (runState).
+type flowTotals struct {
 	exports, exportErrors     atomic.Uint64
 	rowsExported, pktExported atomic.Uint64
 	bytesExported             atomic.Uint64
 	retired                   atomic.Uint64 // idle flows' buckets retired (freed one export later)
 	lost                      atomic.Uint64 // packets counted into flows but never exported (lower bound, exact when idle)
-	active                    atomic.Int64  // gauge: live buckets at the last export
 }
 
 // flowExporter reads the kernel's flow tables every FlowInterval and produces the deltas. One
 // goroutine.
 type flowExporter struct {
 	c    *Collector
-	cl   *kgo.Client // its own client: an export of many flows must not take the frames' buffer
-	last map[bpf.FlowID]exportedBucket
-	seq  uint64
-	mu   sync.Mutex // one export at a time (loop vs Stop's final export)
+	cl   *kgo.Client                   // its own client: an export of many flows must not take the frames' buffer
+	last map[bpf.FlowID]exportedBucket // also in the pinned baseline map of a pinned run
+	mu   sync.Mutex                    // one export at a time (loop vs Stop's final export)
 }
 
 // exportedBucket is what the acknowledged exports carried of one kernel bucket so far.
@@ -58,7 +62,15 @@ func newFlowExporter(c *Collector) (*flowExporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
-	return &flowExporter{c: c, cl: cl, last: map[bpf.FlowID]exportedBucket{}}, nil
+	x := &flowExporter{c: c, cl: cl, last: map[bpf.FlowID]exportedBucket{}}
+	// An adopted run goes on from what its earlier processes' acknowledged exports carried.
+	if err := c.objs.ReadFlowBaseline(func(id bpf.FlowID, key bpf.FlowKey, counts bpf.FlowCounts) {
+		x.last[id] = exportedBucket{key: key, counts: counts}
+	}); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return x, nil
 }
 
 func (x *flowExporter) loop(ctx context.Context) {
@@ -178,16 +190,17 @@ func (c *Collector) startFlows() error {
 	return nil
 }
 
-// stopFlows ends the loop and makes the last export: the program is detached and its batches
-// flushed, so after it every packet the program counted is in Kafka (or in flow_export_errors).
-// ctx is Stop's FlushTimeout, shared with the frames' flush.
-func (c *Collector) stopFlows(ctx context.Context) error {
+// stopFlows ends the loop and makes the last export. final: the program is detached and its
+// batches flushed, so after it every packet the program counted is in Kafka (or in
+// flow_export_errors); otherwise (the pinned program stays) an ordinary export, whose baseline
+// the next process goes on from. ctx is Stop's FlushTimeout, shared with the frames' flush.
+func (c *Collector) stopFlows(ctx context.Context, final bool) error {
 	if c.flows == nil {
 		return nil
 	}
 	c.flowsCancel()
 	<-c.flowsDone
-	err := c.flows.export(ctx, true)
+	err := c.flows.export(ctx, final)
 	c.flows.cl.Close()
 	c.flows = nil
 	if err != nil {

@@ -14,15 +14,23 @@ import (
 // loop and Prometheus scrapes. The worker adds its per-record counts in batches (see worker.go)
 // so the hot loop touches no shared cache line per record.
 type counters struct {
+	*userCounters              // in the run state: they go on across a restart of a pinned run
+	buffered      atomic.Int64 // bytes charged for frames waiting for Kafka
+
+	mu     sync.Mutex
+	errors map[string]uint64 // failed frames by reason, since this process started; rare, so a mutex is fine
+}
+
+// userCounters are the stats message's user-space counters, cumulative per run (runState).
+type userCounters struct {
 	samplesRead, samplesMalformed           atomic.Uint64
 	framesProduced, framesAcked, framesShed atomic.Uint64
 	recordsProduced, recordsAcked           atomic.Uint64
 	recordsShed, recordsFailed              atomic.Uint64
 	readErrors, statsFailed                 atomic.Uint64
-	buffered                                atomic.Int64 // bytes charged for frames waiting for Kafka
-
-	mu     sync.Mutex
-	errors map[string]uint64 // failed frames by reason; rare, so a mutex is fine
+	// recordsLostRestart: records a process of this run had read from the ring that never
+	// reached Kafka because it died (runState.unconfirmed, less those found in Kafka).
+	recordsLostRestart atomic.Uint64
 }
 
 func (n *counters) produceError(reason string) {
@@ -51,6 +59,10 @@ type metrics struct {
 	c     *Collector
 	descs map[string]*prometheus.Desc
 	kafka kafkaconn.Metrics
+	// What Start did with a pinned run (pin.go, pinreplace.go): events of this process.
+	adoptions    prometheus.Counter
+	replacements *prometheus.CounterVec
+	discarded    prometheus.Counter
 }
 
 // metricDefs are the plain counters: name, help, and the Stats field they read.
@@ -74,6 +86,7 @@ var metricDefs = []struct {
 	{"records_acked_total", "Records in frames acknowledged by Kafka.", false, func(s *record.Stats) uint64 { return s.RecordsAcked }},
 	{"records_shed_total", "Records dropped because the producer buffer was full.", false, func(s *record.Stats) uint64 { return s.RecordsShed }},
 	{"records_failed_total", "Records in frames Kafka did not take.", false, func(s *record.Stats) uint64 { return s.RecordsFailed }},
+	{"records_lost_restart_total", "Records a killed process of this run had read that never reached Kafka.", false, func(s *record.Stats) uint64 { return s.RecordsLostRestart }},
 	{"buffered_bytes", "Frame bytes waiting for Kafka.", true, func(s *record.Stats) uint64 { return s.BufferedBytes }},
 	{"read_errors_total", "Ring buffer read failures.", false, func(s *record.Stats) uint64 { return s.ReadErrors }},
 	{"stats_failed_total", "Stats messages Kafka did not take.", false, func(s *record.Stats) uint64 { return s.StatsFailed }},
@@ -93,7 +106,15 @@ const metricPrefix = "packetlake_collector_"
 
 func newMetrics(c *Collector) *metrics {
 	labels := prometheus.Labels{"host": c.cfg.Host, "iface": c.iface}
-	m := &metrics{c: c, descs: map[string]*prometheus.Desc{}, kafka: kafkaconn.NewMetrics(metricPrefix, labels)}
+	m := &metrics{c: c, descs: map[string]*prometheus.Desc{}, kafka: kafkaconn.NewMetrics(metricPrefix, labels),
+		adoptions: prometheus.NewCounter(prometheus.CounterOpts{Name: metricPrefix + "pin_adoptions_total",
+			Help: "Pinned runs this process adopted and continues.", ConstLabels: labels}),
+		replacements: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricPrefix + "pin_replacements_total",
+			Help: "Pinned programs this process replaced (detached, their run ended, unpinned), by reason.", ConstLabels: labels},
+			[]string{"reason"}),
+		discarded: prometheus.NewCounter(prometheus.CounterOpts{Name: metricPrefix + "pin_replaced_records_discarded_total",
+			Help: "Records left unread in the ring of a replaced pinned program (in its run's records_discarded).", ConstLabels: labels}),
+	}
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(metricPrefix+d.name, d.help, nil, labels)
 	}
@@ -112,6 +133,9 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	m.kafka.Describe(ch)
+	m.adoptions.Describe(ch)
+	m.replacements.Describe(ch)
+	m.discarded.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -132,4 +156,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.descs["clock_offset_seconds"], prometheus.GaugeValue, float64(s.ClockOffsetNs)/1e9)
 	m.kafka.Collect(ch)
+	m.adoptions.Collect(ch)
+	m.replacements.Collect(ch)
+	m.discarded.Collect(ch)
 }

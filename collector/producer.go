@@ -32,6 +32,8 @@ type producer struct {
 	key   []byte // host/iface: one partition per collector and interface keeps its frames in order
 	limit int64  // MaxBufferedBytes
 	n     *counters
+	st    *runState // its ack mark: what Kafka acknowledged, for a restarted process's reckoning
+	ackMu sync.Mutex
 	pool  sync.Pool // *[]byte frame copies, returned by the promise
 	// frames whose promise has not run yet: the client delivers promises from its own
 	// goroutine, also after Close returns, and Stop's final counts must include them.
@@ -69,8 +71,9 @@ func newProducer(cfg Config, iface string, n *counters, deps kafkaconn.Deps) (*p
 }
 
 // produce copies frame (the builder reuses its buffer) and hands it to the client, or sheds it
-// when the frames already waiting for Kafka would exceed the cap. It never blocks.
-func (p *producer) produce(frame []byte, records int) {
+// when the frames already waiting for Kafka would exceed the cap. It never blocks. endSeq is
+// the seq after the frame's last record.
+func (p *producer) produce(frame []byte, records int, endSeq uint64) {
 	charge := int64(len(frame)+len(p.key)) + recordOverhead
 	if p.n.buffered.Add(charge) > p.limit {
 		p.n.buffered.Add(-charge)
@@ -89,13 +92,28 @@ func (p *producer) produce(frame []byte, records int) {
 		p.n.buffered.Add(-charge)
 		p.pool.Put(bp)
 		if err == nil {
-			p.n.framesAcked.Add(1)
-			p.n.recordsAcked.Add(uint64(records))
+			p.acked(r, records, endSeq)
 			return
 		}
 		p.n.recordsFailed.Add(uint64(records))
 		p.n.produceError(errorReason(err))
 	})
+}
+
+// acked counts an acknowledged frame and moves the run's ack mark past it. Frames of one
+// collector go to one partition and are acknowledged in order (idempotent producer), so the
+// mark's offset and seq only move forward; a process killed before the mark moved leaves the
+// frame to the next process's search of the partition (reconcile.go).
+func (p *producer) acked(r *kgo.Record, records int, endSeq uint64) {
+	p.ackMu.Lock()
+	defer p.ackMu.Unlock()
+	p.n.framesAcked.Add(1)
+	p.n.recordsAcked.Add(uint64(records))
+	a := p.st.ack()
+	a.Records, a.Frames = p.n.recordsAcked.Load(), p.n.framesAcked.Load()
+	a.Partition, a.NextOffset = uint64(r.Partition)+1, uint64(r.Offset)+1
+	a.Through = max(a.Through, endSeq)
+	p.st.markAck(a)
 }
 
 // flush waits for every buffered frame to be acknowledged, up to ctx; what is still waiting

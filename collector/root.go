@@ -7,8 +7,6 @@ package collector
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +17,6 @@ import (
 	"sync/atomic"
 
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/packetlake/packetlake/internal/kafkaconn"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,7 +38,9 @@ type Collector struct {
 	log     *slog.Logger
 	reg     prometheus.Registerer
 	metrics *metrics
-	id      uint64 // collector_id: random per run, so (host, collector_id, seq) is unique
+	id      uint64    // collector_id: random per run, so (host, collector_id, seq) is unique
+	state   *runState // the run's state: on the heap, or pinned (runstate.go)
+	logBase *slog.Logger
 	iface   string // frames' iface: Config.Iface, or the capture's file name
 	ifindex int    // live mode
 	prod    *producer
@@ -55,8 +54,16 @@ type Collector struct {
 
 	objsMu sync.Mutex // guards objs and rd against Stop while stats read them
 	objs   *bpf.Objects
-	rd     *ringbuf.Reader // live mode only
-	link   link.Link
+	rd     *bpf.Ring // live mode only
+	link   link.Link // unpinned runs; a pinned run's link is pin.Link
+	// pin holds a pinned run (Config.PinDir): adopted from an earlier process or pinned by Start.
+	pin       *bpf.Pinned
+	unlockPin func()
+	adopted   bool
+	replaced  bool // Start ended a pinned run this binary would not adopt
+	removePin bool // Stop ends the pinned run: release removes the pins
+	// detachOnly: Start adopts (or replaces) what is pinned and loads nothing new (DetachPinned).
+	detachOnly bool
 	// finalKernel keeps the kernel counters read just before Stop unloads the program.
 	finalKernel *record.Stats
 
@@ -66,6 +73,7 @@ type Collector struct {
 
 	started     atomic.Bool
 	stopping    atomic.Bool // the source's loop ends at its next read
+	leaving     atomic.Bool // Stop keeps the pinned program: the loop ends after the sample it has
 	phase       lifecycle.Phase
 	done        chan struct{} // closed when the source goroutine has returned
 	err         error         // its error, readable after done
@@ -108,17 +116,17 @@ func New(cfg Config, deps Dependencies) (*Collector, error) {
 			c.iface = c.iface[:255]
 		}
 	}
-	var idb [8]byte
-	if _, err := rand.Read(idb[:]); err != nil {
-		return nil, fmt.Errorf("collector id: %w", err)
+	st, err := newRunState(new(runState))
+	if err != nil {
+		return nil, err
 	}
-	c.id = binary.LittleEndian.Uint64(idb[:])
-	c.log = logger.With("host", cfg.Host, "iface", c.iface, "collector_id", c.id)
+	c.logBase = logger
+	c.useState(st)
 	c.metrics = newMetrics(c)
-	var err error
 	if c.prod, err = newProducer(cfg, c.iface, &c.n, c.kafkaDeps()); err != nil {
 		return nil, err
 	}
+	c.prod.st = st
 	if err := reg.Register(c.metrics); err != nil {
 		c.prod.cl.Close()
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -127,12 +135,25 @@ func New(cfg Config, deps Dependencies) (*Collector, error) {
 }
 
 // kafkaDeps is what every Kafka client of the collector (frames and stats, flows) reports
-// through: its logger and its connection counters.
+// through: its logger and its connection counters. The logger names no collector_id: the
+// frames' client is made in New, before Start may adopt a pinned run of another id.
 func (c *Collector) kafkaDeps() kafkaconn.Deps {
-	return kafkaconn.Deps{Logger: c.log, Metrics: c.metrics.kafka}
+	return kafkaconn.Deps{Logger: c.logBase.With("host", c.cfg.Host, "iface", c.iface), Metrics: c.metrics.kafka}
 }
 
-// ID is this run's collector_id.
+// useState makes st the run this collector carries on: its collector_id and counters. Only
+// before the source and the stats loop start.
+func (c *Collector) useState(st *runState) {
+	c.state, c.id = st, st.collectorID
+	c.n.userCounters, c.fn.flowTotals = &st.user, &st.flow
+	if c.prod != nil {
+		c.prod.st = st
+	}
+	c.log = c.logBase.With("host", c.cfg.Host, "iface", c.iface, "collector_id", c.id)
+}
+
+// ID is this run's collector_id: random from New, or after Start, that of the pinned run it
+// adopted.
 func (c *Collector) ID() uint64 { return c.id }
 
 // mode names the source for stats.
@@ -157,32 +178,51 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 			c.release()
 		}
 	}()
-	objs, err := bpf.Load(bpf.Config{RingBytes: c.cfg.RingBytes, WakeupBytes: c.cfg.WakeupBytes,
-		FlowEntries: c.cfg.FlowEntries, SampleMax: c.cfg.SampleMax, XDPFrags: c.cfg.XDPFrags})
-	if err != nil {
-		return fmt.Errorf("load BPF program: %w", err)
+	if c.pinned() {
+		if err := c.openPin(ctx); err != nil {
+			return err
+		}
 	}
-	c.objsMu.Lock()
-	c.objs = objs
-	c.objsMu.Unlock()
+	objs := c.objs
+	if objs == nil {
+		if c.detachOnly {
+			return ErrNothingPinned
+		}
+		if objs, err = bpf.Load(c.bpfConfig()); err != nil {
+			return fmt.Errorf("load BPF program: %w", err)
+		}
+		c.objsMu.Lock()
+		c.objs = objs
+		c.objsMu.Unlock()
+	}
 
-	f := c.newFramer()
 	var run func() error
 	if c.cfg.Pcap != "" {
+		f := c.newFramer()
 		run = func() error { return c.replay(f) }
 	} else {
-		rd, err := ringbuf.NewReader(objs.Events())
+		rd, err := bpf.NewRing(objs.Events())
 		if err != nil {
 			return fmt.Errorf("ring buffer reader: %w", err)
 		}
 		c.objsMu.Lock()
 		c.rd = rd
 		c.objsMu.Unlock()
-		if !c.noAttach {
+		if c.adopted {
+			if err := c.resume(ctx, rd); err != nil {
+				return err
+			}
+		} else if !c.noAttach {
 			if c.link, err = c.attach(objs); err != nil {
 				return err
 			}
+			if c.pinned() {
+				if err := c.pinNew(); err != nil {
+					return err
+				}
+			}
 		}
+		f := c.newFramer()
 		run = func() error { return c.drain(rd, f) }
 	}
 	if err := c.startFlows(); err != nil {
@@ -203,7 +243,8 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 	}()
 	go c.checkTopics(statsCtx)
 	c.phase.SetRunning()
-	c.log.Info("collector started", "mode", c.mode(), "topic", c.cfg.Topic, "brokers", c.cfg.Kafka.Brokers)
+	c.log.Info("collector started", "mode", c.mode(), "topic", c.cfg.Topic, "brokers", c.cfg.Kafka.Brokers,
+		"pin_dir", c.cfg.PinDir, "adopted", c.adopted)
 	return nil
 }
 

@@ -13,23 +13,37 @@ import (
 // Stats returns a snapshot of every counter (record.Stats, the stats topic's message). Kernel
 // counters are zero before Start.
 func (c *Collector) Stats() record.Stats {
-	now := time.Now().UTC()
-	s := record.Stats{
-		Version:       record.StatsVersion,
-		Time:          now,
-		TimeUnixNs:    now.UnixNano(),
-		Host:          c.cfg.Host,
-		Iface:         c.iface,
-		CollectorID:   c.id,
-		Mode:          c.mode(),
-		ClockOffsetNs: c.offset.Load(),
-	}
+	s := c.statsHeader(c.id)
+	s.ClockOffsetNs = c.offset.Load()
+	s.Processes = c.state.processes.Load()
 	// Downstream counters first, upstream last: a record moves downstream only after it was
 	// counted upstream, so each identity in record.Stats's doc holds as ≥ even while packets flow.
-	n := &c.n
+	c.n.fill(&s)
+	c.fn.fill(&s)
+	c.kernelStats(&s)
+	return s
+}
+
+// statsHeader is a stats message of run id with no counter set yet.
+func (c *Collector) statsHeader(id uint64) record.Stats {
+	now := time.Now().UTC()
+	return record.Stats{
+		Version:     record.StatsVersion,
+		Time:        now,
+		TimeUnixNs:  now.UnixNano(),
+		Host:        c.cfg.Host,
+		Iface:       c.iface,
+		CollectorID: id,
+		Mode:        c.mode(),
+	}
+}
+
+// fill sets the user-space counters of s, downstream first.
+func (n *counters) fill(s *record.Stats) {
 	s.FramesAcked = n.framesAcked.Load()
 	s.RecordsAcked = n.recordsAcked.Load()
 	s.RecordsFailed = n.recordsFailed.Load()
+	s.RecordsLostRestart = n.recordsLostRestart.Load()
 	s.ProduceErrors = n.produceErrors()
 	s.BufferedBytes = uint64(max(n.buffered.Load(), 0))
 	s.FramesProduced = n.framesProduced.Load()
@@ -40,16 +54,18 @@ func (c *Collector) Stats() record.Stats {
 	s.SamplesMalformed = n.samplesMalformed.Load()
 	s.ReadErrors = n.readErrors.Load()
 	s.StatsFailed = n.statsFailed.Load()
-	s.FlowExports = c.fn.exports.Load()
-	s.FlowExportErrors = c.fn.exportErrors.Load()
-	s.FlowRowsExported = c.fn.rowsExported.Load()
-	s.FlowPacketsExported = c.fn.pktExported.Load()
-	s.FlowBytesExported = c.fn.bytesExported.Load()
-	s.FlowsRetired = c.fn.retired.Load()
-	s.FlowLostPackets = c.fn.lost.Load()
-	s.FlowsActive = c.fn.active.Load()
-	c.kernelStats(&s)
-	return s
+}
+
+// fill sets the flow exporter's counters of s.
+func (fn *flowCounters) fill(s *record.Stats) {
+	s.FlowExports = fn.exports.Load()
+	s.FlowExportErrors = fn.exportErrors.Load()
+	s.FlowRowsExported = fn.rowsExported.Load()
+	s.FlowPacketsExported = fn.pktExported.Load()
+	s.FlowBytesExported = fn.bytesExported.Load()
+	s.FlowsRetired = fn.retired.Load()
+	s.FlowLostPackets = fn.lost.Load()
+	s.FlowsActive = fn.active.Load()
 }
 
 // kernelStats fills the kernel counters from the loaded program, if any.
@@ -67,7 +83,7 @@ func (c *Collector) kernelStats(s *record.Stats) {
 		return
 	}
 	if c.rd != nil {
-		s.RingPendingBytes = uint64(c.rd.AvailableBytes())
+		s.RingPendingBytes = c.rd.AvailableBytes()
 	}
 	v, err := c.objs.ReadStats()
 	if err != nil {

@@ -5,8 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/cilium/ebpf/ringbuf"
-
+	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/record"
 )
 
@@ -36,11 +35,12 @@ type framer struct {
 	sinceAge        int
 }
 
-// newFramer starts this run's frames: seq from 0, the run's identity in every header, and in
-// pcap mode the wall-clock flag instead of a clock offset.
+// newFramer starts this process's frames: seq from where the run's read mark left it (0 for a
+// new run), the run's identity in every header, and in pcap mode the wall-clock flag instead of
+// a clock offset.
 func (c *Collector) newFramer() *framer {
 	f := &framer{
-		hdr:         record.FrameHeader{CollectorID: c.id, Host: c.cfg.Host, Iface: c.iface},
+		hdr:         record.FrameHeader{CollectorID: c.id, Host: c.cfg.Host, Iface: c.iface, FirstSeq: c.state.read().Seq},
 		maxBytes:    c.cfg.FrameMaxBytes,
 		maxAge:      c.cfg.FrameMaxAge,
 		prod:        c.prod,
@@ -59,27 +59,55 @@ func (c *Collector) newFramer() *framer {
 // with record.SampleLen. A malformed tail (what follows the last whole pl_record) is counted once
 // in samples_malformed and dropped: a bad record must never reach Kafka, where it would make the
 // ingester refuse the frame. The whole records before it are kept; samples_read counts records.
+//
+// A frame holds whole samples: one that would take it past maxBytes is flushed first (a sample
+// bigger than maxBytes on its own, up to 16 KiB, gets a frame to itself). So a frame never
+// carries part of a sample whose read the run state has not recorded yet: a pinned run's next
+// process reads such a sample again under the same seq numbers, and must not find half of it
+// already in Kafka.
 func (f *framer) add(sample []byte) {
-	for len(sample) > 0 {
-		n, err := record.SampleLen(sample)
+	valid, n := 0, 0
+	for valid < len(sample) {
+		l, err := record.SampleLen(sample[valid:])
 		if err != nil {
 			f.malformed++
-			return
+			break
 		}
-		if f.open && f.b.Len()+n > f.maxBytes {
-			f.flush()
-		}
-		if !f.open {
-			f.begin(time.Now())
-		}
-		f.b.Append(sample[:n])
-		f.read++
-		sample = sample[n:]
+		valid += l
+		n++
 	}
+	if n == 0 {
+		return
+	}
+	if f.open && f.b.Len()+valid > f.maxBytes {
+		f.flush()
+	}
+	if !f.open {
+		f.begin(time.Now())
+	}
+	for rest := sample[:valid]; len(rest) > 0; {
+		l, _ := record.SampleLen(rest)
+		f.b.Append(rest[:l])
+		rest = rest[l:]
+	}
+	f.read += uint64(n)
+}
+
+// tick flushes the open frame if it is too old, looking at the clock once every ageCheckEvery
+// samples: under load the ring never runs dry, so deadlines alone would not bound a frame's age.
+func (f *framer) tick() {
 	if f.sinceAge++; f.sinceAge >= ageCheckEvery {
 		f.sinceAge = 0
 		f.flushIfOld(time.Now())
 	}
+}
+
+// nextSeq is the seq the next record read gets.
+func (f *framer) nextSeq() uint64 {
+	if f.open {
+		return f.b.NextSeq()
+	}
+	return f.hdr.FirstSeq
 }
 
 // begin starts a frame; seq continues from the previous frame, shed or not, so a gap in seq
@@ -100,7 +128,7 @@ func (f *framer) begin(now time.Time) {
 func (f *framer) flush() {
 	f.publish() // before produce: samples_read counts a record before records_produced does
 	if f.open {
-		f.prod.produce(f.b.Bytes(), f.b.Count())
+		f.prod.produce(f.b.Bytes(), f.b.Count(), f.b.NextSeq())
 		f.hdr.FirstSeq = f.b.NextSeq()
 		f.open = false
 	}
@@ -141,14 +169,21 @@ func (f *framer) deadline(now time.Time) time.Time {
 const maxPoll = 50 * time.Millisecond
 
 // drain is the live hot loop: ring buffer → frames → producer, until Stop flushes the reader.
-// One Record is reused for every read, so steady state allocates only per frame.
-func (c *Collector) drain(rd *ringbuf.Reader, f *framer) error {
-	var rec ringbuf.Record
+// Each sample is framed, then the run's read mark records where the ring was read up to and the
+// seq reached, and only then is its space given back to the kernel: a process killed anywhere in
+// between leaves the next one either the sample still in the ring or its seq numbers spent
+// (counted lost unless found in Kafka), never a sample lost uncounted or a seq used twice.
+func (c *Collector) drain(rd *bpf.Ring, f *framer) error {
 	rd.SetDeadline(f.deadline(time.Now()))
 	for {
-		err := rd.ReadInto(&rec)
+		sample, next, err := rd.Next()
 		if err == nil {
-			f.add(rec.RawSample)
+			c.consume(rd, f, sample, next)
+			f.tick()
+			if c.leaving.Load() { // Stop keeps the program pinned: no need to empty the ring
+				f.flush()
+				return nil
+			}
 			continue
 		}
 		switch {
@@ -157,9 +192,14 @@ func (c *Collector) drain(rd *ringbuf.Reader, f *framer) error {
 			f.flushIfOld(now)
 			f.publish()
 			rd.SetDeadline(f.deadline(now))
-		case errors.Is(err, ringbuf.ErrFlushed):
+		case errors.Is(err, bpf.ErrFlushed):
 			// Stop detached the program, then flushed: everything in the ring has been read.
 			// What the CPUs still hold in part-filled batches is forced out and read too.
+			// Stop keeping the program pinned leaves them to the next process.
+			if c.leaving.Load() {
+				f.flush()
+				return nil
+			}
 			if c.stopping.Load() {
 				c.drainStaged(rd, f)
 				f.flush()
@@ -176,25 +216,31 @@ func (c *Collector) drain(rd *ringbuf.Reader, f *framer) error {
 	}
 }
 
+// consume frames one sample, records the read mark, then commits the sample's space.
+func (c *Collector) consume(rd *bpf.Ring, f *framer, sample []byte, next uint64) {
+	f.add(sample)
+	c.state.markRead(readMark{Pos: next, Seq: f.nextSeq(), Malformed: c.n.samplesMalformed.Load() + f.malformed})
+	rd.Commit(next)
+}
+
 // drainStaged writes out the batches the program still stages on each CPU (it is detached: no
 // new ones start) and reads them, so Stop loses no record the kernel accepted and the final
 // kernel counters add up (seen == emitted + ring_full + sampled_out).
-func (c *Collector) drainStaged(rd *ringbuf.Reader, f *framer) {
+func (c *Collector) drainStaged(rd *bpf.Ring, f *framer) {
 	if err := c.objs.Flush(); err != nil {
 		c.log.Warn("flush staged records", "err", err)
 	}
-	var rec ringbuf.Record
 	rd.SetDeadline(time.Unix(1, 0)) // in the past: read what is there, do not wait
 	for {
-		err := rd.ReadInto(&rec)
+		sample, next, err := rd.Next()
 		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
+			if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, bpf.ErrFlushed) {
 				c.n.readErrors.Add(1)
 				c.log.Warn("read staged records", "err", err)
 			}
 			return
 		}
-		f.add(rec.RawSample)
+		c.consume(rd, f, sample, next)
 	}
 }
 
@@ -205,6 +251,7 @@ func (c *Collector) replay(f *framer) error {
 			return errStopped
 		}
 		f.add(sample)
+		f.tick()
 		return nil
 	})
 	f.flush()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 
 	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/collector"
@@ -27,9 +28,22 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: packetlake collect --iface IF --brokers HOST:PORT[,...] [flags]\n"+
 			"       packetlake collect --pcap FILE --brokers HOST:PORT[,...] [flags]\n\n"+
+			"       packetlake collect --detach --iface IF --brokers HOST:PORT[,...] [flags]\n\n"+
 			"Records every packet arriving on IF with the BPF program and produces frames of records\n"+
 			"to Kafka; with --pcap, runs a capture through the same program instead of attaching.\n"+
-			"Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN).\n\n")
+			"Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN).\n\n"+
+			"The program, its ring buffer, counters and flow tables are pinned in --pin-dir (bpffs,\n"+
+			"mounted at /sys/fs/bpf if needed), so they outlive the process: a crash, an OOM kill or an\n"+
+			"upgrade leaves the program recording, and the next collect on IF adopts it and continues\n"+
+			"the run (same collector_id, seq going on, what the ring held read, what it could not hold\n"+
+			"counted). SIGTERM ships what was read and leaves the program attached for that next\n"+
+			"collect (--on-stop detach ends the run instead). To detach for good, run\n"+
+			"  packetlake collect --detach --iface IF --brokers ...\n"+
+			"which drains the ring, publishes the final stats, detaches and removes the pins\n"+
+			"(without Kafka, removing the pin directory also detaches, losing what the ring holds).\n"+
+			"A pin another packetlake build or other settings made is replaced (logged, its run ended,\n"+
+			"the records in its ring counted in records_discarded). --pin-dir '' pins nothing: the\n"+
+			"program dies with the process.\n\n")
 		fs.PrintDefaults()
 	}
 	ring, maxBuf, frameBytes := bytesFlag(cfg.RingBytes), bytesFlag(cfg.MaxBufferedBytes), bytesFlag(cfg.FrameMaxBytes)
@@ -57,6 +71,9 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.FlushTimeout, "flush-timeout", cfg.FlushTimeout, "how long shutdown waits for Kafka to acknowledge")
 	metricsAddr := fs.String("metrics-addr", ":9464", "serve /metrics and /healthz here (empty: off)")
 	fs.StringVar(&cfg.Pcap, "pcap", "", "replay this capture (pcap or pcapng, Ethernet) instead of attaching")
+	fs.StringVar(&cfg.PinDir, "pin-dir", pinDirAuto, "bpffs directory the run is pinned in, so it outlives the process ("+pinDirAuto+": /sys/fs/bpf/packetlake/IF, or .../netns/NS/IF; '': no pinning)")
+	onStop := fs.String("on-stop", "keep", "what SIGTERM does with the pinned program: keep (it goes on recording for the next collect) or detach (end the run)")
+	detach := fs.Bool("detach", false, "end the run pinned for --iface and exit: drain, final stats, detach, unpin")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() > 0 {
@@ -73,6 +90,10 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 		}
 		cfg.Kafka = *kafka
 		cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
+		if err := setPinning(&cfg, *onStop, *detach); err != nil {
+			fs.Usage()
+			return err
+		}
 		if err := bpf.CheckCaps(); err != nil {
 			return err
 		}
@@ -86,7 +107,42 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
+		if *detach {
+			err := c.DetachPinned(ctx)
+			if errors.Is(err, collector.ErrNothingPinned) {
+				logger.Info("nothing pinned: nothing to detach", "pin_dir", cfg.PinDir)
+				return nil
+			}
+			return err
+		}
 		err = runDaemon(ctx, c, c.Done(), "signal received: detaching and flushing", *metricsAddr, reg, logger)
 		return errors.Join(c.Err(), err)
 	}
+}
+
+// pinDirAuto is --pin-dir's default: a directory per interface (and network namespace).
+const pinDirAuto = "auto"
+
+// setPinning turns --pin-dir, --on-stop and --detach into the collector's Config.
+func setPinning(cfg *collector.Config, onStop string, detach bool) error {
+	switch {
+	case cfg.Pcap != "":
+		cfg.PinDir = "" // a replay ends with its capture: nothing to keep
+	case cfg.PinDir == pinDirAuto:
+		cfg.PinDir = filepath.Join(bpf.BPFFSRoot, "packetlake", cfg.Iface)
+		if cfg.NetNS != "" {
+			cfg.PinDir = filepath.Join(bpf.BPFFSRoot, "packetlake", "netns", cfg.NetNS, cfg.Iface)
+		}
+	}
+	switch onStop {
+	case "keep":
+	case "detach":
+		cfg.DetachOnStop = true
+	default:
+		return fmt.Errorf("--on-stop %q: want keep or detach", onStop)
+	}
+	if detach && cfg.PinDir == "" {
+		return errors.New("--detach needs a pin directory (--pin-dir) and no --pcap")
+	}
+	return nil
 }
