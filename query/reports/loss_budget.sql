@@ -23,6 +23,11 @@
 --   malformed    collector: ring samples that were not a valid record (samples_malformed)
 --   shed         collector: the producer's buffer was full, frame dropped (records_shed)
 --   failed       Kafka: produce failed (records_failed)
+--   restart_lost collector: records a killed collector process had read from the ring but that
+--                never reached Kafka, counted by the process that continued its pinned run
+--                (records_lost_restart, read from raw)
+--   discarded    collector: records left in the ring of a pinned program that a collector of
+--                another build or settings replaced (records_discarded, read from raw)
 --   ingest_lost  ingester: records Kafka acknowledged (records_acked) minus stored rows, e.g.
 --                frames sent to dead_letters
 --
@@ -32,7 +37,8 @@
 --                read from raw): in no flow; in unaccounted too unless a packets row holds them
 --
 -- Counters: collector_stats rows are cumulative per collector run (collector_id) from zero at
--- the run's start. An increase is the difference to the previous report of the same host,
+-- the run's start. A pinned run goes on across collector processes (a crash, an upgrade) with
+-- the same collector_id and its counters going on from where they were: no reset to handle. An increase is the difference to the previous report of the same host,
 -- interface and run, or the value itself for a run's first report, so a restart (a new run)
 -- loses nothing and never subtracts across runs. A run that started before {since} takes its
 -- last report before {since} as its baseline (the run's earlier reports are read for that);
@@ -61,6 +67,8 @@ SELECT
     malformed,
     shed,
     failed,
+    restart_lost,
+    discarded,
     toInt64(acked) - toInt64(stored) AS ingest_lost,
     flow_failed
 FROM
@@ -76,6 +84,8 @@ FROM
         sum(d_malformed) AS malformed,
         sum(d_shed) AS shed,
         sum(d_failed) AS failed,
+        sum(d_restart_lost) AS restart_lost,
+        sum(d_discarded) AS discarded,
         sum(d_acked) AS acked,
         sum(d_flow_failed) AS flow_failed
     FROM
@@ -93,6 +103,8 @@ FROM
             toUInt64(malformed - if(malformed >= malformed_before, malformed_before, 0)) AS d_malformed,
             toUInt64(shed - if(shed >= shed_before, shed_before, 0)) AS d_shed,
             toUInt64(failed - if(failed >= failed_before, failed_before, 0)) AS d_failed,
+            toUInt64(restart_lost - if(restart_lost >= restart_lost_before, restart_lost_before, 0)) AS d_restart_lost,
+            toUInt64(discarded - if(discarded >= discarded_before, discarded_before, 0)) AS d_discarded,
             toUInt64(acked - if(acked >= acked_before, acked_before, 0)) AS d_acked,
             toUInt64(flow_failed - if(flow_failed >= flow_failed_before, flow_failed_before, 0)) AS d_flow_failed
         FROM
@@ -105,6 +117,10 @@ FROM
                 samples_malformed AS malformed,  lagInFrame(samples_malformed, 1, 0) OVER run AS malformed_before,
                 records_shed AS shed,            lagInFrame(records_shed, 1, 0) OVER run AS shed_before,
                 records_failed AS failed,        lagInFrame(records_failed, 1, 0) OVER run AS failed_before,
+                JSONExtractUInt(raw, 'records_lost_restart') AS restart_lost,
+                lagInFrame(JSONExtractUInt(raw, 'records_lost_restart'), 1, 0) OVER run AS restart_lost_before,
+                JSONExtractUInt(raw, 'records_discarded') AS discarded,
+                lagInFrame(JSONExtractUInt(raw, 'records_discarded'), 1, 0) OVER run AS discarded_before,
                 records_acked AS acked,          lagInFrame(records_acked, 1, 0) OVER run AS acked_before,
                 JSONExtractUInt(raw, 'kernel_flow_failed') AS flow_failed,
                 lagInFrame(JSONExtractUInt(raw, 'kernel_flow_failed'), 1, 0) OVER run AS flow_failed_before
@@ -123,7 +139,7 @@ FROM
             toStartOfMinute(toDateTime(ts)) AS minute,
             host,
             toUInt64(0), count(), sum(sample_rate), toUInt64(0),
-            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM packets
         WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
         GROUP BY minute, host
@@ -135,7 +151,7 @@ FROM
             toStartOfMinute(toDateTime(ts)) AS minute,
             host,
             toUInt64(0), toUInt64(0), toUInt64(0), sum(packets),
-            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM flows
         WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
         GROUP BY minute, host

@@ -85,11 +85,17 @@ func TestLossBudgetReport(t *testing.T) {
 	// minute 0 and +0 in minute 1, run 102 +7 (its first report) +3; edge-b's run 202 goes back
 	// (5 -> 1): +1. Reports not listed have 0.
 	flowFailed := map[int]uint64{0: 999, 1: 20, 2: 50, 3: 80, 4: 80, 5: 7, 6: 10, 7: 100, 11: 5, 12: 5, 13: 1}
+	// records_lost_restart and records_discarded, read from raw the same way: edge-a's run 101
+	// (pinned, restarted twice) +30 +30 in minute 0, +0 in minute 1, where its last message (a
+	// replaced run's) also discards 25.
+	restartLost := map[int]uint64{0: 999, 1: 10, 2: 40, 3: 70, 4: 70, 7: 9}
+	discarded := map[int]uint64{4: 25, 7: 9}
 	var b bytes.Buffer
 	for i, s := range stats {
 		raw, _ := json.Marshal(map[string]any{"version": 1, "host": s.host, "iface": s.iface, "collector_id": s.run,
 			"kernel_seen": s.seen, "kernel_ring_full": s.ringFull, "samples_malformed": s.malformed,
-			"records_shed": s.shed, "records_failed": s.failed, "records_acked": s.acked, "kernel_flow_failed": flowFailed[i]})
+			"records_shed": s.shed, "records_failed": s.failed, "records_acked": s.acked, "kernel_flow_failed": flowFailed[i],
+			"records_lost_restart": restartLost[i], "records_discarded": discarded[i]})
 		row, _ := json.Marshal(map[string]any{"ts": t0.Add(s.at).Format(time.RFC3339Nano), "host": s.host, "iface": s.iface,
 			"collector_id": s.run, "partition": 0, "offset": i, "raw": string(raw)})
 		b.Write(append(row, '\n'))
@@ -153,17 +159,18 @@ func TestLossBudgetReport(t *testing.T) {
 		ringFull, malformed, shed, failed uint64
 		ingestLost                        int64
 		flowFailed                        uint64
+		restartLost, discarded            uint64
 	}
 	wants := []want{ // minute DESC, host
-		{m1, "edge-a", 3200, 2800, 0, 400, 0, []float64{87.5, 0, 12.5, 0}, 0, 0, 200, 0, 0, 10},
-		{m1, "edge-b", 900, 1000, 0, 0, -100, []float64{111.11, 0, 0, -11.11}, 0, 0, 0, 0, -100, 1},
-		{m1, "edge-c", 0, 5, 0, 0, -5, nil, 0, 0, 0, 0, -5, 0},
-		{m0, "edge-a", 1000, 550, 150, 250, 50, []float64{55, 15, 25, 5}, 120, 10, 60, 30, 50, 60},
-		{m0, "edge-b", 2900, 900, 1500, 0, 500, []float64{31.03, 51.72, 0, 17.24}, 500, 0, 0, 0, 0, 0},
+		{m1, "edge-a", 3200, 2800, 0, 400, 0, []float64{87.5, 0, 12.5, 0}, 0, 0, 200, 0, 0, 10, 0, 25},
+		{m1, "edge-b", 900, 1000, 0, 0, -100, []float64{111.11, 0, 0, -11.11}, 0, 0, 0, 0, -100, 1, 0, 0},
+		{m1, "edge-c", 0, 5, 0, 0, -5, nil, 0, 0, 0, 0, -5, 0, 0, 0},
+		{m0, "edge-a", 1000, 550, 150, 250, 50, []float64{55, 15, 25, 5}, 120, 10, 60, 30, 50, 60, 60, 0},
+		{m0, "edge-b", 2900, 900, 1500, 0, 500, []float64{31.03, 51.72, 0, 17.24}, 500, 0, 0, 0, 0, 0, 0, 0},
 	}
 	columns := []string{"minute", "host", "seen", "stored", "sampled", "flows_only", "unaccounted",
 		"stored_pct", "sampled_pct", "flows_only_pct", "unaccounted_pct", "ring_full", "malformed", "shed", "failed", "ingest_lost",
-		"flow_failed"}
+		"flow_failed", "restart_lost", "discarded"}
 
 	run := func(limit int) []map[string]any {
 		t.Helper()
@@ -218,6 +225,7 @@ func TestLossBudgetReport(t *testing.T) {
 			"ring_full":   strconv.FormatUint(w.ringFull, 10), "malformed": strconv.FormatUint(w.malformed, 10),
 			"shed": strconv.FormatUint(w.shed, 10), "failed": strconv.FormatUint(w.failed, 10),
 			"ingest_lost": strconv.FormatInt(w.ingestLost, 10), "flow_failed": strconv.FormatUint(w.flowFailed, 10),
+			"restart_lost": strconv.FormatUint(w.restartLost, 10), "discarded": strconv.FormatUint(w.discarded, 10),
 		}
 		for col, wv := range exact {
 			if gv := text(g[col]); gv != wv {
