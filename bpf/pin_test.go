@@ -17,16 +17,29 @@ import (
 // with the same ring and counters, Mismatch tells what may be adopted, and Remove detaches it
 // and leaves no pin and no directory.
 func TestPinAdoptRemove(t *testing.T) {
+	for _, hook := range []string{"xdp", "tc"} {
+		t.Run(hook, func(t *testing.T) { pinAdoptRemove(t, hook) })
+	}
+}
+
+func pinAdoptRemove(t *testing.T, hook string) {
 	v := nettest.NewVethPair(t)
 	dir := testPinDir(t)
 	cfg := Config{RingBytes: 1 << 20}
-	att := Attachment{Hook: "xdp", XDPMode: XDPGeneric, Ifindex: v.Index}
+	att := Attachment{Hook: hook, XDPMode: XDPGeneric, Ifindex: v.Index}
 	o, err := Load(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var l link.Link
-	if err := v.Do(func() (err error) { l, err = o.AttachXDP(v.Index, XDPGeneric); return err }); err != nil {
+	if err := v.Do(func() (err error) {
+		if hook == "tc" {
+			l, err = o.AttachTC(v.Index)
+		} else {
+			l, err = o.AttachXDP(v.Index, XDPGeneric)
+		}
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := o.Pin(dir, l, cfg, att)
@@ -72,8 +85,8 @@ func TestPinAdoptRemove(t *testing.T) {
 		reason string
 	}{
 		{Config{RingBytes: 2 << 20}, att, "settings"},
-		{cfg, Attachment{Hook: "tc", Ifindex: v.Index}, "settings"},
-		{cfg, Attachment{Hook: "xdp", XDPMode: XDPGeneric, Ifindex: v.Index + 100}, "detached"},
+		{cfg, Attachment{Hook: map[string]string{"xdp": "tc", "tc": "xdp"}[hook], XDPMode: XDPGeneric, Ifindex: v.Index}, "settings"},
+		{cfg, Attachment{Hook: hook, XDPMode: XDPGeneric, Ifindex: v.Index + 100}, "detached"},
 	} {
 		if reason, _ := q.Mismatch(c.cfg, c.att); reason != c.reason {
 			t.Errorf("Mismatch(%+v, %+v) = %q, want %q", c.cfg, c.att, reason, c.reason)
@@ -83,7 +96,7 @@ func TestPinAdoptRemove(t *testing.T) {
 	if err := q.Remove(); err != nil {
 		t.Fatal(err)
 	}
-	if out := nettest.MustExec(t, v.NS, "bpftool", "net", "show", "dev", v.Name); strings.Contains(string(out), "pl_xdp") {
+	if out := nettest.MustExec(t, v.NS, "bpftool", "net", "show", "dev", v.Name); strings.Contains(string(out), "pl_") {
 		t.Errorf("still attached after Remove:\n%s", out)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {

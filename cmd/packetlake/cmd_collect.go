@@ -19,15 +19,16 @@ func init() {
 	})
 }
 
-// runCollect attaches the BPF program to an interface and ships its records to Kafka until
-// SIGINT/SIGTERM, then detaches cleanly. With --pcap it replays a capture instead and exits
-// when the capture is done.
+// setupCollect: collect attaches the BPF program to an interface (or adopts the one pinned for
+// it) and ships its records to Kafka until SIGINT/SIGTERM, then ships what it read and leaves
+// the program pinned (--on-stop detach: detaches cleanly); --detach ends a pinned run and exits.
+// With --pcap it replays a capture instead and exits when the capture is done.
 func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	cfg := collector.DefaultConfig()
 	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: packetlake collect --iface IF --brokers HOST:PORT[,...] [flags]\n"+
-			"       packetlake collect --pcap FILE --brokers HOST:PORT[,...] [flags]\n\n"+
+			"       packetlake collect --pcap FILE --brokers HOST:PORT[,...] [flags]\n"+
 			"       packetlake collect --detach --iface IF --brokers HOST:PORT[,...] [flags]\n\n"+
 			"Records every packet arriving on IF with the BPF program and produces frames of records\n"+
 			"to Kafka; with --pcap, runs a capture through the same program instead of attaching.\n"+
