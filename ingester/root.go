@@ -90,7 +90,7 @@ func (ing *Ingester) Start(ctx context.Context) error {
 	go ing.pollLoop(pollCtx)
 	go kafkatopics.Check(pollCtx, cl, ing.log, "nothing is consumed from it until it is created", ing.topics()...)
 	ing.log.Info("ingester started", "brokers", ing.cfg.Brokers, "group", ing.cfg.Group,
-		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.Database)
+		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.ClickHouse.Database)
 	return nil
 }
 
@@ -98,13 +98,13 @@ func (ing *Ingester) Start(ctx context.Context) error {
 // its handshake, which fails while the database does not exist yet.
 func (ing *Ingester) migrate(ctx context.Context) error {
 	cfg := ing.cfg
-	cfg.Database = ""
+	cfg.ClickHouse.Database = ""
 	conn, err := openNative(cfg)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	return schema.Migrate(ctx, conn, ing.cfg.Database)
+	return schema.Migrate(ctx, conn, ing.cfg.ClickHouse.Database)
 }
 
 // Stop stops polling, leaves the group — every partition is revoked, so each worker inserts
