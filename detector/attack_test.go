@@ -28,7 +28,6 @@ import (
 	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
 )
 
-
 // attack is one real tool run from the peer namespace, from its own source address to its own
 // destination address, so that every anomaly row can be traced to the attack that caused it.
 type attack struct {
