@@ -9,20 +9,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/chconn"
 )
 
 // Config configures a Detector. Start from DefaultConfig.
 type Config struct {
-	// ClickHouseHTTP is ClickHouse's HTTP interface, host:port. Detectors query it and anomalies
-	// are inserted through it.
-	ClickHouseHTTP string
-	// ClickHouseTLS is TLS to the HTTP interface (zero: plaintext http).
-	ClickHouseTLS chtls.Config
-	// Database holds packets and the detector's tables (migrations 0200 and 0201).
-	Database string
-	// User and Password authenticate to ClickHouse (none: the server's default user).
-	User, Password string
+	// ClickHouse is where packets are: detectors query its HTTP interface (HTTPAddr) and
+	// anomalies are inserted through it. Its Database holds packets and the detector's tables
+	// (migrations 0200 and 0201); the native address is not used.
+	ClickHouse chconn.Config
 
 	// Interval is the period of detection cycles: every detector runs once per cycle.
 	Interval time.Duration
@@ -74,11 +69,11 @@ type Thresholds struct {
 	VolumeBaseline       time.Duration
 }
 
-// DefaultConfig returns the defaults; ClickHouseHTTP is left to set.
+// DefaultConfig returns the defaults; ClickHouse.HTTPAddr is left to set.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Database:       "packetlake",
+		ClickHouse:     chconn.Config{Database: "packetlake"},
 		Interval:       2 * time.Second,
 		Window:         10 * time.Second,
 		RearmAfter:     30 * time.Second,
@@ -133,10 +128,10 @@ func (t Thresholds) params() map[string]string {
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
-	case c.ClickHouseHTTP == "":
+	case c.ClickHouse.HTTPAddr == "":
 		return errors.New("detector: no ClickHouse HTTP address")
-	case !identifier(c.Database):
-		return fmt.Errorf("detector: database %q is not a plain identifier", c.Database)
+	case !identifier(c.ClickHouse.Database):
+		return fmt.Errorf("detector: database %q is not a plain identifier", c.ClickHouse.Database)
 	case c.Interval <= 0 || c.Window <= 0 || c.QueryTimeout <= 0:
 		return errors.New("detector: interval, window and query timeout must be positive")
 	case c.Window < time.Second:
@@ -148,7 +143,7 @@ func (c Config) Validate() error {
 	case len(c.Host) > 255:
 		return errors.New("detector: host name longer than 255 bytes")
 	}
-	if err := c.ClickHouseTLS.Validate(); err != nil {
+	if err := c.ClickHouse.Validate(); err != nil {
 		return err
 	}
 	for _, d := range c.Detectors {

@@ -162,7 +162,7 @@ func benchIngest(b *testing.B, writer string) {
 // stream), no ClickHouse involved.
 func BenchmarkAppendArrow(b *testing.B) {
 	cfg := DefaultConfig()
-	cfg.ClickHouseHTTP, cfg.Database = "x", "exp"
+	cfg.ClickHouse.HTTPAddr, cfg.ClickHouse.Database = "x", "exp"
 	w, _ := newArrowHTTPWriter(cfg)
 	pkts := benchPackets(b)
 	batch := w.NewBatch().(*arrowBatch)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/kafkaconn"
 )
 
@@ -24,17 +24,10 @@ type Config struct {
 	// "" consumes none.
 	FlowsTopic string
 
-	// ClickHouse is the native-protocol address (host:port): migrations, dead letters, stats,
-	// batch ranges and the native writer use it.
-	ClickHouse string
-	// ClickHouseHTTP is the HTTP address (host:port), needed by the arrow-http writer.
-	ClickHouseHTTP string
-	// ClickHouseTLS is TLS to ClickHouse, on both the native and the HTTP address (zero: plaintext).
-	ClickHouseTLS chtls.Config
-	// Database holds the tables; it is created (Atomic) by the migrations.
-	Database string
-	// User and Password authenticate to ClickHouse ("default" and empty when unset).
-	User, Password string
+	// ClickHouse is where the tables are. Its native address (Addr) serves migrations, dead
+	// letters, stats, batch ranges and the native writer; the arrow-http writer needs HTTPAddr.
+	// Its Database is created (Atomic) by the migrations.
+	ClickHouse chconn.Config
 	// Migrate applies the schema migrations in Start.
 	Migrate bool
 
@@ -72,7 +65,7 @@ func DefaultConfig() Config {
 		Topic:           "packets",
 		StatsTopic:      "packetlake-stats",
 		FlowsTopic:      "packetlake-flows",
-		Database:        "packetlake",
+		ClickHouse:      chconn.Config{Database: "packetlake"},
 		Migrate:         true,
 		FlushRows:       100_000,
 		FlushBytes:      32 << 20,
@@ -100,18 +93,18 @@ func (c Config) Validate() error {
 		return errors.New("ingester: topic and stats topic are the same")
 	case c.FlowsTopic != "" && (c.FlowsTopic == c.Topic || c.FlowsTopic == c.StatsTopic):
 		return errors.New("ingester: the flows topic must differ from the packet and stats topics")
-	case c.ClickHouse == "":
+	case c.ClickHouse.Addr == "":
 		return errors.New("ingester: no ClickHouse native address")
-	case c.Writer == WriterArrowHTTP && c.ClickHouseHTTP == "":
+	case c.Writer == WriterArrowHTTP && c.ClickHouse.HTTPAddr == "":
 		return errors.New("ingester: the arrow-http writer needs the ClickHouse HTTP address")
 	case c.Writer != WriterArrowHTTP && c.Writer != WriterNative:
 		return fmt.Errorf("ingester: unknown writer %q", c.Writer)
-	case c.Database == "":
+	case c.ClickHouse.Database == "":
 		return errors.New("ingester: no database")
 	case c.FlushRows <= 0 || c.FlushBytes <= 0 || c.FlushAge <= 0:
 		return errors.New("ingester: FlushRows, FlushBytes and FlushAge must be positive")
 	case c.MaxQueuedBytes <= 0 || c.InsertTimeout <= 0 || c.RetryBackoffMax <= 0 || c.RevokeTimeout <= 0 || c.SessionTimeout <= 0:
 		return errors.New("ingester: MaxQueuedBytes, InsertTimeout, RetryBackoffMax, SessionTimeout and RevokeTimeout must be positive")
 	}
-	return c.ClickHouseTLS.Validate()
+	return c.ClickHouse.Validate()
 }

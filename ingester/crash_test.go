@@ -131,8 +131,8 @@ func ingestChild(t *testing.T, cfg Config, logPath string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(plBinary, "ingest", "--brokers", cfg.Kafka.Brokers[0], "--group", cfg.Group,
-		"--topic", cfg.Topic, "--stats-topic", cfg.StatsTopic, "--database", cfg.Database,
-		"--clickhouse", cfg.ClickHouse, "--clickhouse-http", cfg.ClickHouseHTTP,
+		"--topic", cfg.Topic, "--stats-topic", cfg.StatsTopic, "--database", cfg.ClickHouse.Database,
+		"--clickhouse", cfg.ClickHouse.Addr, "--clickhouse-http", cfg.ClickHouse.HTTPAddr,
 		"--flush-rows", "20000", "--flush-age", "300ms", "--session-timeout", "6s", "--metrics-addr", "")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := childproc.Start(cmd); err != nil {

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
@@ -86,7 +86,7 @@ func createTopic(t testing.TB, name string, partitions int32) {
 
 func chConn(t testing.TB, addr string) driver.Conn {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: 5 * time.Second})
+	conn, err := chconn.Config{Addr: addr}.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +103,9 @@ func testLogger(t testing.TB) *slog.Logger {
 func testConfig(ch *chlocal.Process, topic, stats, group, db, writer string) Config {
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = []string{kafka.Addr()}
-	cfg.Topic, cfg.StatsTopic, cfg.Group, cfg.Database = topic, stats, group, db
+	cfg.Topic, cfg.StatsTopic, cfg.Group = topic, stats, group
 	cfg.FlowsTopic = "" // opted into by the tests that produce flows (flows_test.go)
-	cfg.ClickHouse, cfg.ClickHouseHTTP = ch.TCPAddr(), ch.HTTPAddr()
+	cfg.ClickHouse = chconn.Config{Addr: ch.TCPAddr(), HTTPAddr: ch.HTTPAddr(), Database: db}
 	cfg.Writer = writer
 	cfg.FlushRows = 20_000
 	cfg.FlushAge = 300 * time.Millisecond

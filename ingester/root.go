@@ -96,7 +96,7 @@ func (ing *Ingester) Start(ctx context.Context) error {
 	go kafkaconn.CheckTopics(pollCtx, cl, ing.log, "nothing is consumed from it until it is created", ing.topics()...)
 	ing.phase.SetRunning()
 	ing.log.Info("ingester started", "brokers", ing.cfg.Kafka.Brokers, "group", ing.cfg.Group,
-		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.Database)
+		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.ClickHouse.Database)
 	return nil
 }
 
@@ -107,13 +107,13 @@ func (ing *Ingester) Ready() error { return ing.phase.Ready() }
 // its handshake, which fails while the database does not exist yet.
 func (ing *Ingester) migrate(ctx context.Context) error {
 	cfg := ing.cfg
-	cfg.Database = ""
+	cfg.ClickHouse.Database = ""
 	conn, err := openNative(cfg)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	return schema.Migrate(ctx, conn, ing.cfg.Database)
+	return schema.Migrate(ctx, conn, ing.cfg.ClickHouse.Database)
 }
 
 // Stop stops polling, leaves the group — every partition is revoked, so each worker inserts

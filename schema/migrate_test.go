@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
 	"github.com/packetlake/packetlake/schema"
 )
@@ -54,7 +54,7 @@ func testMain(m *testing.M) int {
 
 func connect(t *testing.T) driver.Conn {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{chAddr}})
+	conn, err := chconn.Config{Addr: chAddr}.Open()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,11 +31,9 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 		fs.PrintDefaults()
 	}
 	t := &cfg.Thresholds
-	fs.StringVar(&cfg.ClickHouseHTTP, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
-	fs.StringVar(&cfg.Database, "database", cfg.Database, "database holding packets, migrated by this packetlake (migrations 0200 and 0201)")
-	fs.StringVar(&cfg.User, "user", "", "ClickHouse user (default: the server's default user)")
-	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
-	chTLS := addClickHouseTLSFlags(fs)
+	fs.StringVar(&cfg.ClickHouse.HTTPAddr, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
+	fs.StringVar(&cfg.ClickHouse.Database, "database", cfg.ClickHouse.Database, "database holding packets, migrated by this packetlake (migrations 0200 and 0201)")
+	addClickHouseFlags(fs, &cfg.ClickHouse)
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "run the detectors this often")
 	fs.DurationVar(&cfg.Window, "window", cfg.Window, "look at the packets captured this long before each cycle; rates are averaged over it")
 	fs.DurationVar(&cfg.RearmAfter, "rearm-after", cfg.RearmAfter, "an anomaly undetected this long is over; detected again, it is reported again")
@@ -67,7 +65,7 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return fmt.Errorf("unexpected arguments %q", fs.Args())
 		}
-		cfg.Detectors, cfg.ClickHouseTLS = detectors, *chTLS
+		cfg.Detectors = detectors
 		logger, err := logf.logger()
 		if err != nil {
 			return err

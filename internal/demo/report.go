@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/query"
 )
 
@@ -23,8 +24,13 @@ var finalReports = []struct{ name, title string }{
 	{"syn_without_handshake", "SYNs without a handshake (nmap's half-open scan)"},
 }
 
+// clickhouse is the demo's ClickHouse, on the demo's database.
+func (r *runner) clickhouse() chconn.Config {
+	return chconn.Config{Addr: r.ch.TCPAddr(), HTTPAddr: r.ch.HTTPAddr(), Database: Database}
+}
+
 func (r *runner) queryConfig() query.Config {
-	return query.Config{HTTPAddr: r.ch.HTTPAddr(), Database: Database}
+	return query.Config{ClickHouse: r.clickhouse()}
 }
 
 // lines runs one of the demo's own queries and returns its TSV rows. The only value put into

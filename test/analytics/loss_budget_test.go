@@ -94,8 +94,8 @@ func TestLossBudgetReport(t *testing.T) {
 			"collector_id": s.run, "partition": 0, "offset": i, "raw": string(raw)})
 		b.Write(append(row, '\n'))
 	}
-	if _, err := ch.Do(ctx, "INSERT INTO collector_stats (ts, host, iface, collector_id, `partition`, `offset`, raw) FORMAT JSONEachRow",
-		&b, map[string][]string{"date_time_input_format": {"best_effort"}}); err != nil {
+	if err := ch.Insert(ctx, "INSERT INTO collector_stats (ts, host, iface, collector_id, `partition`, `offset`, raw) FORMAT JSONEachRow",
+		&b, map[string]string{"date_time_input_format": "best_effort"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -168,7 +168,7 @@ func TestLossBudgetReport(t *testing.T) {
 	run := func(limit int) []map[string]any {
 		t.Helper()
 		var out bytes.Buffer
-		cfg := query.Config{HTTPAddr: ch.Addr, Database: ch.Database}
+		cfg := query.Config{ClickHouse: ch.Config}
 		p := query.Params{Since: t0, Until: t0.Add(2 * time.Minute), Limit: limit}
 		if err := query.RunSQL(ctx, cfg, rep.SQL, p, "JSONEachRow", &out); err != nil {
 			t.Fatal(err)

@@ -594,7 +594,7 @@ func keyOf(r row, cols []string) string {
 func TestReportsMatchGo(t *testing.T) {
 	ch, ds := known(t)
 	packets := ds.Packets()
-	cfg := query.Config{HTTPAddr: ch.Addr, Database: ch.Database}
+	cfg := query.Config{ClickHouse: ch.Config}
 	params := query.Params{Since: ds.From, Until: ds.Until, Limit: 1_000_000}
 	reports := query.Reports()
 	if len(reports) != len(reportChecks)+len(reportsTestedElsewhere) {

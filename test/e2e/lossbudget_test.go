@@ -31,7 +31,7 @@ type budgetRow struct {
 // the collectors' final stats messages to be ingested (seen reaching the kernel's count).
 func checkLossBudget(t *testing.T, ctx context.Context, db string, since time.Time, seen map[string]uint64) {
 	t.Helper()
-	cfg := query.Config{HTTPAddr: env.ClickHouse.HTTPAddr(), Database: db}
+	cfg := query.Config{ClickHouse: env.CHConfig(db)}
 	var sums map[string]budgetRow
 	for ctx.Err() == nil {
 		var out bytes.Buffer
