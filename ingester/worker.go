@@ -19,6 +19,7 @@ const (
 	cutAge    cut = "age"      // recorded
 	cutRevoke cut = "revoke"   // recorded (rebalance or shutdown)
 	cutReplay cut = "replayed" // at a recorded range
+	cutGap    cut = "gap"      // before records Kafka deleted (expiry.go): deterministic, no record needed
 )
 
 // partitionWorker batches, inserts and commits one partition. The poll loop hands it records;
@@ -58,6 +59,7 @@ type partitionWorker struct {
 	progress    struct{ ranged, deadDone, rowsDone bool }
 
 	stall *stallClock // last progress, for readiness (stall.go)
+	gaps  gapWatch    // records Kafka deleted before they were read (expiry.go)
 }
 
 func newPartitionWorker(ing *Ingester, topic string, partition int32, s sink) *partitionWorker {
@@ -66,7 +68,7 @@ func newPartitionWorker(ing *Ingester, topic string, partition int32, s sink) *p
 		ing: ing, topic: topic, partition: partition, sink: s,
 		log:  ing.log.With("topic", topic, "partition", partition),
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		forcedEnd: -1, stall: newStallClock(),
+		forcedEnd: -1, stall: newStallClock(), gaps: newGapWatch(),
 	}
 }
 
@@ -216,6 +218,9 @@ func (w *partitionWorker) process(recs []*kgo.Record) error {
 			if err := w.flush(cutReplay); err != nil {
 				return err
 			}
+		}
+		if err := w.checkExpired(r); err != nil { // a gap retention made (expiry.go)
+			return err
 		}
 		if w.n == 0 {
 			w.first, w.started, w.forcedEnd = r.Offset, time.Now(), -1
