@@ -79,7 +79,9 @@ func (ing *Ingester) pollLoop(ctx context.Context) {
 		})
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) > 0 {
-				ing.worker(p.Topic, p.Partition).deliver(p.Records, p.HighWatermark)
+				w := ing.worker(p.Topic, p.Partition)
+				w.gaps.logStart.Store(p.LogStartOffset) // tells a jump past deleted records (expiry.go)
+				w.deliver(p.Records, p.HighWatermark)
 			}
 		})
 		ing.client.AllowRebalance()

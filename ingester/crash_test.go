@@ -123,8 +123,8 @@ func TestAbandonedAfterInsert(t *testing.T) {
 	waitRows(t, conn, db, total, 2*time.Minute)
 }
 
-// ingestChild runs `packetlake ingest` as a child process, as deployed.
-func ingestChild(t *testing.T, cfg Config, logPath string) *exec.Cmd {
+// ingestChild runs `packetlake ingest` as a child process, as deployed; extra flags override.
+func ingestChild(t *testing.T, cfg Config, logPath string, extra ...string) *exec.Cmd {
 	t.Helper()
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -134,6 +134,7 @@ func ingestChild(t *testing.T, cfg Config, logPath string) *exec.Cmd {
 		"--topic", cfg.Topic, "--stats-topic", cfg.StatsTopic, "--database", cfg.ClickHouse.Database,
 		"--clickhouse", cfg.ClickHouse.Addr, "--clickhouse-http", cfg.ClickHouse.HTTPAddr,
 		"--flush-rows", "20000", "--flush-age", "300ms", "--session-timeout", "6s", "--metrics-addr", "")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := childproc.Start(cmd); err != nil {
 		t.Fatal(err)

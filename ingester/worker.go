@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ const (
 	cutAge    cut = "age"      // recorded
 	cutRevoke cut = "revoke"   // recorded (rebalance or shutdown)
 	cutReplay cut = "replayed" // at a recorded range
+	cutGap    cut = "gap"      // before records Kafka deleted (expiry.go): deterministic, no record needed
 )
 
 // partitionWorker batches, inserts and commits one partition. The poll loop hands it records;
@@ -50,9 +52,14 @@ type partitionWorker struct {
 	started     time.Time
 	forcedEnd   int64 // last offset of a recorded range this batch must end at; -1 if none
 	dead        []deadLetter
+	recs        []*kgo.Record   // the records whose rows are in the batch, for a bisection (bisect.go)
+	refusals    int             // times ClickHouse refused the batch's data (bisect.go)
 	deadSeen    int             // bad records in this worker's life, for log rate-limiting
 	ranges      map[int64]int64 // recorded ranges from the first offset seen; nil until loaded
 	progress    struct{ ranged, deadDone, rowsDone bool }
+
+	stall *stallClock // last progress, for readiness (stall.go)
+	gaps  gapWatch    // records Kafka deleted before they were read (expiry.go)
 }
 
 func newPartitionWorker(ing *Ingester, topic string, partition int32, s sink) *partitionWorker {
@@ -61,7 +68,7 @@ func newPartitionWorker(ing *Ingester, topic string, partition int32, s sink) *p
 		ing: ing, topic: topic, partition: partition, sink: s,
 		log:  ing.log.With("topic", topic, "partition", partition),
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		forcedEnd: -1,
+		forcedEnd: -1, stall: newStallClock(), gaps: newGapWatch(),
 	}
 }
 
@@ -166,6 +173,9 @@ func (w *partitionWorker) run() {
 		if len(recs) > 0 {
 			continue // more may have arrived meanwhile
 		}
+		if w.n == 0 {
+			w.stall.progressed() // caught up: nothing fetched is waiting
+		}
 		if draining {
 			w.finish()
 			return
@@ -209,6 +219,9 @@ func (w *partitionWorker) process(recs []*kgo.Record) error {
 				return err
 			}
 		}
+		if err := w.checkExpired(r); err != nil { // a gap retention made (expiry.go)
+			return err
+		}
 		if w.n == 0 {
 			w.first, w.started, w.forcedEnd = r.Offset, time.Now(), -1
 			if last, ok := w.ranges[r.Offset]; ok {
@@ -216,7 +229,9 @@ func (w *partitionWorker) process(recs []*kgo.Record) error {
 			}
 		}
 		rows, err := w.sink.add(r)
-		if err != nil {
+		if err == nil {
+			w.recs = append(w.recs, r)
+		} else {
 			w.dead = append(w.dead, deadLetter{ts: r.Timestamp, offset: r.Offset, err: err.Error(), raw: r.Value})
 			w.ing.metrics.deadLetters.WithLabelValues(w.topic).Inc()
 			if w.deadSeen++; w.deadSeen <= 10 || w.deadSeen%1000 == 0 { // a bad producer must not flood the log
@@ -246,6 +261,7 @@ func (w *partitionWorker) process(recs []*kgo.Record) error {
 
 // logRetry logs the first failure and then every tenth, so an outage does not flood the log.
 func (w *partitionWorker) logRetry(attempt int, what string, err error) {
+	w.stall.failed(fmt.Errorf("%s: %w", what, err))
 	if attempt == 1 || attempt%10 == 0 {
 		w.log.Warn(what+" failed, retrying", "attempt", attempt, "err", err)
 	}
