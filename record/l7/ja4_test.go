@@ -45,7 +45,7 @@ func readJA4Expected(t *testing.T) map[ja4Key]string {
 }
 
 // helloPayloads returns, per ClientHello of a capture, its key and the bytes the kernel would
-// copy (the first schema.SnippetMax of the L4 payload): TCP payloads the kernel classifies as a
+// copy (the first schema.SnippetHeadMax bytes of a TCP payload, SnippetMax of a QUIC one): TCP payloads the kernel classifies as a
 // ClientHello, and UDP payloads to or from port 443 (QUIC).
 func helloPayloads(t *testing.T, path string) (keys []ja4Key, payloads [][]byte) {
 	frames, lt, err := pcapfile.ReadAll(path)
@@ -82,7 +82,11 @@ func helloPayloads(t *testing.T, path string) (keys []ja4Key, payloads [][]byte)
 		seen[k]++
 		k.nth = seen[k]
 		keys = append(keys, k)
-		payloads = append(payloads, payload[:min(len(payload), schema.SnippetMax)])
+		cut := schema.SnippetHeadMax
+		if k.transport == "udp" {
+			cut = schema.SnippetMax
+		}
+		payloads = append(payloads, payload[:min(len(payload), cut)])
 	}
 	return keys, payloads
 }
