@@ -1,6 +1,10 @@
 package ingester
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/packetlake/packetlake/record"
+)
 
 // metrics are the ingester's counters; every way a record can go (row, dead letter, retry,
 // replay) moves one of them.
@@ -17,6 +21,7 @@ type metrics struct {
 	kafkaErrors    *prometheus.CounterVec // kind: fetch, connect
 	lag            *prometheus.GaugeVec   // topic, partition: high watermark − next offset to commit
 	paused         prometheus.Gauge       // partitions whose fetching is paused (backpressure)
+	quicHellos     *prometheus.CounterVec // outcome: QUIC ClientHello reassembly (record.L7Stats)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,10 +52,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "consumer_lag", Help: "Records between the partition's high watermark and the last commit."}, []string{"topic", "partition"}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "paused_partitions", Help: "Partitions whose fetching is paused because their worker is behind."}),
+		quicHellos: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "quic_hellos_total", Help: "QUIC ClientHellos: parsed, reassembled (over several Initials), or given up: expired, evicted, too_large."}, []string{"outcome"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
-			m.batches, m.deadLetters, m.commits, m.commitRetries, m.kafkaErrors, m.lag, m.paused)
+			m.batches, m.deadLetters, m.commits, m.commitRetries, m.kafkaErrors, m.lag, m.paused, m.quicHellos)
 	}
 	return m
+}
+
+// addQUIC counts the QUIC ClientHello reassembly's outcomes since the previous call.
+func (m *metrics) addQUIC(d record.L7Stats) {
+	for _, c := range []struct {
+		outcome string
+		n       uint64
+	}{{"parsed", d.QUICHellos}, {"reassembled", d.QUICReassembled}, {"expired", d.QUICExpired}, {"evicted", d.QUICEvicted}, {"too_large", d.QUICTooLarge}} {
+		if c.n > 0 {
+			m.quicHellos.WithLabelValues(c.outcome).Add(float64(c.n))
+		}
+	}
 }
