@@ -71,8 +71,8 @@ func (s *L7State) ParseL7(p *Packet, k Kernel) {
 		if q.Version != 0 {
 			p.QUICVersion, p.QUICDCID, p.QUICSCID = q.Version, q.DCIDHex(), q.SCIDHex()
 		}
-		if err != nil {
-			break
+		if err != nil || len(q.Crypto) == 0 {
+			break // no CRYPTO frame: an Initial with only an ACK, PING or padding
 		}
 		stream, complete := s.quicHello(p, &q)
 		if !complete && s != nil {

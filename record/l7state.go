@@ -69,6 +69,12 @@ func (s *L7State) quicHello(p *Packet, q *l7.QUICInitial) (stream []byte, comple
 	k := s.key(p, q)
 	c := s.conns[k]
 	if c == nil {
+		if !startsStream(q.Crypto) {
+			// Only the start of a hello opens a connection: a later Initial of a connection whose
+			// hello is done (an ACK, a retransmission) must not wait to be counted as given up.
+			// The price: a second Initial arriving before the first is not joined.
+			return nil, false
+		}
 		if len(s.conns) >= QUICMaxConns {
 			s.evictOldest()
 		}
@@ -92,6 +98,15 @@ func (s *L7State) quicHello(p *Packet, q *l7.QUICInitial) (stream []byte, comple
 		return stream[:n], true
 	}
 	return nil, false
+}
+
+func startsStream(frags []l7.CryptoFragment) bool {
+	for _, f := range frags {
+		if f.Offset == 0 && len(f.Data) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *L7State) key(p *Packet, q *l7.QUICInitial) quicConnKey {

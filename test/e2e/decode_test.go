@@ -150,7 +150,9 @@ func TestDecodeFidelity(t *testing.T) {
 	}{
 		{"pkt_len", 650}, {"src_addr", 650}, {"ip_id", 350}, {"src_port", 550}, {"tcp_seq", 380},
 		{"icmp_type", 50}, {"vlan_id", 3}, {"inner_vlan_id", 2}, {"flow_label", 20}, {"ip6_ext", 8},
-		{"dns_qname", 80}, {"tls_sni", 100}, {"http_host", 8}, {"parse_error", len(oracleMalformed)},
+		{"dns_qname", 80}, {"tls_sni", 170}, {"http_host", 8}, {"parse_error", len(oracleMalformed)},
+		// TLS over TCP and the QUIC Initials tshark decrypts (41 client Initials with a ClientHello)
+		{"tls_alpn", 165}, {"tls_version_max", 170}, {"quic_version", 41}, {"quic_dcid", 41},
 	} {
 		if tl[m.col] < m.want {
 			t.Errorf("only %d %s values matched tshark, want at least %d", tl[m.col], m.col, m.want)
