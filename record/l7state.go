@@ -9,6 +9,7 @@ import (
 const (
 	QUICMaxConns    = 1024          // connections waiting for the rest of their ClientHello
 	QUICMaxHello    = 16 << 10      // crypto stream bytes kept per connection (and the largest hello)
+	QUICMaxFrags    = 1024          // CRYPTO frames kept per connection
 	QUICPendingTime = 3_000_000_000 // ns of capture time a connection may wait
 )
 
@@ -30,7 +31,7 @@ type L7Stats struct {
 	QUICReassembled uint64 // of which spanned several Initial packets
 	QUICExpired     uint64 // connections given up: the rest did not come within QUICPendingTime
 	QUICEvicted     uint64 // connections given up: QUICMaxConns others were waiting
-	QUICTooLarge    uint64 // connections given up: crypto data beyond QUICMaxHello
+	QUICTooLarge    uint64 // connections given up: crypto data beyond QUICMaxHello (or QUICMaxFrags frames)
 }
 
 type quicConnKey struct {
@@ -83,7 +84,7 @@ func (s *L7State) quicHello(p *Packet, q *l7.QUICInitial) (stream []byte, comple
 		s.fifo = append(s.fifo, k)
 	}
 	for _, f := range q.Crypto {
-		if c.bytes+len(f.Data) > QUICMaxHello || f.Offset > QUICMaxHello {
+		if c.bytes+len(f.Data) > QUICMaxHello || f.Offset > QUICMaxHello || len(c.frags) >= QUICMaxFrags {
 			s.Stats.QUICTooLarge++
 			delete(s.conns, k)
 			return nil, false

@@ -130,8 +130,10 @@ func newPcapFilter(r io.Reader) (*filter, error) {
 	return f, f.pass(24)
 }
 
+// pcapLimit is the largest possible capture length: the snapshot length, or libpcap's largest
+// for a header announcing none (0) or a nonsensical one (above 64 MiB).
 func (f *filter) pcapLimit() uint32 {
-	if f.snaplen == 0 || f.snaplen > maxSnap {
+	if f.snaplen == 0 || f.snaplen > 64<<20 {
 		return maxSnap
 	}
 	return f.snaplen

@@ -1,12 +1,14 @@
 package l7
 
 import (
+	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 )
 
 // QUIC Initial packets (RFC 9000 §17.2.2, RFC 9001 §5, QUIC v2: RFC 9369). A client's first
@@ -179,10 +181,14 @@ func quicCryptoFrames(p []byte, out []CryptoFragment) []CryptoFragment {
 				return out
 			}
 			if avail := uint64(len(p) - r.pos); n > avail {
-				out = append(out, CryptoFragment{Offset: off, Data: p[r.pos:]})
+				if avail > 0 {
+					out = append(out, CryptoFragment{Offset: off, Data: p[r.pos:]})
+				}
 				return out
 			}
-			out = append(out, CryptoFragment{Offset: off, Data: r.bytes(int(n))})
+			if data := r.bytes(int(n)); len(data) > 0 {
+				out = append(out, CryptoFragment{Offset: off, Data: data})
+			}
 		case 0x1c: // CONNECTION_CLOSE
 			r.varint()
 			r.varint()
@@ -263,15 +269,19 @@ func (r *quicReader) varint() uint64 {
 // CryptoStream returns the crypto stream's bytes from offset 0 as far as the fragments make it
 // contiguous (fragments may come in any order and overlap), at most max bytes.
 func CryptoStream(frags []CryptoFragment, max int) []byte {
+	if len(frags) == 1 && frags[0].Offset == 0 {
+		return frags[0].Data[:min(len(frags[0].Data), max)] // the common case: one frame
+	}
+	sorted := slices.Clone(frags)
+	slices.SortFunc(sorted, func(a, b CryptoFragment) int { return cmp.Compare(a.Offset, b.Offset) })
 	var out []byte
-	for grew := true; grew; {
-		grew = false
-		for _, f := range frags {
-			end := f.Offset + uint64(len(f.Data))
-			if f.Offset <= uint64(len(out)) && end > uint64(len(out)) {
-				out = append(out, f.Data[uint64(len(out))-f.Offset:]...)
-				grew = true
-			}
+	for _, f := range sorted {
+		end := f.Offset + uint64(len(f.Data))
+		if f.Offset > uint64(len(out)) {
+			break // a gap
+		}
+		if end > uint64(len(out)) {
+			out = append(out, f.Data[uint64(len(out))-f.Offset:]...)
 		}
 		if len(out) >= max {
 			return out[:max]
