@@ -596,6 +596,7 @@ func consumeAll(ctx context.Context, t *testing.T, topic string, want int) []rec
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	var out []record.Packet
+	l7st := record.NewL7State() // as the ingester: QUIC hellos over several Initials
 	for len(out) < want {
 		fs := cl.PollFetches(cctx)
 		if err := fs.Err(); err != nil {
@@ -610,7 +611,7 @@ func consumeAll(ctx context.Context, t *testing.T, topic string, want int) []rec
 				t.Fatalf("frame at offset %d: %v", r.Offset, err)
 			}
 			var p record.Packet
-			if err := record.Frame(h, samples, &p, func(p *record.Packet) error {
+			if err := record.FrameState(h, samples, &p, l7st, func(p *record.Packet) error {
 				out = append(out, *p)
 				return nil
 			}); err != nil {
