@@ -99,7 +99,9 @@ func (ing *Ingester) worker(topic string, partition int32) *partitionWorker {
 	}
 	var s sink
 	if topic == ing.cfg.Topic {
-		s = newPacketSink(ing.writer, func(n int) { ing.metrics.packets.Add(float64(n)) })
+		ps := newPacketSink(ing.writer, func(n int) { ing.metrics.packets.Add(float64(n)) })
+		ps.quic = ing.metrics.addQUIC
+		s = ps
 	} else if topic == ing.cfg.FlowsTopic {
 		s = &flowsSink{conn: ing.conn}
 	} else {

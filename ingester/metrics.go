@@ -1,6 +1,10 @@
 package ingester
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/packetlake/packetlake/record"
+)
 
 // metrics are the ingester's counters; every way a record can go (row, dead letter, retry,
 // replay) moves one of them.
@@ -20,6 +24,7 @@ type metrics struct {
 	bisected       *prometheus.CounterVec // topic: batches ClickHouse refused for their data, bisected
 	rejected       *prometheus.CounterVec // topic: records ClickHouse refused, stored in dead_letters
 	expired        *prometheus.CounterVec // topic: records Kafka deleted (retention) before they were ingested
+	quicHellos     *prometheus.CounterVec // outcome: QUIC ClientHello reassembly (record.L7Stats)
 }
 
 func newMetrics() *metrics {
@@ -56,6 +61,8 @@ func newMetrics() *metrics {
 			Name: "rejected_records_total", Help: "Kafka records that decoded but whose rows ClickHouse refuses, stored in dead_letters with the server's error."}, []string{"topic"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "kafka_expired_records_total", Help: "Kafka records deleted by the topic's retention before the ingester read them (recorded in ingest_gaps)."}, []string{"topic"}),
+		quicHellos: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "quic_hellos_total", Help: "QUIC ClientHellos: parsed, reassembled (over several Initials), or given up: expired, evicted, too_large."}, []string{"outcome"}),
 	}
 	return m
 }
@@ -65,6 +72,18 @@ func (m *metrics) register(reg prometheus.Registerer) {
 	if reg != nil {
 		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
 			m.batches, m.deadLetters, m.commits, m.commitRetries, m.kafkaErrors, m.lag, m.paused,
-			m.bisected, m.rejected, m.expired)
+			m.bisected, m.rejected, m.expired, m.quicHellos)
+	}
+}
+
+// addQUIC counts the QUIC ClientHello reassembly's outcomes since the previous call.
+func (m *metrics) addQUIC(d record.L7Stats) {
+	for _, c := range []struct {
+		outcome string
+		n       uint64
+	}{{"parsed", d.QUICHellos}, {"reassembled", d.QUICReassembled}, {"expired", d.QUICExpired}, {"evicted", d.QUICEvicted}, {"too_large", d.QUICTooLarge}} {
+		if c.n > 0 {
+			m.quicHellos.WithLabelValues(c.outcome).Add(float64(c.n))
+		}
 	}
 }
