@@ -10,6 +10,12 @@ import (
 	"time"
 )
 
+type anomaliesResponse struct {
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Anomalies []anomaly `json:"anomalies"`
+}
+
 type anomaly struct {
 	TS              string          `json:"ts"`
 	Kind            string          `json:"kind"`
@@ -41,7 +47,7 @@ func (s *Server) anomalies(ctx context.Context, v url.Values) (any, error) {
 	}
 	sql := `SELECT ts, kind, subject, window_start, window_end, score, evidence, detector_version, detector_host, id
 FROM anomalies WHERE ` + where + ` ORDER BY ts DESC LIMIT 1000 FORMAT JSONEachRow`
-	out := []anomaly{}
+	out := anomaliesResponse{From: from, To: to, Anomalies: []anomaly{}}
 	err = s.queryRows(ctx, sql, params, func(raw []byte) error {
 		var a struct {
 			anomaly
@@ -56,7 +62,7 @@ FROM anomalies WHERE ` + where + ` ORDER BY ts DESC LIMIT 1000 FORMAT JSONEachRo
 		}
 		a.anomaly.Filter = anomalyFilter(a.Kind, a.Subject)
 		a.anomaly.From, a.anomaly.To = anomalyWindow(a.WindowStart, a.WindowEnd)
-		out = append(out, a.anomaly)
+		out.Anomalies = append(out.Anomalies, a.anomaly)
 		return nil
 	})
 	return out, err

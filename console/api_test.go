@@ -267,8 +267,9 @@ func TestAnomaliesView(t *testing.T) {
 		{"ts": "2026-12-06 10:00:12.000", "kind": "port_scan", "subject": "10.0.0.1", "window_start": "2026-12-06 10:00:05.000", "window_end": "2026-12-06 10:00:10.000", "score": 120, "evidence": `{"ports":120}`, "detector_version": "t", "detector_host": "d", "id": "00000000-0000-0000-0000-000000000001"},
 		{"ts": "2026-12-06 10:02:05.000", "kind": "syn_flood", "subject": "[2001:db8::2]:80", "window_start": "2026-12-06 10:02:00.000", "window_end": "2026-12-06 10:02:00.000", "score": 3, "evidence": "{}", "detector_version": "t", "detector_host": "d", "id": "00000000-0000-0000-0000-000000000002"},
 	})
-	var as []anomaly
-	f.get(t, "/api/v1/anomalies", twoHours, &as)
+	var ar anomaliesResponse
+	f.get(t, "/api/v1/anomalies", twoHours, &ar)
+	as := ar.Anomalies
 	if len(as) != 2 || as[1].Kind != "port_scan" || as[1].Filter != "src_addr = 10.0.0.1" || as[1].From != "2026-12-06T09:59:00Z" || as[1].To != "2026-12-06T10:02:00Z" {
 		t.Fatalf("anomalies: %+v", as)
 	}

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -112,7 +111,7 @@ func choose(q trafficQuery) choice {
 		why := ""
 		switch {
 		case q.Step%s.Grain != 0 || q.From.Unix()%int64(s.Grain/time.Second) != 0 || q.To.Unix()%int64(s.Grain/time.Second) != 0:
-			why = fmt.Sprintf("step or range not whole %s", s.Grain)
+			why = "step or range not in whole " + map[time.Duration]string{time.Hour: "hours", time.Minute: "minutes"}[s.Grain]
 		case s.Family == "" && len(fam) > 0:
 			why = "counts all packets, the grouping counts only " + strings.Join(fam, "+") + " packets"
 		case s.Family != "" && !slices.Equal(fam, []string{s.Family}):

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/packetlake/packetlake/console"
+)
+
+func init() {
+	register(subcommand{
+		name:    "console",
+		summary: "serve the web console (traffic, packets, anomalies, pipeline) and its JSON API over ClickHouse",
+		setup:   setupConsole,
+	})
+}
+
+func setupConsole() (*flag.FlagSet, func(context.Context) error) {
+	fs := flag.NewFlagSet("console", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: packetlake console --clickhouse-http HOST:PORT --database DB [--listen 127.0.0.1:8080]\n\n"+
+			"Serves a web UI and a JSON API (/api/v1/) over the packetlake database: traffic by any\n"+
+			"dimension, packet lists, anomalies and the pipeline's loss budget. Queries run read-only,\n"+
+			"bounded by the --max-* flags; give it a read-only ClickHouse user (README, Console).\n\n")
+		fs.PrintDefaults()
+	}
+	var (
+		httpAddr, database, user, password string
+		listen                             console.Listen
+		limits                             = console.DefaultLimits
+	)
+	fs.StringVar(&httpAddr, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
+	fs.StringVar(&database, "database", "packetlake", "database holding the packets table")
+	fs.StringVar(&user, "user", "", "ClickHouse user (default: the server's default user); a read-only one is enough")
+	fs.StringVar(&password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
+	chTLS := addClickHouseTLSFlags(fs)
+	fs.StringVar(&listen.Addr, "listen", console.DefaultListen, "serve the console on this host:port (loopback unless you open it)")
+	fs.StringVar(&listen.WebConfigFile, "web-config-file", "", "TLS and basic auth for the console: a Prometheus exporter-toolkit web config file")
+	fs.DurationVar(&limits.MaxExecutionTime, "max-execution-time", limits.MaxExecutionTime, "ClickHouse max_execution_time of each console query")
+	fs.IntVar(&limits.MaxResultRows, "max-result-rows", limits.MaxResultRows, "ClickHouse max_result_rows of each console query")
+	fs.Int64Var(&limits.MaxMemoryUsage, "max-memory-usage", limits.MaxMemoryUsage, "ClickHouse max_memory_usage of each console query, bytes")
+	logf := addLogFlags(fs)
+	return fs, func(ctx context.Context) error {
+		if fs.NArg() > 0 {
+			fs.Usage()
+			return fmt.Errorf("unexpected arguments %q", fs.Args())
+		}
+		logger, err := logf.logger()
+		if err != nil {
+			return err
+		}
+		tc, err := chTLS.TLSConfig()
+		if err != nil {
+			return err
+		}
+		client := &http.Client{Timeout: limits.MaxExecutionTime + 15*time.Second}
+		if tc != nil {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = tc
+			client.Transport = t
+		}
+		q := &console.HTTPQuerier{BaseURL: chTLS.Scheme() + "://" + httpAddr, Database: database, User: user, Password: password, Client: client}
+		srv := console.New(console.Config{Querier: q, Limits: limits, Logger: logger})
+		return console.Serve(ctx, listen, srv, logger, func(url string) {
+			logger.Info("console ready", "url", url, "clickhouse", httpAddr, "database", database)
+			fmt.Printf("packetlake console: %s\n", url)
+		})
+	}
+}
