@@ -1,10 +1,10 @@
 // Anomalies view: the detector's incidents as a timeline and a table with their evidence; one
 // click opens the traffic or the packets of an anomaly's subject and window.
-import { h, api, getState, stateURL, setState, palette, rangeControls, table, chart, errorBox, showError, fmtTime } from './common.js';
+import { h, api, getState, stateURL, setState, palette, rangeControls, table, chart, errorBox, showError, fmtTime, stale } from './common.js';
 
 const defaults = { from: 'now-24h', to: 'now', kind: '' };
 
-export async function anomaliesView(main, navigate) {
+export async function anomaliesView(main, navigate, gen) {
   const state = getState(defaults);
   const form = h('form', { class: 'controls', 'aria-label': 'Anomalies query' }, rangeControls(state),
     h('label', {}, 'Kind', h('select', { name: 'kind' }, h('option', { value: '' }, 'All'),
@@ -22,7 +22,8 @@ export async function anomaliesView(main, navigate) {
   const tableBox = h('div');
   main.append(form, err, status, chartEl, tableBox);
   let r;
-  try { r = await api('anomalies', { from: state.from, to: state.to, kind: state.kind }); } catch (e) { status.textContent = ''; return showError(err, e); }
+  try { r = await api('anomalies', { from: state.from, to: state.to, kind: state.kind }); } catch (e) { if (stale(gen)) return; status.textContent = ''; return showError(err, e); }
+  if (stale(gen)) return;
   window.plLastAnomalies = r;
   const rows = r.anomalies;
   status.textContent = `${rows.length} anomalies`;

@@ -1,6 +1,6 @@
 // The console's router: one view per path, its state in the query string. Links inside the
 // console navigate without a reload; back and forward restore the view from the URL.
-import { disposeCharts, setState } from './common.js';
+import { disposeCharts, setState, nextView } from './common.js';
 import { trafficView } from './traffic.js';
 import { packetsView } from './packets.js';
 import { anomaliesView } from './anomalies.js';
@@ -21,11 +21,12 @@ async function route() {
     if (a.dataset.view === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   document.title = `${name[0].toUpperCase()}${name.slice(1)} · packetlake console`;
+  const gen = nextView();
   disposeCharts();
   const main = document.getElementById('view');
   main.replaceChildren();
   setState('loading');
-  await view(main, navigate);
+  await view(main, navigate, gen);
 }
 
 document.addEventListener('click', (e) => {

@@ -53,6 +53,11 @@ export async function api(path, params) {
   return body;
 }
 
+// Views load asynchronously; a view the user has already left must not touch the page.
+let generation = 0;
+export function nextView() { return ++generation; }
+export function stale(gen) { return gen !== generation; }
+
 export function setState(state) { document.body.dataset.state = state; }
 
 const si = ['', 'k', 'M', 'G', 'T', 'P'];
@@ -60,6 +65,7 @@ export function fmtRate(v, unit) {
   const u = unit === 'bps' ? 'bit/s' : 'pkt/s';
   let i = 0;
   while (Math.abs(v) >= 1000 && i < si.length - 1) { v /= 1000; i++; }
+  if (v !== 0 && Math.abs(v) < 0.01) return `${v.toPrecision(2)} ${u}`;
   const digits = v === 0 ? 0 : Math.abs(v) < 10 ? 2 : Math.abs(v) < 100 ? 1 : 0;
   return `${v.toFixed(digits)} ${si[i]}${u}`;
 }
@@ -155,7 +161,9 @@ export function filterInput(state, getRange) {
     }
     if (my === seq) show(sugs.slice(0, 30), before.length - prefix.length);
   };
-  input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(update, 120); });
+  // Typing closes the list at once (Enter then submits what was typed); suggestions for the new
+  // text come after a pause.
+  input.addEventListener('input', () => { close(); seq++; clearTimeout(timer); timer = setTimeout(update, 120); });
   input.addEventListener('focus', () => { if (!input.value) update(); });
   input.addEventListener('blur', () => setTimeout(close, 100));
   input.addEventListener('keydown', (e) => {

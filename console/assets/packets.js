@@ -1,7 +1,7 @@
 // Packets view: a packet list like Wireshark's for any filter, the details of the selected
 // packet (every stored column, L2 to L7), the kernel's exact flow counters beside it, and
 // exports of the list as CSV and JSON.
-import { h, api, getState, stateURL, setState, fmtCount, rangeControls, filterInput, table, errorBox, showError } from './common.js';
+import { h, api, getState, stateURL, setState, fmtCount, rangeControls, filterInput, table, errorBox, showError, stale } from './common.js';
 
 const defaults = { from: 'now-1h', to: 'now', filter: '', limit: '500', sel: '' };
 
@@ -16,7 +16,7 @@ const layers = [
   ['HTTP', ['http_method', 'http_host', 'http_path']],
 ];
 
-export async function packetsView(main, navigate) {
+export async function packetsView(main, navigate, gen) {
   const state = getState(defaults);
   const form = h('form', { class: 'controls', 'aria-label': 'Packets query' },
     rangeControls(state),
@@ -40,6 +40,7 @@ export async function packetsView(main, navigate) {
     h('div', { class: 'split' }, list, h('div', {}, details, flowsPane)));
 
   const [pr, fr] = await Promise.allSettled([api('packets', q), api('flows', { from: state.from, to: state.to, filter: state.filter })]);
+  if (stale(gen)) return;
   if (pr.status === 'rejected') { status.textContent = ''; return showError(err, pr.reason); }
   const r = pr.value;
   window.plLastPackets = r;

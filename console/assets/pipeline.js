@@ -1,11 +1,11 @@
 // Pipeline view: the loss budget (query/reports/loss_budget.sql) per minute, from what the
 // kernel saw to what ClickHouse stored, per host; how fresh each host's data is; dead letters.
-import { h, api, getState, stateURL, setState, fmtCount, rangeControls, table, chart, errorBox, showError } from './common.js';
+import { h, api, getState, stateURL, setState, fmtCount, rangeControls, table, chart, errorBox, showError, stale } from './common.js';
 
 const defaults = { from: 'now-1h', to: 'now', host: '' };
 const parts = [['stored', 'Stored', '#0072B2'], ['sampled', 'Sampled out', '#56B4E9'], ['flows_only', 'Only in flows', '#009E73'], ['unaccounted', 'Lost (unaccounted)', '#D55E00']];
 
-export async function pipelineView(main, navigate) {
+export async function pipelineView(main, navigate, gen) {
   const state = getState(defaults);
   const form = h('form', { class: 'controls', 'aria-label': 'Pipeline query' }, rangeControls(state),
     h('label', {}, 'Host', h('input', { name: 'host', value: state.host, placeholder: 'all hosts', size: 14 })),
@@ -21,7 +21,8 @@ export async function pipelineView(main, navigate) {
   const rest = h('div');
   main.append(form, err, kpis, chartEl, rest);
   let r;
-  try { r = await api('pipeline', { from: state.from, to: state.to }); } catch (e) { return showError(err, e); }
+  try { r = await api('pipeline', { from: state.from, to: state.to }); } catch (e) { if (!stale(gen)) showError(err, e); return; }
+  if (stale(gen)) return;
   window.plLastPipeline = r;
   const rows = r.loss_budget.filter((x) => !state.host || x.host === state.host);
   const sum = (k) => rows.reduce((a, x) => a + Number(x[k] || 0), 0);

@@ -1,13 +1,14 @@
 // Traffic view: packets/s or bits/s grouped by up to three dimensions, top N and Other, as a
 // stacked area, lines or a Sankey diagram, with the table of the same numbers.
 import { h, api, getState, stateURL, setState, fmtRate, fmtCount, palette, otherColour, rangeControls, filterInput,
-  dimensions, table, chart, errorBox, showError, condition, andFilters, fmtTime } from './common.js';
+  dimensions, table, chart, errorBox, showError, condition, andFilters, fmtTime, stale } from './common.js';
 
 const defaults = { from: 'now-6h', to: 'now', dims: 'dst_port', filter: '', unit: 'pps', limit: '10', chart: 'stacked', previous: '0' };
 
-export async function trafficView(main, navigate) {
+export async function trafficView(main, navigate, gen) {
   const state = getState(defaults);
   const dims = await dimensions();
+  if (stale(gen)) return;
   const chosen = state.dims ? state.dims.split(',') : [];
   const dimSelect = (i) => h('label', {}, `Group by ${i + 1}`, h('select', { name: `dim${i}`, 'aria-label': `Dimension ${i + 1}` },
     h('option', { value: '' }, i === 0 ? '(total)' : '(none)'),
@@ -47,10 +48,12 @@ export async function trafficView(main, navigate) {
   try {
     r = await api('traffic', { from: state.from, to: state.to, dims: state.dims, filter: state.filter, unit: state.unit, limit: state.limit, previous: state.previous });
   } catch (e) {
+    if (stale(gen)) return;
     status.textContent = '';
     chartEl.remove();
     return showError(err, e);
   }
+  if (stale(gen)) return;
   window.plLastTraffic = r;
   const ms = Math.round(performance.now() - t0);
   status.replaceChildren(`Answered from `, h('code', { 'data-testid': 'table-used' }, r.table),
