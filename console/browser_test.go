@@ -122,8 +122,6 @@ func (b *browser) open(path string) string {
 	return b.wait()
 }
 
-
-
 func (b *browser) noErrors(where string) {
 	b.t.Helper()
 	b.mu.Lock()
