@@ -31,6 +31,9 @@ func Serve(ctx context.Context, l Listen, h http.Handler, log *slog.Logger, read
 	if l.Addr == "" {
 		l.Addr = DefaultListen
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	scheme := "http"
 	if l.WebConfigFile != "" {
 		if err := web.Validate(l.WebConfigFile); err != nil {

@@ -5,9 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/packetlake/packetlake/console"
+	"github.com/packetlake/packetlake/internal/local/chlocal"
 )
 
 func init() {
@@ -42,6 +45,8 @@ func setupConsole() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&limits.MaxExecutionTime, "max-execution-time", limits.MaxExecutionTime, "ClickHouse max_execution_time of each console query")
 	fs.IntVar(&limits.MaxResultRows, "max-result-rows", limits.MaxResultRows, "ClickHouse max_result_rows of each console query")
 	fs.Int64Var(&limits.MaxMemoryUsage, "max-memory-usage", limits.MaxMemoryUsage, "ClickHouse max_memory_usage of each console query, bytes")
+	var chData string
+	fs.StringVar(&chData, "clickhouse-data", "", "instead of --clickhouse-http, start packetlake's own ClickHouse over this data directory (e.g. .demo/clickhouse) on free loopback ports")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() > 0 {
@@ -51,6 +56,19 @@ func setupConsole() (*flag.FlagSet, func(context.Context) error) {
 		logger, err := logf.logger()
 		if err != nil {
 			return err
+		}
+		if chData != "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			logger.Info("starting ClickHouse over the data directory", "data", chData)
+			ch, err := chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: exe, DataDir: chData, LogPath: filepath.Join(filepath.Dir(chData), "clickhouse.log")})
+			if err != nil {
+				return fmt.Errorf("--clickhouse-data %s: %w", chData, err)
+			}
+			defer ch.Stop()
+			httpAddr = ch.HTTPAddr()
 		}
 		tc, err := chTLS.TLSConfig()
 		if err != nil {

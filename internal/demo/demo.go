@@ -20,6 +20,7 @@ import (
 	"github.com/packetlake/packetlake/detector"
 
 	"github.com/packetlake/packetlake/collector"
+	"github.com/packetlake/packetlake/console"
 	"github.com/packetlake/packetlake/ingester"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
@@ -47,6 +48,9 @@ type Config struct {
 	// too, but only warnings and errors unless Verbose.
 	Logger  *slog.Logger
 	Verbose bool
+	// ConsoleListen is where the web console serves while the demo runs ("" = 127.0.0.1:8080,
+	// "off" = no console).
+	ConsoleListen string
 }
 
 // Summary is what a run did, in numbers the test checks.
@@ -123,6 +127,8 @@ type runner struct {
 	ing   *ingester.Ingester
 	col   *collector.Collector
 	det   *detector.Detector
+
+	consoleURL string
 }
 
 func (r *runner) run(ctx context.Context, sum *Summary) error {
@@ -155,6 +161,7 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	if err := r.startDetector(ctx); err != nil {
 		return err
 	}
+	r.startConsole(ctx)
 	sum.CollectorID = r.col.ID()
 	var err error
 	if sum.ProgramID, err = r.lab.xdpProgID(ctx, r.procs); err != nil {
@@ -236,6 +243,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 3 * time.Second
+	}
+	if cfg.ConsoleListen == "" {
+		cfg.ConsoleListen = console.DefaultListen
 	}
 	if cfg.Out == nil {
 		cfg.Out = os.Stdout
