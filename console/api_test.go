@@ -24,8 +24,8 @@ func with(v url.Values, kv ...string) url.Values {
 func TestTrafficHandChecked(t *testing.T) {
 	f := newFixture(t, handPackets)
 	r := f.traffic(t, with(twoHours, "dims", "dst_port"))
-	if r.Table != "flows_1m" || r.Step != 60 {
-		t.Errorf("table %s step %d, want flows_1m and 60 (rejected: %v)", r.Table, r.Step, r.Rejected)
+	if r.Table != "traffic_1m" || r.Step != 60 {
+		t.Errorf("table %s step %d, want traffic_1m and 60 (rejected: %v)", r.Table, r.Step, r.Rejected)
 	}
 	// Packets scaled by sample_rate: 443 = 1+1+10, 53 = one packet at rate 4, 80 = one at 2.
 	eqTotals(t, "packets by dst_port", totals(r), map[string]uint64{"443": 12, "53": 4, "80": 2, "0": 1})
@@ -74,7 +74,10 @@ func TestRollupEqualsRaw(t *testing.T) {
 		v     url.Values
 		table string
 	}{
-		{with(twoHours, "dims", "dst_port"), "flows_1m"},
+		{with(twoHours, "dims", "dst_port"), "traffic_1m"},
+		{with(twoHours, "dims", "ip_proto,host", "filter", "vlan_id = 0 AND dst_port < 1000", "unit", "bps"), "traffic_1m"},
+		{with(twoHours, "dims", "dst_port", "filter", "src_port = 40000"), "flows_1m"},
+		{with(week, "dims", "dst_port,iface"), "traffic_1h"},
 		{with(twoHours, "dims", "src_addr"), "talkers_1m"},
 		{with(twoHours, "dims", "src_addr", "unit", "bps"), "talkers_1m"},
 		{with(twoHours, "dims", "dst_prefix,ip_proto", "filter", "src_port >= 1234 AND host = h1"), "flows_1m"},
@@ -315,7 +318,7 @@ func TestComplete(t *testing.T) {
 	f := newFixture(t, handPackets)
 	var c completion
 	f.get(t, "/api/v1/complete", with(twoHours, "column", "dst_port", "prefix", "4"), &c)
-	if len(c.Values) != 1 || c.Values[0] != "443" || c.Table != "flows_1m" {
+	if len(c.Values) != 1 || c.Values[0] != "443" || c.Table != "traffic_1m" {
 		t.Errorf("dst_port 4…: %+v", c)
 	}
 	f.get(t, "/api/v1/complete", with(twoHours, "column", "dns_qname"), &c)

@@ -192,8 +192,8 @@ func TestBrowserTraffic(t *testing.T) {
 	b.noErrors("traffic view")
 	b.screenshot("traffic-1280x800")
 	used := evalJS[string](b, `document.querySelector('[data-testid=table-used]').textContent`)
-	if used != "flows_1m" {
-		t.Errorf("the view says it read %q, want flows_1m", used)
+	if used != "traffic_1m" {
+		t.Errorf("the view says it read %q, want traffic_1m", used)
 	}
 	if got, want := sortedKeys(b.tableTotals()), sortedKeys(f.sqlTotals(t, "toString(dst_port)", "1")); got != want {
 		t.Errorf("the table shows %s, SQL says %s", got, want)

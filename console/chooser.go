@@ -50,6 +50,7 @@ var sources = func() []source {
 			mk("dns_names", cols("host", "iface", "dns_qname=qname", "dns_qtype=qtype"), "sum(queries + responses)", "", "dns"),
 			mk("tls_sni", cols("host", "iface", "tls_sni=sni"), "sum(client_hellos)", "", "tls"),
 			mk("http_hosts", cols("host", "iface", "http_host", "http_method=method"), "sum(requests)", "", "http"),
+			mk("traffic", cols("host", "iface", "vlan_id", "ip_version", "ip_proto", "dst_port"), "sum(packets)", "sum(bytes)", ""),
 			mk("talkers", cols("host", "iface", "src_addr"), "sum(packets)", "sum(bytes)", ""),
 			mk("flows", cols("host", "iface", "src_addr", "dst_addr", "ip_proto", "src_port", "dst_port"), "sum(packets)", "sum(bytes)", ""),
 		)

@@ -14,12 +14,14 @@ func TestChooser(t *testing.T) {
 		step  time.Duration
 	}{
 		{url.Values{"from": {"now-15m"}, "dims": {"dst_port"}}, "packets", 10 * time.Second},
-		{url.Values{"from": {"now-1h"}, "dims": {"dst_port"}}, "flows_1m", time.Minute},
+		{url.Values{"from": {"now-1h"}, "dims": {"dst_port"}}, "traffic_1m", time.Minute},
+		{url.Values{"from": {"now-1h"}, "dims": {"dst_port"}, "filter": {"src_port = 1"}}, "flows_1m", time.Minute},
 		{url.Values{"from": {"now-24h"}, "dims": {"dst_addr"}}, "flows_1m", 5 * time.Minute},
 		{url.Values{"from": {"now-24h"}, "dims": {"src_addr"}}, "talkers_1m", 5 * time.Minute},
-		{url.Values{"from": {"now-24h"}}, "talkers_1m", 5 * time.Minute},
-		{url.Values{"from": {"now-7d"}, "dims": {"dst_port"}}, "flows_1h", time.Hour},
-		{url.Values{"from": {"now-30d"}, "dims": {"host"}}, "talkers_1h", 6 * time.Hour},
+		{url.Values{"from": {"now-24h"}}, "traffic_1m", 5 * time.Minute},
+		{url.Values{"from": {"now-7d"}, "dims": {"dst_port"}}, "traffic_1h", time.Hour},
+		{url.Values{"from": {"now-7d"}, "dims": {"src_port"}}, "flows_1h", time.Hour},
+		{url.Values{"from": {"now-30d"}, "dims": {"host"}}, "traffic_1h", 6 * time.Hour},
 		{url.Values{"from": {"now-24h"}, "dims": {"dns_qname"}}, "dns_names_1m", 5 * time.Minute},
 		{url.Values{"from": {"now-24h"}, "dims": {"dns_qname"}, "unit": {"bps"}}, "packets", 5 * time.Minute},
 		{url.Values{"from": {"now-24h"}, "dims": {"dns_qname,tls_sni"}}, "packets", 5 * time.Minute},
