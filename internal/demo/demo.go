@@ -72,6 +72,11 @@ type Summary struct {
 	ScanSource                  string   // the source that sent SYNs to the most ports
 	ScanPorts                   uint64   // how many distinct ports it sent SYNs to
 
+	// ConsoleURL is where the console served ("" if it could not listen); ConsoleScanPackets is
+	// how many packets its packets view shows for its first port_scan anomaly (a user's click).
+	ConsoleURL         string
+	ConsoleScanPackets int
+
 	Traffic    map[string]Runs // client commands by tool
 	Namespaces []string        // the lab's namespaces (all deleted when Run returns)
 	Processes  []Process       // every process started (all reaped when Run returns)
@@ -211,6 +216,7 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	if err := r.printAnomalies(ctx, sum.Start); err != nil {
 		return err
 	}
+	r.followConsole(ctx, sum)
 	sum.Elapsed = time.Since(sum.Start)
 	fmt.Fprintf(r.cfg.Out, "\nTraffic: %s.\n%d packets seen, %d rows stored, %d lost; nmap's source %s probed %d ports. Took %v.\n",
 		formatRuns(sum.Traffic), sum.KernelSeen, sum.Rows, sum.Lost, sum.ScanSource, sum.ScanPorts, sum.Elapsed.Round(time.Second))
