@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -32,7 +33,11 @@ func BenchmarkTrafficQuery(b *testing.B) {
 	if err := schema.Migrate(ctx, env.CH(b), db); err != nil {
 		b.Fatal(err)
 	}
-	q := &HTTPQuerier{BaseURL: "http://" + env.ClickHouse.HTTPAddr(), Database: db}
+	q, err := chconn.Config{HTTPAddr: env.ClickHouse.HTTPAddr(), Database: db}.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
 	start := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
 	t0 := time.Now()
 	// A mix like a busy server's: 5000 clients, 8 services, 3 hosts, sampling on a quarter.

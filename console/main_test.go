@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 	"github.com/packetlake/packetlake/schema"
 )
@@ -31,7 +32,7 @@ var base = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 // server over it.
 type fixture struct {
 	db  string
-	q   *HTTPQuerier
+	q   *chconn.Client
 	srv *Server
 	url string
 }
@@ -67,7 +68,12 @@ func newFixture(t *testing.T, rows []pkt) *fixture {
 	if err := schema.Migrate(ctx, env.CH(t), db); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	f := &fixture{db: db, q: &HTTPQuerier{BaseURL: "http://" + env.ClickHouse.HTTPAddr(), Database: db}}
+	q, err := chconn.Config{HTTPAddr: env.ClickHouse.HTTPAddr(), Database: db}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.Close)
+	f := &fixture{db: db, q: q}
 	f.insert(t, "packets", rows)
 	f.srv = New(Config{Querier: f.q, Now: func() time.Time { return base.Add(2 * time.Hour) }})
 	hs := httptest.NewServer(f.srv)

@@ -107,7 +107,6 @@ func (s *Server) api(path string, h func(ctx context.Context, v url.Values) (any
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := http.StatusBadGateway, err.Error()
 	var br *BadRequest
-	var ce *Error
 	switch {
 	case errors.As(err, &br):
 		status = http.StatusBadRequest
@@ -116,8 +115,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		if m, ok := limitError(err); ok {
 			status, msg = http.StatusUnprocessableEntity, m+": narrow the time range, the filter or the grouping"
-		} else if errors.As(err, &ce) {
-			msg = "ClickHouse: " + ce.Message
 		}
 		s.cfg.Logger.Warn("console query failed", "path", r.URL.Path, "status", status, "err", err)
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/packetlake/packetlake/console"
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
 )
 
@@ -31,15 +31,13 @@ func setupConsole() (*flag.FlagSet, func(context.Context) error) {
 		fs.PrintDefaults()
 	}
 	var (
-		httpAddr, database, user, password string
-		listen                             console.Listen
-		limits                             = console.DefaultLimits
+		ch     chconn.Config
+		listen console.Listen
+		limits = console.DefaultLimits
 	)
-	fs.StringVar(&httpAddr, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
-	fs.StringVar(&database, "database", "packetlake", "database holding the packets table")
-	fs.StringVar(&user, "user", "", "ClickHouse user (default: the server's default user); a read-only one is enough")
-	fs.StringVar(&password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
-	chTLS := addClickHouseTLSFlags(fs)
+	fs.StringVar(&ch.HTTPAddr, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
+	fs.StringVar(&ch.Database, "database", "packetlake", "database holding the packets table")
+	addClickHouseFlags(fs, &ch)
 	fs.StringVar(&listen.Addr, "listen", console.DefaultListen, "serve the console on this host:port (loopback unless you open it)")
 	fs.StringVar(&listen.WebConfigFile, "web-config-file", "", "TLS and basic auth for the console: a Prometheus exporter-toolkit web config file")
 	fs.DurationVar(&limits.MaxExecutionTime, "max-execution-time", limits.MaxExecutionTime, "ClickHouse max_execution_time of each console query")
@@ -63,27 +61,21 @@ func setupConsole() (*flag.FlagSet, func(context.Context) error) {
 				return err
 			}
 			logger.Info("starting ClickHouse over the data directory", "data", chData)
-			ch, err := chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: exe, DataDir: chData, LogPath: filepath.Join(filepath.Dir(chData), "clickhouse.log")})
+			local, err := chlocal.Spawn(ctx, chlocal.SpawnConfig{Binary: exe, DataDir: chData, LogPath: filepath.Join(filepath.Dir(chData), "clickhouse.log")})
 			if err != nil {
 				return fmt.Errorf("--clickhouse-data %s: %w", chData, err)
 			}
-			defer ch.Stop()
-			httpAddr = ch.HTTPAddr()
+			defer local.Stop()
+			ch.HTTPAddr = local.HTTPAddr()
 		}
-		tc, err := chTLS.TLSConfig()
+		q, err := ch.Client(chconn.Timeout(limits.MaxExecutionTime + 15*time.Second))
 		if err != nil {
 			return err
 		}
-		client := &http.Client{Timeout: limits.MaxExecutionTime + 15*time.Second}
-		if tc != nil {
-			t := http.DefaultTransport.(*http.Transport).Clone()
-			t.TLSClientConfig = tc
-			client.Transport = t
-		}
-		q := &console.HTTPQuerier{BaseURL: chTLS.Scheme() + "://" + httpAddr, Database: database, User: user, Password: password, Client: client}
+		defer q.Close()
 		srv := console.New(console.Config{Querier: q, Limits: limits, Logger: logger})
 		return console.Serve(ctx, listen, srv, logger, func(url string) {
-			logger.Info("console ready", "url", url, "clickhouse", httpAddr, "database", database)
+			logger.Info("console ready", "url", url, "clickhouse", ch.HTTPAddr, "database", ch.Database)
 			fmt.Printf("packetlake console: %s\n", url)
 		})
 	}

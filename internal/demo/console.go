@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/packetlake/packetlake/console"
+	"github.com/packetlake/packetlake/internal/chconn"
 )
 
 // startConsole serves the web console over the demo's database while the demo runs. A console
@@ -17,7 +18,11 @@ func (r *runner) startConsole(ctx context.Context) {
 	if r.cfg.ConsoleListen == "off" {
 		return
 	}
-	q := &console.HTTPQuerier{BaseURL: "http://" + r.ch.HTTPAddr(), Database: Database, Client: &http.Client{Timeout: time.Minute}}
+	q, err := r.clickhouse().Client(chconn.Timeout(time.Minute))
+	if err != nil {
+		r.log.Warn("the console could not start; the demo goes on without it", "err", err)
+		return
+	}
 	srv := console.New(console.Config{Querier: q, Logger: r.componentLog.With("component", "console")})
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ready := make(chan string, 1)
@@ -29,9 +34,10 @@ func (r *runner) startConsole(ctx context.Context) {
 	case url := <-ready:
 		r.consoleURL = url
 		fmt.Fprintf(r.cfg.Out, "Console: %s  (traffic, packets, anomalies and the pipeline, live while the demo runs)\n", url)
-		r.cleanup.push("stop the console", func() error { cancel(); return <-done })
+		r.cleanup.push("stop the console", func() error { cancel(); err := <-done; q.Close(); return err })
 	case err := <-done:
 		cancel()
+		q.Close()
 		r.log.Warn("the console could not start; the demo goes on without it", "listen", r.cfg.ConsoleListen, "err", err)
 	}
 }
