@@ -334,3 +334,46 @@ func TestBrowserEveryViewLoads(t *testing.T) {
 	}
 	b.screenshot("pipeline")
 }
+
+// The filter box completes column names, then values from the data in range; the keyboard
+// picks them.
+func TestBrowserFilterCompletion(t *testing.T) {
+	f := newFixture(t, handPackets)
+	b := newBrowser(t, f.url)
+	b.open("/traffic?from=2026-12-06T10:00:00Z&to=2026-12-06T12:00:00Z&dims=dst_port")
+	suggestions := func(want string) []string {
+		t.Helper()
+		s, err := chromedp.Run(b.ctx, chromedp.Poll[[]string](fmt.Sprintf(`(() => {
+			const l = document.getElementById('filter-suggest');
+			const items = l.hidden ? [] : [...l.children].map(li => li.firstChild.textContent);
+			return items.includes(%q) ? items : null; })()`, want), chromedp.WithPollingTimeout(10*time.Second)))
+		if err != nil {
+			t.Fatalf("no suggestion %q: %v", want, err)
+		}
+		return s
+	}
+	b.run(chromedp.SendKeys(chromedp.CSS(`input[name=filter]`), "dst_p"))
+	if s := suggestions("dst_port"); len(s) != 1 {
+		t.Errorf("columns for dst_p: %v", s)
+	}
+	b.run(chromedp.KeyEvent("\t"))
+	b.run(chromedp.SendKeys(chromedp.CSS(`input[name=filter]`), "= 4"))
+	if s := suggestions("443"); len(s) != 1 {
+		t.Errorf("values for dst_port = 4: %v", s)
+	}
+	b.run(chromedp.KeyEvent("\r"))
+	if v := evalJS[string](b, `document.querySelector('input[name=filter]').value`); v != "dst_port = 443 " {
+		t.Errorf("filter after two completions: %q", v)
+	}
+	b.run(chromedp.SendKeys(chromedp.CSS(`input[name=filter]`), "AND tls_sni = e"))
+	suggestions("example.com")
+	b.run(chromedp.KeyEvent("\r"))
+	if v := evalJS[string](b, `document.querySelector('input[name=filter]').value`); v != "dst_port = 443 AND tls_sni = 'example.com' " {
+		t.Errorf("filter after a string completion: %q", v)
+	}
+	b.act(chromedp.KeyEvent("\r"))
+	if got := sortedKeys(b.tableTotals()); got != "443=1" {
+		t.Errorf("after the completed filter: %s, want 443=1", got)
+	}
+	b.noErrors("filter completion")
+}

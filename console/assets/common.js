@@ -112,8 +112,9 @@ export function filterInput(state, getRange) {
   const list = h('ul', { class: 'suggest', id: 'filter-suggest', role: 'listbox', hidden: true });
   let items = [], active = -1, replaceFrom = 0, timer, seq = 0;
   const close = () => { list.hidden = true; input.setAttribute('aria-expanded', 'false'); items = []; active = -1; };
-  const show = (sugs, from) => {
-    items = sugs; replaceFrom = from; active = sugs.length ? 0 : -1;
+  // With nothing typed yet the list only offers: Enter still submits, arrows pick.
+  const show = (sugs, from, typed) => {
+    items = sugs; replaceFrom = from; active = sugs.length && typed ? 0 : -1;
     list.replaceChildren(...sugs.map((s, i) => h('li', { role: 'option', id: `sug-${i}`, 'aria-selected': i === active ? 'true' : 'false',
       onmousedown: (e) => { e.preventDefault(); accept(i); } }, s.label, s.hint ? h('small', {}, s.hint) : null)));
     list.hidden = !sugs.length; input.setAttribute('aria-expanded', sugs.length ? 'true' : 'false');
@@ -144,7 +145,7 @@ export function filterInput(state, getRange) {
       if (my !== seq) return;
       const quote = d.kind === 'string' ? "'" : '';
       show(r.values.filter((x) => x !== '').map((x) => ({ label: x, insert: quote + x + quote + ' ' })),
-        before.length - prefix.length - v[3].length);
+        before.length - prefix.length - v[3].length, prefix !== '' || v[3] !== '');
       return;
     }
     const c = before.match(/(?:^|[\s(])([A-Za-z_]*)$/);
@@ -159,18 +160,24 @@ export function filterInput(state, getRange) {
         .map((d) => ({ label: d.name, hint: `${d.title} · ${d.operators.join(' ')}`, insert: d.name + ' ' }));
       if ('not'.startsWith(prefix) && prefix) sugs.push({ label: 'NOT', insert: 'NOT ' });
     }
-    if (my === seq) show(sugs.slice(0, 30), before.length - prefix.length);
+    if (my === seq) show(sugs.slice(0, 30), before.length - prefix.length, prefix !== '');
   };
   // Typing closes the list at once (Enter then submits what was typed); suggestions for the new
   // text come after a pause.
   input.addEventListener('input', () => { close(); seq++; clearTimeout(timer); timer = setTimeout(update, 120); });
   input.addEventListener('focus', () => { if (!input.value) update(); });
   input.addEventListener('blur', () => setTimeout(close, 100));
+  // An Enter that picked a suggestion must not also submit the form (some event sequences
+  // deliver its keypress even though keydown was cancelled).
+  let swallowEnter = false;
+  input.addEventListener('keypress', (e) => { if (e.key === 'Enter' && swallowEnter) e.preventDefault(); });
+  input.addEventListener('keyup', () => { swallowEnter = false; });
   input.addEventListener('keydown', (e) => {
     if (list.hidden) return;
     if (e.key === 'ArrowDown') { active = Math.min(active + 1, items.length - 1); mark(); e.preventDefault(); }
+    else if (e.key === 'Enter' && active < 0) { close(); }
     else if (e.key === 'ArrowUp') { active = Math.max(active - 1, 0); mark(); e.preventDefault(); }
-    else if ((e.key === 'Enter' || e.key === 'Tab') && active >= 0) { accept(active); e.preventDefault(); }
+    else if ((e.key === 'Enter' || e.key === 'Tab') && active >= 0) { swallowEnter = e.key === 'Enter'; accept(active); e.preventDefault(); }
     else if (e.key === 'Escape') { close(); e.preventDefault(); }
   });
   return h('label', { class: 'filter-wrap' }, 'Filter', input, list);
