@@ -333,6 +333,19 @@ func TestBrowserEveryViewLoads(t *testing.T) {
 		t.Errorf("pipeline shows seen %s stored %s, want 10 and 6", seen, stored)
 	}
 	b.screenshot("pipeline")
+
+	// At phone width no view is wider than the screen (tables scroll inside their frame).
+	b.run(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	for _, v := range []string{"/packets?from=2026-12-06T10:00:00Z&to=2026-12-06T12:00:00Z&sel=0", "/anomalies", "/pipeline?from=2026-12-06T10:00:00Z&to=2026-12-06T12:00:00Z"} {
+		if s := b.open(v); s != "ready" {
+			t.Errorf("%s at phone width: %s", v, s)
+		}
+		if overflow := evalJS[int](b, `document.documentElement.scrollWidth - window.innerWidth`); overflow > 0 {
+			t.Errorf("%s at phone width is %d px wider than the screen", v, overflow)
+		}
+		b.noErrors(v + " at phone width")
+	}
+	b.screenshot("packets-phone")
 }
 
 // The filter box completes column names, then values from the data in range; the keyboard

@@ -19,7 +19,7 @@ export async function pipelineView(main, navigate, gen) {
   const kpis = h('div', { class: 'kpis', 'data-testid': 'kpis' });
   const chartEl = h('div', { class: 'chart small', 'data-testid': 'chart', role: 'img', 'aria-label': 'Loss budget per minute' });
   const rest = h('div');
-  main.append(form, err, kpis, chartEl, rest);
+  main.append(form, err, kpis, h('h2', {}, 'Packets per minute: what became of each packet the kernel saw'), chartEl, rest);
   let r;
   try { r = await api('pipeline', { from: state.from, to: state.to }); } catch (e) { if (!stale(gen)) showError(err, e); return; }
   if (stale(gen)) return;
@@ -36,8 +36,8 @@ export async function pipelineView(main, navigate, gen) {
   const byMinute = (k) => minutes.map((m) => [Date.parse(m.replace(' ', 'T') + 'Z'), rows.filter((x) => x.minute === m).reduce((a, x) => a + Number(x[k] || 0), 0)]);
   const c = chart(chartEl);
   c.setOption({
-    animation: false, grid: { left: 70, right: 16, top: 36, bottom: 40 }, legend: { top: 0 }, tooltip: { trigger: 'axis' },
-    xAxis: { type: 'time' }, yAxis: { type: 'value', name: 'packets / minute' },
+    animation: false, grid: { left: 60, right: 16, top: 56, bottom: 40 }, legend: { top: 0 }, tooltip: { trigger: 'axis' },
+    xAxis: { type: 'time' }, yAxis: { type: 'value' },
     series: parts.map(([k, t, col]) => ({ name: t, type: 'bar', stack: 'seen', color: col, data: byMinute(k), barMaxWidth: 24 })),
   });
   const hosts = [...new Set(rows.map((x) => x.host))].sort();
