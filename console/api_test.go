@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// Longer than most files on purpose: one test per view of the API, each worked out by hand from
+// handPackets (main_test.go), side by side.
+
 var twoHours = url.Values{"from": {"2026-12-06T10:00:00Z"}, "to": {"2026-12-06T12:00:00Z"}}
 
 func with(v url.Values, kv ...string) url.Values {

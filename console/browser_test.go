@@ -15,6 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// Longer than most files on purpose: the small harness (browser, wait, act) and the tests of
+// the four views read best together.
+//
 // Browser tests: the console in Debian's real Chromium (headless), driven with chromedp,
 // against the real ClickHouse and the hand-checked rows. Screenshots are written to
 // $PACKETLAKE_ARTIFACTS/console (default: $TMPDIR/packetlake-artifacts/console).
