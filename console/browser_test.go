@@ -393,3 +393,27 @@ func TestBrowserFilterCompletion(t *testing.T) {
 	}
 	b.noErrors("filter completion")
 }
+
+// Dragging across the chart zooms into that time range, and the range goes to the URL.
+func TestBrowserTrafficZoom(t *testing.T) {
+	f := newFixture(t, handPackets)
+	b := newBrowser(t, f.url)
+	b.open("/traffic?from=2026-12-06T10:00:00Z&to=2026-12-06T12:00:00Z&dims=dst_port")
+	// The pixels of 10:00 and 10:30 on the x axis.
+	xs := evalJS[[]float64](b, `(() => { const c = echarts.getInstanceByDom(document.querySelector('[data-testid=chart]'));
+		const r = document.querySelector('[data-testid=chart]').getBoundingClientRect();
+		return [c.convertToPixel({xAxisIndex: 0}, Date.parse('2026-12-06T10:00:00Z')) + r.left,
+		        c.convertToPixel({xAxisIndex: 0}, Date.parse('2026-12-06T10:30:00Z')) + r.left, r.top + 200]; })()`)
+	b.act(chromedp.MouseEvent(chromedp.MousePressed, xs[0], xs[2], chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, (xs[0]+xs[1])/2, xs[2], chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, xs[1], xs[2], chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseReleased, xs[1], xs[2], chromedp.ButtonLeft))
+	loc := evalJS[string](b, `location.search`)
+	if !strings.Contains(loc, "from=2026-12-06T10%3A00%3A00Z") || !strings.Contains(loc, "to=2026-12-06T10%3A30%3A00Z") {
+		t.Errorf("after the drag: %s, want 10:00 to 10:30", loc)
+	}
+	if got := sortedKeys(b.tableTotals()); got != "0=1 443=2 53=4 80=2" {
+		t.Errorf("10:00 to 10:30: %s", got)
+	}
+	b.noErrors("zoom")
+}

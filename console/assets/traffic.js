@@ -85,7 +85,18 @@ export async function trafficView(main, navigate, gen) {
       tooltip: { trigger: 'axis', valueFormatter: (v) => fmtRate(v, r.unit) },
       xAxis: { type: 'time', axisLabel: { hideOverlap: true } },
       yAxis: { type: 'value', axisLabel: { formatter: (v) => fmtRate(v, r.unit) } },
+      // Drag across the chart to zoom into that time range (it becomes the URL's range).
+      toolbox: { right: 8, top: 20, feature: { dataZoom: { yAxisIndex: 'none', title: { zoom: 'Drag across the chart to zoom', back: 'Back' } } } },
       series,
+    });
+    c.dispatchAction({ type: 'takeGlobalCursor', key: 'dataZoomSelect', dataZoomSelectActive: true });
+    c.on('datazoom', (e) => {
+      const z = e.batch ? e.batch[0] : e;
+      if (z.startValue === undefined || z.endValue === undefined) return;
+      const iso = (ms) => new Date(Math.round(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+      if (z.endValue - z.startValue < 1000) return;
+      // After ECharts has finished with the event: navigating disposes this chart.
+      setTimeout(() => navigate(stateURL('/traffic', { ...state, from: iso(z.startValue), to: iso(z.endValue) }, defaults)));
     });
   }
 
