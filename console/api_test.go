@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Longer than most files on purpose: one test per view of the API, each worked out by hand from
@@ -331,5 +333,26 @@ func TestComplete(t *testing.T) {
 	f.get(t, "/api/v1/complete", with(twoHours, "column", "src_addr", "prefix", "10.0.0"), &c)
 	if strings.Join(c.Values, ",") != "10.0.0.1,10.0.0.3" {
 		t.Errorf("src_addr 10.0.0…: %+v", c)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t, handPackets)
+	reg := prometheus.NewRegistry()
+	m := &fixture{db: f.db, q: f.q}
+	m.url = newTestServer(t, New(Config{Querier: f.q, Now: f.srv.cfg.Now, Metrics: reg}))
+	m.traffic(t, with(twoHours, "dims", "dst_port"))
+	m.traffic(t, with(twoHours, "dims", "ttl"))
+	m.get(t, "/api/v1/traffic", with(twoHours, "filter", "nope"), nil)
+	_, body := m.get(t, "/metrics", url.Values{}, nil)
+	for _, want := range []string{
+		`packetlake_console_requests_total{code="200",endpoint="traffic"} 2`,
+		`packetlake_console_requests_total{code="400",endpoint="traffic"} 1`,
+		`packetlake_console_request_seconds_count{endpoint="traffic",table="traffic_1m"} 1`,
+		`packetlake_console_request_seconds_count{endpoint="traffic",table="packets"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 //go:embed assets
@@ -32,12 +34,16 @@ type Config struct {
 	Limits  Limits  // zero: DefaultLimits
 	Logger  *slog.Logger
 	Now     func() time.Time // nil: time.Now (tests pin it)
+	// Metrics, when set, receives the console's metrics and is served at /metrics (behind the
+	// same TLS and basic auth as the rest).
+	Metrics *prometheus.Registry
 }
 
 // Server serves the console's pages and API.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg     Config
+	mux     *http.ServeMux
+	metrics *metrics
 }
 
 // New returns the console's handler.
@@ -48,7 +54,10 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(cfg.Metrics)}
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", metricsHandler(cfg.Metrics))
+	}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err)
@@ -69,7 +78,7 @@ func New(cfg Config) *Server {
 	s.api("/api/v1/flows", s.flows)
 	s.api("/api/v1/anomalies", s.anomalies)
 	s.api("/api/v1/pipeline", s.pipeline)
-	s.mux.HandleFunc("GET /api/v1/packets", s.packetsHandler)
+	s.mux.HandleFunc("GET /api/v1/packets", s.metrics.wrap("packets", s.packetsHandler))
 	return s
 }
 
@@ -88,18 +97,21 @@ func (s *Server) now() time.Time {
 }
 
 func (s *Server) api(path string, h func(ctx context.Context, v url.Values) (any, error)) {
-	s.mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("GET "+path, s.metrics.wrap(strings.TrimPrefix(path, "/api/v1/"), func(w http.ResponseWriter, r *http.Request) {
 		out, err := h(r.Context(), r.URL.Query())
 		if err != nil {
 			s.fail(w, r, err)
 			return
+		}
+		if t, ok := out.(*trafficResponse); ok {
+			w.Header().Set("X-Packetlake-Table", t.Table)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		enc.Encode(out)
-	})
+	}))
 }
 
 // fail answers an error: 400 for a bad request, 422 for a query ClickHouse refused for its

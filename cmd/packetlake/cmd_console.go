@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/packetlake/packetlake/console"
 	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
@@ -73,7 +76,9 @@ func setupConsole() (*flag.FlagSet, func(context.Context) error) {
 			return err
 		}
 		defer q.Close()
-		srv := console.New(console.Config{Querier: q, Limits: limits, Logger: logger})
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		srv := console.New(console.Config{Querier: q, Limits: limits, Logger: logger, Metrics: reg})
 		return console.Serve(ctx, listen, srv, logger, func(url string) {
 			logger.Info("console ready", "url", url, "clickhouse", ch.HTTPAddr, "database", ch.Database)
 			fmt.Printf("packetlake console: %s\n", url)
