@@ -6,15 +6,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Consumer group: cooperative-sticky, so a rebalance moves only the partitions that change
 // owner and the others keep flowing; autocommit off, because an offset is committed only after
-// ClickHouse has the batch (worker.go); BlockRebalanceOnPoll, so a revoke never runs between a
+// ClickHouse has the batch (flush.go); BlockRebalanceOnPoll, so a revoke never runs between a
 // poll and the hand-off of its records, and the revoke callback waits until each revoked
 // partition's worker has inserted and committed what it was handed. The next owner starts
-// exactly at that commit: nothing lost, nothing doubled.
+// exactly at that commit: nothing lost, nothing doubled. A member that lost its session
+// without a revoke is fenced by the claims (claim.go).
 
 type topicPartition struct {
 	topic     string
@@ -51,6 +53,9 @@ func (ing *Ingester) kafkaOptions() []kgo.Opt {
 		// Frames are up to a few hundred KiB; 8 MiB per partition per fetch keeps a fetch
 		// round trip from limiting a fast partition.
 		kgo.FetchMaxPartitionBytes(8<<20),
+		// The committed offsets' markers: claims to honour, topic instances to check (claim.go).
+		kgo.OnOffsetsFetched(ing.onOffsetsFetched),
+		kgo.AdjustFetchOffsetsFn(ing.adjustOffsets),
 		kgo.OnPartitionsAssigned(ing.onAssigned),
 		kgo.OnPartitionsRevoked(ing.onRevoked),
 		kgo.OnPartitionsLost(ing.onLost),
@@ -72,14 +77,22 @@ func (ing *Ingester) pollLoop(ctx context.Context) {
 				return
 			}
 			ing.metrics.kafkaErrors.WithLabelValues("fetch").Inc()
+			// A re-created topic shows as unknown, or first as data loss: the position is past
+			// the end of the new, shorter log.
+			var loss *kgo.ErrDataLoss
+			if errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition) || errors.As(err, &loss) {
+				ing.checkRecreated(topic)
+			}
 			if time.Since(lastErrLog) > 10*time.Second { // the client retries; say so now and then
 				lastErrLog = time.Now()
 				ing.log.Warn("kafka fetch error", "topic", topic, "partition", partition, "err", err)
 			}
 		})
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) > 0 {
-				ing.worker(p.Topic, p.Partition).deliver(p.Records, p.HighWatermark)
+		fetches.EachTopic(func(t kgo.FetchTopic) {
+			for _, p := range t.Partitions {
+				if len(p.Records) > 0 {
+					ing.worker(t.Topic, p.Partition).deliver(t.TopicID, p.Records, p.HighWatermark)
+				}
 			}
 		})
 		ing.client.AllowRebalance()

@@ -31,7 +31,7 @@ func TestPoisonFrames(t *testing.T) {
 	rs := produce(t, cl, topic, "host-p", values...)
 	produce(t, cl, stats, "host-p", []byte("{not json"), statsMessage("host-p", 42, 1))
 
-	waitRows(t, conn, db, 60*300, time.Minute)
+	waitRows(t, conn, db, s.sent(), time.Minute)
 	deadline := time.Now().Add(30 * time.Second)
 	for queryCount(t, conn, "SELECT count() FROM "+db+".dead_letters") < uint64(len(bad)+1) && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
