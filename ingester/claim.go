@@ -102,20 +102,25 @@ var errNoSession = errors.New("no group session (member ID or generation unknown
 // franz-go is at this moment, and waits for the coordinator's answer.
 func (ing *Ingester) commitMarked(ctx context.Context, topic string, partition int32, offset int64, epoch int32, meta string) error {
 	member, gen := ing.client.GroupMetadata()
+	return commitAs(ctx, ing.client, ing.cfg.Group, member, gen, topic, partition, offset, epoch, meta)
+}
+
+// commitAs commits as member of generation gen of group.
+func commitAs(ctx context.Context, cl *kgo.Client, group, member string, gen int32, topic string, partition int32, offset int64, epoch int32, meta string) error {
 	if member == "" || gen < 0 {
 		// Kafka accepts a commit without a generation (an "admin" commit) when the group is
 		// empty: never send one from a member.
 		return &fencedError{errNoSession}
 	}
 	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Group, req.MemberID, req.Generation = ing.cfg.Group, member, gen
+	req.Group, req.MemberID, req.Generation = group, member, gen
 	rt := kmsg.NewOffsetCommitRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewOffsetCommitRequestTopicPartition()
 	rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = partition, offset, epoch, &meta
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, ing.client)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ package ingester
 // binary users build and run has neither this file nor any environment variable it reads.
 //
 // PACKETLAKE_TEST_HOLD=<point>:<topic> holds the first batch of topic that reaches point
-// ("before-claim" or "claimed", see claimHook) until the process receives SIGCONT (or the
+// ("before-claim" or "claimed", see claimHook, or "inserted", see afterInsertHook) until the process receives SIGCONT (or the
 // partition is taken away), after printing "test hook: holding batch <token> at <point>" to
 // stderr: a test waits for that line, stops the process with SIGSTOP past its session timeout,
 // lets another member take the partition over, then continues it.
@@ -28,7 +28,7 @@ func init() {
 		return
 	}
 	var held atomic.Bool
-	claimHook = func(ctx context.Context, at, token string) {
+	hold := func(ctx context.Context, at, token string) {
 		if at != point || !strings.HasPrefix(token, topic+"/") || !held.CompareAndSwap(false, true) {
 			return
 		}
@@ -42,4 +42,6 @@ func init() {
 		case <-ctx.Done():
 		}
 	}
+	claimHook = hold
+	afterInsertHook = func(ctx context.Context, token string, _ cut) { hold(ctx, "inserted", token) }
 }
