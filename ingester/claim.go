@@ -151,7 +151,7 @@ func (w *partitionWorker) claim(ctx context.Context, token string) error {
 		return fmt.Errorf("claim batch %s: %w", token, err)
 	}
 	w.ing.metrics.claims.Inc()
-	w.progress.claimed, w.progress.claimedAt = true, time.Now()
+	w.progress.claimed, w.claimedAt = true, time.Now()
 	if claimHook != nil {
 		claimHook(w.ctx, "claimed", token)
 	}

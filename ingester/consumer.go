@@ -47,6 +47,9 @@ func (ing *Ingester) kafkaOptions() []kgo.Opt {
 		// A revoke may take RevokeTimeout to flush; the group must wait at least that long.
 		kgo.RebalanceTimeout(max(60*time.Second, 2*ing.cfg.RevokeTimeout)),
 		kgo.BlockRebalanceOnPoll(),
+		// franz-go reports a re-created topic's UNKNOWN_TOPIC_ID only after five silent
+		// retries (about 30 s); kept, the first one starts checkRecreated.
+		kgo.KeepRetryableFetchErrors(),
 		// A new group starts at the beginning: frames produced before the first ingester ran
 		// are in Kafka and are wanted.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -76,13 +79,17 @@ func (ing *Ingester) pollLoop(ctx context.Context) {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
-			ing.metrics.kafkaErrors.WithLabelValues("fetch").Inc()
-			// A re-created topic shows as unknown, or first as data loss: the position is past
-			// the end of the new, shorter log.
+			// A re-created topic shows as unknown, or as data loss when the position is past the
+			// end of the new log.
 			var loss *kgo.ErrDataLoss
-			if errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition) || errors.As(err, &loss) {
+			unknown := errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition)
+			if unknown || errors.As(err, &loss) {
 				ing.checkRecreated(topic)
 			}
+			if kerr.IsRetriable(err) && !unknown {
+				return // the client retries it (kept only for the check above)
+			}
+			ing.metrics.kafkaErrors.WithLabelValues("fetch").Inc()
 			if time.Since(lastErrLog) > 10*time.Second { // the client retries; say so now and then
 				lastErrLog = time.Now()
 				ing.log.Warn("kafka fetch error", "topic", topic, "partition", partition, "err", err)

@@ -72,7 +72,7 @@ func (w *partitionWorker) flushOnce(token string, c cut) error {
 	ing := w.ing
 	ctx, cancel := context.WithTimeout(w.ctx, ing.cfg.InsertTimeout)
 	defer cancel()
-	if !w.progress.claimed || !w.progress.rowsDone && time.Since(w.progress.claimedAt) > ing.cfg.SessionTimeout/2 {
+	if !w.progress.claimed || !w.progress.rowsDone && time.Since(w.claimedAt) > ing.cfg.SessionTimeout/2 {
 		if err := w.claim(ctx, token); err != nil {
 			ing.metrics.commitRetries.Inc()
 			return err

@@ -52,10 +52,10 @@ func (ing *Ingester) cachedTopicID(topic string) [16]byte {
 // the purge revokes the old instance's partitions (each worker inserts and commits what it
 // holds, marked with the old ID), adding the topic back assigns the new instance, which starts
 // at its beginning (Kafka deleted the old committed offsets; adjustOffsets ignores any written
-// since under the old ID). At most one check per topic runs at a time, one per 5 s.
+// since under the old ID). At most one check per topic runs at a time, one a second.
 func (ing *Ingester) checkRecreated(topic string) {
 	ing.idMu.Lock()
-	if ing.checking[topic] || time.Since(ing.lastCheck[topic]) < 5*time.Second {
+	if ing.checking[topic] || time.Since(ing.lastCheck[topic]) < time.Second {
 		ing.idMu.Unlock()
 		return
 	}

@@ -46,21 +46,21 @@ type partitionWorker struct {
 	done   chan struct{}
 
 	// The batch; touched only by run.
-	n                     int // Kafka records
-	first, last           int64
-	firstEpoch, lastEpoch int32
-	batchID               [16]byte // topic ID of the batch's records (topicid.go)
-	rows, bytes           int
-	started               time.Time
-	forcedEnd             int64 // last offset of a claimed range this batch must end at; -1 if none
-	dead                  []deadLetter
-	deadSeen              int  // bad records in this worker's life, for log rate-limiting
-	claimChecked          bool // the claim committed before the partition came here was looked at
-	progress              struct {
-		claimed            bool
-		claimedAt          time.Time
-		deadDone, rowsDone bool
-	}
+	n           int // Kafka records
+	first, last int64
+	lastEpoch   int32
+	rows, bytes int
+	started     time.Time
+	forcedEnd   int64 // last offset of a claimed range this batch must end at; -1 if none
+	dead        []deadLetter
+	deadSeen    int // bad records in this worker's life, for log rate-limiting
+	progress    struct{ claimed, deadDone, rowsDone bool }
+
+	// Claims (claim.go) and topic IDs (topicid.go); touched only by run.
+	firstEpoch   int32     // leader epoch of the batch's first record, committed with its claim
+	batchID      [16]byte  // topic ID of the batch's records
+	claimedAt    time.Time // when Kafka accepted the batch's claim
+	claimChecked bool      // the claim committed before the partition came here was looked at
 }
 
 func newPartitionWorker(ing *Ingester, topic string, partition int32, s sink) *partitionWorker {

@@ -27,6 +27,7 @@ import (
 func TestZombieMember(t *testing.T) {
 	for _, point := range []string{"before-claim", "claimed", "inserted"} {
 		t.Run(point, func(t *testing.T) {
+			t.Parallel() // most of each is waiting for A's session to expire
 			topic, stats, group, db := names("zombie")
 			createTopic(t, topic, 1)
 			createTopic(t, stats, 1)
