@@ -245,7 +245,11 @@ func (ing *Ingester) adjustOffsets(ctx context.Context, offsets map[string]map[i
 	ing.mu.Lock()
 	defer ing.mu.Unlock()
 	for topic, ps := range offsets {
-		current := topicIDString(ids[topic])
+		id, ok := ids[topic]
+		if !ok || id == ([16]byte{}) {
+			continue // unknown now, or a broker without topic IDs: nothing to tell apart
+		}
+		current := topicIDString(id)
 		for p := range ps {
 			tp := topicPartition{topic, p}
 			c, ok := ing.committed[tp]

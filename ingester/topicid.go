@@ -72,8 +72,8 @@ func (ing *Ingester) checkRecreated(topic string) {
 		defer cancel()
 		ids, err := ing.lookupTopicIDs(ctx, []string{topic})
 		id, exists := ids[topic]
-		if err != nil || !exists || id == old {
-			return // still deleted, or a transient error of a topic that did not change
+		if err != nil || !exists || id == old || old == ([16]byte{}) {
+			return // still deleted, a transient error of a topic that did not change, or no ID to compare
 		}
 		ing.log.Warn("topic was deleted and re-created: consuming its new instance from the beginning",
 			"topic", topic, "old_topic_id", topicIDString(old), "topic_id", topicIDString(id))
