@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestRecreatedTopicKeepsRows: the packet topic is deleted and re-created twice, and each time
@@ -61,12 +59,7 @@ func TestRecreatedTopicKeepsRows(t *testing.T) {
 // offsets go with the old topic.
 func recreateTopic(t *testing.T, topic string, partitions int32) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	adm := admin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	before, err := adm.ListTopics(ctx, topic)
