@@ -188,8 +188,8 @@ func fenced(err error) bool {
 	return errors.As(err, &f)
 }
 
-// committedOffset is a partition's committed offset and marker as fetched at assignment.
-type committedOffset struct {
+// startCommit is a partition's committed offset and marker as fetched at assignment.
+type startCommit struct {
 	offset int64
 	marker marker
 }
@@ -209,7 +209,7 @@ func (ing *Ingester) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *km
 					continue
 				}
 				if m, ok := parseMarker(*p.Metadata); ok {
-					ing.committed[tp] = committedOffset{offset: p.Offset, marker: m}
+					ing.committed[tp] = startCommit{offset: p.Offset, marker: m}
 				}
 			}
 		}
@@ -218,7 +218,7 @@ func (ing *Ingester) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *km
 }
 
 // takeCommitted returns (once) the committed marker fetched when tp was assigned.
-func (ing *Ingester) takeCommitted(tp topicPartition) (committedOffset, bool) {
+func (ing *Ingester) takeCommitted(tp topicPartition) (startCommit, bool) {
 	ing.mu.Lock()
 	defer ing.mu.Unlock()
 	c, ok := ing.committed[tp]

@@ -98,7 +98,9 @@ func (ing *Ingester) pollLoop(ctx context.Context) {
 		fetches.EachTopic(func(t kgo.FetchTopic) {
 			for _, p := range t.Partitions {
 				if len(p.Records) > 0 {
-					ing.worker(t.Topic, p.Partition).deliver(t.TopicID, p.Records, p.HighWatermark)
+					w := ing.worker(t.Topic, p.Partition)
+					w.gaps.logStart.Store(p.LogStartOffset) // tells a jump past deleted records (expiry.go)
+					w.deliver(t.TopicID, p.Records, p.HighWatermark)
 				}
 			}
 		})

@@ -127,15 +127,17 @@ func TestAbandonedAfterInsert(t *testing.T) {
 	waitRows(t, conn, db, want, 2*time.Minute)
 }
 
-// ingestChild runs `packetlake ingest` as a child process, as deployed (plus env, e.g. a test
-// hook), its output to out; it is killed at cleanup, stopped (SIGSTOP) or not.
-func ingestChild(t *testing.T, cfg Config, out io.Writer, env ...string) *exec.Cmd {
+// ingestChild runs `packetlake ingest` as a child process, as deployed, its output to out, with
+// env added to its environment (e.g. a test hook) and extra flags overriding; it is killed at
+// cleanup, stopped (SIGSTOP) or not.
+func ingestChild(t *testing.T, cfg Config, out io.Writer, env []string, extra ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(plBinary, "ingest", "--brokers", cfg.Kafka.Brokers[0], "--group", cfg.Group,
 		"--topic", cfg.Topic, "--stats-topic", cfg.StatsTopic, "--database", cfg.ClickHouse.Database,
 		"--clickhouse", cfg.ClickHouse.Addr, "--clickhouse-http", cfg.ClickHouse.HTTPAddr,
 		"--flush-rows", strconv.Itoa(cfg.FlushRows), "--flush-age", cfg.FlushAge.String(),
 		"--session-timeout", cfg.SessionTimeout.String(), "--metrics-addr", "")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := childproc.Start(cmd); err != nil {
@@ -162,13 +164,13 @@ func TestKillIngestProcess(t *testing.T) {
 	want, done := background(t, topic, 4, 110, 500, 60*time.Millisecond)
 	var rows uint64
 	for i := range 3 {
-		child := ingestChild(t, cfg, &log)
+		child := ingestChild(t, cfg, &log, nil)
 		rows = waitGrowth(t, conn, db, rows, uint64(15_000+5_000*i)) // kill with more rows in than at the last kill
 		child.Process.Signal(syscall.SIGKILL)
 		child.Wait()
 		t.Logf("kill -9 %d: %d rows so far", i+1, packetCounts(t, conn, db).Rows)
 	}
-	ingestChild(t, cfg, &log)
+	ingestChild(t, cfg, &log, nil)
 	<-done
 	waitRows(t, conn, db, want, 2*time.Minute)
 }

@@ -60,7 +60,11 @@ func testMain(m *testing.M) int {
 		return fail("start ClickHouse", err)
 	}
 	defer sharedCH.Kill()
-	kafka, err = kafkalocal.StartApache(ctx, kafkalocal.ApacheConfig{DataDir: filepath.Join(tmpRoot, "kafka")})
+	kafka, err = kafkalocal.StartApache(ctx, kafkalocal.ApacheConfig{DataDir: filepath.Join(tmpRoot, "kafka"),
+		// Retention runs every 5 min by default, the first time 30 s after the start;
+		// TestKafkaRetentionGap waits for it. Topics without a retention of their own keep 7
+		// days: nothing else is touched.
+		Properties: map[string]string{"log.retention.check.interval.ms": "500", "log.initial.task.delay.ms": "0"}})
 	if err != nil {
 		return fail("start Apache Kafka", err)
 	}

@@ -23,6 +23,8 @@ import (
 //   - Retries resend the same batch with the same token. ClickHouse drops a block whose token
 //     it saw within non_replicated_deduplication_window inserts, so a batch that landed before
 //     the crash (or before a lost response) lands once.
+//   - A batch ClickHouse refuses for its data is bisected into parts with tokens derived from
+//     its own, the refused records dead-lettered (bisect.go).
 
 // afterInsertHook, set only by tests, runs between a batch's INSERTs and its commit: the window
 // in which a crash leaves a batch in ClickHouse but not committed, to be replayed.
@@ -56,9 +58,12 @@ func (w *partitionWorker) flush(c cut) error {
 		w.log.Info("flush succeeded after retries", "token", token, "failures", failures)
 	}
 	w.ing.metrics.batches.WithLabelValues(w.topic, string(c)).Inc()
+	w.stall.progressed()
 	w.sink.reset()
 	clear(w.dead)
 	w.dead = w.dead[:0]
+	clear(w.recs)
+	w.recs = w.recs[:0]
 	w.n, w.rows, w.bytes, w.forcedEnd = 0, 0, 0, -1
 	w.progress.claimed, w.progress.deadDone, w.progress.rowsDone = false, false, false
 	return nil
@@ -86,14 +91,10 @@ func (w *partitionWorker) flushOnce(token string, c cut) error {
 		ing.metrics.rowsInserted.WithLabelValues("dead_letters").Add(float64(len(w.dead)))
 		w.progress.deadDone = true
 	}
-	if n := w.sink.len(); n > 0 && !w.progress.rowsDone {
-		t0 := time.Now()
-		if err := w.sink.insert(ctx, token); err != nil {
-			ing.metrics.insertRetries.WithLabelValues(w.sink.table()).Inc()
+	if w.sink.len() > 0 && !w.progress.rowsDone {
+		if err := w.insertRows(ctx, token); err != nil { // bisects a poison batch (bisect.go)
 			return err
 		}
-		ing.metrics.insertDuration.WithLabelValues(w.sink.table()).Observe(time.Since(t0).Seconds())
-		ing.metrics.rowsInserted.WithLabelValues(w.sink.table()).Add(float64(n))
 		w.progress.rowsDone = true
 	}
 	if afterInsertHook != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -84,4 +85,36 @@ func admin(t *testing.T) *kadm.Client {
 	}
 	t.Cleanup(cl.Close)
 	return kadm.NewClient(cl)
+}
+
+// waitCount polls q, a SELECT count(), until it reaches n or timeout passes; the caller checks
+// what it finds then.
+func waitCount(t testing.TB, conn driver.Conn, q string, n uint64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for queryCount(t, conn, q) < n && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// deadLetterRow is a dead_letters row as the tests check it.
+type deadLetterRow struct {
+	Partition int32  `ch:"partition"`
+	Offset    int64  `ch:"offset"`
+	Error     string `ch:"error"`
+	Raw       string `ch:"raw"`
+}
+
+// readDeadLetters waits until dead_letters holds n rows (of any topic), then returns topic's,
+// by offset.
+func readDeadLetters(t testing.TB, conn driver.Conn, db, topic string, n int) []deadLetterRow {
+	t.Helper()
+	waitCount(t, conn, "SELECT count() FROM "+db+".dead_letters", uint64(n), 30*time.Second)
+	var got []deadLetterRow
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := conn.Select(ctx, &got, "SELECT `partition`, `offset`, error, raw FROM "+db+".dead_letters WHERE topic = ? ORDER BY `offset`", topic); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

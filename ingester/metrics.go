@@ -22,6 +22,9 @@ type metrics struct {
 	kafkaErrors      *prometheus.CounterVec // kind: fetch, connect
 	lag              *prometheus.GaugeVec   // topic, partition: high watermark − next offset to commit
 	paused           prometheus.Gauge       // partitions whose fetching is paused (backpressure)
+	bisected         *prometheus.CounterVec // topic: batches ClickHouse refused for their data, bisected
+	rejected         *prometheus.CounterVec // topic: records ClickHouse refused, stored in dead_letters
+	expired          *prometheus.CounterVec // topic: records Kafka deleted (retention) before they were ingested
 }
 
 func newMetrics() *metrics {
@@ -62,6 +65,12 @@ func newMetrics() *metrics {
 			Name: "consumer_lag", Help: "Records between the partition's high watermark and the last commit."}, []string{"topic", "partition"}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "paused_partitions", Help: "Partitions whose fetching is paused because their worker is behind."}),
+		bisected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "bisected_batches_total", Help: "Batches ClickHouse refused for their data (parse, type, constraint errors), bisected to isolate the records it refuses."}, []string{"topic"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rejected_records_total", Help: "Kafka records that decoded but whose rows ClickHouse refuses, stored in dead_letters with the server's error."}, []string{"topic"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "kafka_expired_records_total", Help: "Kafka records deleted by the topic's retention before the ingester read them (recorded in ingest_gaps)."}, []string{"topic"}),
 	}
 	return m
 }
@@ -71,6 +80,6 @@ func (m *metrics) register(reg prometheus.Registerer) {
 	if reg != nil {
 		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
 			m.batches, m.deadLetters, m.commits, m.commitRetries, m.commitsRefused, m.claims, m.claimsRefused,
-			m.staleCommits, m.topicRecreations, m.kafkaErrors, m.lag, m.paused)
+			m.staleCommits, m.topicRecreations, m.kafkaErrors, m.lag, m.paused, m.bisected, m.rejected, m.expired)
 	}
 }

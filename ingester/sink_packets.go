@@ -53,3 +53,5 @@ func (s *packetSink) reset() {
 }
 
 func (s *packetSink) table() string { return "packets" }
+
+func (s *packetSink) fresh() sink { return newPacketSink(s.w, func(int) {}) }

@@ -318,8 +318,8 @@ func packetCounts(t testing.TB, conn driver.Conn, db string) counts {
 	return c[0]
 }
 
-// waitCount polls until packets holds at least n rows and returns the count.
-func waitCount(t testing.TB, conn driver.Conn, db string, n uint64, timeout time.Duration) uint64 {
+// waitPackets polls until packets holds at least n rows and returns the count.
+func waitPackets(t testing.TB, conn driver.Conn, db string, n uint64, timeout time.Duration) uint64 {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -338,31 +338,42 @@ func waitCount(t testing.TB, conn driver.Conn, db string, n uint64, timeout time
 // point placed by what ClickHouse shows, not by time.
 func waitGrowth(t testing.TB, conn driver.Conn, db string, from, by uint64) uint64 {
 	t.Helper()
-	return waitCount(t, conn, db, from+by, time.Minute)
+	return waitPackets(t, conn, db, from+by, time.Minute)
 }
 
 // settle is how long the row count must stay unchanged before a test judges it: a duplicate
 // (a replay, a zombie's late INSERT) arrives after the rows it doubles.
 const settle = 2 * time.Second
 
-// waitRows polls until packets holds at least the rows sent and the count stopped moving for
-// settle, then checks exactly once: every collector run's seqs 0..n-1 are there once each, and
-// no other row.
-func waitRows(t testing.TB, conn driver.Conn, db string, want sent, timeout time.Duration) {
+// waitStable polls until packets holds at least n rows and the count stopped moving for
+// settle, then checks that it holds n rows, each (host, collector_id, seq) once. A test whose
+// rows are not seqs 0..n-1 of each collector run checks which they are itself.
+func waitStable(t testing.TB, conn driver.Conn, db string, n uint64, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last uint64
+	var c counts
 	since := time.Now()
 	for {
-		c := packetCounts(t, conn, db).Rows
-		if c != last {
-			last, since = c, time.Now()
+		cur := packetCounts(t, conn, db)
+		if cur.Rows != c.Rows {
+			since = time.Now()
 		}
-		if c >= want.total() && time.Since(since) >= settle || time.Now().After(deadline) {
+		c = cur
+		if c.Rows >= n && time.Since(since) >= settle || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if c.Rows != n || c.Uniq != n || c.MaxDups > 1 {
+		t.Fatalf("packets: %d rows, %d distinct (host, collector_id, seq), max copies %d; want %d once each", c.Rows, c.Uniq, c.MaxDups, n)
+	}
+}
+
+// waitRows waits until packets is stable (waitStable) and checks it is exactly what was sent:
+// every collector run's seqs 0..n-1 once each, and no other row.
+func waitRows(t testing.TB, conn driver.Conn, db string, want sent, timeout time.Duration) {
+	t.Helper()
+	waitStable(t, conn, db, want.total(), timeout)
 	checkExactlyOnce(t, conn, db, want)
 }
 

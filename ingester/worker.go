@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -20,6 +21,7 @@ const (
 	cutReplay cut = "replayed" // at the range a claim committed before the partition came here
 
 	cutRecreated cut = "recreated" // the last batch of a deleted instance of the topic
+	cutGap       cut = "gap"       // before records Kafka deleted (expiry.go)
 )
 
 // partitionWorker batches, inserts and commits one partition. The poll loop hands it records;
@@ -53,8 +55,13 @@ type partitionWorker struct {
 	started     time.Time
 	forcedEnd   int64 // last offset of a claimed range this batch must end at; -1 if none
 	dead        []deadLetter
-	deadSeen    int // bad records in this worker's life, for log rate-limiting
+	recs        []*kgo.Record // the records whose rows are in the batch, for a bisection (bisect.go)
+	refusals    int           // times ClickHouse refused the batch's data (bisect.go)
+	deadSeen    int           // bad records in this worker's life, for log rate-limiting
 	progress    struct{ claimed, deadDone, rowsDone bool }
+
+	stall *stallClock // last progress, for readiness (stall.go)
+	gaps  gapWatch    // records Kafka deleted before they were read (expiry.go)
 
 	// Claims (claim.go) and topic IDs (topicid.go); touched only by run.
 	firstEpoch   int32     // leader epoch of the batch's first record, committed with its claim
@@ -69,7 +76,7 @@ func newPartitionWorker(ing *Ingester, topic string, partition int32, s sink) *p
 		ing: ing, topic: topic, partition: partition, sink: s,
 		log:  ing.log.With("topic", topic, "partition", partition),
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		forcedEnd: -1,
+		forcedEnd: -1, stall: newStallClock(), gaps: newGapWatch(),
 	}
 }
 
@@ -177,6 +184,9 @@ func (w *partitionWorker) run() {
 		if len(recs) > 0 {
 			continue // more may have arrived meanwhile
 		}
+		if w.n == 0 {
+			w.stall.progressed() // caught up: nothing fetched is waiting
+		}
 		if draining {
 			w.finish()
 			return
@@ -230,12 +240,17 @@ func (w *partitionWorker) process(recs []*kgo.Record, id [16]byte) error {
 				return err
 			}
 		}
+		if err := w.checkExpired(r); err != nil { // a gap retention made (expiry.go)
+			return err
+		}
 		if w.n == 0 {
 			w.first, w.firstEpoch, w.batchID, w.started, w.forcedEnd = r.Offset, r.LeaderEpoch, id, time.Now(), -1
 			w.honourClaim()
 		}
 		rows, err := w.sink.add(r)
-		if err != nil {
+		if err == nil {
+			w.recs = append(w.recs, r)
+		} else {
 			w.dead = append(w.dead, deadLetter{ts: r.Timestamp, offset: r.Offset, err: err.Error(), raw: r.Value})
 			w.ing.metrics.deadLetters.WithLabelValues(w.topic).Inc()
 			if w.deadSeen++; w.deadSeen <= 10 || w.deadSeen%1000 == 0 { // a bad producer must not flood the log
@@ -265,6 +280,7 @@ func (w *partitionWorker) process(recs []*kgo.Record, id [16]byte) error {
 
 // logRetry logs the first failure and then every tenth, so an outage does not flood the log.
 func (w *partitionWorker) logRetry(attempt int, what string, err error) {
+	w.stall.failed(fmt.Errorf("%s: %w", what, err))
 	if attempt == 1 || attempt%10 == 0 {
 		w.log.Warn(what+" failed, retrying", "attempt", attempt, "err", err)
 	}

@@ -48,7 +48,7 @@ func TestZombieMember(t *testing.T) {
 				}
 			})
 			// At debug level franz-go logs each join with the member ID and generation.
-			a := ingestChild(t, cfg, &logA, "PACKETLAKE_TEST_HOLD="+point+":"+topic, "PACKETLAKE_LOG_LEVEL=debug")
+			a := ingestChild(t, cfg, &logA, []string{"PACKETLAKE_TEST_HOLD=" + point + ":" + topic, "PACKETLAKE_LOG_LEVEL=debug"})
 			pid := a.Process.Pid
 			held := waitLog(t, &logA, "test hook: holding batch", time.Minute)
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {

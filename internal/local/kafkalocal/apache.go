@@ -40,6 +40,9 @@ type ApacheConfig struct {
 	CacheDir string
 	// Logger reports fetches and lifecycle; nil discards.
 	Logger *slog.Logger
+	// Properties are added to server.properties after the launcher's own, which they override
+	// (e.g. log.retention.check.interval.ms for a test of retention).
+	Properties map[string]string
 }
 
 // Apache is a real Apache Kafka broker (KRaft, one node acting as broker and controller) running
@@ -96,7 +99,7 @@ func StartApache(ctx context.Context, cfg ApacheConfig) (*Apache, error) {
 	}
 	logDirs := filepath.Join(dataDir, "kraft-logs")
 	files := map[string]string{
-		"server.properties": brokerProperties(a.port, a.cport, logDirs),
+		"server.properties": brokerProperties(a.port, a.cport, logDirs) + extraProperties(cfg.Properties),
 		"log4j.properties":  log4jProperties,
 	}
 	for name, body := range files {
