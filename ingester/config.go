@@ -32,9 +32,9 @@ type Config struct {
 	Migrate bool
 
 	// A partition's batch is inserted once it holds FlushRows rows or FlushBytes bytes of
-	// Kafka values (both cuts are a function of the data alone, so a replay cuts the same
-	// batches), or FlushAge after its first record (recorded in ingest_batches before the
-	// INSERT, because a replay could not know where it was cut).
+	// Kafka values, or FlushAge after its first record. Every batch's range is claimed in
+	// Kafka before its INSERT (claim.go), so a replay cuts it where it was cut, whatever these
+	// settings are on the member that replays it.
 	FlushRows  int
 	FlushBytes int
 	FlushAge   time.Duration

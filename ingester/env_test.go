@@ -25,7 +25,7 @@ import (
 // Missing prerequisites (java, mvn, npm, the downloads) fail TestMain loudly; nothing skips.
 
 var (
-	plBinary string // the packetlake binary, built once
+	plBinary string // the packetlake binary, built once with the test hooks (testhooks_on.go)
 	tmpRoot  string // per-run scratch
 	sharedCH *chlocal.Process
 	kafka    *kafkalocal.Apache
@@ -49,7 +49,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "keeping", tmpRoot)
 	}
 	plBinary = filepath.Join(tmpRoot, "packetlake")
-	if out, err := exec.Command("go", "build", "-o", plBinary, "github.com/packetlake/packetlake/cmd/packetlake").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "testhooks", "-o", plBinary, "github.com/packetlake/packetlake/cmd/packetlake").CombinedOutput(); err != nil {
 		return fail("build packetlake", fmt.Errorf("%v\n%s", err, out))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -2,7 +2,6 @@ package ingester
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -51,9 +50,8 @@ func (w *partitionWorker) checkExpired(r *kgo.Record) error {
 		return nil // a gap Kafka did not make by deleting: transaction markers, compaction
 	}
 	if w.n > 0 && w.forcedEnd < 0 {
-		// Cut here: a replay that reads up to here meets the same gap, so the cut is a
-		// function of the data like a cut by size. (A recorded range is left to run to its
-		// recorded end: its token must not change.)
+		// Cut here: a replay that reads up to here meets the same gap. (A claimed range is
+		// left to run to its claimed end: its token must not change.)
 		if err := w.flush(cutGap); err != nil {
 			return err
 		}
@@ -110,7 +108,7 @@ func (w *partitionWorker) topicID(ctx context.Context) (string, error) {
 	if d.ID == (kadm.TopicID{}) {
 		return "", nil // a broker without topic IDs
 	}
-	return base64.RawURLEncoding.EncodeToString(d.ID[:]), nil // as Kafka prints it
+	return topicIDString(d.ID), nil
 }
 
 // insertGap stores one gap, deduplicated by its range: a retry adds nothing.

@@ -54,12 +54,7 @@ func (ing *Ingester) insertedRows() uint64 {
 // partition's end: everything consumed was committed, nothing is left to replay.
 func checkCommitted(t *testing.T, group, topic string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	adm := admin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ends, err := adm.ListEndOffsets(ctx, topic)
@@ -79,6 +74,17 @@ func checkCommitted(t *testing.T, group, topic string) {
 			t.Errorf("%s/%d: committed %d (found %v), end %d", topic, e.Partition, c.At, ok, e.Offset)
 		}
 	})
+}
+
+// admin is an admin client of the test broker, closed at the end of the test.
+func admin(t *testing.T) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
 }
 
 // waitCount polls q, a SELECT count(), until it reaches n or timeout passes; the caller checks

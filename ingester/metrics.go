@@ -9,22 +9,27 @@ import (
 // metrics are the ingester's counters; every way a record can go (row, dead letter, retry,
 // replay) moves one of them.
 type metrics struct {
-	kafkaRecords   *prometheus.CounterVec   // topic: Kafka records (frames, stats messages) consumed
-	packets        prometheus.Counter       // packets decoded from frames
-	rowsInserted   *prometheus.CounterVec   // table
-	insertDuration *prometheus.HistogramVec // table
-	insertRetries  *prometheus.CounterVec   // table: failed inserts that will be retried
-	batches        *prometheus.CounterVec   // topic, cut: size, age, revoke, replayed
-	deadLetters    *prometheus.CounterVec   // topic
-	commits        prometheus.Counter
-	commitRetries  prometheus.Counter
-	kafkaErrors    *prometheus.CounterVec // kind: fetch, connect
-	lag            *prometheus.GaugeVec   // topic, partition: high watermark − next offset to commit
-	paused         prometheus.Gauge       // partitions whose fetching is paused (backpressure)
-	bisected       *prometheus.CounterVec // topic: batches ClickHouse refused for their data, bisected
-	rejected       *prometheus.CounterVec // topic: records ClickHouse refused, stored in dead_letters
-	expired        *prometheus.CounterVec // topic: records Kafka deleted (retention) before they were ingested
-	quicHellos     *prometheus.CounterVec // outcome: QUIC ClientHello reassembly (record.L7Stats)
+	kafkaRecords     *prometheus.CounterVec   // topic: Kafka records (frames, stats messages) consumed
+	packets          prometheus.Counter       // packets decoded from frames
+	rowsInserted     *prometheus.CounterVec   // table
+	insertDuration   *prometheus.HistogramVec // table
+	insertRetries    *prometheus.CounterVec   // table: failed inserts that will be retried
+	batches          *prometheus.CounterVec   // topic, cut: size, age, revoke, replayed (a claimed range)
+	deadLetters      *prometheus.CounterVec   // topic
+	commits          prometheus.Counter
+	commitRetries    prometheus.Counter
+	commitsRefused   *prometheus.CounterVec // error: commits after an INSERT the group refused (claim.go)
+	claims           prometheus.Counter     // batches claimed in Kafka before their INSERT
+	claimsRefused    *prometheus.CounterVec // error: claims the group refused (the member was fenced)
+	staleCommits     *prometheus.CounterVec // topic: committed offsets of a deleted topic instance, ignored
+	topicRecreations *prometheus.CounterVec // topic: re-created topics re-subscribed to
+	kafkaErrors      *prometheus.CounterVec // kind: fetch, connect
+	lag              *prometheus.GaugeVec   // topic, partition: high watermark − next offset to commit
+	paused           prometheus.Gauge       // partitions whose fetching is paused (backpressure)
+	bisected         *prometheus.CounterVec // topic: batches ClickHouse refused for their data, bisected
+	rejected         *prometheus.CounterVec // topic: records ClickHouse refused, stored in dead_letters
+	expired          *prometheus.CounterVec // topic: records Kafka deleted (retention) before they were ingested
+	quicHellos       *prometheus.CounterVec // outcome: QUIC ClientHello reassembly (record.L7Stats)
 }
 
 func newMetrics() *metrics {
@@ -49,6 +54,16 @@ func newMetrics() *metrics {
 			Name: "commits_total", Help: "Offset commits acknowledged by Kafka."}),
 		commitRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "commit_retries_total", Help: "Failed offset commits, retried with backoff."}),
+		commitsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "commits_refused_total", Help: "Offset commits after an INSERT refused by the group: the partition had moved to another member."}, []string{"error"}),
+		claims: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "batch_claims_total", Help: "Batches claimed in Kafka (fenced by the group generation) before their INSERT."}),
+		claimsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "batch_claims_refused_total", Help: "Batch claims refused by the group: this member no longer owned the partition, the batch was not inserted."}, []string{"error"}),
+		staleCommits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "stale_commits_total", Help: "Committed offsets written for a deleted instance of a topic, ignored: the partition started at its beginning."}, []string{"topic"}),
+		topicRecreations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "topic_recreations_total", Help: "Topics found deleted and re-created while consumed, re-subscribed to."}, []string{"topic"}),
 		kafkaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "kafka_errors_total", Help: "Kafka errors (the client reconnects by itself)."}, []string{"kind"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
@@ -71,8 +86,9 @@ func newMetrics() *metrics {
 func (m *metrics) register(reg prometheus.Registerer) {
 	if reg != nil {
 		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
-			m.batches, m.deadLetters, m.commits, m.commitRetries, m.kafkaErrors, m.lag, m.paused,
-			m.bisected, m.rejected, m.expired, m.quicHellos)
+			m.batches, m.deadLetters, m.commits, m.commitRetries, m.commitsRefused, m.claims, m.claimsRefused,
+			m.staleCommits, m.topicRecreations, m.kafkaErrors, m.lag, m.paused, m.bisected, m.rejected, m.expired,
+			m.quicHellos)
 	}
 }
 

@@ -30,7 +30,7 @@ func TestPoisonFrames(t *testing.T) {
 	rs := produce(t, cl, topic, "host-p", values...)
 	produce(t, cl, stats, "host-p", []byte("{not json"), statsMessage("host-p", 42, 1))
 
-	waitRows(t, conn, db, 60*300, time.Minute)
+	waitRows(t, conn, db, s.sent(), time.Minute)
 	got := readDeadLetters(t, conn, db, topic, len(bad)+1)
 	if len(got) != len(bad) {
 		t.Fatalf("dead_letters has %d frames of %s, want the %d poison frames", len(got), topic, len(bad))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,8 +36,14 @@ type Ingester struct {
 	writer   Writer      // packets
 	client   *kgo.Client
 
-	mu      sync.Mutex
-	workers map[topicPartition]*partitionWorker
+	mu        sync.Mutex
+	workers   map[topicPartition]*partitionWorker
+	committed map[topicPartition]startCommit // markers fetched at assignment (claim.go)
+
+	idMu      sync.Mutex           // guards what topicid.go keeps
+	topicIDs  map[string][16]byte  // looked up at the last assignment
+	checking  map[string]bool      // a re-creation check of the topic is running
+	lastCheck map[string]time.Time // when the last one ended
 
 	cancel   context.CancelFunc
 	pollDone chan struct{}
@@ -74,6 +81,8 @@ func New(cfg Config, deps Dependencies) (*Ingester, error) {
 	ing := &Ingester{
 		cfg: cfg, log: deps.Logger, metrics: m, kafkaOpt: base,
 		conn: conn, writer: w, workers: map[topicPartition]*partitionWorker{},
+		committed: map[topicPartition]startCommit{},
+		topicIDs:  map[string][16]byte{}, checking: map[string]bool{}, lastCheck: map[string]time.Time{},
 	}
 	if deps.Registerer != nil {
 		deps.Registerer.MustRegister(newStallCollector(ing))

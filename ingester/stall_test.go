@@ -4,12 +4,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/packetlake/packetlake/internal/testkit/logbuf"
 )
 
 // TestStallUnready: ClickHouse is down for longer than the stall timeout while frames wait:
@@ -25,8 +26,13 @@ func TestStallUnready(t *testing.T) {
 	tcpPort, httpPort := port(t, ch.TCPAddr()), port(t, ch.HTTPAddr())
 	cfg := testConfig(ch, topic, stats, group, db, WriterArrowHTTP)
 	addr := freeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "ingest.log")
-	ingestChild(t, cfg, logPath, "--metrics-addr", addr, "--stall-timeout", "2s")
+	var log logbuf.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ingest log:\n%s", log.String())
+		}
+	})
+	ingestChild(t, cfg, &log, nil, "--metrics-addr", addr, "--stall-timeout", "2s")
 	healthz := func() (int, string) {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
@@ -56,7 +62,7 @@ func TestStallUnready(t *testing.T) {
 	s := newStream("host-stall", 77)
 	produce(t, cl, topic, s.host, s.frame(500), s.frame(500))
 	conn := chConn(t, ch.TCPAddr())
-	waitRows(t, conn, db, 1000, time.Minute)
+	waitRows(t, conn, db, s.sent(), time.Minute)
 
 	if err := ch.Kill(); err != nil {
 		t.Fatal(err)
@@ -79,7 +85,7 @@ func TestStallUnready(t *testing.T) {
 	t0 = time.Now()
 	waitHealthz(http.StatusOK, time.Minute)
 	t.Logf("/healthz 200 again %s after ClickHouse restarted", time.Since(t0).Round(100*time.Millisecond))
-	waitRows(t, chConn(t, ch.TCPAddr()), db, 2000, time.Minute)
+	waitRows(t, chConn(t, ch.TCPAddr()), db, s.sent(), time.Minute)
 }
 
 // freeAddr returns a loopback address with a port free a moment ago.
