@@ -165,7 +165,15 @@ func applyValues(fs *flag.FlagSet, values map[string]string, source string) erro
 	for k := range values {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys) // section keys ("collect.x") sort after top-level ones and so win
+	// Top-level keys first, then the subcommand's own section, so that the section always wins
+	// (a plain sort would put "ingest.metrics-addr" before "metrics-addr").
+	sort.Slice(keys, func(i, j int) bool {
+		si, sj := strings.HasPrefix(keys[i], fs.Name()+"."), strings.HasPrefix(keys[j], fs.Name()+".")
+		if si != sj {
+			return sj
+		}
+		return keys[i] < keys[j]
+	})
 	for _, k := range keys {
 		name, inSection := strings.CutPrefix(k, fs.Name()+".")
 		if fs.Lookup(name) == nil || name == "config" {
