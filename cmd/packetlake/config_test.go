@@ -89,8 +89,8 @@ func TestFlagsAfterPositionalArguments(t *testing.T) {
 // "metrics-addr" at the top beat "ingest: {metrics-addr}").
 func TestConfigSectionBeatsTopLevel(t *testing.T) {
 	for name, text := range map[string]string{
-		"top level first": "metrics-addr: 127.0.0.1:1\ningest:\n  metrics-addr: 127.0.0.1:2\n",
-		"section first":   "ingest:\n  metrics-addr: 127.0.0.1:2\nmetrics-addr: 127.0.0.1:1\n",
+		"top level first":                        "metrics-addr: 127.0.0.1:1\ningest:\n  metrics-addr: 127.0.0.1:2\n",
+		"section first":                          "ingest:\n  metrics-addr: 127.0.0.1:2\nmetrics-addr: 127.0.0.1:1\n",
 		"query, a key sorting after the section": "query:\n  database: fromsection\ndatabase: fromtop\n",
 	} {
 		t.Run(name, func(t *testing.T) {
