@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -110,7 +111,35 @@ func CreateTopics(ctx context.Context, cl *kgo.Client, specs []TopicSpec, replic
 		}
 		out = append(out, TopicResult{Name: s.Name, Created: true, Partitions: resp.NumPartitions, ReplicationFactor: resp.ReplicationFactor})
 	}
-	return out, nil
+	return out, waitTopics(ctx, adm, specs)
+}
+
+// waitTopics returns once every broker's metadata lists the topics with leaders, so that a
+// producer started right after CreateTopics finds them (creation is asynchronous in Kafka).
+func waitTopics(ctx context.Context, adm *kadm.Client, specs []TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	for {
+		details, err := adm.ListTopics(ctx, names...)
+		ready := err == nil
+		for _, n := range names {
+			d, ok := details[n]
+			ready = ready && ok && d.Err == nil && len(d.Partitions) > 0
+			for _, p := range d.Partitions {
+				ready = ready && p.Leader >= 0 && p.Err == nil
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %v created but not yet in the brokers' metadata: %w", names, context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // TopicState is one topic as the brokers have it, with what is wrong with it for packetlake.
