@@ -60,7 +60,7 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 	fs.Float64Var(&t.VolumeFactor, "volume-factor", t.VolumeFactor, "volume_spike: and at least this many times its baseline mean")
 	fs.Float64Var(&t.VolumeSigmas, "volume-sigmas", t.VolumeSigmas, "volume_spike: and at least this many baseline standard deviations above the mean")
 	fs.DurationVar(&t.VolumeBaseline, "volume-baseline", t.VolumeBaseline, "volume_spike: learn the baseline over this long before the window (at most 50m)")
-	metricsAddr := fs.String("metrics-addr", ":9466", "serve /metrics and /healthz here (empty: off)")
+	metrics := addMetricsFlags(fs, ":9466")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() > 0 {
@@ -77,6 +77,6 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
-		return runDaemon(ctx, d, nil, "signal received: stopping", *metricsAddr, reg, logger)
+		return runDaemon(ctx, d, nil, "signal received: stopping", *metrics, reg, logger)
 	}
 }

@@ -46,7 +46,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout (how long a crashed member holds its partitions)")
 	fs.DurationVar(&cfg.RevokeTimeout, "revoke-timeout", cfg.RevokeTimeout, "how long a revoked partition may take to flush its last batch")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
-	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics and /healthz here (empty: off)")
+	metrics := addMetricsFlags(fs, ":9465")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if len(kafka.Brokers) == 0 || cfg.ClickHouse == "" || fs.NArg() > 0 {
@@ -68,6 +68,6 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
-		return runDaemon(ctx, ing, nil, "stopping: flushing and committing the batches in hand", *metricsAddr, reg, logger)
+		return runDaemon(ctx, ing, nil, "stopping: flushing and committing the batches in hand", *metrics, reg, logger)
 	}
 }
