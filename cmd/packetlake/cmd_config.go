@@ -87,10 +87,7 @@ func checkConfig(path string) (problems, effective []string, err error) {
 			continue
 		}
 		fs.Visit(func(f *flag.Flag) {
-			v := f.Value.String()
-			if secretFlags[f.Name] {
-				v = "(set, redacted)"
-			}
+			v := shownValue(f.Name, f.Value.String())
 			effective = append(effective, fmt.Sprintf("%s.%s = %s", name, f.Name, v))
 		})
 	}

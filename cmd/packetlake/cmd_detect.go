@@ -43,7 +43,10 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 	detectors := listFlag{}
 	fs.Var(&detectors, "detectors", "detectors to run, comma-separated (default: all)")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "name of this detector in the anomalies' detector_host")
-	fs.StringVar(&cfg.Webhook, "webhook", "", "POST each new anomaly as JSON to this http(s) URL (empty: none)")
+	fs.StringVar(&cfg.Webhook, "webhook", "", "POST each new anomaly as JSON to this https URL (empty: none); redacted in logs and config check (prefer $PACKETLAKE_WEBHOOK)")
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 key: each POST carries "+detector.SignatureHeader+": sha256=HEX over the body (prefer $PACKETLAKE_WEBHOOK_SECRET)")
+	fs.BoolVar(&cfg.WebhookAllowHTTP, "webhook-allow-http", false, "accept an http:// --webhook (payload and URL in clear)")
+	fs.StringVar(&cfg.WebhookCAFile, "webhook-tls-ca", "", "PEM file of the CA that signed the webhook's certificate (default: system roots)")
 	fs.DurationVar(&cfg.WebhookTimeout, "webhook-timeout", cfg.WebhookTimeout, "bound on one webhook POST")
 	fs.IntVar(&cfg.WebhookRetries, "webhook-retries", cfg.WebhookRetries, "retries of a failed webhook POST, with backoff")
 	fs.IntVar(&cfg.WebhookQueue, "webhook-queue", cfg.WebhookQueue, "anomalies waiting for the webhook at most; beyond, dropped and counted")

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/packetlake/packetlake/detector"
 )
 
 // Configuration has three sources with the same names everywhere, applied in this order so that
@@ -32,7 +34,21 @@ import (
 // typo never silently leaves a default in place.
 
 // secretFlags are never printed back (config check, logs).
-var secretFlags = map[string]bool{"password": true, "sasl-password": true, "kafka-password": true}
+var secretFlags = map[string]bool{"password": true, "sasl-password": true, "kafka-password": true, "webhook-secret": true}
+
+// urlFlags are printed with only their scheme and host (a webhook URL often is a credential).
+var urlFlags = map[string]bool{"webhook": true}
+
+// shownValue is a flag's value as config check and error messages may print it.
+func shownValue(name, value string) string {
+	switch {
+	case secretFlags[name]:
+		return "(set, redacted)"
+	case urlFlags[name] && value != "":
+		return detector.RedactURL(value)
+	}
+	return value
+}
 
 // parseFlags is fs.Parse with the config file and environment applied first. It returns
 // flag.ErrHelp for -h like fs.Parse.
@@ -270,8 +286,8 @@ func flagCatalog() map[string][]string {
 // badValue explains a value a flag refused, with what the flag wants.
 func badValue(where string, f *flag.Flag, value string, err error) error {
 	v := fmt.Sprintf("%q", value)
-	if secretFlags[f.Name] {
-		v = "(redacted)"
+	if secretFlags[f.Name] || urlFlags[f.Name] {
+		v = shownValue(f.Name, value)
 	}
 	return fmt.Errorf("%s: invalid value %s (%v); wanted: %s", where, v, err, f.Usage)
 }

@@ -121,3 +121,19 @@ func TestConfigSectionBeatsTopLevel(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigCheckRedactsWebhook: config check shows the webhook's scheme and host only, and
+// never the webhook's HMAC key.
+func TestConfigCheckRedactsWebhook(t *testing.T) {
+	path := writeConfig(t, "detect:\n  webhook: https://hooks.example.com/services/T0K3N?sig=T0K3N\n  webhook-secret: hm4c-k3y\n")
+	problems, effective, err := checkConfig(path)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("%v %q", err, problems)
+	}
+	joined := strings.Join(effective, "\n")
+	if strings.Contains(joined, "T0K3N") || strings.Contains(joined, "hm4c-k3y") ||
+		!strings.Contains(joined, "detect.webhook = https://hooks.example.com/(redacted)") ||
+		!strings.Contains(joined, "detect.webhook-secret = (set, redacted)") {
+		t.Errorf("effective settings:\n%s", joined)
+	}
+}
