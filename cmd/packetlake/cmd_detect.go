@@ -34,7 +34,7 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.ClickHouseHTTP, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
 	fs.StringVar(&cfg.Database, "database", cfg.Database, "database holding packets, migrated by this packetlake (migrations 0200 and 0201)")
 	fs.StringVar(&cfg.User, "user", "", "ClickHouse user (default: the server's default user)")
-	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
+	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD: the command line shows in ps)")
 	chTLS := addClickHouseTLSFlags(fs)
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "run the detectors this often")
 	fs.DurationVar(&cfg.Window, "window", cfg.Window, "look at the packets captured this long before each cycle; rates are averaged over it")
@@ -74,6 +74,9 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 		logger, err := logf.logger()
 		if err != nil {
 			return err
+		}
+		if w := clickHousePasswordWarning(cfg.Password, chTLS.Enabled, cfg.ClickHouseHTTP); w != "" {
+			logger.Warn(w)
 		}
 		reg := newRegistry()
 		d, err := detector.New(cfg, detector.Dependencies{Logger: logger, Registerer: reg})

@@ -37,7 +37,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	chTLS := addClickHouseTLSFlags(fs)
 	fs.StringVar(&cfg.Database, "database", cfg.Database, "ClickHouse database (created if missing)")
 	fs.StringVar(&cfg.User, "user", "default", "ClickHouse user")
-	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password")
+	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD: the command line shows in ps)")
 	fs.StringVar(&cfg.Writer, "writer", cfg.Writer, "packets writer: arrow-http or native")
 	fs.IntVar(&cfg.FlushRows, "flush-rows", cfg.FlushRows, "insert a partition's batch at this many rows")
 	flushBytes := bytesFlag(cfg.FlushBytes)
@@ -61,6 +61,9 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 		logger, err := logf.logger()
 		if err != nil {
 			return err
+		}
+		if w := clickHousePasswordWarning(cfg.Password, chTLS.Enabled, cfg.ClickHouse, cfg.ClickHouseHTTP); w != "" {
+			logger.Warn(w)
 		}
 
 		reg := newRegistry()

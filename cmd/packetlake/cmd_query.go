@@ -40,7 +40,7 @@ func setupQuery() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&q.cfg.HTTPAddr, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
 	fs.StringVar(&q.cfg.Database, "database", "packetlake", "database holding the packets table")
 	fs.StringVar(&q.cfg.User, "user", "", "ClickHouse user (default: the server's default user)")
-	fs.StringVar(&q.cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
+	fs.StringVar(&q.cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD: the command line shows in ps)")
 	chTLS := addClickHouseTLSFlags(fs)
 	fs.DurationVar(&q.since, "since", time.Hour, "report on the last DURATION (ignored if --from is set)")
 	fs.StringVar(&q.from, "from", "", "start time, RFC 3339 (overrides --since)")
@@ -49,6 +49,9 @@ func setupQuery() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&q.format, "format", "table", "output: table, json or csv")
 	return fs, func(ctx context.Context) error {
 		q.cfg.ClickHouseTLS = *chTLS
+		if w := clickHousePasswordWarning(q.cfg.Password, chTLS.Enabled, q.cfg.HTTPAddr); w != "" {
+			fmt.Fprintln(fs.Output(), "packetlake query: warning: "+w)
+		}
 		return runQuery(ctx, fs, q)
 	}
 }

@@ -33,12 +33,15 @@ func setupSchema() (*flag.FlagSet, func(context.Context) error) {
 	addr := fs.String("clickhouse", "127.0.0.1:9000", "ClickHouse native-protocol address")
 	database := fs.String("database", "packetlake", "database to create or upgrade")
 	user := fs.String("user", "default", "ClickHouse user")
-	password := fs.String("password", "", "ClickHouse password")
+	password := fs.String("password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD: the command line shows in ps)")
 	chTLS := addClickHouseTLSFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() != 1 || fs.Arg(0) != "apply" {
 			fs.Usage()
 			return errors.New("unknown or missing schema command: want `schema apply`")
+		}
+		if w := clickHousePasswordWarning(*password, chTLS.Enabled, *addr); w != "" {
+			fmt.Fprintln(fs.Output(), "packetlake schema: warning: "+w)
 		}
 		tc, err := chTLS.TLSConfig()
 		if err != nil {

@@ -77,7 +77,30 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
-	return parseInterspersed(fs, args)
+	if err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	for _, w := range cmdlineSecretWarnings(args) {
+		fmt.Fprintln(fs.Output(), "packetlake "+fs.Name()+": warning: "+w)
+	}
+	return nil
+}
+
+// cmdlineSecretWarnings names each secret given on the command line: every local user sees it
+// in ps and /proc/PID/cmdline (and shell history keeps it), where the environment and a
+// config file readable by packetlake alone do not expose it.
+func cmdlineSecretWarnings(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && secretFlags[name] {
+			out = append(out, fmt.Sprintf("--%s on the command line is visible to every local user in ps and /proc/PID/cmdline; set %s in the environment instead", name, envName(name)))
+		}
+	}
+	return out
 }
 
 // parseInterspersed parses like fs.Parse but also takes flags after positional arguments
