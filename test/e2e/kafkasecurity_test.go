@@ -36,7 +36,7 @@ func roleACLs(topics []string, group string) []*kadm.ACLBuilder {
 		kadm.NewACLs().Allow("User:"+adminUser).Topics(topics...).
 			Operations(kadm.OpCreate, kadm.OpDescribe, kadm.OpDescribeConfigs, kadm.OpAlterConfigs),
 		kadm.NewACLs().Allow("User:"+collectorUser).Topics(topics...).Operations(kadm.OpWrite, kadm.OpDescribe),
-		kadm.NewACLs().Allow("User:"+collectorUser).Clusters().Operations(kadm.OpIdempotentWrite),
+		kadm.NewACLs().Allow("User:" + collectorUser).Clusters().Operations(kadm.OpIdempotentWrite),
 		kadm.NewACLs().Allow("User:"+ingesterUser).Topics(topics...).Operations(kadm.OpRead, kadm.OpDescribe),
 		kadm.NewACLs().Allow("User:"+ingesterUser).Groups(group).Operations(kadm.OpRead, kadm.OpDescribe),
 	}
