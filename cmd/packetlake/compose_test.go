@@ -172,4 +172,3 @@ func keys(m map[string]string) []string {
 	slices.Sort(out)
 	return out
 }
-
