@@ -95,25 +95,14 @@ func sharedFrames(tb testing.TB) [][]byte {
 	return out
 }
 
-// errLayer maps a parse_error to the layer it concerns.
+// errLayer maps a parse_error to the layer it concerns: its prefix (ipv6_ext_truncated: ipv6),
+// "l7" for the user-space parsers' reasons.
 func errLayer(pe string) string {
-	switch {
-	case pe == "":
+	if pe == "" {
 		return ""
-	case strings.HasPrefix(pe, "eth_"):
-		return "eth"
-	case strings.HasPrefix(pe, "vlan_"):
-		return "vlan"
-	case strings.HasPrefix(pe, "ipv4_"):
-		return "ipv4"
-	case strings.HasPrefix(pe, "ipv6_"):
-		return "ipv6"
-	case strings.HasPrefix(pe, "tcp_"):
-		return "tcp"
-	case strings.HasPrefix(pe, "udp_"):
-		return "udp"
-	case strings.HasPrefix(pe, "icmp_"):
-		return "icmp"
+	}
+	if l, _, _ := strings.Cut(pe, "_"); layerRank[l] > 0 && layerRank[l] < layerRank["l7"] {
+		return l
 	}
 	return "l7"
 }

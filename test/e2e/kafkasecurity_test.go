@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/packetlake/packetlake/internal/childproc"
 	"github.com/packetlake/packetlake/internal/kafkaconn"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
@@ -103,30 +101,8 @@ func TestKafkaSCRAMOverTLSWithRoleACLs(t *testing.T) {
 	capture := filepath.Join(sharedPcaps, "tcpdump", "dns_udp.pcap")
 	run(collectorUser, "collect", "--pcap", capture, "--metrics-addr", "", "--host", "scram-test")
 
-	db := env.Database(t)
-	ing := exec.Command(env.Bin, append([]string{"ingest", "--group", group, "--clickhouse", env.ClickHouse.TCPAddr(),
-		"--clickhouse-http", env.ClickHouse.HTTPAddr(), "--database", db, "--metrics-addr", "", "--flush-age", "200ms"},
-		secure(ingesterUser)...)...)
-	ing.Env = append(os.Environ(), "PACKETLAKE_KAFKA_PASSWORD="+pw[ingesterUser])
-	iw := &readyWriter{ready: "\x00", seen: make(chan struct{})}
-	ing.Stdout, ing.Stderr = iw, iw
-	if err := childproc.Start(ing); err != nil {
-		t.Fatal(err)
-	}
-	ingDone := make(chan struct{})
-	go func() { ing.Wait(); close(ingDone) }()
-	defer func() {
-		ing.Process.Signal(os.Interrupt)
-		<-ingDone
-		if t.Failed() {
-			t.Logf("ingest log:\n%s", iw.output())
-		}
-	}()
-	decoded, _, err := runDecode(ctx, capture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitRows(t, ctx, db, uint64(strings.Count(string(decoded), "\n")))
+	ingestUntilStored(t, ctx, capture, env.Database(t), []string{"PACKETLAKE_KAFKA_PASSWORD=" + pw[ingesterUser]},
+		append([]string{"--group", group}, secure(ingesterUser)...)...)
 
 	// What the ACLs refuse, each over the same SASL_SSL listener.
 	client := func(user, pass string, tls bool, opts ...kgo.Opt) *kgo.Client {

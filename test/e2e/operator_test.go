@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,27 +63,7 @@ func TestKafkaLocalToStoredRows(t *testing.T) {
 	capture := filepath.Join(sharedPcaps, "tcpdump", "ipv4_tcp_http_xml.pcap")
 	run("collect", "--pcap", capture, "--brokers", addr, "--metrics-addr", "")
 	db := env.Database(t)
-	ing := exec.Command(env.Bin, "ingest", "--brokers", addr, "--clickhouse", env.ClickHouse.TCPAddr(),
-		"--clickhouse-http", env.ClickHouse.HTTPAddr(), "--database", db, "--metrics-addr", "", "--flush-age", "200ms")
-	iw := &readyWriter{ready: "\x00", seen: make(chan struct{})}
-	ing.Stdout, ing.Stderr = iw, iw
-	if err := childproc.Start(ing); err != nil {
-		t.Fatal(err)
-	}
-	ingDone := make(chan struct{})
-	go func() { ing.Wait(); close(ingDone) }()
-	defer func() {
-		ing.Process.Signal(syscall.SIGTERM)
-		<-ingDone
-		if t.Failed() {
-			t.Logf("ingest log:\n%s", iw.output())
-		}
-	}()
-	decoded, _, err := runDecode(ctx, capture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitRows(t, ctx, db, uint64(strings.Count(string(decoded), "\n")))
+	ingestUntilStored(t, ctx, capture, db, nil, "--brokers", addr)
 
 	js := run("query", "top_talkers", "--clickhouse-http", env.ClickHouse.HTTPAddr(), "--database", db,
 		"--from", "1970-01-01T00:00:00Z", "--format", "json")
@@ -164,4 +145,34 @@ func TestTopicsCreateAndCheckApache(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), base+"-missing: does not exist") {
 		t.Errorf("topics check of a missing topic: %v\n%s", err, out)
 	}
+}
+
+// ingestUntilStored runs `packetlake ingest` into db with the Kafka arguments given (and extra
+// environment) until db holds as many packets as `decode` prints for capture, then stops it.
+// Its log is printed when the test failed.
+func ingestUntilStored(t *testing.T, ctx context.Context, capture, db string, environ []string, kafkaArgs ...string) {
+	t.Helper()
+	ing := exec.Command(env.Bin, append([]string{"ingest", "--clickhouse", env.ClickHouse.TCPAddr(),
+		"--clickhouse-http", env.ClickHouse.HTTPAddr(), "--database", db, "--metrics-addr", "", "--flush-age", "200ms"},
+		kafkaArgs...)...)
+	ing.Env = append(os.Environ(), environ...)
+	iw := &readyWriter{ready: "\x00", seen: make(chan struct{})}
+	ing.Stdout, ing.Stderr = iw, iw
+	if err := childproc.Start(ing); err != nil {
+		t.Fatal(err)
+	}
+	ingDone := make(chan struct{})
+	go func() { ing.Wait(); close(ingDone) }()
+	defer func() {
+		ing.Process.Signal(syscall.SIGTERM)
+		<-ingDone
+		if t.Failed() {
+			t.Logf("ingest log:\n%s", iw.output())
+		}
+	}()
+	decoded, _, err := runDecode(ctx, capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, ctx, db, uint64(strings.Count(string(decoded), "\n")))
 }
