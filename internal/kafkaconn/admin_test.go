@@ -24,18 +24,7 @@ func TestCreateTopicsReplicated(t *testing.T) {
 		"broker default": {-1, []kfake.Opt{kfake.BrokerConfigs(map[string]string{"default.replication.factor": "3"})}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cluster, err := kfake.NewCluster(append(c.opts, kfake.NumBrokers(3))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cluster.Close()
-			cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
+			ctx, cl := threeBrokers(t, c.opts...)
 			specs := Topics("p", "s", "f", 4)
 			res, err := CreateTopics(ctx, cl, specs, c.rf)
 			if err != nil {
@@ -58,18 +47,7 @@ func TestCreateTopicsReplicated(t *testing.T) {
 		})
 	}
 	// A replicated topic made elsewhere without the ISR setting is named.
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	ctx, cl := threeBrokers(t)
 	bare := []TopicSpec{{Name: "bare", Partitions: 1}}
 	one := "1"
 	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &one}, "bare"); err != nil {
@@ -82,4 +60,22 @@ func TestCreateTopicsReplicated(t *testing.T) {
 	if len(states[0].Problems) != 1 || !strings.Contains(states[0].Problems[0], "min.insync.replicas=1") {
 		t.Errorf("%s: problems %q, want min.insync.replicas named", states[0], states[0].Problems)
 	}
+}
+
+// threeBrokers is a client of a three-broker kfake cluster that lives as long as the test.
+func threeBrokers(t *testing.T, opts ...kfake.Opt) (context.Context, *kgo.Client) {
+	t.Helper()
+	cluster, err := kfake.NewCluster(append(opts, kfake.NumBrokers(3))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx, cl
 }
