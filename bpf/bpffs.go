@@ -45,6 +45,9 @@ func onBPFFS(path string) bool {
 	return unix.Statfs(path, &st) == nil && uint32(st.Type) == unix.BPF_FS_MAGIC
 }
 
+// ErrPinDirInUse: another process holds LockPinDir's lock.
+var ErrPinDirInUse = errors.New("pin directory in use by another collector")
+
 // LockPinDir takes an exclusive lock on pin directory dir (MountBPFFS first), so that two
 // collectors never read one ring: the second is refused. The lock is a flock on the directory
 // itself, which dies with its holder and needs no writable file system elsewhere.
@@ -56,7 +59,7 @@ func LockPinDir(dir string) (unlock func(), err error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("pin directory %s is in use by another collector", dir)
+			return nil, fmt.Errorf("%s: %w", dir, ErrPinDirInUse)
 		}
 		return nil, fmt.Errorf("lock pin directory %s: %w", dir, err)
 	}

@@ -98,6 +98,11 @@ type Config struct {
 	// replaced: its run is ended with a final stats message, then a new one starts. bpffs is
 	// mounted at /sys/fs/bpf if PinDir lies under it and nothing is mounted there.
 	PinDir string
+	// PinBestEffort: a PinDir that cannot be set up (no bpffs and no right to mount one, no
+	// right to create the directory) leaves the run unpinned, with a warning, instead of failing
+	// Start. The command line's default --pin-dir (auto) sets it; a PinDir the operator names
+	// must work.
+	PinBestEffort bool
 	// DetachOnStop makes Stop end a pinned run: detach, drain the ring and the CPUs' batches,
 	// publish the final stats, remove the pins. Otherwise Stop (SIGTERM) leaves the program
 	// attached and pinned for the next collector (an upgrade, a restart), after shipping what it

@@ -35,12 +35,15 @@ func (c *Collector) attachment() bpf.Attachment {
 // this binary would load exactly is adopted (c.pin, c.objs and the run state set); any other is
 // ended and removed (pinreplace.go), leaving Start to load and pin a new one.
 func (c *Collector) openPin(ctx context.Context) error {
-	if err := bpf.MountBPFFS(c.cfg.PinDir); err != nil {
-		return err
-	}
-	unlock, err := bpf.LockPinDir(c.cfg.PinDir)
+	unlock, err := c.preparePinDir()
 	if err != nil {
-		return err
+		if !c.cfg.PinBestEffort || errors.Is(err, bpf.ErrPinDirInUse) {
+			return err
+		}
+		c.log.Warn("cannot pin the program: it will detach when this process ends (a restart loses the gap)",
+			"pin_dir", c.cfg.PinDir, "err", err)
+		c.cfg.PinDir = ""
+		return nil
 	}
 	c.unlockPin = unlock
 	p, err := bpf.OpenPinned(c.cfg.PinDir)
@@ -67,6 +70,14 @@ func (c *Collector) openPin(ctx context.Context) error {
 	c.log.Info("adopted the pinned program: the run continues", "pin_dir", c.cfg.PinDir, "next_seq", r.Seq,
 		"processes", st.processes.Load())
 	return nil
+}
+
+// preparePinDir mounts bpffs if needed, creates the pin directory and locks it.
+func (c *Collector) preparePinDir() (unlock func(), err error) {
+	if err := bpf.MountBPFFS(c.cfg.PinDir); err != nil {
+		return nil, err
+	}
+	return bpf.LockPinDir(c.cfg.PinDir)
 }
 
 // pinNew pins the objects Start just loaded and attached, with a new run state carrying the

@@ -131,7 +131,7 @@ func TestDetectsRealAttacks(t *testing.T) {
 	log := testLogger(t)
 	icfg := ingester.DefaultConfig()
 	icfg.Kafka.Brokers, icfg.Group, icfg.Topic, icfg.StatsTopic, icfg.FlowsTopic = []string{env.Kafka.Addr()}, "detect-"+db, topic, stats, flows
-	icfg.ClickHouse, icfg.ClickHouseHTTP, icfg.Database = env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr(), db
+	icfg.ClickHouse = env.CHConfig(db)
 	icfg.SessionTimeout = 10 * time.Second
 	ing, err := ingester.New(icfg, ingester.Dependencies{Logger: warnOnly(log)})
 	if err != nil {

@@ -1,109 +1,43 @@
 package detector
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/packetlake/packetlake/internal/chconn"
 )
 
-// chClient talks to ClickHouse over HTTP. Parameters travel as query parameters (param_x) and
-// are bound by the server: nothing from the data or the flags is pasted into SQL.
+// chClient is the detector's ClickHouse over HTTP: every statement bounded by QueryTimeout,
+// on the client side (context) and on the server's (max_execution_time).
 type chClient struct {
-	scheme         string // http or https
-	addr, database string
-	user, password string
-	timeout        time.Duration
-	http           *http.Client
+	*chconn.Client
+	database string
+	timeout  time.Duration
 }
 
 func newCHClient(cfg Config) (*chClient, error) {
-	tc, err := cfg.ClickHouseTLS.TLSConfig()
-	if err != nil {
-		return nil, err
-	}
-	return &chClient{
-		scheme: cfg.ClickHouseTLS.Scheme(),
-		addr:   cfg.ClickHouseHTTP, database: cfg.Database, user: cfg.User, password: cfg.Password,
-		timeout: cfg.QueryTimeout,
+	c, err := cfg.ClickHouse.Client(
 		// No client timeout: each request carries a context deadline.
-		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute, TLSClientConfig: tc}},
-	}, nil
-}
-
-// do sends one statement (sql in the body, or in the URL when body is set) and returns the
-// response body, which the caller closes.
-func (c *chClient) do(ctx context.Context, sql string, body io.Reader, settings map[string]string) (io.ReadCloser, error) {
-	q := url.Values{}
-	q.Set("database", c.database)
-	q.Set("session_timezone", "UTC")
-	q.Set("max_execution_time", strconv.Itoa(max(1, int(c.timeout.Seconds()))))
-	for k, v := range settings {
-		q.Set(k, v)
-	}
-	if body == nil {
-		body = strings.NewReader(sql)
-	} else {
-		q.Set("query", sql)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.scheme+"://"+c.addr+"/?"+q.Encode(), body)
+		chconn.Transport(func(t *http.Transport) { t.MaxIdleConnsPerHost, t.IdleConnTimeout = 16, time.Minute }),
+		chconn.Settings(map[string]string{
+			"session_timezone":   "UTC",
+			"max_execution_time": strconv.Itoa(max(1, int(cfg.QueryTimeout.Seconds()))),
+		}))
 	if err != nil {
 		return nil, err
 	}
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.password)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse at %s: %w", c.addr, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("clickhouse at %s: %s: %s", c.addr, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	return resp.Body, nil
+	return &chClient{Client: c, database: cfg.ClickHouse.Database, timeout: cfg.QueryTimeout}, nil
 }
 
 // selectRows runs a SELECT with params bound and calls fn with each row, its columns by name.
 func (c *chClient) selectRows(ctx context.Context, sql string, params map[string]string, fn func(map[string]json.RawMessage) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	settings := map[string]string{
-		"default_format": "JSONEachRow",
-		"output_format_json_quote_64bit_integers": "0",
-	}
-	for k, v := range params {
-		settings["param_"+k] = v
-	}
-	body, err := c.do(ctx, sql, nil, settings)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		row := map[string]json.RawMessage{}
-		if err := json.Unmarshal(line, &row); err != nil {
-			return fmt.Errorf("decode row %.200q: %w", line, err)
-		}
-		if err := fn(row); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
+	return c.Rows(ctx, sql, params, fn)
 }
 
 // insertJSON inserts JSONEachRow lines into table. token, when set, is the insert's
@@ -115,12 +49,7 @@ func (c *chClient) insertJSON(ctx context.Context, table string, rows []byte, to
 	if token != "" {
 		settings["insert_deduplication_token"] = token
 	}
-	body, err := c.do(ctx, "INSERT INTO "+table+" FORMAT JSONEachRow", bytes.NewReader(rows), settings)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, body)
-	return body.Close()
+	return c.Insert(ctx, "INSERT INTO "+table+" FORMAT JSONEachRow", bytes.NewReader(rows), settings)
 }
 
 // tableExists says whether database.table exists.

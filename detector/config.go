@@ -9,20 +9,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/chconn"
 )
 
 // Config configures a Detector. Start from DefaultConfig.
 type Config struct {
-	// ClickHouseHTTP is ClickHouse's HTTP interface, host:port. Detectors query it and anomalies
-	// are inserted through it.
-	ClickHouseHTTP string
-	// ClickHouseTLS is TLS to the HTTP interface (zero: plaintext http).
-	ClickHouseTLS chtls.Config
-	// Database holds packets and the detector's tables (migrations 0200 and 0201).
-	Database string
-	// User and Password authenticate to ClickHouse (none: the server's default user).
-	User, Password string
+	// ClickHouse is where packets are: detectors query its HTTP interface (HTTPAddr) and
+	// anomalies are inserted through it. Its Database holds packets and the detector's tables
+	// (migrations 0200 and 0201); the native address is not used.
+	ClickHouse chconn.Config
 
 	// Interval is the period of detection cycles: every detector runs once per cycle.
 	Interval time.Duration
@@ -51,6 +46,16 @@ type Config struct {
 	// WebhookQueue bounds the anomalies waiting for delivery; beyond it new ones are dropped
 	// (and counted) rather than held.
 	WebhookQueue int
+	// WebhookSecret, when set, signs every POST: header X-Packetlake-Signature-256 is
+	// "sha256=" and the hex HMAC-SHA256 of the exact body under this key, so the receiver can
+	// reject forged or altered anomalies. Pass it as $PACKETLAKE_WEBHOOK_SECRET.
+	WebhookSecret string
+	// WebhookAllowHTTP permits an http:// webhook URL; by default only https is accepted (the
+	// payload names attacked addresses, and the URL itself often carries a token).
+	WebhookAllowHTTP bool
+	// WebhookCAFile is a PEM file of CAs the webhook's certificate is checked against instead of
+	// the system roots (an internal CA).
+	WebhookCAFile string
 
 	Thresholds Thresholds
 }
@@ -74,11 +79,11 @@ type Thresholds struct {
 	VolumeBaseline       time.Duration
 }
 
-// DefaultConfig returns the defaults; ClickHouseHTTP is left to set.
+// DefaultConfig returns the defaults; ClickHouse.HTTPAddr is left to set.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Database:       "packetlake",
+		ClickHouse:     chconn.Config{Database: "packetlake"},
 		Interval:       2 * time.Second,
 		Window:         10 * time.Second,
 		RearmAfter:     30 * time.Second,
@@ -133,10 +138,10 @@ func (t Thresholds) params() map[string]string {
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
-	case c.ClickHouseHTTP == "":
+	case c.ClickHouse.HTTPAddr == "":
 		return errors.New("detector: no ClickHouse HTTP address")
-	case !identifier(c.Database):
-		return fmt.Errorf("detector: database %q is not a plain identifier", c.Database)
+	case !identifier(c.ClickHouse.Database):
+		return fmt.Errorf("detector: database %q is not a plain identifier", c.ClickHouse.Database)
 	case c.Interval <= 0 || c.Window <= 0 || c.QueryTimeout <= 0:
 		return errors.New("detector: interval, window and query timeout must be positive")
 	case c.Window < time.Second:
@@ -148,7 +153,7 @@ func (c Config) Validate() error {
 	case len(c.Host) > 255:
 		return errors.New("detector: host name longer than 255 bytes")
 	}
-	if err := c.ClickHouseTLS.Validate(); err != nil {
+	if err := c.ClickHouse.Validate(); err != nil {
 		return err
 	}
 	for _, d := range c.Detectors {
@@ -159,7 +164,10 @@ func (c Config) Validate() error {
 	if c.Webhook != "" {
 		u, err := url.Parse(c.Webhook)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("detector: webhook %q is not an http(s) URL", c.Webhook)
+			return fmt.Errorf("detector: webhook %s is not an http(s) URL", RedactURL(c.Webhook))
+		}
+		if u.Scheme == "http" && !c.WebhookAllowHTTP {
+			return fmt.Errorf("detector: webhook %s is plain http: anomalies and the URL's token would travel in clear; use https (or --webhook-allow-http for a trusted network)", RedactURL(c.Webhook))
 		}
 		if c.WebhookTimeout <= 0 || c.WebhookRetries < 0 || c.WebhookQueue <= 0 {
 			return errors.New("detector: webhook timeout and queue must be positive, retries not negative")
@@ -201,4 +209,18 @@ func identifier(s string) bool {
 		}
 	}
 	return true
+}
+
+// RedactURL shows where a URL points without what makes it a secret: scheme and host only
+// (webhook URLs often carry a token in the path, query or user info).
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparsable URL, redacted)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		out += "/(redacted)"
+	}
+	return out
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/packetlake/packetlake/internal/chtls"
 	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
+	"github.com/packetlake/packetlake/internal/tlsconf"
 )
 
 // TestDetectorOverTLS: a detection cycle queries and writes its anomaly over https through a
@@ -21,8 +21,8 @@ func TestDetectorOverTLS(t *testing.T) {
 	insertCrafted(t, db, now, c.sql)
 
 	cfg := testConfig(db)
-	cfg.ClickHouseHTTP = px.HTTP
-	cfg.ClickHouseTLS = chtls.Config{Enabled: true, CAFile: px.CAFile}
+	cfg.ClickHouse.HTTPAddr = px.HTTP
+	cfg.ClickHouse.TLS = tlsconf.Files{Enable: true, CAFile: px.CAFile}
 	d := newDetector(t, cfg, prometheus.NewRegistry())
 	got, err := d.cycle(t.Context(), now)
 	if err != nil {
@@ -35,7 +35,7 @@ func TestDetectorOverTLS(t *testing.T) {
 		t.Fatalf("anomalies table: %v, want [%s]", ks, c.want)
 	}
 
-	cfg.ClickHouseTLS.CAFile = ""
+	cfg.ClickHouse.TLS.CAFile = ""
 	d2 := newDetector(t, cfg, prometheus.NewRegistry())
 	if _, err := d2.cycle(t.Context(), now); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("cycle over TLS without the CA: got %v, want a certificate error", err)

@@ -31,7 +31,7 @@ func migratedDB(t *testing.T) string {
 // testConfig is DefaultConfig against the test ClickHouse and database db.
 func testConfig(db string) Config {
 	cfg := DefaultConfig()
-	cfg.ClickHouseHTTP, cfg.Database, cfg.Host = env.ClickHouse.HTTPAddr(), db, "test"
+	cfg.ClickHouse, cfg.Host = env.CHConfig(db), "test"
 	return cfg
 }
 

@@ -88,7 +88,9 @@ func New(cfg Config, deps Dependencies) (*Detector, error) {
 		detectors: dets, incidents: map[string]*incident{}, held: map[string]bool{},
 	}
 	if cfg.Webhook != "" {
-		d.hook = newWebhook(cfg, deps.Logger, d.m)
+		if d.hook, err = newWebhook(cfg, deps.Logger, d.m); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -103,7 +105,7 @@ func (d *Detector) Start(ctx context.Context) error {
 			return fmt.Errorf("detector: %w", err)
 		}
 		if !ok {
-			return fmt.Errorf("detector: database %s has no table %s: apply the schema migrations first (packetlake schema apply, or start an ingester)", d.cfg.Database, table)
+			return fmt.Errorf("detector: database %s has no table %s: apply the schema migrations first (packetlake schema apply, or start an ingester)", d.cfg.ClickHouse.Database, table)
 		}
 	}
 	if err := d.restore(ctx, d.now()); err != nil {
@@ -120,7 +122,7 @@ func (d *Detector) Start(ctx context.Context) error {
 		names[i] = det.kind
 	}
 	d.phase.SetRunning()
-	d.log.Info("detector started", "clickhouse", d.cfg.ClickHouseHTTP, "database", d.cfg.Database,
+	d.log.Info("detector started", "clickhouse", d.cfg.ClickHouse.HTTPAddr, "database", d.cfg.ClickHouse.Database,
 		"interval", d.cfg.Interval.String(), "window", d.cfg.Window.String(), "rearm_after", d.cfg.RearmAfter.String(),
 		"detectors", names, "webhook", d.cfg.Webhook != "", "restored_incidents", len(d.incidents))
 	return nil
@@ -143,6 +145,7 @@ func (d *Detector) Stop() error {
 		if d.hook != nil && d.hook.done != nil {
 			d.hook.stop(d.cfg.WebhookTimeout)
 		}
+		d.ch.Close()
 		d.log.Info("detector stopped")
 	})
 	return nil

@@ -39,7 +39,7 @@ func thresholdPrefix(kind string) string {
 func (d *Detector) run(ctx context.Context, det detector, params map[string]string) ([]Anomaly, error) {
 	var out []Anomaly
 	err := d.ch.selectRows(ctx, det.sql, params, func(row map[string]json.RawMessage) error {
-		a := Anomaly{Kind: det.kind, DetectorVersion: det.version, DetectorHost: d.cfg.Host, Database: d.cfg.Database}
+		a := Anomaly{Kind: det.kind, DetectorVersion: det.version, DetectorHost: d.cfg.Host, Database: d.cfg.ClickHouse.Database}
 		var startMS, endMS int64
 		for _, c := range []struct {
 			name string

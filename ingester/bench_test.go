@@ -149,7 +149,7 @@ func benchIngest(b *testing.B, writer string) {
 			first = packetCounts(b, conn, db).Rows
 		}
 		start := time.Now()
-		waitRows(b, conn, db, frames*perFrame*collectors, 5*time.Minute)
+		waitPackets(b, conn, db, frames*perFrame*collectors, 5*time.Minute)
 		elapsed += time.Since(start)
 		timedRows += frames*perFrame*collectors - first
 		ing.Stop()
@@ -162,7 +162,7 @@ func benchIngest(b *testing.B, writer string) {
 // stream), no ClickHouse involved.
 func BenchmarkAppendArrow(b *testing.B) {
 	cfg := DefaultConfig()
-	cfg.ClickHouseHTTP, cfg.Database = "x", "exp"
+	cfg.ClickHouse.HTTPAddr, cfg.ClickHouse.Database = "x", "exp"
 	w, _ := newArrowHTTPWriter(cfg)
 	pkts := benchPackets(b)
 	batch := w.NewBatch().(*arrowBatch)

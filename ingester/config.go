@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/kafkaconn"
 )
 
@@ -24,24 +24,17 @@ type Config struct {
 	// "" consumes none.
 	FlowsTopic string
 
-	// ClickHouse is the native-protocol address (host:port): migrations, dead letters, stats,
-	// batch ranges and the native writer use it.
-	ClickHouse string
-	// ClickHouseHTTP is the HTTP address (host:port), needed by the arrow-http writer.
-	ClickHouseHTTP string
-	// ClickHouseTLS is TLS to ClickHouse, on both the native and the HTTP address (zero: plaintext).
-	ClickHouseTLS chtls.Config
-	// Database holds the tables; it is created (Atomic) by the migrations.
-	Database string
-	// User and Password authenticate to ClickHouse ("default" and empty when unset).
-	User, Password string
+	// ClickHouse is where the tables are. Its native address (Addr) serves migrations, dead
+	// letters, stats, batch ranges and the native writer; the arrow-http writer needs HTTPAddr.
+	// Its Database is created (Atomic) by the migrations.
+	ClickHouse chconn.Config
 	// Migrate applies the schema migrations in Start.
 	Migrate bool
 
 	// A partition's batch is inserted once it holds FlushRows rows or FlushBytes bytes of
-	// Kafka values (both cuts are a function of the data alone, so a replay cuts the same
-	// batches), or FlushAge after its first record (recorded in ingest_batches before the
-	// INSERT, because a replay could not know where it was cut).
+	// Kafka values, or FlushAge after its first record. Every batch's range is claimed in
+	// Kafka before its INSERT (claim.go), so a replay cuts it where it was cut, whatever these
+	// settings are on the member that replays it.
 	FlushRows  int
 	FlushBytes int
 	FlushAge   time.Duration
@@ -50,7 +43,8 @@ type Config struct {
 
 	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
 	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
-	// stays bounded at about partitions × (MaxQueuedBytes + FlushBytes).
+	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes): a batch holds its
+	// rows and, for a bisection (bisect.go), the Kafka records they came from.
 	MaxQueuedBytes int
 	// InsertTimeout bounds one INSERT.
 	InsertTimeout time.Duration
@@ -64,6 +58,13 @@ type Config struct {
 	// and commit its last batch. After it the batch is abandoned uncommitted and the next owner
 	// replays it; keep it well under the group's rebalance timeout (60 s).
 	RevokeTimeout time.Duration
+	// PoisonRetries is how many times in a row ClickHouse must refuse a batch because of its
+	// data (a parse, type or constraint error: errclass.go) before the batch is bisected to put
+	// the records it refuses into dead_letters (bisect.go). Other errors are retried forever.
+	PoisonRetries int
+	// StallTimeout: a partition that has records to store but has committed nothing for this
+	// long is stalled: Ready (/healthz) reports it with its last error (stall.go).
+	StallTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults; Kafka.Brokers, Group and the ClickHouse addresses are left to set.
@@ -72,7 +73,7 @@ func DefaultConfig() Config {
 		Topic:           "packets",
 		StatsTopic:      "packetlake-stats",
 		FlowsTopic:      "packetlake-flows",
-		Database:        "packetlake",
+		ClickHouse:      chconn.Config{Database: "packetlake"},
 		Migrate:         true,
 		FlushRows:       100_000,
 		FlushBytes:      32 << 20,
@@ -83,6 +84,8 @@ func DefaultConfig() Config {
 		RetryBackoffMax: 5 * time.Second,
 		SessionTimeout:  45 * time.Second,
 		RevokeTimeout:   20 * time.Second,
+		PoisonRetries:   3,
+		StallTimeout:    5 * time.Minute,
 	}
 }
 
@@ -100,18 +103,20 @@ func (c Config) Validate() error {
 		return errors.New("ingester: topic and stats topic are the same")
 	case c.FlowsTopic != "" && (c.FlowsTopic == c.Topic || c.FlowsTopic == c.StatsTopic):
 		return errors.New("ingester: the flows topic must differ from the packet and stats topics")
-	case c.ClickHouse == "":
+	case c.ClickHouse.Addr == "":
 		return errors.New("ingester: no ClickHouse native address")
-	case c.Writer == WriterArrowHTTP && c.ClickHouseHTTP == "":
+	case c.Writer == WriterArrowHTTP && c.ClickHouse.HTTPAddr == "":
 		return errors.New("ingester: the arrow-http writer needs the ClickHouse HTTP address")
 	case c.Writer != WriterArrowHTTP && c.Writer != WriterNative:
 		return fmt.Errorf("ingester: unknown writer %q", c.Writer)
-	case c.Database == "":
+	case c.ClickHouse.Database == "":
 		return errors.New("ingester: no database")
 	case c.FlushRows <= 0 || c.FlushBytes <= 0 || c.FlushAge <= 0:
 		return errors.New("ingester: FlushRows, FlushBytes and FlushAge must be positive")
 	case c.MaxQueuedBytes <= 0 || c.InsertTimeout <= 0 || c.RetryBackoffMax <= 0 || c.RevokeTimeout <= 0 || c.SessionTimeout <= 0:
 		return errors.New("ingester: MaxQueuedBytes, InsertTimeout, RetryBackoffMax, SessionTimeout and RevokeTimeout must be positive")
+	case c.PoisonRetries <= 0 || c.StallTimeout <= 0:
+		return errors.New("ingester: PoisonRetries and StallTimeout must be positive")
 	}
-	return c.ClickHouseTLS.Validate()
+	return c.ClickHouse.Validate()
 }

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
@@ -25,7 +25,7 @@ import (
 // Missing prerequisites (java, mvn, npm, the downloads) fail TestMain loudly; nothing skips.
 
 var (
-	plBinary string // the packetlake binary, built once
+	plBinary string // the packetlake binary, built once with the test hooks (testhooks_on.go)
 	tmpRoot  string // per-run scratch
 	sharedCH *chlocal.Process
 	kafka    *kafkalocal.Apache
@@ -49,7 +49,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "keeping", tmpRoot)
 	}
 	plBinary = filepath.Join(tmpRoot, "packetlake")
-	if out, err := exec.Command("go", "build", "-o", plBinary, "github.com/packetlake/packetlake/cmd/packetlake").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "testhooks", "-o", plBinary, "github.com/packetlake/packetlake/cmd/packetlake").CombinedOutput(); err != nil {
 		return fail("build packetlake", fmt.Errorf("%v\n%s", err, out))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -60,7 +60,11 @@ func testMain(m *testing.M) int {
 		return fail("start ClickHouse", err)
 	}
 	defer sharedCH.Kill()
-	kafka, err = kafkalocal.StartApache(ctx, kafkalocal.ApacheConfig{DataDir: filepath.Join(tmpRoot, "kafka")})
+	kafka, err = kafkalocal.StartApache(ctx, kafkalocal.ApacheConfig{DataDir: filepath.Join(tmpRoot, "kafka"),
+		// Retention runs every 5 min by default, the first time 30 s after the start;
+		// TestKafkaRetentionGap waits for it. Topics without a retention of their own keep 7
+		// days: nothing else is touched.
+		Properties: map[string]string{"log.retention.check.interval.ms": "500", "log.initial.task.delay.ms": "0"}})
 	if err != nil {
 		return fail("start Apache Kafka", err)
 	}
@@ -86,7 +90,7 @@ func createTopic(t testing.TB, name string, partitions int32) {
 
 func chConn(t testing.TB, addr string) driver.Conn {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: 5 * time.Second})
+	conn, err := chconn.Config{Addr: addr}.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +107,9 @@ func testLogger(t testing.TB) *slog.Logger {
 func testConfig(ch *chlocal.Process, topic, stats, group, db, writer string) Config {
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = []string{kafka.Addr()}
-	cfg.Topic, cfg.StatsTopic, cfg.Group, cfg.Database = topic, stats, group, db
+	cfg.Topic, cfg.StatsTopic, cfg.Group = topic, stats, group
 	cfg.FlowsTopic = "" // opted into by the tests that produce flows (flows_test.go)
-	cfg.ClickHouse, cfg.ClickHouseHTTP = ch.TCPAddr(), ch.HTTPAddr()
+	cfg.ClickHouse = chconn.Config{Addr: ch.TCPAddr(), HTTPAddr: ch.HTTPAddr(), Database: db}
 	cfg.Writer = writer
 	cfg.FlushRows = 20_000
 	cfg.FlushAge = 300 * time.Millisecond

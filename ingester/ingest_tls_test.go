@@ -9,8 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/packetlake/packetlake/internal/chtls"
 	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
+	"github.com/packetlake/packetlake/internal/tlsconf"
 )
 
 // TestIngestOverTLS: frames through the real Kafka land in ClickHouse with every connection of
@@ -24,8 +24,8 @@ func TestIngestOverTLS(t *testing.T) {
 			createTopic(t, topic, 2)
 			createTopic(t, stats, 1)
 			cfg := testConfig(sharedCH, topic, stats, group, db, writer)
-			cfg.ClickHouse, cfg.ClickHouseHTTP = px.Native, px.HTTP
-			cfg.ClickHouseTLS = chtls.Config{Enabled: true, CAFile: px.CAFile}
+			cfg.ClickHouse.Addr, cfg.ClickHouse.HTTPAddr = px.Native, px.HTTP
+			cfg.ClickHouse.TLS = tlsconf.Files{Enable: true, CAFile: px.CAFile}
 			startIngester(t, cfg)
 
 			const frames, perFrame = 5, 200
@@ -36,7 +36,7 @@ func TestIngestOverTLS(t *testing.T) {
 			}
 			produce(t, producer(t), topic, "tls-host", fs...)
 			// Counted over plaintext, directly: what the TLS path wrote.
-			waitRows(t, chConn(t, sharedCH.TCPAddr()), db, frames*perFrame, time.Minute)
+			waitRows(t, chConn(t, sharedCH.TCPAddr()), db, s.sent(), time.Minute)
 		})
 	}
 }
@@ -46,8 +46,8 @@ func TestIngesterTLSUntrusted(t *testing.T) {
 	px := tlscerts.Start(t, sharedCH.TCPAddr(), sharedCH.HTTPAddr())
 	topic, stats, group, db := names("ingesttlsbad")
 	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
-	cfg.ClickHouse, cfg.ClickHouseHTTP = px.Native, px.HTTP
-	cfg.ClickHouseTLS = chtls.Config{Enabled: true}
+	cfg.ClickHouse.Addr, cfg.ClickHouse.HTTPAddr = px.Native, px.HTTP
+	cfg.ClickHouse.TLS = tlsconf.Files{Enable: true}
 	ing, err := New(cfg, Dependencies{Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)

@@ -3,18 +3,14 @@ package ingester
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strings"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/record"
 )
 
@@ -22,21 +18,15 @@ import (
 // interface, the Arrow IPC stream as the request body. ClickHouse converts Arrow columns
 // wholesale, where the native client appends row by row through reflection for some types.
 type arrowHTTPWriter struct {
-	client *http.Client
-	url    string // with everything but the token
-	user   string
-	pass   string
+	client *chconn.Client
+	insert *chconn.PreparedInsert
 	schema *arrow.Schema
 	cols   []packetColumn
 }
 
 func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
-	if cfg.ClickHouseHTTP == "" {
+	if cfg.ClickHouse.HTTPAddr == "" {
 		return nil, fmt.Errorf("writer %s needs the ClickHouse HTTP address", WriterArrowHTTP)
-	}
-	tc, err := cfg.ClickHouseTLS.TLSConfig()
-	if err != nil {
-		return nil, err
 	}
 	cols, err := packetColumns()
 	if err != nil {
@@ -46,20 +36,21 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	q.Set("database", cfg.Database)
-	q.Set("query", "INSERT INTO packets ("+columnList(cols)+") FORMAT ArrowStream")
-	for k, v := range insertSettings {
-		q.Set(k, v)
+	client, err := cfg.ClickHouse.Client(chconn.Timeout(cfg.InsertTimeout))
+	if err != nil {
+		return nil, err
 	}
-	// Buffer the response so the status code reflects the outcome of the whole insert, not a
-	// 200 sent before an exception in the middle of it.
-	q.Set("wait_end_of_query", "1")
+	settings := map[string]string{
+		// Buffer the response so the status code reflects the outcome of the whole insert,
+		// not a 200 sent before an exception in the middle of it.
+		"wait_end_of_query": "1",
+	}
+	for k, v := range insertSettings {
+		settings[k] = v
+	}
 	return &arrowHTTPWriter{
-		client: &http.Client{Timeout: cfg.InsertTimeout, Transport: httpTransport(tc)},
-		url:    cfg.ClickHouseTLS.Scheme() + "://" + cfg.ClickHouseHTTP + "/?" + q.Encode(),
-		user:   cfg.User,
-		pass:   cfg.Password,
+		client: client,
+		insert: client.PrepareInsert("INSERT INTO packets ("+columnList(cols)+") FORMAT ArrowStream", settings),
 		schema: sc,
 		cols:   cols,
 	}, nil
@@ -206,40 +197,13 @@ func (w *arrowHTTPWriter) Insert(ctx context.Context, batch Batch, token string)
 
 // post sends an encoded ArrowStream body with its dedup token.
 func (w *arrowHTTPWriter) post(ctx context.Context, body []byte, token string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		w.url+"&insert_deduplication_token="+url.QueryEscape(token), bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	if w.user != "" {
-		req.Header.Set("X-ClickHouse-User", w.user)
-		req.Header.Set("X-ClickHouse-Key", w.pass)
-	}
-	resp, err := w.client.Do(req)
-	if err != nil {
+	if err := w.insert.Send(ctx, body, token); err != nil {
 		return fmt.Errorf("insert packets over http: %w", err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("insert packets over http: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
 }
 
 func (w *arrowHTTPWriter) Close() error {
-	w.client.CloseIdleConnections()
+	w.client.Close()
 	return nil
-}
-
-// httpTransport is http.DefaultTransport's settings with tc as the TLS configuration (nil tc:
-// the default transport itself).
-func httpTransport(tc *tls.Config) http.RoundTripper {
-	if tc == nil {
-		return http.DefaultTransport
-	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = tc
-	return t
 }

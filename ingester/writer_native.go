@@ -33,22 +33,9 @@ func newNativeWriter(cfg Config) (*nativeWriter, error) {
 
 // openNative opens a clickhouse-go connection pool on cfg's database.
 func openNative(cfg Config) (driver.Conn, error) {
-	tc, err := cfg.ClickHouseTLS.TLSConfig()
-	if err != nil {
-		return nil, err
-	}
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:         []string{cfg.ClickHouse},
-		Auth:         clickhouse.Auth{Database: cfg.Database, Username: cfg.User, Password: cfg.Password},
-		DialTimeout:  5 * time.Second,
-		ReadTimeout:  cfg.InsertTimeout,
-		MaxOpenConns: 16,
-		TLS:          tc,
+	return cfg.ClickHouse.Open(func(o *clickhouse.Options) {
+		o.ReadTimeout, o.MaxOpenConns = cfg.InsertTimeout, 16
 	})
-	if err != nil {
-		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.ClickHouse, err)
-	}
-	return conn, nil
 }
 
 // nativeColumn holds one column's values; only the slice of its kind is used.

@@ -7,24 +7,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/chconn"
 )
 
-// Config says where the packets live.
+// Config says where the packets live: ClickHouse's HTTP interface (HTTPAddr) and Database.
 type Config struct {
-	HTTPAddr string // ClickHouse HTTP interface, host:port
-	Database string
-	User     string
-	Password string
-	Client   *http.Client // nil: a client with a 60 s timeout (and ClickHouseTLS's TLS settings)
-	// ClickHouseTLS is TLS to the HTTP interface (zero: plaintext http).
-	ClickHouseTLS chtls.Config
+	ClickHouse chconn.Config
 }
 
 // Params are a report's parameters.
@@ -55,45 +46,24 @@ func Run(ctx context.Context, cfg Config, name string, p Params, format string, 
 
 // RunSQL runs one parameterised SELECT with the report parameters bound.
 func RunSQL(ctx context.Context, cfg Config, sql string, p Params, chFormat string, w io.Writer) error {
-	q := url.Values{}
-	q.Set("database", cfg.Database)
-	q.Set("default_format", chFormat)
-	q.Set("param_since", p.Since.UTC().Format("2006-01-02 15:04:05.000000000"))
-	q.Set("param_until", p.Until.UTC().Format("2006-01-02 15:04:05.000000000"))
-	q.Set("param_limit", strconv.Itoa(p.Limit))
-	q.Set("output_format_pretty_color", "0")
-	q.Set("session_timezone", "UTC")
-	u := cfg.ClickHouseTLS.Scheme() + "://" + cfg.HTTPAddr + "/?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
+	client, err := cfg.ClickHouse.Client(chconn.Timeout(60 * time.Second))
 	if err != nil {
 		return err
 	}
-	if cfg.User != "" {
-		req.SetBasicAuth(cfg.User, cfg.Password)
-	}
-	client := cfg.Client
-	if client == nil {
-		tc, err := cfg.ClickHouseTLS.TLSConfig()
-		if err != nil {
-			return err
-		}
-		client = &http.Client{Timeout: 60 * time.Second}
-		if tc != nil {
-			t := http.DefaultTransport.(*http.Transport).Clone()
-			t.TLSClientConfig = tc
-			client.Transport = t
-			defer t.CloseIdleConnections()
-		}
-	}
-	resp, err := client.Do(req)
+	defer client.Close()
+	body, err := client.Query(ctx, sql, map[string]string{
+		"since": p.Since.UTC().Format("2006-01-02 15:04:05.000000000"),
+		"until": p.Until.UTC().Format("2006-01-02 15:04:05.000000000"),
+		"limit": strconv.Itoa(p.Limit),
+	}, map[string]string{
+		"default_format":             chFormat,
+		"output_format_pretty_color": "0",
+		"session_timezone":           "UTC",
+	})
 	if err != nil {
-		return fmt.Errorf("clickhouse at %s: %w", cfg.HTTPAddr, err)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("clickhouse at %s: %s: %s", cfg.HTTPAddr, resp.Status, strings.TrimSpace(string(body)))
-	}
-	_, err = io.Copy(w, resp.Body)
+	defer body.Close()
+	_, err = io.Copy(w, body)
 	return err
 }

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetlake/packetlake/internal/chtls"
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
+	"github.com/packetlake/packetlake/internal/tlsconf"
 )
 
 // RunSQL reaches ClickHouse over https through a TLS-terminating proxy: with the proxy's CA it
@@ -18,7 +19,7 @@ func TestRunSQLOverTLS(t *testing.T) {
 	p := Params{Since: time.Now().Add(-time.Hour), Until: time.Now(), Limit: 3}
 	sql := "SELECT number FROM system.numbers LIMIT {limit:UInt32}"
 
-	cfg := Config{HTTPAddr: px.HTTP, Database: "default", ClickHouseTLS: chtls.Config{Enabled: true, CAFile: px.CAFile}}
+	cfg := Config{ClickHouse: chconn.Config{HTTPAddr: px.HTTP, Database: "default", TLS: tlsconf.Files{Enable: true, CAFile: px.CAFile}}}
 	var out bytes.Buffer
 	if err := RunSQL(t.Context(), cfg, sql, p, "CSV", &out); err != nil {
 		t.Fatalf("RunSQL over TLS with the CA: %v", err)
@@ -27,7 +28,7 @@ func TestRunSQLOverTLS(t *testing.T) {
 		t.Fatalf("RunSQL over TLS: got %q, want 0..2", got)
 	}
 
-	cfg.ClickHouseTLS.CAFile = ""
+	cfg.ClickHouse.TLS.CAFile = ""
 	err := RunSQL(t.Context(), cfg, sql, p, "CSV", &out)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
@@ -35,7 +36,7 @@ func TestRunSQLOverTLS(t *testing.T) {
 	}
 
 	// Plain http to the TLS port does not pass either.
-	if err := RunSQL(t.Context(), Config{HTTPAddr: px.HTTP, Database: "default"}, sql, p, "CSV", &out); err == nil {
+	if err := RunSQL(t.Context(), Config{ClickHouse: chconn.Config{HTTPAddr: px.HTTP, Database: "default"}}, sql, p, "CSV", &out); err == nil {
 		t.Fatal("plain http to the TLS port succeeded")
 	}
 }

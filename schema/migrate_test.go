@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
 	"github.com/packetlake/packetlake/schema"
 )
@@ -54,7 +54,7 @@ func testMain(m *testing.M) int {
 
 func connect(t *testing.T) driver.Conn {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{chAddr}})
+	conn, err := chconn.Config{Addr: chAddr}.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestPacketsColumnsEqualSchema(t *testing.T) {
 			t.Errorf("column %d: table has %s %s, schema.Columns %s %s", i, got[i].Name, got[i].Type, want.Name, want.CHType)
 		}
 	}
-	for _, table := range []string{"packets", "dead_letters", "collector_stats", "ingest_batches", "schema_migrations"} {
+	for _, table := range []string{"packets", "dead_letters", "collector_stats", "ingest_batches", "ingest_gaps", "schema_migrations"} {
 		var n uint64
 		if err := conn.QueryRow(ctx(t), "SELECT count() FROM system.tables WHERE database = 'cols' AND name = ?", table).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s: %d found, err %v", table, n, err)

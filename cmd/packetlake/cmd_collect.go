@@ -70,9 +70,9 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.Compression, "compression", cfg.Compression, "Kafka compression: lz4 or zstd")
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", cfg.StatsInterval, "period of stats messages")
 	fs.DurationVar(&cfg.FlushTimeout, "flush-timeout", cfg.FlushTimeout, "how long shutdown waits for Kafka to acknowledge")
-	metricsAddr := fs.String("metrics-addr", ":9464", "serve /metrics and /healthz here (empty: off)")
+	metrics := addMetricsFlags(fs, ":9464")
 	fs.StringVar(&cfg.Pcap, "pcap", "", "replay this capture (pcap or pcapng, Ethernet) instead of attaching")
-	fs.StringVar(&cfg.PinDir, "pin-dir", pinDirAuto, "bpffs directory the run is pinned in, so it outlives the process ("+pinDirAuto+": /sys/fs/bpf/packetlake/IF, or .../netns/NS/IF; '': no pinning)")
+	fs.StringVar(&cfg.PinDir, "pin-dir", pinDirAuto, "bpffs directory the run is pinned in, so it outlives the process ("+pinDirAuto+": /sys/fs/bpf/packetlake/IF, or .../netns/NS/IF, unpinned with a warning if it cannot be made; '': no pinning)")
 	onStop := fs.String("on-stop", "keep", "what SIGTERM does with the pinned program: keep (it goes on recording for the next collect) or detach (end the run)")
 	detach := fs.Bool("detach", false, "end the run pinned for --iface and exit: drain, final stats, detach, unpin")
 	logf := addLogFlags(fs)
@@ -116,7 +116,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 			}
 			return err
 		}
-		err = runDaemon(ctx, c, c.Done(), "signal received: detaching and flushing", *metricsAddr, reg, logger)
+		err = runDaemon(ctx, c, c.Done(), "signal received: shipping what was read", *metrics, reg, logger)
 		return errors.Join(c.Err(), err)
 	}
 }
@@ -130,6 +130,7 @@ func setPinning(cfg *collector.Config, onStop string, detach bool) error {
 	case cfg.Pcap != "":
 		cfg.PinDir = "" // a replay ends with its capture: nothing to keep
 	case cfg.PinDir == pinDirAuto:
+		cfg.PinBestEffort = true // pinned where the host allows it; unpinned, with a warning, elsewhere
 		cfg.PinDir = filepath.Join(bpf.BPFFSRoot, "packetlake", cfg.Iface)
 		if cfg.NetNS != "" {
 			cfg.PinDir = filepath.Join(bpf.BPFFSRoot, "packetlake", "netns", cfg.NetNS, cfg.Iface)

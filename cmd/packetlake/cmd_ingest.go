@@ -32,12 +32,12 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic of the packet frames")
 	fs.StringVar(&cfg.StatsTopic, "stats-topic", cfg.StatsTopic, "topic of the collector stats (empty: none)")
 	fs.StringVar(&cfg.FlowsTopic, "flows-topic", cfg.FlowsTopic, "topic of the collectors' flow counters (empty: none)")
-	fs.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse native-protocol address (required)")
-	fs.StringVar(&cfg.ClickHouseHTTP, "clickhouse-http", "", "ClickHouse HTTP address (required by --writer arrow-http)")
-	chTLS := addClickHouseTLSFlags(fs)
-	fs.StringVar(&cfg.Database, "database", cfg.Database, "ClickHouse database (created if missing)")
-	fs.StringVar(&cfg.User, "user", "default", "ClickHouse user")
-	fs.StringVar(&cfg.Password, "password", "", "ClickHouse password")
+	ch := &cfg.ClickHouse
+	fs.StringVar(&ch.Addr, "clickhouse", "", "ClickHouse native-protocol address (required)")
+	fs.StringVar(&ch.HTTPAddr, "clickhouse-http", "", "ClickHouse HTTP address (required by --writer arrow-http)")
+	fs.StringVar(&ch.Database, "database", ch.Database, "ClickHouse database (created if missing)")
+	ch.User = "default"
+	addClickHouseFlags(fs, ch)
 	fs.StringVar(&cfg.Writer, "writer", cfg.Writer, "packets writer: arrow-http or native")
 	fs.IntVar(&cfg.FlushRows, "flush-rows", cfg.FlushRows, "insert a partition's batch at this many rows")
 	flushBytes := bytesFlag(cfg.FlushBytes)
@@ -45,22 +45,26 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.FlushAge, "flush-age", cfg.FlushAge, "insert a partition's batch this long after its first frame")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout (how long a crashed member holds its partitions)")
 	fs.DurationVar(&cfg.RevokeTimeout, "revoke-timeout", cfg.RevokeTimeout, "how long a revoked partition may take to flush its last batch")
+	fs.IntVar(&cfg.PoisonRetries, "poison-retries", cfg.PoisonRetries, "times ClickHouse must refuse a batch's data (parse, type, constraint errors) before it is bisected and the refused frames go to dead_letters")
+	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", cfg.StallTimeout, "a partition with frames to store and no commit for this long makes /healthz unready")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
-	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics and /healthz here (empty: off)")
+	metrics := addMetricsFlags(fs, ":9465")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
-		if len(kafka.Brokers) == 0 || cfg.ClickHouse == "" || fs.NArg() > 0 {
+		if len(kafka.Brokers) == 0 || ch.Addr == "" || fs.NArg() > 0 {
 			fs.Usage()
 			return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
 		}
 		cfg.FlushBytes, cfg.Migrate, cfg.Kafka = int(flushBytes), !*noMigrate, *kafka
-		cfg.ClickHouseTLS = *chTLS
-		if cfg.ClickHouseHTTP == "" && cfg.Writer == ingester.WriterArrowHTTP {
+		if ch.HTTPAddr == "" && cfg.Writer == ingester.WriterArrowHTTP {
 			return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")
 		}
 		logger, err := logf.logger()
 		if err != nil {
 			return err
+		}
+		if w := clickHousePasswordWarning(cfg.ClickHouse.Password, cfg.ClickHouse.TLS.Enable, cfg.ClickHouse.Addr, cfg.ClickHouse.HTTPAddr); w != "" {
+			logger.Warn(w)
 		}
 
 		reg := newRegistry()
@@ -68,6 +72,6 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
-		return runDaemon(ctx, ing, nil, "stopping: flushing and committing the batches in hand", *metricsAddr, reg, logger)
+		return runDaemon(ctx, ing, nil, "stopping: flushing and committing the batches in hand", *metrics, reg, logger)
 	}
 }

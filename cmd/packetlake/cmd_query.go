@@ -37,18 +37,19 @@ func setupQuery() (*flag.FlagSet, func(context.Context) error) {
 		fs.PrintDefaults()
 	}
 	var q queryFlags
-	fs.StringVar(&q.cfg.HTTPAddr, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
-	fs.StringVar(&q.cfg.Database, "database", "packetlake", "database holding the packets table")
-	fs.StringVar(&q.cfg.User, "user", "", "ClickHouse user (default: the server's default user)")
-	fs.StringVar(&q.cfg.Password, "password", "", "ClickHouse password (prefer $PACKETLAKE_PASSWORD)")
-	chTLS := addClickHouseTLSFlags(fs)
+	ch := &q.cfg.ClickHouse
+	fs.StringVar(&ch.HTTPAddr, "clickhouse-http", "127.0.0.1:8123", "ClickHouse HTTP interface, host:port")
+	fs.StringVar(&ch.Database, "database", "packetlake", "database holding the packets table")
+	addClickHouseFlags(fs, ch)
 	fs.DurationVar(&q.since, "since", time.Hour, "report on the last DURATION (ignored if --from is set)")
 	fs.StringVar(&q.from, "from", "", "start time, RFC 3339 (overrides --since)")
 	fs.StringVar(&q.until, "until", "", "end time, RFC 3339 (default: now)")
 	fs.IntVar(&q.limit, "limit", 20, "rows at most")
 	fs.StringVar(&q.format, "format", "table", "output: table, json or csv")
 	return fs, func(ctx context.Context) error {
-		q.cfg.ClickHouseTLS = *chTLS
+		if w := clickHousePasswordWarning(q.cfg.ClickHouse.Password, q.cfg.ClickHouse.TLS.Enable, q.cfg.ClickHouse.HTTPAddr); w != "" {
+			fmt.Fprintln(fs.Output(), "packetlake query: warning: "+w)
+		}
 		return runQuery(ctx, fs, q)
 	}
 }

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -30,28 +28,22 @@ func setupSchema() (*flag.FlagSet, func(context.Context) error) {
 			"database whose schema is newer than this binary (latest version %d).\n\n", schema.LatestVersion())
 		fs.PrintDefaults()
 	}
-	addr := fs.String("clickhouse", "127.0.0.1:9000", "ClickHouse native-protocol address")
+	ch := chconn.Config{User: "default"}
+	fs.StringVar(&ch.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native-protocol address")
 	database := fs.String("database", "packetlake", "database to create or upgrade")
-	user := fs.String("user", "default", "ClickHouse user")
-	password := fs.String("password", "", "ClickHouse password")
-	chTLS := addClickHouseTLSFlags(fs)
+	addClickHouseFlags(fs, &ch)
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() != 1 || fs.Arg(0) != "apply" {
 			fs.Usage()
 			return errors.New("unknown or missing schema command: want `schema apply`")
 		}
-		tc, err := chTLS.TLSConfig()
+		if w := clickHousePasswordWarning(ch.Password, ch.TLS.Enable, ch.Addr); w != "" {
+			fmt.Fprintln(fs.Output(), "packetlake schema: warning: "+w)
+		}
+		// No database in the handshake: it may not exist yet.
+		conn, err := ch.Open()
 		if err != nil {
 			return err
-		}
-		conn, err := clickhouse.Open(&clickhouse.Options{
-			Addr:        []string{*addr},
-			Auth:        clickhouse.Auth{Username: *user, Password: *password},
-			DialTimeout: 5 * time.Second,
-			TLS:         tc,
-		})
-		if err != nil {
-			return fmt.Errorf("open clickhouse %s: %w", *addr, err)
 		}
 		defer conn.Close()
 		if err := schema.Migrate(ctx, conn, *database); err != nil {

@@ -57,8 +57,8 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// /healthz answers 503 with the daemon's reason while it starts, 200 once it is ready, and
-// /metrics serves the registry; a signal stops the daemon.
+// /healthz answers 503 with the daemon's reason while it starts, 200 once it is ready, /livez
+// 200 throughout, and /metrics serves the registry; a signal stops the daemon.
 func TestHealthzFollowsDaemonReadiness(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,12 +71,15 @@ func TestHealthzFollowsDaemonReadiness(t *testing.T) {
 	defer cancel()
 	result := make(chan error, 1)
 	go func() {
-		result <- runDaemon(ctx, d, nil, "signal", addr, newRegistry(), slog.New(slog.DiscardHandler))
+		result <- runDaemon(ctx, d, nil, "signal", metricsFlags{Addr: addr}, newRegistry(), slog.New(slog.DiscardHandler))
 	}()
 	<-d.starting
 	base := "http://" + addr
 	if code, body := get(t, base+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not started") {
 		t.Errorf("healthz while starting: %d %q, want 503 not started", code, body)
+	}
+	if code, body := get(t, base+"/livez"); code != http.StatusOK {
+		t.Errorf("livez while starting: %d %q, want 200: not ready is alive", code, body)
 	}
 	close(d.release)
 	deadline := time.Now().Add(5 * time.Second)
@@ -104,7 +107,7 @@ func TestRunDaemonStopsAfterFailedStart(t *testing.T) {
 	d := newFakeDaemon()
 	d.startErr = errors.New("no ClickHouse")
 	close(d.release)
-	err := runDaemon(context.Background(), d, nil, "signal", "", newRegistry(), slog.New(slog.DiscardHandler))
+	err := runDaemon(context.Background(), d, nil, "signal", metricsFlags{}, newRegistry(), slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "no ClickHouse") || !d.stopped.Load() {
 		t.Errorf("err %v, stopped %v", err, d.stopped.Load())
 	}

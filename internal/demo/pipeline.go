@@ -66,8 +66,7 @@ func (r *runner) startIngester(ctx context.Context) error {
 	cfg := ingester.DefaultConfig()
 	cfg.Kafka.Brokers = []string{r.kafka.Addr()}
 	cfg.Group = ingesterGroup
-	cfg.ClickHouse, cfg.ClickHouseHTTP = r.ch.TCPAddr(), r.ch.HTTPAddr()
-	cfg.Database = Database
+	cfg.ClickHouse = r.clickhouse()
 	cfg.FlushAge = 500 * time.Millisecond
 	cfg.SessionTimeout = 10 * time.Second
 	// Bounds the stop after a terminal's Ctrl-C, which also reaches the ClickHouse child: the last
@@ -83,7 +82,7 @@ func (r *runner) startIngester(ctx context.Context) error {
 		return err
 	}
 	r.ing = ing
-	r.log.Info("ingester running", "group", cfg.Group, "database", cfg.Database)
+	r.log.Info("ingester running", "group", cfg.Group, "database", cfg.ClickHouse.Database)
 	return nil
 }
 
@@ -111,7 +110,7 @@ func (r *runner) startCollector(ctx context.Context) error {
 // the traffic includes shows up as a port_scan anomaly within seconds.
 func (r *runner) startDetector(ctx context.Context) error {
 	cfg := detector.DefaultConfig()
-	cfg.ClickHouseHTTP, cfg.Database = r.ch.HTTPAddr(), Database
+	cfg.ClickHouse = r.clickhouse()
 	d, err := detector.New(cfg, detector.Dependencies{Logger: r.componentLog.With("component", "detector")})
 	if err != nil {
 		return err

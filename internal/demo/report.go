@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/query"
 )
 
@@ -23,8 +24,13 @@ var finalReports = []struct{ name, title string }{
 	{"syn_without_handshake", "SYNs without a handshake (nmap's half-open scan)"},
 }
 
+// clickhouse is the demo's ClickHouse, on the demo's database.
+func (r *runner) clickhouse() chconn.Config {
+	return chconn.Config{Addr: r.ch.TCPAddr(), HTTPAddr: r.ch.HTTPAddr(), Database: Database}
+}
+
 func (r *runner) queryConfig() query.Config {
-	return query.Config{HTTPAddr: r.ch.HTTPAddr(), Database: Database}
+	return query.Config{ClickHouse: r.clickhouse()}
 }
 
 // lines runs one of the demo's own queries and returns its TSV rows. The only value put into
@@ -87,7 +93,7 @@ func (r *runner) fillSummary(ctx context.Context, sum *Summary) error {
 		return err
 	}
 	// SYN without ACK: the scan's probes, not the replies' handshakes.
-	l, err := r.lines(ctx, `SELECT IPv6NumToString(src_addr) AS src, uniqExact(dst_port) AS ports FROM packets
+	l, err := r.lines(ctx, `SELECT if(src_addr BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(src_addr)), IPv6NumToString(src_addr)) AS src, uniqExact(dst_port) AS ports FROM packets
 		WHERE collector_id = $ID AND ip_proto = 6 AND bitAnd(tcp_flags, 0x12) = 0x02
 		GROUP BY src_addr ORDER BY ports DESC LIMIT 1`)
 	if err != nil {
@@ -141,6 +147,10 @@ serve it on 127.0.0.1:9000 and :8123 (until Ctrl-C):
 then, in another shell ('%[2]s query -h' lists the reports):
   %[2]s query --since 24h top_talkers
   curl 'http://127.0.0.1:8123/?query=SELECT+count()+FROM+%[3]s.packets'
+The web console (traffic, packets, anomalies, pipeline) over the same data, one command that
+starts ClickHouse on free ports itself (do not run clickhouse-local on the same data then):
+  %[2]s console --clickhouse-data %[1]s/clickhouse
+and open http://127.0.0.1:8080/anomalies?from=now-24h
 `, data, bin, Database)
 }
 

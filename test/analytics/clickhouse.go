@@ -5,63 +5,35 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/record"
 )
 
 // CH talks to ClickHouse over HTTP, the interface reports and Grafana also use.
 type CH struct {
-	Addr     string // host:port of the HTTP interface
-	Database string // default database of every statement
-	Client   *http.Client
+	Config chconn.Config // HTTPAddr and Database, the default database of every statement
+	client *chconn.Client
 }
 
-// Do runs one statement with extra settings and returns the body (TabSeparated unless the
-// statement says FORMAT).
-func (c CH) Do(ctx context.Context, sql string, body io.Reader, settings url.Values) ([]byte, error) {
-	q := url.Values{}
-	q.Set("database", c.Database)
-	q.Set("session_timezone", "UTC")
-	for k, v := range settings {
-		q[k] = v
-	}
-	if body == nil {
-		body = strings.NewReader(sql)
-	} else {
-		q.Set("query", sql)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.Addr+"/?"+q.Encode(), body)
-	if err != nil {
-		return nil, err
-	}
-	client := c.Client
-	if client == nil {
-		client = &http.Client{Timeout: 2 * time.Minute}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("clickhouse: %s: %s\nstatement: %s", resp.Status, bytes.TrimSpace(out), sql)
-	}
-	return out, nil
+// NewCH returns a client for cfg's HTTP interface; every statement runs in UTC within 2 min.
+func NewCH(cfg chconn.Config) (CH, error) {
+	client, err := cfg.Client(chconn.Timeout(2*time.Minute), chconn.Settings(map[string]string{"session_timezone": "UTC"}))
+	return CH{Config: cfg, client: client}, err
 }
 
 // Query runs a statement and returns its TabSeparated rows.
 func (c CH) Query(ctx context.Context, sql string) ([]string, error) {
-	out, err := c.Do(ctx, sql, nil, nil)
+	body, err := c.client.Query(ctx, sql, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w\nstatement: %s", err, sql)
+	}
+	defer body.Close()
+	out, err := io.ReadAll(body)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +46,18 @@ func (c CH) Query(ctx context.Context, sql string) ([]string, error) {
 
 // Exec runs a statement that returns nothing.
 func (c CH) Exec(ctx context.Context, sql string) error {
-	_, err := c.Do(ctx, sql, nil, nil)
-	return err
+	if err := c.client.Exec(ctx, sql, nil); err != nil {
+		return fmt.Errorf("%w\nstatement: %s", err, sql)
+	}
+	return nil
+}
+
+// Insert sends body as the data of sql (an INSERT ... FORMAT F) with extra settings.
+func (c CH) Insert(ctx context.Context, sql string, body io.Reader, settings map[string]string) error {
+	if err := c.client.Insert(ctx, sql, body, settings); err != nil {
+		return fmt.Errorf("%w\nstatement: %s", err, sql)
+	}
+	return nil
 }
 
 // Uint runs a statement returning one unsigned number.
@@ -111,10 +93,9 @@ func (c CH) InsertInto(ctx context.Context, table string, rows []record.Packet, 
 		})
 		b = append(b, line...)
 	}
-	settings := url.Values{"date_time_input_format": {"best_effort"}, "input_format_skip_unknown_fields": {"0"}}
+	settings := map[string]string{"date_time_input_format": "best_effort", "input_format_skip_unknown_fields": "0"}
 	if token != "" {
-		settings.Set("insert_deduplication_token", token)
+		settings["insert_deduplication_token"] = token
 	}
-	_, err := c.Do(ctx, "INSERT INTO "+table+" FORMAT JSONEachRow", bytes.NewReader(b), settings)
-	return err
+	return c.Insert(ctx, "INSERT INTO "+table+" FORMAT JSONEachRow", bytes.NewReader(b), settings)
 }

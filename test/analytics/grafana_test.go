@@ -294,8 +294,8 @@ func loadPipelineRows(t *testing.T, ch CH, ds *Dataset, runs [][3]string) (loss 
 			stats.Write(append(row, '\n'))
 		}
 	}
-	if _, err := ch.Do(ctx, "INSERT INTO collector_stats (ts, host, iface, collector_id, `partition`, `offset`, raw) FORMAT JSONEachRow",
-		&stats, map[string][]string{"date_time_input_format": {"best_effort"}}); err != nil {
+	if err := ch.Insert(ctx, "INSERT INTO collector_stats (ts, host, iface, collector_id, `partition`, `offset`, raw) FORMAT JSONEachRow",
+		&stats, map[string]string{"date_time_input_format": "best_effort"}); err != nil {
 		t.Fatal(err)
 	}
 	at := func(m int) string { return ds.From.Add(time.Duration(m) * time.Minute).Format("2006-01-02 15:04:05") }

@@ -32,7 +32,11 @@ func migrated(t testing.TB) CH {
 	if err := schema.Migrate(testCtx(t), env.CH(t), db); err != nil {
 		t.Fatalf("migrate %s: %v", db, err)
 	}
-	return CH{Addr: env.ClickHouse.HTTPAddr(), Database: db}
+	ch, err := NewCH(env.CHConfig(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
 }
 
 var (

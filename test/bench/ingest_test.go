@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -59,7 +56,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				ing := ingestRun(b, n, rollups, "ingester", func(db string) func() {
 					cfg := ingester.DefaultConfig()
 					cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
-					cfg.ClickHouse, cfg.ClickHouseHTTP, cfg.Database, cfg.Migrate = env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr(), db, false
+					cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
 					cfg.SessionTimeout = 6 * time.Second
 					in, err := ingester.New(cfg, ingester.Dependencies{Registerer: prometheus.NewRegistry()})
 					if err != nil {
@@ -180,21 +177,19 @@ func fillMemoryTable(b *testing.B, table string, pkts []record.Packet) {
 	db, _, _ := strings.Cut(table, ".")
 	chExec(b, conn, "CREATE DATABASE "+db)
 	chExec(b, conn, fmt.Sprintf("CREATE TABLE %s (%s) ENGINE = Memory", table, columnsDDL()))
+	client, err := env.CHConfig("").Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
 	const block = 100_000
 	for i := 0; i < len(pkts); i += block {
 		var body []byte
 		for j := i; j < min(i+block, len(pkts)); j++ {
 			body = appendRowBinary(body, &pkts[j])
 		}
-		u := "http://" + env.ClickHouse.HTTPAddr() + "/?query=" + url.QueryEscape("INSERT INTO "+table+" FORMAT RowBinary")
-		resp, err := http.Post(u, "application/octet-stream", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("fill %s: %s: %s", table, resp.Status, msg)
+		if err := client.Insert(context.Background(), "INSERT INTO "+table+" FORMAT RowBinary", bytes.NewReader(body), nil); err != nil {
+			b.Fatalf("fill %s: %v", table, err)
 		}
 	}
 }

@@ -234,7 +234,7 @@ func e2eRun(b *testing.B, pps int, d time.Duration, flushAge time.Duration) {
 	db := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
 	cfg := ingester.DefaultConfig()
 	cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topic, topic+"-stats"
-	cfg.ClickHouse, cfg.ClickHouseHTTP, cfg.Database = env.ClickHouse.TCPAddr(), env.ClickHouse.HTTPAddr(), db
+	cfg.ClickHouse = env.CHConfig(db)
 	cfg.FlushAge = flushAge
 	cfg.SessionTimeout = 6 * time.Second
 	in, err := ingester.New(cfg, ingester.Dependencies{Registerer: prometheus.NewRegistry()})

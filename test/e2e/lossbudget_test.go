@@ -58,7 +58,7 @@ func checkLossBudget(t *testing.T, ctx context.Context, db string, since time.Ti
 // lossBudgetSums runs the loss_budget report over [since, now] and sums its rows per host.
 func lossBudgetSums(t *testing.T, ctx context.Context, db string, since time.Time) map[string]budgetRow {
 	t.Helper()
-	cfg := query.Config{HTTPAddr: env.ClickHouse.HTTPAddr(), Database: db}
+	cfg := query.Config{ClickHouse: env.CHConfig(db)}
 	var out bytes.Buffer
 	p := query.Params{Since: since.Add(-time.Minute), Until: time.Now().Add(time.Minute), Limit: 10_000}
 	if err := query.Run(ctx, cfg, "loss_budget", p, "json", &out); err != nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/packetlake/packetlake/internal/chconn"
 )
 
 const rows = 1000
@@ -35,7 +33,7 @@ func wantRow(i int) row {
 
 func connect(t *testing.T, addr string) driver.Conn {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}})
+	conn, err := chconn.Config{Addr: addr}.Open()
 	if err != nil {
 		t.Fatalf("open native %s: %v", addr, err)
 	}
@@ -100,15 +98,16 @@ func checkRows(t *testing.T, ctx context.Context, conn driver.Conn) {
 
 func httpGet(t *testing.T, addr, q string) string {
 	t.Helper()
-	resp, err := http.Post("http://"+addr+"/?query="+url.QueryEscape(q), "text/plain", nil)
+	client, err := chconn.Config{HTTPAddr: addr}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := client.Query(t.Context(), q, nil, nil)
 	if err != nil {
 		t.Fatalf("http %q: %v", q, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("http %q: %s: %s", q, resp.Status, b)
-	}
+	defer body.Close()
+	b, _ := io.ReadAll(body)
 	return string(b)
 }
 

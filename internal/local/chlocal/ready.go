@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/packetlake/packetlake/internal/chconn"
 )
 
 // waitReady polls until both listeners answer a real query and the engine has opened its
@@ -18,6 +19,14 @@ import (
 func (s *Server) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
+	ch := chconn.Config{Addr: s.TCPAddr(), HTTPAddr: s.HTTPAddr()}
+	// The probe never keeps a connection: ClickHouse waits for open client connections at
+	// shutdown and exits the process forcefully if they outlive shutdown_wait_unfinished.
+	client, err := ch.Client(chconn.Transport(func(t *http.Transport) { t.DisableKeepAlives = true }))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
 	var last error
 	for {
 		select {
@@ -31,7 +40,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 				s.TCPAddr(), s.HTTPAddr(), readyTimeout, last, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
-		if last = s.probe(ctx); last == nil && s.engineHoldsFIFO() {
+		if last = s.probe(ctx, ch, client); last == nil && s.engineHoldsFIFO() {
 			return nil
 		}
 	}
@@ -40,18 +49,18 @@ func (s *Server) waitReady(ctx context.Context) error {
 // probe runs the same query over HTTP and over the native protocol. It asks for this engine's
 // own blocking statement (its FIFO path is unique), so a foreign server that happens to answer
 // on the port is never mistaken for ours.
-func (s *Server) probe(ctx context.Context) error {
+func (s *Server) probe(ctx context.Context, ch chconn.Config, client *chconn.Client) error {
 	want := "1"
 	q := "SELECT count() FROM system.processes WHERE position(query, " + sqlString(s.fifoPath) +
 		") > 0 AND query_id != queryID()"
-	got, err := httpQuery(ctx, s.HTTPAddr(), q)
+	got, err := httpQuery(ctx, client, q)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	if got != want {
 		return fmt.Errorf("http %s answered %q, want %q: another server on this port?", s.HTTPAddr(), got, want)
 	}
-	got, err = nativeQuery(ctx, s.TCPAddr(), q)
+	got, err = nativeQuery(ctx, ch, q)
 	if err != nil {
 		return fmt.Errorf("native: %w", err)
 	}
@@ -61,36 +70,25 @@ func (s *Server) probe(ctx context.Context) error {
 	return nil
 }
 
-// probeClient never keeps a connection: ClickHouse waits for open client connections at
-// shutdown and exits the process forcefully if they outlive shutdown_wait_unfinished.
-var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-
-func httpQuery(ctx context.Context, addr, q string) (string, error) {
+func httpQuery(ctx context.Context, client *chconn.Client, q string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/?query="+url.QueryEscape(q), nil)
+	body, err := client.Query(ctx, q, nil, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := probeClient.Do(req)
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, 4096))
 	if err != nil {
 		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	return strings.TrimSuffix(string(b), "\n"), nil
 }
 
-func nativeQuery(ctx context.Context, addr, q string) (string, error) {
+func nativeQuery(ctx context.Context, ch chconn.Config, q string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: time.Second})
+	conn, err := ch.Open(func(o *clickhouse.Options) { o.DialTimeout = time.Second })
 	if err != nil {
 		return "", err
 	}

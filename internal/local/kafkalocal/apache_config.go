@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -52,6 +54,44 @@ auto.leader.rebalance.enable=false
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
 `, port, cport, logDirs)
+}
+
+// extraProperties renders overrides as server.properties lines, in key order; Java's
+// Properties keeps the last of repeated keys, so they win over brokerProperties.
+func extraProperties(props map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		fmt.Fprintf(&b, "%s=%s\n", k, props[k])
+	}
+	return b.String()
+}
+
+// secureProperties adds the SASL_SSL listener of s on sport (the listeners of brokerProperties
+// restated with it: the later keys win) (nothing when s is nil): TLS from a PEM key
+// store, SCRAM-SHA-256/512, and optionally the StandardAuthorizer with the PLAINTEXT principal
+// (controller, broker, administration) as super user.
+func secureProperties(port, cport, sport int, s *SecureListener) string {
+	if s == nil {
+		return ""
+	}
+	p := fmt.Sprintf(`# SASL_SSL listener (SecureListener)
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d,SASL_SSL://127.0.0.1:%[3]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,SASL_SSL://127.0.0.1:%[3]d
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=%[4]s
+listener.name.sasl_ssl.ssl.enabled.protocols=TLSv1.3,TLSv1.2
+`, port, cport, sport, s.KeyStore)
+	if s.Authorizer {
+		p += `authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
+`
+	}
+	return p
 }
 
 // log4jProperties sends the broker's log to stdout, which StartApache points at LogPath. Without

@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
 
@@ -30,13 +31,16 @@ func uniqueName(t testing.TB, prefix string) string {
 	return fmt.Sprintf("%s_%s_%d", prefix, name, counter.Add(1))
 }
 
+// CHConfig is how to reach the test ClickHouse (both addresses), on database db ("": the
+// server's default).
+func (e *Env) CHConfig(db string) chconn.Config {
+	return chconn.Config{Addr: e.ClickHouse.TCPAddr(), HTTPAddr: e.ClickHouse.HTTPAddr(), Database: db}
+}
+
 // CH opens a native-protocol connection to the test ClickHouse, closed when the test ends.
 func (e *Env) CH(t testing.TB) driver.Conn {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{e.ClickHouse.TCPAddr()},
-		DialTimeout: 10 * time.Second,
-	})
+	conn, err := e.CHConfig("").Open(func(o *clickhouse.Options) { o.DialTimeout = 10 * time.Second })
 	if err != nil {
 		t.Fatalf("connect to clickhouse: %v", err)
 	}
