@@ -144,7 +144,7 @@ func TestOpenPinnedClearsUnfinished(t *testing.T) {
 
 // testPinDir is a pin directory for one test, cleared at its end (which detaches what is left).
 func testPinDir(t *testing.T) string {
-	dir := filepath.Join(BPFFSRoot, "packetlake-test", fmt.Sprintf("bpf-%d-%s", os.Getpid(), t.Name()))
+	dir := filepath.Join(BPFFSRoot, "packetlake-test", fmt.Sprintf("bpf-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
 	t.Cleanup(func() { removePins(dir, true); os.Remove(filepath.Join(dir, "not_ours")); os.Remove(dir) })
 	return dir
 }
