@@ -46,6 +46,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout (how long a crashed member holds its partitions)")
 	fs.DurationVar(&cfg.RevokeTimeout, "revoke-timeout", cfg.RevokeTimeout, "how long a revoked partition may take to flush its last batch")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
+	fs.StringVar(&cfg.Cluster, "cluster", "", "ClickHouse cluster the database is laid out on (schema apply --cluster): apply no DDL, check the schema is current instead")
 	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics and /healthz here (empty: off)")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/packetlake/packetlake/internal/childproc"
-		"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
