@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
 
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
@@ -12,7 +15,7 @@ import (
 func init() {
 	register(subcommand{
 		name:    "kafka-local",
-		summary: "run kfake, a Kafka-protocol test broker, in the foreground (demo only)",
+		summary: "run kfake, a Kafka-protocol test broker (demo), or with --nodes N a real Apache Kafka cluster, in the foreground",
 		setup:   setupKafkaLocal,
 	})
 }
@@ -22,13 +25,17 @@ func init() {
 func setupKafkaLocal() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("kafka-local", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: packetlake kafka-local --data DIR [--port N]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: packetlake kafka-local --data DIR [--port N] [--nodes N]\n\n"+
 			"Runs kfake, a Kafka-protocol test broker from franz-go (not Apache Kafka), on 127.0.0.1\n"+
-			"until SIGINT/SIGTERM. Topics, records and committed offsets persist in DIR.\n\n")
+			"until SIGINT/SIGTERM. Topics, records and committed offsets persist in DIR.\n\n"+
+			"With --nodes N, runs instead a real Apache Kafka %s cluster of N KRaft nodes (each broker\n"+
+			"and controller; jars from Maven Central, Java 17; 256 MiB heap each) on ports --port,\n"+
+			"--port+1, ...: topics default to 3 replicas and min.insync.replicas=2 when N >= 3.\n\n", kafkalocal.KafkaVersion)
 		fs.PrintDefaults()
 	}
 	data := fs.String("data", "", "data directory for kfake's topics, records and offsets (required)")
 	port := fs.Int("port", 9092, "listening port on 127.0.0.1 (0 picks a free one)")
+	nodes := fs.Int("nodes", 0, "run a real Apache Kafka cluster of this many nodes instead of kfake")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if *data == "" || fs.NArg() > 0 {
@@ -40,6 +47,9 @@ func setupKafkaLocal() (*flag.FlagSet, func(context.Context) error) {
 			return err
 		}
 
+		if *nodes > 0 {
+			return runKafkaCluster(ctx, *data, *nodes, *port, logger)
+		}
 		b, err := kafkalocal.StartEmbedded(kafkalocal.EmbeddedConfig{DataDir: *data, Port: *port, Logger: logger})
 		if err != nil {
 			return err
@@ -51,4 +61,26 @@ func setupKafkaLocal() (*flag.FlagSet, func(context.Context) error) {
 		logger.Info("kafka-local stopped")
 		return nil
 	}
+}
+
+// runKafkaCluster runs a real Apache Kafka cluster until SIGINT/SIGTERM.
+func runKafkaCluster(ctx context.Context, data string, nodes, port int, logger *slog.Logger) error {
+	cfg := kafkalocal.ClusterConfig{DataDir: data, Nodes: nodes, Logger: logger}
+	if port != 0 {
+		for i := range nodes {
+			cfg.Ports = append(cfg.Ports, port+i)
+		}
+	}
+	c, err := kafkalocal.StartCluster(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	for _, n := range c.Nodes {
+		fmt.Printf("kafka-local node %d ready addr=%s pid=%d log=%s\n", n.NodeID(), n.Addr(), n.Pid(), filepath.Join(data, fmt.Sprintf("node-%d", n.NodeID()), "broker.log"))
+	}
+	fmt.Printf("kafka-local cluster ready: --brokers %s\n", strings.Join(c.Addrs(), ","))
+	<-ctx.Done()
+	logger.Info("kafka-local stopping the cluster")
+	c.Stop()
+	return nil
 }
