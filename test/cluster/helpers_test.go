@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/packetlake/packetlake/internal/childproc"
 	"github.com/packetlake/packetlake/internal/chconn"
+	"github.com/packetlake/packetlake/internal/childproc"
 	"github.com/packetlake/packetlake/test/analytics"
 )
 

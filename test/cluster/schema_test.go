@@ -100,4 +100,3 @@ func TestClusterSchemaApply(t *testing.T) {
 		t.Errorf("after schema apply: version %d recorded %d times on shard 2 (%v)", last.Version, n, err)
 	}
 }
-

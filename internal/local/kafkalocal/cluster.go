@@ -207,16 +207,8 @@ func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition i
 // CreateTopic creates topic with partitions, replicas and min.insync.replicas, waiting until
 // every partition has a leader. An existing topic is not an error.
 func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int32, replicas int16, minISR int) error {
-	cl, err := c.client()
-	if err != nil {
+	if err := CreateTopicWith(ctx, c.Addrs(), name, partitions, replicas, minISR); err != nil {
 		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	isr := fmt.Sprint(minISR)
-	_, err = adm.CreateTopic(ctx, partitions, replicas, map[string]*string{"min.insync.replicas": &isr}, name)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s (%d partitions, %d replicas): %w", name, partitions, replicas, err)
 	}
 	for p := range partitions {
 		for {
