@@ -171,24 +171,27 @@ func TestClusterPipelineSurvivesKills(t *testing.T) {
 	}
 	waitFor(ctx, t, 60*time.Second, "all replicas back in sync after the controller's restart", func() bool { return kv.fullISR(ctx, all...) })
 
-	// 3. The ingester inserting the most right now.
-	before := make([]float64, len(ingesters))
-	for i, p := range ingesters {
-		before[i] = p.rowsInserted()
-	}
-	time.Sleep(time.Second)
-	victim, gain := 0, -1.0
-	for i, p := range ingesters {
-		if g := p.rowsInserted() - before[i]; g > gain {
-			victim, gain = i, g
+	// 3. The ingester inserting the most packets right now (one holding packets partitions).
+	victim, gain := 0, 0.0
+	waitFor(ctx, t, 60*time.Second, "an ingester inserting packets", func() bool {
+		before := make([]float64, len(ingesters))
+		for i, p := range ingesters {
+			before[i] = p.rowsInserted()
 		}
-	}
+		time.Sleep(2 * time.Second)
+		for i, p := range ingesters {
+			if g := p.rowsInserted() - before[i]; g > gain {
+				victim, gain = i, g
+			}
+		}
+		return gain > 0
+	})
 	active = busy(ctx, time.Second, commits)
 	ingesters[victim].kill()
 	killed = time.Now()
 	base = settled(ctx, commits) // after the kill: a commit in flight at the kill is no progress
 	stalls["ingester"] = advancedSince(ctx, t, "commits after the ingester's kill", killed, onlyKeys(base, active), commits)
-	t.Logf("killed %s (inserting %.0f rows/s): every busy partition committed again after %v", ingesters[victim].name, gain, stalls["ingester"])
+	t.Logf("killed %s (%.0f rows in the 2 s before): every busy partition committed again after %v", ingesters[victim].name, gain, stalls["ingester"])
 	ingesters[victim].start()
 
 	// 4. A ClickHouse shard server (also the entry point of ingester 2).
@@ -231,10 +234,17 @@ func TestClusterPipelineSurvivesKills(t *testing.T) {
 	}
 	cl := chHTTP(t, cc.HTTPAddrs()[0], db)
 	count := func(sql string) func() uint64 { return func() uint64 { return uintOr(ctx, cl, sql) } }
-	rows := waitStable(ctx, t, "rows on the cluster", acked, count("SELECT count() FROM packets"))
-	flowPackets := waitStable(ctx, t, "flow packets on the cluster", acked, count("SELECT sum(packets) FROM flows"))
-	if rows != acked || flowPackets != acked {
-		t.Fatalf("cluster: %d rows and %d packets in flows; the collectors' kernels saw and Kafka acknowledged %d", rows, flowPackets, acked)
+	rows := waitStable(ctx, acked, count("SELECT count() FROM packets"))
+	flowPackets := waitStable(ctx, acked, count("SELECT sum(packets) FROM flows"))
+	if rows != acked {
+		t.Fatalf("cluster: %d rows; the collectors' kernels saw and Kafka acknowledged %d", rows, acked)
+	}
+	if flowPackets != acked {
+		// Rows of one export seen twice are the ingester's; the same flow in more exports
+		// than the collector made, the collector's.
+		dups, _ := cl.Query(ctx, "SELECT host, collector_id, export_seq, count() - uniqExact(ifindex, ip_proto, src_addr, dst_addr, src_port, dst_port, vlan_id) AS extra FROM flows GROUP BY ALL HAVING extra > 0 LIMIT 5")
+		t.Errorf("cluster: flows count %d packets, the kernels saw %d; flow rows repeated within one export: %v; collectors: %+v / %+v",
+			flowPackets, acked, dups, collectors[0].Stats(), collectors[1].Stats())
 	}
 	var perShard []uint64
 	for _, a := range cc.HTTPAddrs() {
@@ -264,10 +274,16 @@ func TestClusterPipelineSurvivesKills(t *testing.T) {
 		"--stats-topic", stats, "--flows-topic", flows, "--database", single,
 		"--clickhouse", env.ClickHouse.TCPAddr(), "--clickhouse-http", env.ClickHouse.HTTPAddr(), "--flush-age", "300ms")
 	sl := chHTTP(t, env.ClickHouse.HTTPAddr(), single)
-	waitStable(ctx, t, "rows on the single server", acked, func() uint64 { return uintOr(ctx, sl, "SELECT count() FROM packets") })
-	waitStable(ctx, t, "flow packets on the single server", acked, func() uint64 { return uintOr(ctx, sl, "SELECT sum(packets) FROM flows") })
+	if n := waitStable(ctx, acked, func() uint64 { return uintOr(ctx, sl, "SELECT count() FROM packets") }); n != acked {
+		t.Fatalf("single server: %d rows, want %d", n, acked)
+	}
+	if n := waitStable(ctx, flowPackets, func() uint64 { return uintOr(ctx, sl, "SELECT sum(packets) FROM flows") }); n != flowPackets {
+		t.Errorf("single server: flows count %d packets, the cluster %d (the kernels saw %d)", n, flowPackets, acked)
+	}
 	nStats := uintOr(ctx, cl, "SELECT count() FROM collector_stats")
-	waitStable(ctx, t, "stats rows on the single server", nStats, func() uint64 { return uintOr(ctx, sl, "SELECT count() FROM collector_stats") })
+	if n := waitStable(ctx, nStats, func() uint64 { return uintOr(ctx, sl, "SELECT count() FROM collector_stats") }); n != nStats {
+		t.Fatalf("single server: %d stats rows, the cluster %d", n, nStats)
+	}
 
 	compareEverything(t, ctx, db, single, testStart.Add(-time.Minute), time.Now().Add(time.Minute))
 	for what, d := range stalls {
@@ -297,8 +313,7 @@ func onlyKeys(m, keys map[int32]int64) map[int32]int64 {
 
 // waitStable waits until now() reaches want and then stays the same for 3 s, and returns it:
 // exactly once is judged only once nothing more arrives.
-func waitStable(ctx context.Context, t *testing.T, what string, want uint64, now func() uint64) uint64 {
-	t.Helper()
+func waitStable(ctx context.Context, want uint64, now func() uint64) uint64 {
 	deadline := time.Now().Add(3 * time.Minute)
 	var n uint64
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -312,9 +327,6 @@ func waitStable(ctx context.Context, t *testing.T, what string, want uint64, now
 		if m := now(); m != n {
 			n, i = m, 0
 		}
-	}
-	if n != want {
-		t.Fatalf("%s: %d, want %d", what, n, want)
 	}
 	return n
 }
