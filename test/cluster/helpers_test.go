@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,6 +113,31 @@ func (p *ingestProc) rowsInserted() float64 {
 		}
 	}
 	return 0
+}
+
+var assignEvent = regexp.MustCompile(`msg="partitions (assigned|revoked|lost)" partitions="map\[([^"]*)\]"`)
+
+// owned returns the partitions of topic the ingester holds, from the assignments, revocations
+// and losses its log reported in order.
+func (p *ingestProc) owned(topic string) map[int32]bool {
+	b, _ := os.ReadFile(p.log)
+	out := map[int32]bool{}
+	topicParts := regexp.MustCompile(regexp.QuoteMeta(topic) + `:\[([0-9 ]*)\]`)
+	for _, m := range assignEvent.FindAllStringSubmatch(string(b), -1) {
+		tp := topicParts.FindStringSubmatch(m[2])
+		if tp == nil {
+			continue
+		}
+		for _, f := range strings.Fields(tp[1]) {
+			n, _ := strconv.Atoi(f)
+			if m[1] == "assigned" {
+				out[int32(n)] = true
+			} else {
+				delete(out, int32(n))
+			}
+		}
+	}
+	return out
 }
 
 func freeAddr(t *testing.T) string {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DefaultClusterName is the cluster's name in remote_servers when ClusterConfig.Name is empty.
@@ -30,6 +31,9 @@ type ClusterConfig struct {
 	// OnUnexpectedExit is given each server's SpawnConfig.OnUnexpectedExit, with its shard
 	// number (1-based); nil reports nothing.
 	OnUnexpectedExit func(shard, pid int, err error, stderrTail string)
+	// Supervise restarts a server that exits by itself (not by Kill, Restart or Stop), as
+	// systemd's Restart=always would; Crashes counts them.
+	Supervise bool
 }
 
 // Cluster is a sharded ClickHouse: one server per shard on loopback, each with a configuration
@@ -40,6 +44,8 @@ type Cluster struct {
 	cfg     ClusterConfig
 	mu      sync.Mutex
 	servers []*Process
+	crashes int
+	stopped bool
 }
 
 // StartCluster writes each server's configuration and starts all servers, returning once every
@@ -177,6 +183,13 @@ func (c *Cluster) Kill(shard int) error {
 	return nil
 }
 
+// Crashes is how many times a server exited by itself.
+func (c *Cluster) Crashes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.crashes
+}
+
 // Restart stops shard's server if it runs (SIGTERM) and starts it again on the same data,
 // ports and configuration, returning once it answers.
 func (c *Cluster) Restart(ctx context.Context, shard int) error {
@@ -185,13 +198,32 @@ func (c *Cluster) Restart(ctx context.Context, shard int) error {
 			return fmt.Errorf("restart shard %d: %w", shard, err)
 		}
 	}
+	return c.spawn(ctx, shard)
+}
+
+// spawn starts shard's server.
+func (c *Cluster) spawn(ctx context.Context, shard int) error {
 	scfg := SpawnConfig{
 		Binary: c.cfg.Binary, DataDir: filepath.Join(c.shardDir(shard), "data"),
 		TCPPort: c.cfg.TCPPorts[shard-1], HTTPPort: c.cfg.HTTPPorts[shard-1],
 		LogPath: c.LogPath(shard), ConfigFile: c.ConfigFile(shard), CacheDir: c.cfg.CacheDir,
 	}
-	if f := c.cfg.OnUnexpectedExit; f != nil {
-		scfg.OnUnexpectedExit = func(pid int, err error, tail string) { f(shard, pid, err, tail) }
+	scfg.OnUnexpectedExit = func(pid int, err error, tail string) {
+		if f := c.cfg.OnUnexpectedExit; f != nil {
+			f(shard, pid, err, tail)
+		}
+		c.mu.Lock()
+		c.crashes++
+		again := c.cfg.Supervise && !c.stopped
+		c.mu.Unlock()
+		if again {
+			go func() {
+				time.Sleep(500 * time.Millisecond)
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				_ = c.spawn(ctx, shard) // a failure shows as connection errors, and in the log
+			}()
+		}
 	}
 	p, err := Spawn(ctx, scfg)
 	if err != nil {
@@ -206,6 +238,7 @@ func (c *Cluster) Restart(ctx context.Context, shard int) error {
 // Stop stops every server (SIGTERM, then SIGKILL after the grace) and reports the first error.
 func (c *Cluster) Stop() error {
 	c.mu.Lock()
+	c.stopped = true
 	servers := append([]*Process(nil), c.servers...)
 	c.mu.Unlock()
 	errs := make([]error, len(servers))

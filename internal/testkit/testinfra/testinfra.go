@@ -113,6 +113,7 @@ func start(opts Options, dir string) (_ *Env, err error) {
 		wg.Go(func() {
 			e.CHCluster, cchErr = chlocal.StartCluster(ctx, chlocal.ClusterConfig{
 				Binary: e.Bin, DataDir: filepath.Join(dir, "clickhouse-cluster"), Shards: opts.ClickHouseShards,
+				Supervise: true, // as systemd would: a test reads Crashes
 				OnUnexpectedExit: func(shard, pid int, err error, tail string) {
 					chlocal.ReportExit(fmt.Sprintf("the test binary's ClickHouse shard %d", shard))(pid, err, tail)
 				},
