@@ -98,7 +98,7 @@ func (p *ingestProc) stop() {
 
 // rowsInserted reads the ingester's packets rows counter from /metrics (-1 if unreachable).
 func (p *ingestProc) rowsInserted() float64 {
-	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	resp, err := metricsClient.Get("http://" + p.metrics + "/metrics")
 	if err != nil {
 		return -1
 	}
@@ -139,6 +139,8 @@ func (p *ingestProc) owned(topic string) map[int32]bool {
 	}
 	return out
 }
+
+var metricsClient = &http.Client{Timeout: 3 * time.Second}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

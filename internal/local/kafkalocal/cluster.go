@@ -142,15 +142,21 @@ func (c *Cluster) Stop() {
 	wg.Wait()
 }
 
+// askTimeout bounds one question to the cluster (a dead node must not hang the asker).
+const askTimeout = 10 * time.Second
+
 // client is a short-lived client seeded with every node that runs.
 func (c *Cluster) client() (*kgo.Client, error) {
-	return kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.MetadataMinAge(100*time.Millisecond))
+	return kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.DialTimeout(2*time.Second), kgo.RetryTimeout(5*time.Second))
 }
 
 // ActiveController asks the cluster which node leads the KRaft metadata quorum (DescribeQuorum,
 // KIP-595/836). A Metadata response does not say: in KRaft it names a random broker as
 // "controller", since clients cannot reach the controllers.
 func (c *Cluster) ActiveController(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, askTimeout)
+	defer cancel()
 	cl, err := c.client()
 	if err != nil {
 		return 0, err
@@ -184,6 +190,8 @@ func (c *Cluster) ActiveController(ctx context.Context) (int, error) {
 
 // PartitionLeader is the node leading topic's partition, from fresh metadata.
 func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition int32) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, askTimeout)
+	defer cancel()
 	cl, err := c.client()
 	if err != nil {
 		return 0, err
