@@ -52,6 +52,7 @@ bench: deps install
 	$(GO) test -p 1 -run '^$$' -bench . -timeout 30m ./bpf/ ./collector/ ./record/...
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 10x -timeout 30m ./ingester/
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./test/bench/
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 20x -timeout 30m ./console/
 
 lint:
 	$(GO) vet ./...

@@ -15,7 +15,7 @@ import (
 
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
-	"github.com/packetlake/packetlake/record/l7"
+	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -243,17 +243,13 @@ func compareFrame(d decoded, tp tsharkPacket, ethernet bool, eth []byte) compari
 	// L7: the kernel's choice must follow the user-space rules (package l7) on tshark's view
 	// of the payload, and the snippet must be that payload's first bytes.
 	if p.ParseError == "" && (p.IPProto == 6 || p.IPProto == 17) && len(payload) > 0 {
-		kind := uint8(schema.L7None)
-		switch {
-		case p.SrcPort == 53 || p.DstPort == 53:
-			kind = schema.L7DNS
-		case p.IPProto == 6 && l7.LooksLikeTLSClientHello(payload):
-			kind = schema.L7TLS
-		case p.IPProto == 6 && l7.LooksLikeHTTPRequest(payload):
-			kind = schema.L7HTTP
-		}
+		kind := record.ClassifyL7(p.IPProto, p.SrcPort, p.DstPort, payload)
 		c.eq("l7_kind", uint64(d.k.L7Kind), uint64(kind))
-		want := payload[:min(len(payload), schema.SnippetMax)]
+		cut := schema.SnippetHeadMax
+		if kind == schema.L7QUIC {
+			cut = schema.SnippetMax
+		}
+		want := payload[:min(len(payload), cut)]
 		if kind == schema.L7None {
 			want = nil
 		}

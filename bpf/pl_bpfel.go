@@ -111,7 +111,7 @@ type plPlScratch struct {
 		ParseError  uint8
 		L7Kind      uint8
 	}
-	Snippet [1024]uint8
+	Snippet [1472]uint8
 }
 
 type plPlStage struct {

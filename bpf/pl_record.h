@@ -2,13 +2,15 @@
 #ifndef PL_RECORD_H
 #define PL_RECORD_H
 
-#define PL_SNIPPET_MAX 1024
+#define PL_SNIPPET_MAX 1472
+#define PL_SNIPPET_HEAD_MAX 1024
 
 enum pl_l7_kind {
 	PL_L7_NONE = 0,
 	PL_L7_DNS = 1,
 	PL_L7_TLS = 2,
 	PL_L7_HTTP = 3,
+	PL_L7_QUIC = 4,
 };
 
 enum pl_parse_error {
@@ -77,7 +79,7 @@ struct pl_record {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 parse_error;          /* kernel reason code, index into ParseErrors */
-	__u8 l7_kind;              /* what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP */
+	__u8 l7_kind;              /* what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP, L7QUIC */
 };
 
 #endif

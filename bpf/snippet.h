@@ -2,7 +2,9 @@
 /*
  * L7 candidates: decide what the payload looks like and copy its first bytes after the record.
  * The kernel only classifies by ports and a few leading bytes; the parsing happens in user space
- * (l7/), which applies the same rules. DNS is tested first, then TLS, then HTTP.
+ * (record/l7), which applies the same rules (record.ClassifyL7 is the mirror of pl_classify). DNS
+ * is tested first (by port), then for UDP a QUIC client Initial and an SSDP request, for TCP a TLS
+ * ClientHello and an HTTP request.
  */
 #ifndef PL_SNIPPET_H
 #define PL_SNIPPET_H
@@ -14,7 +16,11 @@
 #include "pkt.h"
 #include "parse_l4.h"
 
-#define PL_DNS_PORT 53
+/* DNS, multicast DNS (RFC 6762), LLMNR (RFC 4795): one message format. l7.IsDNSPort */
+static __always_inline bool pl_dns_port(__u16 port)
+{
+	return port == 53 || port == 5353 || port == 5355;
+}
 
 /* The first four payload bytes as a big-endian word, so methods compare as one constant. */
 #define PL_W(a, b, c, d) ((__u32)(a) << 24 | (__u32)(b) << 16 | (__u32)(c) << 8 | (__u32)(d))
@@ -46,15 +52,45 @@ static __always_inline bool pl_is_http(const __u8 *b)
 	return false;
 }
 
+/*
+ * A QUIC v1 or v2 client Initial: long header with the fixed bit, the version's Initial type, a
+ * destination connection id of 8..20 bytes (l7.LooksLikeQUICInitial).
+ */
+static __always_inline bool pl_is_quic_initial(const __u8 *b)
+{
+	__u32 v = PL_W(b[1], b[2], b[3], b[4]);
+
+	if (b[5] < 8 || b[5] > 20)
+		return false;
+	if (v == 0x00000001)
+		return (b[0] & 0xf0) == 0xc0;
+	if (v == 0x6b3343cf)
+		return (b[0] & 0xf0) == 0xd0;
+	return false;
+}
+
+/* HTTP over UDP (SSDP): "M-SEARCH" or "NOTIFY " (l7.LooksLikeSSDPRequest). */
+static __always_inline bool pl_is_ssdp(const __u8 *b)
+{
+	/* Whole words: byte compares of both branches, merged, made clang index b by a register. */
+	__u32 w = PL_W(b[0], b[1], b[2], b[3]), w2 = PL_W(b[4], b[5], b[6], b[7]);
+
+	if (w == PL_W('M', '-', 'S', 'E'))
+		return w2 == PL_W('A', 'R', 'C', 'H');
+	if (w == PL_W('N', 'O', 'T', 'I'))
+		return (w2 & 0xffffff00) == PL_W('F', 'Y', ' ', 0);
+	return false;
+}
+
 static __always_inline __u8 pl_classify(const struct pl_pkt *p, const struct pl_record *r,
 					const struct pl_l4 *l4, __u32 avail)
 {
 	__u8 b[8] PL_ALIGNED = {};
 	__u32 n;
 
-	if (r->src_port == PL_DNS_PORT || r->dst_port == PL_DNS_PORT)
+	if (pl_dns_port(r->src_port) || pl_dns_port(r->dst_port))
 		return PL_L7_DNS;
-	if (r->ip_proto != IPPROTO_TCP)
+	if (r->ip_proto != IPPROTO_TCP && r->ip_proto != IPPROTO_UDP)
 		return PL_L7_NONE;
 	if (avail >= sizeof(b)) {
 		if (pl_load(p, l4->off, b, sizeof(b)) < 0)
@@ -64,7 +100,17 @@ static __always_inline __u8 pl_classify(const struct pl_pkt *p, const struct pl_
 		if (n == 0 || pl_load_slow(p, l4->off, b, n) < 0)
 			return PL_L7_NONE;
 	}
+	if (r->ip_proto == IPPROTO_UDP) {
+		if (pl_is_quic_initial(b))
+			return PL_L7_QUIC;
+		if (pl_is_ssdp(b))
+			return PL_L7_HTTP;
+		return PL_L7_NONE;
+	}
 	if (b[0] == 0x16 && b[1] == 0x03 && b[5] == 0x01) /* a ClientHello: l7.LooksLikeTLSClientHello */
+		return PL_L7_TLS;
+	/* ChangeCipherSpec, then a handshake record (a second ClientHello): l7.LooksLikeCCSThenHandshake */
+	if (b[0] == 0x14 && b[1] == 0x03 && b[3] == 0 && b[4] == 1 && b[5] == 1 && b[6] == 0x16 && b[7] == 0x03)
 		return PL_L7_TLS;
 	if (pl_is_http(b))
 		return PL_L7_HTTP;
@@ -145,9 +191,9 @@ static __always_inline bool pl_copy_direct(const struct pl_pkt *p, __u32 off, __
 }
 
 /*
- * Sets l7_kind and copies min(payload present, PL_SNIPPET_MAX) bytes behind the record. A failed
- * copy is counted and the record goes out without its snippet (l7_kind kept: the leading bytes
- * were read).
+ * Sets l7_kind and copies min(payload present, PL_SNIPPET_HEAD_MAX) bytes behind the record, a
+ * QUIC Initial up to PL_SNIPPET_MAX (its CRYPTO frames may lie anywhere in it). A failed copy is
+ * counted and the record goes out without its snippet (l7_kind kept: the leading bytes were read).
  */
 static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch *s,
 				       const struct pl_l4 *l4)
@@ -161,7 +207,7 @@ static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch
 	r->l7_kind = pl_classify(p, r, l4, avail);
 	if (r->l7_kind == PL_L7_NONE)
 		return;
-	n = pl_clamp_len(avail, PL_SNIPPET_MAX);
+	n = pl_clamp_len(avail, r->l7_kind == PL_L7_QUIC ? PL_SNIPPET_MAX : PL_SNIPPET_HEAD_MAX);
 	if (pl_copy_direct(p, l4->off, s->snippet, n)) {
 		r->snippet_len = n;
 		return;

@@ -34,6 +34,7 @@ func DecodeCapture(path string, w io.Writer) (ReplayStats, error) {
 		line  []byte
 		werr  error
 		count int
+		l7st  = record.NewL7State() // QUIC ClientHellos over several Initials, as the ingester does
 	)
 	if len(hdr.Iface) > 255 {
 		hdr.Iface = hdr.Iface[:255]
@@ -46,7 +47,7 @@ func DecodeCapture(path string, w io.Writer) (ReplayStats, error) {
 		if err != nil {
 			return fmt.Errorf("frame built from the capture does not parse: %w", err)
 		}
-		err = record.Frame(h, samples, &pkt, func(p *record.Packet) error {
+		err = record.FrameState(h, samples, &pkt, l7st, func(p *record.Packet) error {
 			line = record.AppendJSON(line[:0], p)
 			_, werr = bw.Write(line)
 			return werr

@@ -20,6 +20,9 @@ type ReplayStats struct {
 	Packets int // packets read from the capture
 	Samples int // ring samples the program emitted for them (sampled-out packets emit none)
 	Refused int // packets the kernel would not run (BPF_PROG_TEST_RUN error, e.g. too big)
+	// Damaged are the capture's records skipped for an impossible header (capture length above
+	// the original length or the snapshot length): the rest of the file is still replayed.
+	Damaged []pcapfile.Damage
 }
 
 // ReplayPcap runs every packet of a capture (pcap or pcapng; Ethernet, or BSD loopback given an Ethernet header) through
@@ -33,7 +36,8 @@ type ReplayStats struct {
 // objs must not be attached anywhere while replaying: every record in its ring is taken to be
 // the current packet's (a live packet's record staged on the same CPU would come out with it). Packets run as fast as the kernel takes them, not at capture pace.
 // A packet the kernel refuses (BPF_PROG_TEST_RUN takes at most about a page of linear data) is
-// counted in Refused and skipped; an error from fn stops the replay and is returned.
+// counted in Refused and skipped, a damaged record of the file in Damaged; an error from fn stops
+// the replay and is returned.
 func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.Time) error) (ReplayStats, error) {
 	var st ReplayStats
 	f, err := os.Open(path)
@@ -61,6 +65,7 @@ func ReplayPcap(objs *bpf.Objects, path string, fn func(sample []byte, ts time.T
 	var rec ringbuf.Record
 	for {
 		data, ci, err := src.ReadPacketData()
+		st.Damaged = src.Damaged()
 		if errors.Is(err, io.EOF) {
 			return st, nil
 		}

@@ -208,7 +208,10 @@ func (c *Collector) replay(f *framer) error {
 		return nil
 	})
 	f.flush()
-	c.log.Info("capture replayed", "file", c.cfg.Pcap, "packets", st.Packets, "samples", st.Samples, "refused", st.Refused)
+	for _, d := range st.Damaged {
+		c.log.Warn("damaged capture record skipped", "file", c.cfg.Pcap, "record", d.Record, "offset", d.Offset, "reason", d.Reason)
+	}
+	c.log.Info("capture replayed", "file", c.cfg.Pcap, "packets", st.Packets, "samples", st.Samples, "refused", st.Refused, "damaged", len(st.Damaged))
 	if errors.Is(err, errStopped) {
 		return nil
 	}

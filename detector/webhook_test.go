@@ -115,7 +115,14 @@ func TestWebhookNeverBlocksDetection(t *testing.T) {
 	if err := d.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Detection must go on while the webhook hangs: wait (bounded) for cycles to pass 8. A
+	// webhook that held detection back would stall the count at the first cycle or two, however
+	// long we waited; waiting on the count, not a fixed sleep, keeps a loaded machine from
+	// failing a test that is about blocking, not speed.
+	deadline := time.Now().Add(30 * time.Second)
+	for counterValue(d.m.cycles) < 8 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	cycles := counterValue(d.m.cycles)
 	rows := anomalies(t, db)
 	stopStart := time.Now()
@@ -126,7 +133,7 @@ func TestWebhookNeverBlocksDetection(t *testing.T) {
 		t.Errorf("%d anomalies written while the webhook hung, want 6", len(rows))
 	}
 	if cycles < 8 {
-		t.Errorf("only %v cycles in 1.5 s at a 100 ms interval: the webhook held detection back", cycles)
+		t.Errorf("only %v cycles in 30 s at a 100 ms interval while the webhook hung: it held detection back", cycles)
 	}
 	if dropped := counterValue(d.m.webhook.WithLabelValues("dropped")); dropped < 4 {
 		t.Errorf("dropped %v, want at least 4 (6 anomalies, one in delivery, one queued)", dropped)

@@ -149,7 +149,7 @@ func benchIngest(b *testing.B, writer string) {
 			first = packetCounts(b, conn, db).Rows
 		}
 		start := time.Now()
-		waitRows(b, conn, db, frames*perFrame*collectors, 5*time.Minute)
+		waitPackets(b, conn, db, frames*perFrame*collectors, 5*time.Minute)
 		elapsed += time.Since(start)
 		timedRows += frames*perFrame*collectors - first
 		ing.Stop()

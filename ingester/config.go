@@ -37,9 +37,9 @@ type Config struct {
 	Cluster string
 
 	// A partition's batch is inserted once it holds FlushRows rows or FlushBytes bytes of
-	// Kafka values (both cuts are a function of the data alone, so a replay cuts the same
-	// batches), or FlushAge after its first record (recorded in ingest_batches before the
-	// INSERT, because a replay could not know where it was cut).
+	// Kafka values, or FlushAge after its first record. Every batch's range is claimed in
+	// Kafka before its INSERT (claim.go), so a replay cuts it where it was cut, whatever these
+	// settings are on the member that replays it.
 	FlushRows  int
 	FlushBytes int
 	FlushAge   time.Duration
@@ -48,7 +48,8 @@ type Config struct {
 
 	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
 	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
-	// stays bounded at about partitions × (MaxQueuedBytes + FlushBytes).
+	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes): a batch holds its
+	// rows and, for a bisection (bisect.go), the Kafka records they came from.
 	MaxQueuedBytes int
 	// InsertTimeout bounds one INSERT.
 	InsertTimeout time.Duration
@@ -62,6 +63,13 @@ type Config struct {
 	// and commit its last batch. After it the batch is abandoned uncommitted and the next owner
 	// replays it; keep it well under the group's rebalance timeout (60 s).
 	RevokeTimeout time.Duration
+	// PoisonRetries is how many times in a row ClickHouse must refuse a batch because of its
+	// data (a parse, type or constraint error: errclass.go) before the batch is bisected to put
+	// the records it refuses into dead_letters (bisect.go). Other errors are retried forever.
+	PoisonRetries int
+	// StallTimeout: a partition that has records to store but has committed nothing for this
+	// long is stalled: Ready (/healthz) reports it with its last error (stall.go).
+	StallTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults; Kafka.Brokers, Group and the ClickHouse addresses are left to set.
@@ -81,6 +89,8 @@ func DefaultConfig() Config {
 		RetryBackoffMax: 5 * time.Second,
 		SessionTimeout:  45 * time.Second,
 		RevokeTimeout:   20 * time.Second,
+		PoisonRetries:   3,
+		StallTimeout:    5 * time.Minute,
 	}
 }
 
@@ -110,6 +120,8 @@ func (c Config) Validate() error {
 		return errors.New("ingester: FlushRows, FlushBytes and FlushAge must be positive")
 	case c.MaxQueuedBytes <= 0 || c.InsertTimeout <= 0 || c.RetryBackoffMax <= 0 || c.RevokeTimeout <= 0 || c.SessionTimeout <= 0:
 		return errors.New("ingester: MaxQueuedBytes, InsertTimeout, RetryBackoffMax, SessionTimeout and RevokeTimeout must be positive")
+	case c.PoisonRetries <= 0 || c.StallTimeout <= 0:
+		return errors.New("ingester: PoisonRetries and StallTimeout must be positive")
 	}
 	return c.ClickHouse.Validate()
 }

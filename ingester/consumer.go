@@ -6,15 +6,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Consumer group: cooperative-sticky, so a rebalance moves only the partitions that change
 // owner and the others keep flowing; autocommit off, because an offset is committed only after
-// ClickHouse has the batch (worker.go); BlockRebalanceOnPoll, so a revoke never runs between a
+// ClickHouse has the batch (flush.go); BlockRebalanceOnPoll, so a revoke never runs between a
 // poll and the hand-off of its records, and the revoke callback waits until each revoked
 // partition's worker has inserted and committed what it was handed. The next owner starts
-// exactly at that commit: nothing lost, nothing doubled.
+// exactly at that commit: nothing lost, nothing doubled. A member that lost its session
+// without a revoke is fenced by the claims (claim.go).
 
 type topicPartition struct {
 	topic     string
@@ -45,12 +47,18 @@ func (ing *Ingester) kafkaOptions() []kgo.Opt {
 		// A revoke may take RevokeTimeout to flush; the group must wait at least that long.
 		kgo.RebalanceTimeout(max(60*time.Second, 2*ing.cfg.RevokeTimeout)),
 		kgo.BlockRebalanceOnPoll(),
+		// franz-go reports a re-created topic's UNKNOWN_TOPIC_ID only after five silent
+		// retries (about 30 s); kept, the first one starts checkRecreated.
+		kgo.KeepRetryableFetchErrors(),
 		// A new group starts at the beginning: frames produced before the first ingester ran
 		// are in Kafka and are wanted.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Frames are up to a few hundred KiB; 8 MiB per partition per fetch keeps a fetch
 		// round trip from limiting a fast partition.
 		kgo.FetchMaxPartitionBytes(8<<20),
+		// The committed offsets' markers: claims to honour, topic instances to check (claim.go).
+		kgo.OnOffsetsFetched(ing.onOffsetsFetched),
+		kgo.AdjustFetchOffsetsFn(ing.adjustOffsets),
 		kgo.OnPartitionsAssigned(ing.onAssigned),
 		kgo.OnPartitionsRevoked(ing.onRevoked),
 		kgo.OnPartitionsLost(ing.onLost),
@@ -71,15 +79,29 @@ func (ing *Ingester) pollLoop(ctx context.Context) {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
+			// A re-created topic shows as unknown, or as data loss when the position is past the
+			// end of the new log.
+			var loss *kgo.ErrDataLoss
+			unknown := errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition)
+			if unknown || errors.As(err, &loss) {
+				ing.checkRecreated(topic)
+			}
+			if kerr.IsRetriable(err) && !unknown {
+				return // the client retries it (kept only for the check above)
+			}
 			ing.metrics.kafkaErrors.WithLabelValues("fetch").Inc()
 			if time.Since(lastErrLog) > 10*time.Second { // the client retries; say so now and then
 				lastErrLog = time.Now()
 				ing.log.Warn("kafka fetch error", "topic", topic, "partition", partition, "err", err)
 			}
 		})
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) > 0 {
-				ing.worker(p.Topic, p.Partition).deliver(p.Records, p.HighWatermark)
+		fetches.EachTopic(func(t kgo.FetchTopic) {
+			for _, p := range t.Partitions {
+				if len(p.Records) > 0 {
+					w := ing.worker(t.Topic, p.Partition)
+					w.gaps.logStart.Store(p.LogStartOffset) // tells a jump past deleted records (expiry.go)
+					w.deliver(t.TopicID, p.Records, p.HighWatermark)
+				}
 			}
 		})
 		ing.client.AllowRebalance()
@@ -97,7 +119,9 @@ func (ing *Ingester) worker(topic string, partition int32) *partitionWorker {
 	}
 	var s sink
 	if topic == ing.cfg.Topic {
-		s = newPacketSink(ing.writer, func(n int) { ing.metrics.packets.Add(float64(n)) })
+		ps := newPacketSink(ing.writer, func(n int) { ing.metrics.packets.Add(float64(n)) })
+		ps.quic = ing.metrics.addQUIC
+		s = ps
 	} else if topic == ing.cfg.FlowsTopic {
 		s = &flowsSink{conn: ing.conn}
 	} else {

@@ -3,9 +3,11 @@ package ingester
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/packetlake/packetlake/internal/childproc"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
+	"github.com/packetlake/packetlake/internal/testkit/logbuf"
 )
 
 // Exactly once across failures: a stream of >= 200k packets keeps arriving while the ingester
@@ -29,11 +32,11 @@ func TestRestartMidStream(t *testing.T) {
 	createTopic(t, stats, 1)
 	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
 	conn := chConn(t, sharedCH.TCPAddr())
-	total, done := background(t, topic, 4, 100, 500, 40*time.Millisecond)
+	want, done := background(t, topic, 4, 100, 500, 40*time.Millisecond)
 	ing := startIngester(t, cfg)
-	var inserted uint64
+	var inserted, rows uint64
 	for i := range 3 {
-		time.Sleep(time.Second)
+		rows = waitGrowth(t, conn, db, rows, 20_000) // restart with another 20k rows in
 		if err := ing.Stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -42,11 +45,11 @@ func TestRestartMidStream(t *testing.T) {
 		ing = startIngester(t, cfg)
 	}
 	<-done
-	waitRows(t, conn, db, total, 2*time.Minute)
+	waitRows(t, conn, db, want, 2*time.Minute)
 	ing.Stop()
 	// A graceful handover needs no deduplication: nothing was even sent twice.
-	if inserted += ing.insertedRows(); inserted != total {
-		t.Errorf("the members inserted %d rows in all, want %d: a batch was sent twice", inserted, total)
+	if inserted += ing.insertedRows(); inserted != want.total() {
+		t.Errorf("the members inserted %d rows in all, want %d: a batch was sent twice", inserted, want.total())
 	}
 	checkCommitted(t, group, topic)
 }
@@ -71,7 +74,7 @@ func TestAbandonedAfterInsert(t *testing.T) {
 	blockedCut, blockedPart := map[cut]string{}, map[string]bool{}
 	tokenCh := make(chan string, 2)
 	afterInsertHook = func(ctx context.Context, token string, c cut) {
-		part := strings.Split(token, "/")[1]
+		part := strings.Split(token, "/")[2] // topic/topic id/partition/first-last
 		mu.Lock()
 		block := strings.HasPrefix(token, topic+"/") && (c == cutSize || c == cutAge) && blockedCut[c] == "" && !blockedPart[part]
 		if block {
@@ -88,6 +91,7 @@ func TestAbandonedAfterInsert(t *testing.T) {
 	// A backlog first (batches cut by size), then a trickle slower than FlushAge (batches cut by
 	// age), from other collector ids than the trickle's.
 	cl := producer(t)
+	want := sent{}
 	for c := range 4 {
 		s := newStream(fmt.Sprintf("host-%d", c), uint64(8000+c))
 		var fs [][]byte
@@ -95,10 +99,11 @@ func TestAbandonedAfterInsert(t *testing.T) {
 			fs = append(fs, s.frame(500))
 		}
 		produce(t, cl, topic, s.host, fs...)
+		want.add(s.sent())
 	}
 	ing := startIngester(t, cfg)
 	trickle, done := background(t, topic, 4, 25, 500, 400*time.Millisecond)
-	total := trickle + 4*8*500
+	want.add(trickle)
 	var tokens []string
 	for len(tokens) < 2 {
 		select {
@@ -108,7 +113,6 @@ func TestAbandonedAfterInsert(t *testing.T) {
 			t.Fatalf("only %v blocked after insert: the test did not reach its window", tokens)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
 	if err := ing.Stop(); err != nil { // revoke: the blocked workers give up after 2 s, uncommitted
 		t.Fatal(err)
 	}
@@ -120,25 +124,26 @@ func TestAbandonedAfterInsert(t *testing.T) {
 	}
 	startIngester(t, cfg)
 	<-done
-	waitRows(t, conn, db, total, 2*time.Minute)
+	waitRows(t, conn, db, want, 2*time.Minute)
 }
 
-// ingestChild runs `packetlake ingest` as a child process, as deployed.
-func ingestChild(t *testing.T, cfg Config, logPath string) *exec.Cmd {
+// ingestChild runs `packetlake ingest` as a child process, as deployed, its output to out, with
+// env added to its environment (e.g. a test hook) and extra flags overriding; it is killed at
+// cleanup, stopped (SIGSTOP) or not.
+func ingestChild(t *testing.T, cfg Config, out io.Writer, env []string, extra ...string) *exec.Cmd {
 	t.Helper()
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(plBinary, "ingest", "--brokers", cfg.Kafka.Brokers[0], "--group", cfg.Group,
 		"--topic", cfg.Topic, "--stats-topic", cfg.StatsTopic, "--database", cfg.ClickHouse.Database,
 		"--clickhouse", cfg.ClickHouse.Addr, "--clickhouse-http", cfg.ClickHouse.HTTPAddr,
-		"--flush-rows", "20000", "--flush-age", "300ms", "--session-timeout", "6s", "--metrics-addr", "")
-	cmd.Stdout, cmd.Stderr = log, log
+		"--flush-rows", strconv.Itoa(cfg.FlushRows), "--flush-age", cfg.FlushAge.String(),
+		"--session-timeout", cfg.SessionTimeout.String(), "--metrics-addr", "")
+	cmd.Args = append(cmd.Args, extra...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := childproc.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return cmd
 }
 
@@ -150,22 +155,24 @@ func TestKillIngestProcess(t *testing.T) {
 	createTopic(t, stats, 1)
 	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
 	conn := chConn(t, sharedCH.TCPAddr())
-	logPath := filepath.Join(t.TempDir(), "ingest.log")
-	total, done := background(t, topic, 4, 110, 500, 60*time.Millisecond)
+	var log logbuf.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ingest log:\n%s", log.String())
+		}
+	})
+	want, done := background(t, topic, 4, 110, 500, 60*time.Millisecond)
+	var rows uint64
 	for i := range 3 {
-		child := ingestChild(t, cfg, logPath)
-		time.Sleep(time.Duration(2500+700*i) * time.Millisecond)
+		child := ingestChild(t, cfg, &log, nil)
+		rows = waitGrowth(t, conn, db, rows, uint64(15_000+5_000*i)) // kill with more rows in than at the last kill
 		child.Process.Signal(syscall.SIGKILL)
 		child.Wait()
 		t.Logf("kill -9 %d: %d rows so far", i+1, packetCounts(t, conn, db).Rows)
 	}
-	ingestChild(t, cfg, logPath)
+	ingestChild(t, cfg, &log, nil)
 	<-done
-	waitRows(t, conn, db, total, 2*time.Minute)
-	if t.Failed() {
-		b, _ := os.ReadFile(logPath)
-		t.Logf("ingest log:\n%s", b)
-	}
+	waitRows(t, conn, db, want, 2*time.Minute)
 }
 
 // TestClickHouseKilledMidStream: kill -9 of ClickHouse while inserts are in flight, restarted on
@@ -181,10 +188,11 @@ func TestClickHouseKilledMidStream(t *testing.T) {
 	cfg := testConfig(ch, topic, stats, group, db, WriterArrowHTTP)
 	cfg.MaxQueuedBytes = 1 << 20 // so the outage shows the fetch pause
 	ing := startIngester(t, cfg)
-	total, done := background(t, topic, 4, 100, 500, 50*time.Millisecond)
+	want, done := background(t, topic, 4, 100, 500, 50*time.Millisecond)
 	maxPaused := 0.0
+	var rows uint64
 	for i := range 2 {
-		time.Sleep(1500 * time.Millisecond)
+		rows = waitGrowth(t, chConn(t, ch.TCPAddr()), db, rows, 10_000) // kill with another 10k rows in
 		if err := ch.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -196,9 +204,9 @@ func TestClickHouseKilledMidStream(t *testing.T) {
 		ch = spawn(tcpPort, httpPort)
 	}
 	<-done
-	waitRows(t, chConn(t, ch.TCPAddr()), db, total, 2*time.Minute)
+	waitRows(t, chConn(t, ch.TCPAddr()), db, want, 2*time.Minute)
 	retries := 0.0
-	for _, table := range []string{"packets", "ingest_batches", "dead_letters", "collector_stats"} {
+	for _, table := range []string{"packets", "dead_letters", "collector_stats"} {
 		retries += testutilCounter(ing.metrics.insertRetries.WithLabelValues(table))
 	}
 	t.Logf("insert retries %v, partitions paused at most %v", retries, maxPaused)
@@ -240,7 +248,7 @@ func TestClickHouseKilledAfterInsert(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { afterInsertHook = nil })
-	total, done := background(t, topic, 2, 100, 1000, 20*time.Millisecond)
+	want, done := background(t, topic, 2, 100, 1000, 20*time.Millisecond)
 	ing := startIngester(t, cfg)
 	token := <-killed
 	ing.Stop()
@@ -250,7 +258,7 @@ func TestClickHouseKilledAfterInsert(t *testing.T) {
 	t.Logf("killed ClickHouse after acknowledging %s; %d rows survived", token, packetCounts(t, conn, db).Rows)
 	startIngester(t, cfg)
 	<-done
-	waitRows(t, conn, db, total, 2*time.Minute)
+	waitRows(t, conn, db, want, 2*time.Minute)
 }
 
 // ownClickHouse returns a function that starts a ClickHouse of this test's own on one data
@@ -290,9 +298,9 @@ func TestRebalance(t *testing.T) {
 	createTopic(t, stats, 1)
 	cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
 	conn := chConn(t, sharedCH.TCPAddr())
-	total, done := background(t, topic, 6, 60, 500, 60*time.Millisecond)
+	want, done := background(t, topic, 6, 60, 500, 60*time.Millisecond)
 	a := startIngester(t, cfg)
-	time.Sleep(time.Second)
+	waitGrowth(t, conn, db, 0, 1) // a is ingesting
 	b := startIngester(t, cfg)
 	// A cooperative rebalance takes two rounds, each noticed at a heartbeat.
 	waitSpread(t, 6, map[string]*Ingester{"a": a, "b": b}, topic)
@@ -301,11 +309,11 @@ func TestRebalance(t *testing.T) {
 	a.Stop()
 	waitSpread(t, 6, map[string]*Ingester{"b": b, "c": c}, topic)
 	<-done
-	waitRows(t, conn, db, total, 2*time.Minute)
+	waitRows(t, conn, db, want, 2*time.Minute)
 	b.Stop()
 	c.Stop()
-	if n := a.insertedRows() + b.insertedRows() + c.insertedRows(); n != total {
-		t.Errorf("the members inserted %d rows in all, want %d: a handover sent a batch twice", n, total)
+	if n := a.insertedRows() + b.insertedRows() + c.insertedRows(); n != want.total() {
+		t.Errorf("the members inserted %d rows in all, want %d: a handover sent a batch twice", n, want.total())
 	}
 	checkCommitted(t, group, topic)
 }
@@ -343,8 +351,8 @@ func TestKafkaKilledMidStream(t *testing.T) {
 	conn := chConn(t, sharedCH.TCPAddr())
 	ing := startIngester(t, cfg)
 	// The producer's client retries through the outage, as the collector's does.
-	total, done := background(t, topic, 4, 100, 500, 50*time.Millisecond)
-	time.Sleep(1500 * time.Millisecond)
+	want, done := background(t, topic, 4, 100, 500, 50*time.Millisecond)
+	waitGrowth(t, conn, db, 0, 10_000) // kill with rows flowing
 	kafka.Kill()
 	t.Logf("kafka killed at %d rows", packetCounts(t, conn, db).Rows)
 	time.Sleep(time.Second)
@@ -354,7 +362,7 @@ func TestKafkaKilledMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
-	waitRows(t, conn, db, total, 2*time.Minute)
+	waitRows(t, conn, db, want, 2*time.Minute)
 	errs := testutilCounter(ing.metrics.kafkaErrors.WithLabelValues("connect")) + testutilCounter(ing.metrics.kafkaErrors.WithLabelValues("fetch"))
 	t.Logf("kafka errors counted: %v", errs)
 	if errs == 0 {

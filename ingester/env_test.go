@@ -25,7 +25,7 @@ import (
 // Missing prerequisites (java, mvn, npm, the downloads) fail TestMain loudly; nothing skips.
 
 var (
-	plBinary string // the packetlake binary, built once
+	plBinary string // the packetlake binary, built once with the test hooks (testhooks_on.go)
 	tmpRoot  string // per-run scratch
 	sharedCH *chlocal.Process
 	kafka    *kafkalocal.Apache
@@ -49,7 +49,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "keeping", tmpRoot)
 	}
 	plBinary = filepath.Join(tmpRoot, "packetlake")
-	if out, err := exec.Command("go", "build", "-o", plBinary, "github.com/packetlake/packetlake/cmd/packetlake").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "testhooks", "-o", plBinary, "github.com/packetlake/packetlake/cmd/packetlake").CombinedOutput(); err != nil {
 		return fail("build packetlake", fmt.Errorf("%v\n%s", err, out))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -60,7 +60,11 @@ func testMain(m *testing.M) int {
 		return fail("start ClickHouse", err)
 	}
 	defer sharedCH.Kill()
-	kafka, err = kafkalocal.StartApache(ctx, kafkalocal.ApacheConfig{DataDir: filepath.Join(tmpRoot, "kafka")})
+	kafka, err = kafkalocal.StartApache(ctx, kafkalocal.ApacheConfig{DataDir: filepath.Join(tmpRoot, "kafka"),
+		// Retention runs every 5 min by default, the first time 30 s after the start;
+		// TestKafkaRetentionGap waits for it. Topics without a retention of their own keep 7
+		// days: nothing else is touched.
+		Properties: map[string]string{"log.retention.check.interval.ms": "500", "log.initial.task.delay.ms": "0"}})
 	if err != nil {
 		return fail("start Apache Kafka", err)
 	}

@@ -19,6 +19,7 @@ func TestIngest(t *testing.T) {
 			const collectors, frames, perFrame = 3, 40, 500
 			cl := producer(t)
 			conn := chConn(t, sharedCH.TCPAddr())
+			want := sent{}
 			for c := range collectors {
 				host, id := fmt.Sprintf("host-%d", c), uint64(1000+c)
 				s := newStream(host, id)
@@ -27,6 +28,7 @@ func TestIngest(t *testing.T) {
 					fs = append(fs, s.frame(perFrame))
 				}
 				produce(t, cl, topic, host, fs...)
+				want.add(s.sent())
 				for i := range 5 {
 					produce(t, cl, stats, host, statsMessage(host, id, i))
 				}
@@ -40,7 +42,7 @@ func TestIngest(t *testing.T) {
 					}
 				})
 			}
-			waitRows(t, conn, db, collectors*frames*perFrame, time.Minute)
+			waitRows(t, conn, db, want, time.Minute)
 			deadline := time.Now().Add(30 * time.Second)
 			for queryCount(t, conn, "SELECT count() FROM "+db+".collector_stats") < collectors*5 && time.Now().Before(deadline) {
 				time.Sleep(100 * time.Millisecond)

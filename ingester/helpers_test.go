@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -53,12 +54,7 @@ func (ing *Ingester) insertedRows() uint64 {
 // partition's end: everything consumed was committed, nothing is left to replay.
 func checkCommitted(t *testing.T, group, topic string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	adm := admin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ends, err := adm.ListEndOffsets(ctx, topic)
@@ -78,4 +74,47 @@ func checkCommitted(t *testing.T, group, topic string) {
 			t.Errorf("%s/%d: committed %d (found %v), end %d", topic, e.Partition, c.At, ok, e.Offset)
 		}
 	})
+}
+
+// admin is an admin client of the test broker, closed at the end of the test.
+func admin(t *testing.T) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// waitCount polls q, a SELECT count(), until it reaches n or timeout passes; the caller checks
+// what it finds then.
+func waitCount(t testing.TB, conn driver.Conn, q string, n uint64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for queryCount(t, conn, q) < n && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// deadLetterRow is a dead_letters row as the tests check it.
+type deadLetterRow struct {
+	Partition int32  `ch:"partition"`
+	Offset    int64  `ch:"offset"`
+	Error     string `ch:"error"`
+	Raw       string `ch:"raw"`
+}
+
+// readDeadLetters waits until dead_letters holds n rows (of any topic), then returns topic's,
+// by offset.
+func readDeadLetters(t testing.TB, conn driver.Conn, db, topic string, n int) []deadLetterRow {
+	t.Helper()
+	waitCount(t, conn, "SELECT count() FROM "+db+".dead_letters", uint64(n), 30*time.Second)
+	var got []deadLetterRow
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := conn.Select(ctx, &got, "SELECT `partition`, `offset`, error, raw FROM "+db+".dead_letters WHERE topic = ? ORDER BY `offset`", topic); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -36,7 +36,7 @@ func TestIngestOverTLS(t *testing.T) {
 			}
 			produce(t, producer(t), topic, "tls-host", fs...)
 			// Counted over plaintext, directly: what the TLS path wrote.
-			waitRows(t, chConn(t, sharedCH.TCPAddr()), db, frames*perFrame, time.Minute)
+			waitRows(t, chConn(t, sharedCH.TCPAddr()), db, s.sent(), time.Minute)
 		})
 	}
 }

@@ -1,22 +1,35 @@
 package ingester
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/packetlake/packetlake/record"
+)
 
 // metrics are the ingester's counters; every way a record can go (row, dead letter, retry,
 // replay) moves one of them.
 type metrics struct {
-	kafkaRecords   *prometheus.CounterVec   // topic: Kafka records (frames, stats messages) consumed
-	packets        prometheus.Counter       // packets decoded from frames
-	rowsInserted   *prometheus.CounterVec   // table
-	insertDuration *prometheus.HistogramVec // table
-	insertRetries  *prometheus.CounterVec   // table: failed inserts that will be retried
-	batches        *prometheus.CounterVec   // topic, cut: size, age, revoke, replayed
-	deadLetters    *prometheus.CounterVec   // topic
-	commits        prometheus.Counter
-	commitRetries  prometheus.Counter
-	kafkaErrors    *prometheus.CounterVec // kind: fetch, connect
-	lag            *prometheus.GaugeVec   // topic, partition: high watermark − next offset to commit
-	paused         prometheus.Gauge       // partitions whose fetching is paused (backpressure)
+	kafkaRecords     *prometheus.CounterVec   // topic: Kafka records (frames, stats messages) consumed
+	packets          prometheus.Counter       // packets decoded from frames
+	rowsInserted     *prometheus.CounterVec   // table
+	insertDuration   *prometheus.HistogramVec // table
+	insertRetries    *prometheus.CounterVec   // table: failed inserts that will be retried
+	batches          *prometheus.CounterVec   // topic, cut: size, age, revoke, replayed (a claimed range)
+	deadLetters      *prometheus.CounterVec   // topic
+	commits          prometheus.Counter
+	commitRetries    prometheus.Counter
+	commitsRefused   *prometheus.CounterVec // error: commits after an INSERT the group refused (claim.go)
+	claims           prometheus.Counter     // batches claimed in Kafka before their INSERT
+	claimsRefused    *prometheus.CounterVec // error: claims the group refused (the member was fenced)
+	staleCommits     *prometheus.CounterVec // topic: committed offsets of a deleted topic instance, ignored
+	topicRecreations *prometheus.CounterVec // topic: re-created topics re-subscribed to
+	kafkaErrors      *prometheus.CounterVec // kind: fetch, connect
+	lag              *prometheus.GaugeVec   // topic, partition: high watermark − next offset to commit
+	paused           prometheus.Gauge       // partitions whose fetching is paused (backpressure)
+	bisected         *prometheus.CounterVec // topic: batches ClickHouse refused for their data, bisected
+	rejected         *prometheus.CounterVec // topic: records ClickHouse refused, stored in dead_letters
+	expired          *prometheus.CounterVec // topic: records Kafka deleted (retention) before they were ingested
+	quicHellos       *prometheus.CounterVec // outcome: QUIC ClientHello reassembly (record.L7Stats)
 }
 
 func newMetrics() *metrics {
@@ -41,12 +54,30 @@ func newMetrics() *metrics {
 			Name: "commits_total", Help: "Offset commits acknowledged by Kafka."}),
 		commitRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "commit_retries_total", Help: "Failed offset commits, retried with backoff."}),
+		commitsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "commits_refused_total", Help: "Offset commits after an INSERT refused by the group: the partition had moved to another member."}, []string{"error"}),
+		claims: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "batch_claims_total", Help: "Batches claimed in Kafka (fenced by the group generation) before their INSERT."}),
+		claimsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "batch_claims_refused_total", Help: "Batch claims refused by the group: this member no longer owned the partition, the batch was not inserted."}, []string{"error"}),
+		staleCommits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "stale_commits_total", Help: "Committed offsets written for a deleted instance of a topic, ignored: the partition started at its beginning."}, []string{"topic"}),
+		topicRecreations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "topic_recreations_total", Help: "Topics found deleted and re-created while consumed, re-subscribed to."}, []string{"topic"}),
 		kafkaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "kafka_errors_total", Help: "Kafka errors (the client reconnects by itself)."}, []string{"kind"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "consumer_lag", Help: "Records between the partition's high watermark and the last commit."}, []string{"topic", "partition"}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "paused_partitions", Help: "Partitions whose fetching is paused because their worker is behind."}),
+		bisected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "bisected_batches_total", Help: "Batches ClickHouse refused for their data (parse, type, constraint errors), bisected to isolate the records it refuses."}, []string{"topic"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rejected_records_total", Help: "Kafka records that decoded but whose rows ClickHouse refuses, stored in dead_letters with the server's error."}, []string{"topic"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "kafka_expired_records_total", Help: "Kafka records deleted by the topic's retention before the ingester read them (recorded in ingest_gaps)."}, []string{"topic"}),
+		quicHellos: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "quic_hellos_total", Help: "QUIC ClientHellos: parsed, reassembled (over several Initials), or given up: expired, evicted, too_large."}, []string{"outcome"}),
 	}
 	return m
 }
@@ -55,6 +86,20 @@ func newMetrics() *metrics {
 func (m *metrics) register(reg prometheus.Registerer) {
 	if reg != nil {
 		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
-			m.batches, m.deadLetters, m.commits, m.commitRetries, m.kafkaErrors, m.lag, m.paused)
+			m.batches, m.deadLetters, m.commits, m.commitRetries, m.commitsRefused, m.claims, m.claimsRefused,
+			m.staleCommits, m.topicRecreations, m.kafkaErrors, m.lag, m.paused, m.bisected, m.rejected, m.expired,
+			m.quicHellos)
+	}
+}
+
+// addQUIC counts the QUIC ClientHello reassembly's outcomes since the previous call.
+func (m *metrics) addQUIC(d record.L7Stats) {
+	for _, c := range []struct {
+		outcome string
+		n       uint64
+	}{{"parsed", d.QUICHellos}, {"reassembled", d.QUICReassembled}, {"expired", d.QUICExpired}, {"evicted", d.QUICEvicted}, {"too_large", d.QUICTooLarge}} {
+		if c.n > 0 {
+			m.quicHellos.WithLabelValues(c.outcome).Add(float64(c.n))
+		}
 	}
 }

@@ -2,7 +2,6 @@ package ingester
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
 )
@@ -31,23 +30,8 @@ func TestPoisonFrames(t *testing.T) {
 	rs := produce(t, cl, topic, "host-p", values...)
 	produce(t, cl, stats, "host-p", []byte("{not json"), statsMessage("host-p", 42, 1))
 
-	waitRows(t, conn, db, 60*300, time.Minute)
-	deadline := time.Now().Add(30 * time.Second)
-	for queryCount(t, conn, "SELECT count() FROM "+db+".dead_letters") < uint64(len(bad)+1) && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	var got []struct {
-		Topic     string `ch:"topic"`
-		Partition int32  `ch:"partition"`
-		Offset    int64  `ch:"offset"`
-		Error     string `ch:"error"`
-		Raw       string `ch:"raw"`
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := conn.Select(ctx, &got, "SELECT topic, `partition`, `offset`, error, raw FROM "+db+".dead_letters WHERE topic = ? ORDER BY `offset`", topic); err != nil {
-		t.Fatal(err)
-	}
+	waitRows(t, conn, db, s.sent(), time.Minute)
+	got := readDeadLetters(t, conn, db, topic, len(bad)+1)
 	if len(got) != len(bad) {
 		t.Fatalf("dead_letters has %d frames of %s, want the %d poison frames", len(got), topic, len(bad))
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,8 +36,14 @@ type Ingester struct {
 	writer   Writer      // packets
 	client   *kgo.Client
 
-	mu      sync.Mutex
-	workers map[topicPartition]*partitionWorker
+	mu        sync.Mutex
+	workers   map[topicPartition]*partitionWorker
+	committed map[topicPartition]startCommit // markers fetched at assignment (claim.go)
+
+	idMu      sync.Mutex           // guards what topicid.go keeps
+	topicIDs  map[string][16]byte  // looked up at the last assignment
+	checking  map[string]bool      // a re-creation check of the topic is running
+	lastCheck map[string]time.Time // when the last one ended
 
 	cancel   context.CancelFunc
 	pollDone chan struct{}
@@ -71,10 +78,16 @@ func New(cfg Config, deps Dependencies) (*Ingester, error) {
 		return nil, fmt.Errorf("ingester: %w", err)
 	}
 	m.register(deps.Registerer)
-	return &Ingester{
+	ing := &Ingester{
 		cfg: cfg, log: deps.Logger, metrics: m, kafkaOpt: base,
 		conn: conn, writer: w, workers: map[topicPartition]*partitionWorker{},
-	}, nil
+		committed: map[topicPartition]startCommit{},
+		topicIDs:  map[string][16]byte{}, checking: map[string]bool{}, lastCheck: map[string]time.Time{},
+	}
+	if deps.Registerer != nil {
+		deps.Registerer.MustRegister(newStallCollector(ing))
+	}
+	return ing, nil
 }
 
 // Start applies the migrations (if configured) and joins the consumer group. ClickHouse must be
@@ -94,14 +107,21 @@ func (ing *Ingester) Start(ctx context.Context) error {
 	ing.cancel, ing.pollDone = cancel, make(chan struct{})
 	go ing.pollLoop(pollCtx)
 	go kafkaconn.CheckTopics(pollCtx, cl, ing.log, "nothing is consumed from it until it is created", ing.topics()...)
+	go ing.watchStalls(pollCtx)
 	ing.phase.SetRunning()
 	ing.log.Info("ingester started", "brokers", ing.cfg.Kafka.Brokers, "group", ing.cfg.Group,
 		"topic", ing.cfg.Topic, "stats_topic", ing.cfg.StatsTopic, "writer", ing.cfg.Writer, "database", ing.cfg.ClickHouse.Database)
 	return nil
 }
 
-// Ready is nil from a successful Start (schema applied, group joined) until Stop, else why not.
-func (ing *Ingester) Ready() error { return ing.phase.Ready() }
+// Ready is nil from a successful Start (schema applied, group joined) until Stop while no
+// partition is stalled (stall.go), else why not.
+func (ing *Ingester) Ready() error {
+	if err := ing.phase.Ready(); err != nil {
+		return err
+	}
+	return ing.stalled()
+}
 
 // migrate applies the migrations (on a cluster: checks them) over a connection of its own: ing.conn names the database in
 // its handshake, which fails while the database does not exist yet.

@@ -21,4 +21,7 @@ type sink interface {
 	reset()
 	// table is the table inserted into, for metrics and logs.
 	table() string
+	// fresh returns an empty sink of the same kind and table that counts nothing in the
+	// metrics: a bisection (bisect.go) re-adds a batch's records to it, part by part.
+	fresh() sink
 }

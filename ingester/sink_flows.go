@@ -94,3 +94,5 @@ func (s *flowsSink) reset() {
 }
 
 func (s *flowsSink) table() string { return "flows" }
+
+func (s *flowsSink) fresh() sink { return &flowsSink{conn: s.conn} }

@@ -12,12 +12,15 @@ type packetSink struct {
 	w       Writer
 	batch   Batch
 	p       record.Packet
+	l7      *record.L7State // QUIC ClientHellos spread over several Initial packets
 	scratch []record.Packet // one frame's packets, appended only once the whole frame decoded
 	decoded func(n int)
+	quic    func(delta record.L7Stats) // nil: not counted
+	quicWas record.L7Stats
 }
 
 func newPacketSink(w Writer, decoded func(n int)) *packetSink {
-	return &packetSink{w: w, batch: w.NewBatch(), decoded: decoded}
+	return &packetSink{w: w, batch: w.NewBatch(), decoded: decoded, l7: record.NewL7State()}
 }
 
 func (s *packetSink) add(r *kgo.Record) (int, error) {
@@ -28,7 +31,7 @@ func (s *packetSink) add(r *kgo.Record) (int, error) {
 	// ParseFrame checked every sample, so Frame should not fail; if it ever does, the frame
 	// must still go to dead letters whole rather than half into packets: hence the scratch.
 	s.scratch = s.scratch[:0]
-	if err := record.Frame(h, samples, &s.p, func(p *record.Packet) error {
+	if err := record.FrameState(h, samples, &s.p, s.l7, func(p *record.Packet) error {
 		s.scratch = append(s.scratch, *p)
 		return nil
 	}); err != nil {
@@ -38,6 +41,11 @@ func (s *packetSink) add(r *kgo.Record) (int, error) {
 		s.batch.Append(&s.scratch[i])
 	}
 	s.decoded(len(s.scratch))
+	if now := s.l7.Stats; s.quic != nil && now != s.quicWas {
+		s.quic(record.L7Stats{QUICHellos: now.QUICHellos - s.quicWas.QUICHellos, QUICReassembled: now.QUICReassembled - s.quicWas.QUICReassembled,
+			QUICExpired: now.QUICExpired - s.quicWas.QUICExpired, QUICEvicted: now.QUICEvicted - s.quicWas.QUICEvicted, QUICTooLarge: now.QUICTooLarge - s.quicWas.QUICTooLarge})
+		s.quicWas = now
+	}
 	return len(s.scratch), nil
 }
 
@@ -53,3 +61,5 @@ func (s *packetSink) reset() {
 }
 
 func (s *packetSink) table() string { return "packets" }
+
+func (s *packetSink) fresh() sink { return newPacketSink(s.w, func(int) {}) }

@@ -61,3 +61,5 @@ func (s *statsSink) reset() {
 }
 
 func (s *statsSink) table() string { return "collector_stats" }
+
+func (s *statsSink) fresh() sink { return &statsSink{conn: s.conn, partition: s.partition} }

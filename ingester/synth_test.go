@@ -78,6 +78,35 @@ func newStream(host string, id uint64) *collectorStream {
 	return &collectorStream{host: host, iface: "eth0", id: id}
 }
 
+// collectorKey names one collector run: its packets are (host, collector_id, seq 0, 1, ...).
+type collectorKey struct {
+	host string
+	id   uint64
+}
+
+// sent is what a test produced: per collector run, packets with seq 0 to n-1. Exactly once
+// means packets holds each of them once and nothing else.
+type sent map[collectorKey]uint64
+
+// sent is what the stream produced so far.
+func (s *collectorStream) sent() sent { return sent{{s.host, s.id}: s.next} }
+
+func (s sent) total() uint64 {
+	var n uint64
+	for _, v := range s {
+		n += v
+	}
+	return n
+}
+
+// add adds o's collector runs to s and returns s.
+func (s sent) add(o sent) sent {
+	for k, v := range o {
+		s[k] += v
+	}
+	return s
+}
+
 // frame returns the next frame of n packets (a copy: the builder reuses its buffer).
 func (s *collectorStream) frame(n int) []byte {
 	s.fb.Reset(record.FrameHeader{CollectorID: s.id, FirstSeq: s.next, ClockOffset: wallBase - 1_000_000_000, Host: s.host, Iface: s.iface})
@@ -135,9 +164,10 @@ func produce(t testing.TB, cl *kgo.Client, topic string, key string, values ...[
 }
 
 // background produces, in a goroutine, frames frames of perFrame packets for each of
-// collectors collectors (keys host-0, host-1, ...), one round every pace. It returns the total
-// packet count and a channel closed once Kafka acknowledged them all.
-func background(t testing.TB, topic string, collectors, frames, perFrame int, pace time.Duration) (uint64, <-chan struct{}) {
+// collectors collectors (keys host-0, host-1, ..., collector ids 7000, 7001, ...), one round
+// every pace. It returns what it will have sent and a channel closed once Kafka acknowledged it
+// all.
+func background(t testing.TB, topic string, collectors, frames, perFrame int, pace time.Duration) (sent, <-chan struct{}) {
 	t.Helper()
 	cl := producer(t)
 	done := make(chan struct{})
@@ -164,7 +194,11 @@ func background(t testing.TB, topic string, collectors, frames, perFrame int, pa
 			time.Sleep(pace)
 		}
 	}()
-	return uint64(collectors * frames * perFrame), done
+	want := sent{}
+	for c := range collectors {
+		want[collectorKey{fmt.Sprintf("host-%d", c), uint64(7000 + c)}] = uint64(frames * perFrame)
+	}
+	return want, done
 }
 
 // statsMessage is a collector stats message as record.Stats encodes it (a few fields).
@@ -284,21 +318,105 @@ func packetCounts(t testing.TB, conn driver.Conn, db string) counts {
 	return c[0]
 }
 
-// waitRows polls until packets holds want rows (or more, which fails at once), then checks
-// that each (host, collector_id, seq) is there exactly once.
-func waitRows(t testing.TB, conn driver.Conn, db string, want uint64, timeout time.Duration) {
+// waitPackets polls until packets holds at least n rows and returns the count.
+func waitPackets(t testing.TB, conn driver.Conn, db string, n uint64, timeout time.Duration) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c := packetCounts(t, conn, db).Rows
+		if c >= n {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("packets: %d rows after %v, waiting for %d", c, timeout, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitGrowth polls until packets holds at least from+by rows and returns the count: a kill
+// point placed by what ClickHouse shows, not by time.
+func waitGrowth(t testing.TB, conn driver.Conn, db string, from, by uint64) uint64 {
+	t.Helper()
+	return waitPackets(t, conn, db, from+by, time.Minute)
+}
+
+// settle is how long the row count must stay unchanged before a test judges it: a duplicate
+// (a replay, a zombie's late INSERT) arrives after the rows it doubles.
+const settle = 2 * time.Second
+
+// waitStable polls until packets holds at least n rows and the count stopped moving for
+// settle, then checks that it holds n rows, each (host, collector_id, seq) once. A test whose
+// rows are not seqs 0..n-1 of each collector run checks which they are itself.
+func waitStable(t testing.TB, conn driver.Conn, db string, n uint64, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var c counts
-	for time.Now().Before(deadline) {
-		c = packetCounts(t, conn, db)
-		if c.Rows >= want {
+	since := time.Now()
+	for {
+		cur := packetCounts(t, conn, db)
+		if cur.Rows != c.Rows {
+			since = time.Now()
+		}
+		c = cur
+		if c.Rows >= n && time.Since(since) >= settle || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if c.Rows != want || c.Uniq != want || c.MaxDups > 1 {
-		t.Fatalf("packets: %d rows, %d distinct (host, collector_id, seq), max copies %d; want %d once each", c.Rows, c.Uniq, c.MaxDups, want)
+	if c.Rows != n || c.Uniq != n || c.MaxDups > 1 {
+		t.Fatalf("packets: %d rows, %d distinct (host, collector_id, seq), max copies %d; want %d once each", c.Rows, c.Uniq, c.MaxDups, n)
+	}
+}
+
+// waitRows waits until packets is stable (waitStable) and checks it is exactly what was sent:
+// every collector run's seqs 0..n-1 once each, and no other row.
+func waitRows(t testing.TB, conn driver.Conn, db string, want sent, timeout time.Duration) {
+	t.Helper()
+	waitStable(t, conn, db, want.total(), timeout)
+	checkExactlyOnce(t, conn, db, want)
+}
+
+// checkExactlyOnce compares packets with what was sent, per collector run: count, distinct
+// seqs, lowest and highest seq. Equal on all four means the very set of seqs 0..n-1, once.
+func checkExactlyOnce(t testing.TB, conn driver.Conn, db string, want sent) {
+	t.Helper()
+	var got []struct {
+		Host string `ch:"host"`
+		ID   uint64 `ch:"collector_id"`
+		N    uint64 `ch:"n"`
+		Uniq uint64 `ch:"uniq"`
+		Lo   uint64 `ch:"lo"`
+		Hi   uint64 `ch:"hi"`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	q := "SELECT host, collector_id, count() AS n, uniqExact(seq) AS uniq, min(seq) AS lo, max(seq) AS hi FROM " + db +
+		".packets GROUP BY host, collector_id ORDER BY host, collector_id"
+	if err := readRetry(func() error { got = got[:0]; return conn.Select(ctx, &got, q) }); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[collectorKey]bool{}
+	var bad []string
+	for _, g := range got {
+		k := collectorKey{g.Host, g.ID}
+		seen[k] = true
+		n, ok := want[k]
+		switch {
+		case !ok:
+			bad = append(bad, fmt.Sprintf("%s/%d: %d rows nobody sent", g.Host, g.ID, g.N))
+		case g.N != n || g.Uniq != n || g.Lo != 0 || g.Hi != n-1:
+			bad = append(bad, fmt.Sprintf("%s/%d: %d rows, %d distinct seqs in [%d, %d]; sent %d, seqs [0, %d]",
+				g.Host, g.ID, g.N, g.Uniq, g.Lo, g.Hi, n, n-1))
+		}
+	}
+	for k, n := range want {
+		if !seen[k] && n > 0 {
+			bad = append(bad, fmt.Sprintf("%s/%d: no row of the %d sent", k.host, k.id, n))
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("packets is not exactly what was sent (%d packets):\n  %s", want.total(), strings.Join(bad, "\n  "))
 	}
 }
 

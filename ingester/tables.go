@@ -37,32 +37,3 @@ func insertDeadLetters(ctx context.Context, conn driver.Conn, topic string, part
 	}
 	return nil
 }
-
-// saveRange records a batch's offset range before its INSERT (see 0004_ingest_batches.sql).
-func saveRange(ctx context.Context, conn driver.Conn, topic string, partition int32, first, last int64, token string) error {
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(dedupSettings(token)))
-	if err := conn.Exec(ctx, "INSERT INTO ingest_batches (topic, `partition`, first_offset, last_offset) VALUES (?, ?, ?, ?)",
-		topic, partition, first, last); err != nil {
-		return fmt.Errorf("record batch range %s: %w", token, err)
-	}
-	return nil
-}
-
-// loadRanges returns first → last offset of the recorded batches of a partition from offset on:
-// the cuts a replay must make again.
-func loadRanges(ctx context.Context, conn driver.Conn, topic string, partition int32, from int64) (map[int64]int64, error) {
-	var rows []struct {
-		First int64 `ch:"first_offset"`
-		Last  int64 `ch:"last_offset"`
-	}
-	if err := conn.Select(ctx, &rows, "SELECT first_offset, last_offset FROM ingest_batches FINAL "+
-		"WHERE topic = ? AND `partition` = ? AND first_offset >= ? ORDER BY first_offset LIMIT 100000",
-		topic, partition, from); err != nil {
-		return nil, fmt.Errorf("load batch ranges of %s/%d: %w", topic, partition, err)
-	}
-	out := make(map[int64]int64, len(rows))
-	for _, r := range rows {
-		out[r.First] = r.Last
-	}
-	return out, nil
-}

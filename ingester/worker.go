@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -10,14 +11,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// cut says why a batch ended, for metrics and for whether its range must be recorded.
+// cut says why a batch ended, for metrics and logs.
 type cut string
 
 const (
-	cutSize   cut = "size"     // deterministic: no record needed
-	cutAge    cut = "age"      // recorded
-	cutRevoke cut = "revoke"   // recorded (rebalance or shutdown)
-	cutReplay cut = "replayed" // at a recorded range
+	cutSize   cut = "size"     // FlushRows or FlushBytes reached
+	cutAge    cut = "age"      // FlushAge after its first record
+	cutRevoke cut = "revoke"   // rebalance or shutdown
+	cutReplay cut = "replayed" // at the range a claim committed before the partition came here
+
+	cutRecreated cut = "recreated" // the last batch of a deleted instance of the topic
+	cutGap       cut = "gap"       // before records Kafka deleted (expiry.go)
 )
 
 // partitionWorker batches, inserts and commits one partition. The poll loop hands it records;
@@ -32,6 +36,7 @@ type partitionWorker struct {
 
 	mu          sync.Mutex
 	queue       []*kgo.Record // fetched, not yet in the batch
+	queueID     [16]byte      // topic ID the queued records were fetched under (zero: not sent)
 	queuedBytes int
 	hwm         int64 // partition high watermark, from the last fetch
 	paused      bool  // fetching paused because the queue is over MaxQueuedBytes
@@ -48,11 +53,21 @@ type partitionWorker struct {
 	lastEpoch   int32
 	rows, bytes int
 	started     time.Time
-	forcedEnd   int64 // last offset of a recorded range this batch must end at; -1 if none
+	forcedEnd   int64 // last offset of a claimed range this batch must end at; -1 if none
 	dead        []deadLetter
-	deadSeen    int             // bad records in this worker's life, for log rate-limiting
-	ranges      map[int64]int64 // recorded ranges from the first offset seen; nil until loaded
-	progress    struct{ ranged, deadDone, rowsDone bool }
+	recs        []*kgo.Record // the records whose rows are in the batch, for a bisection (bisect.go)
+	refusals    int           // times ClickHouse refused the batch's data (bisect.go)
+	deadSeen    int           // bad records in this worker's life, for log rate-limiting
+	progress    struct{ claimed, deadDone, rowsDone bool }
+
+	stall *stallClock // last progress, for readiness (stall.go)
+	gaps  gapWatch    // records Kafka deleted before they were read (expiry.go)
+
+	// Claims (claim.go) and topic IDs (topicid.go); touched only by run.
+	firstEpoch   int32     // leader epoch of the batch's first record, committed with its claim
+	batchID      [16]byte  // topic ID of the batch's records
+	claimedAt    time.Time // when Kafka accepted the batch's claim
+	claimChecked bool      // the claim committed before the partition came here was looked at
 }
 
 func newPartitionWorker(ing *Ingester, topic string, partition int32, s sink) *partitionWorker {
@@ -61,18 +76,21 @@ func newPartitionWorker(ing *Ingester, topic string, partition int32, s sink) *p
 		ing: ing, topic: topic, partition: partition, sink: s,
 		log:  ing.log.With("topic", topic, "partition", partition),
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		forcedEnd: -1,
+		forcedEnd: -1, stall: newStallClock(), gaps: newGapWatch(),
 	}
 }
 
 // deliver queues records from the poll loop and pauses fetching the partition when too much
 // is queued (ClickHouse down or slow): memory stays bounded and Kafka keeps the rest.
-func (w *partitionWorker) deliver(recs []*kgo.Record, hwm int64) {
+func (w *partitionWorker) deliver(id [16]byte, recs []*kgo.Record, hwm int64) {
 	n := 0
 	for _, r := range recs {
 		n += len(r.Value)
 	}
 	w.mu.Lock()
+	if id != [16]byte{} {
+		w.queueID = id
+	}
 	w.queue = append(w.queue, recs...)
 	w.queuedBytes += n
 	w.hwm = hwm
@@ -92,13 +110,13 @@ func (w *partitionWorker) signal() {
 	}
 }
 
-// take returns the queued records and whether the worker is draining.
-func (w *partitionWorker) take() ([]*kgo.Record, bool) {
+// take returns the queued records, their topic ID and whether the worker is draining.
+func (w *partitionWorker) take() ([]*kgo.Record, [16]byte, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := w.queue
 	w.queue = nil
-	return q, w.draining
+	return q, w.queueID, w.draining
 }
 
 // release accounts for records now in a batch (or committed) and resumes fetching once the
@@ -153,8 +171,8 @@ func (w *partitionWorker) run() {
 	tick := time.NewTicker(max(w.ing.cfg.FlushAge/4, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
-		recs, draining := w.take()
-		if err := w.process(recs); err != nil {
+		recs, id, draining := w.take()
+		if err := w.process(recs, id); err != nil {
 			return // the partition was taken away mid-batch
 		}
 		w.release(recs)
@@ -165,6 +183,9 @@ func (w *partitionWorker) run() {
 		}
 		if len(recs) > 0 {
 			continue // more may have arrived meanwhile
+		}
+		if w.n == 0 {
+			w.stall.progressed() // caught up: nothing fetched is waiting
 		}
 		if draining {
 			w.finish()
@@ -180,43 +201,56 @@ func (w *partitionWorker) run() {
 }
 
 // finish flushes the partial batch of a revoked partition, unless it is the replay of a
-// recorded range not yet complete: that one can only be cut where it was cut before, so it is
-// left to the next owner, which will cut it there.
+// claimed range not yet complete: that one can only be cut where it was claimed, so it is
+// left to the next owner, which will find the claim and cut it there.
 func (w *partitionWorker) finish() {
 	if w.n == 0 {
 		return
 	}
 	if w.forcedEnd >= 0 {
-		w.log.Info("revoked mid-replay of a recorded batch: leaving it to the next owner",
-			"first", w.first, "last", w.last, "recorded_last", w.forcedEnd)
+		w.log.Info("revoked mid-replay of a claimed batch: leaving it to the next owner",
+			"first", w.first, "last", w.last, "claimed_last", w.forcedEnd)
 		return
 	}
 	_ = w.flush(cutRevoke)
 }
 
-// process adds records to the batch, flushing at each cut.
-func (w *partitionWorker) process(recs []*kgo.Record) error {
+// process adds records (fetched under topic ID id, zero if the broker did not say) to the
+// batch, flushing at each cut.
+func (w *partitionWorker) process(recs []*kgo.Record, id [16]byte) error {
+	if id == ([16]byte{}) {
+		id = w.ing.cachedTopicID(w.topic)
+	}
 	for _, r := range recs {
-		if w.ranges == nil {
-			if err := w.loadRanges(r.Offset); err != nil {
+		// A batch never mixes two instances of a topic, and the new instance's committed claim
+		// applies from its first record on (a re-created topic can come back to the same worker
+		// when the group's assignment did not change).
+		if w.n > 0 && id != w.batchID {
+			if err := w.flush(cutRecreated); err != nil {
 				return err
 			}
 		}
-		// Offsets can have gaps (transaction markers, compaction); a recorded range whose last
+		if id != w.batchID {
+			w.claimChecked = false
+		}
+		// Offsets can have gaps (transaction markers, compaction); a claimed range whose last
 		// offset is such a gap ends before the first record past it.
 		if w.n > 0 && w.forcedEnd >= 0 && r.Offset > w.forcedEnd {
 			if err := w.flush(cutReplay); err != nil {
 				return err
 			}
 		}
+		if err := w.checkExpired(r); err != nil { // a gap retention made (expiry.go)
+			return err
+		}
 		if w.n == 0 {
-			w.first, w.started, w.forcedEnd = r.Offset, time.Now(), -1
-			if last, ok := w.ranges[r.Offset]; ok {
-				w.forcedEnd = last
-			}
+			w.first, w.firstEpoch, w.batchID, w.started, w.forcedEnd = r.Offset, r.LeaderEpoch, id, time.Now(), -1
+			w.honourClaim()
 		}
 		rows, err := w.sink.add(r)
-		if err != nil {
+		if err == nil {
+			w.recs = append(w.recs, r)
+		} else {
 			w.dead = append(w.dead, deadLetter{ts: r.Timestamp, offset: r.Offset, err: err.Error(), raw: r.Value})
 			w.ing.metrics.deadLetters.WithLabelValues(w.topic).Inc()
 			if w.deadSeen++; w.deadSeen <= 10 || w.deadSeen%1000 == 0 { // a bad producer must not flood the log
@@ -246,6 +280,7 @@ func (w *partitionWorker) process(recs []*kgo.Record) error {
 
 // logRetry logs the first failure and then every tenth, so an outage does not flood the log.
 func (w *partitionWorker) logRetry(attempt int, what string, err error) {
+	w.stall.failed(fmt.Errorf("%s: %w", what, err))
 	if attempt == 1 || attempt%10 == 0 {
 		w.log.Warn(what+" failed, retrying", "attempt", attempt, "err", err)
 	}

@@ -8,8 +8,14 @@ import (
 )
 
 // Frame decodes every sample of a frame checked by ParseFrame into p, one at a time, and calls fn
-// with it. p is reused: fn must copy what it keeps.
+// with it. p is reused: fn must copy what it keeps. Each packet's L7 columns come from its own
+// snippet alone: FrameState also completes QUIC ClientHellos spread over several packets.
 func Frame(h FrameHeader, samples []byte, p *Packet, fn func(*Packet) error) error {
+	return FrameState(h, samples, p, nil, fn)
+}
+
+// FrameState is Frame with the L7 state st carried from packet to packet (nil: none).
+func FrameState(h FrameHeader, samples []byte, p *Packet, st *L7State, fn func(*Packet) error) error {
 	seq := h.FirstSeq
 	for len(samples) > 0 {
 		n, err := SampleLen(samples)
@@ -22,7 +28,7 @@ func Frame(h FrameHeader, samples []byte, p *Packet, fn func(*Packet) error) err
 			return err
 		}
 		p.TS = int64(k.TSNanos) + h.ClockOffset
-		ParseL7(p, k)
+		st.ParseL7(p, k)
 		if err := fn(p); err != nil {
 			return err
 		}
@@ -32,10 +38,17 @@ func Frame(h FrameHeader, samples []byte, p *Packet, fn func(*Packet) error) err
 	return nil
 }
 
-// ParseL7 fills the DNS, TLS and HTTP columns from the snippet the BPF program copied. A reason
-// the kernel recorded takes precedence over one found here; the columns parsed before an L7
-// error are kept.
-func ParseL7(p *Packet, k Kernel) {
+// ParseL7 fills the DNS, TLS, HTTP and QUIC columns from the snippet the BPF program copied,
+// from that packet alone.
+func ParseL7(p *Packet, k Kernel) { (*L7State)(nil).ParseL7(p, k) }
+
+// ParseL7 fills the DNS, TLS, HTTP and QUIC columns from the snippet the BPF program copied. A
+// reason the kernel recorded takes precedence over one found here; the columns parsed before an
+// L7 error are kept. A QUIC ClientHello is parsed where it completes: in the packet, or (s not
+// nil) in the last Initial of its connection that brings a missing part; the earlier ones get the
+// QUIC columns only. Without a state, an incomplete hello gives what its part holds (the SNI
+// when it is there, else tls_truncated).
+func (s *L7State) ParseL7(p *Packet, k Kernel) {
 	if len(k.Snippet) == 0 {
 		return
 	}
@@ -49,7 +62,28 @@ func ParseL7(p *Packet, k Kernel) {
 			p.DNSIsResponse = 1
 		}
 	case schema.L7TLS:
-		p.TLSSNI, err = l7.ParseTLSClientHello(k.Snippet)
+		var h l7.ClientHello
+		h, err = l7.ParseClientHelloRecord(k.Snippet)
+		setHello(p, &h)
+	case schema.L7QUIC:
+		var q l7.QUICInitial
+		q, err = l7.ParseQUICInitial(k.Snippet)
+		if q.Version != 0 {
+			p.QUICVersion, p.QUICDCID, p.QUICSCID = q.Version, q.DCIDHex(), q.SCIDHex()
+		}
+		if err != nil || len(q.Crypto) == 0 {
+			break // no CRYPTO frame: an Initial with only an ACK, PING or padding
+		}
+		stream, complete := s.quicHello(p, &q)
+		if !complete && s != nil {
+			break // waiting for the rest (or given up, counted)
+		}
+		var h l7.ClientHello
+		h, err = l7.ParseClientHelloMessage(stream, 'q')
+		setHello(p, &h)
+		if complete && err == nil && s != nil {
+			s.Stats.QUICHellos++
+		}
 	case schema.L7HTTP:
 		p.HTTPMethod, p.HTTPHost, p.HTTPPath, err = l7.ParseHTTPRequest(k.Snippet)
 	}
@@ -61,6 +95,10 @@ func ParseL7(p *Packet, k Kernel) {
 			p.ParseError = "l7_error"
 		}
 	}
+}
+
+func setHello(p *Packet, h *l7.ClientHello) {
+	p.TLSSNI, p.TLSJA4, p.TLSALPN, p.TLSVersionMax = h.SNI, h.JA4, h.ALPN, h.VersionMax
 }
 
 const ipProtoTCP = 6

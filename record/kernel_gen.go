@@ -43,7 +43,10 @@ const (
 const KernelRecordSize = 112
 
 // SnippetMax bounds the payload bytes after a pl_record.
-const SnippetMax = 1024
+const SnippetMax = 1472
+
+// SnippetHeadMax bounds the snippet of a DNS, TLS or HTTP candidate.
+const SnippetHeadMax = 1024
 
 // Indices of the per-CPU counter map pl_stats.
 const (

@@ -50,6 +50,12 @@ type Packet struct {
 	DNSRCode      uint8    `col:"dns_rcode"`
 	DNSAnswers    uint16   `col:"dns_answers"`
 	TLSSNI        string   `col:"tls_sni"`
+	TLSJA4        string   `col:"tls_ja4"`
+	TLSALPN       string   `col:"tls_alpn"`
+	TLSVersionMax uint16   `col:"tls_version_max"`
+	QUICVersion   uint32   `col:"quic_version"`
+	QUICDCID      string   `col:"quic_dcid"`
+	QUICSCID      string   `col:"quic_scid"`
 	HTTPMethod    string   `col:"http_method"`
 	HTTPHost      string   `col:"http_host"`
 	HTTPPath      string   `col:"http_path"`

@@ -68,7 +68,13 @@ var Columns = []Column{
 	{"dns_qtype", "UInt16", L7, "first question's type"},
 	{"dns_rcode", "UInt8", L7, "DNS response code"},
 	{"dns_answers", "UInt16", L7, "DNS answer count"},
-	{"tls_sni", "String", L7, "TLS ClientHello server name"},
+	{"tls_sni", "String", L7, "TLS ClientHello server name (TLS over TCP, or QUIC's ClientHello)"},
+	{"tls_ja4", "String", L7, "JA4 fingerprint of the ClientHello (FoxIO; 't' TLS over TCP, 'q' QUIC); '' unless the whole hello was read"},
+	{"tls_alpn", "LowCardinality(String)", L7, "first ALPN protocol offered (the one JA4 encodes, the client's preference)"},
+	{"tls_version_max", "UInt16", L7, "highest TLS version offered: supported_versions without GREASE, else the legacy version (0x0304 = 772 is TLS 1.3)"},
+	{"quic_version", "UInt32", L7, "QUIC version of a client Initial packet (1, or 0x6b3343cf = 1798521807 for v2); 0 if not QUIC"},
+	{"quic_dcid", "String", L7, "QUIC Destination Connection ID of a client Initial, hex (the Initial keys derive from it)"},
+	{"quic_scid", "String", L7, "QUIC Source Connection ID of a client Initial, hex"},
 	{"http_method", "LowCardinality(String)", L7, "HTTP/1.x request method"},
 	{"http_host", "String", L7, "HTTP/1.x Host header"},
 	{"http_path", "String", L7, "HTTP/1.x request target"},
@@ -121,7 +127,7 @@ var KernelRecord = []CField{
 	{"icmp_type", "__u8", 0, "", ""},
 	{"icmp_code", "__u8", 0, "", ""},
 	{"parse_error", "__u8", 0, "", "kernel reason code, index into ParseErrors"},
-	{"l7_kind", "__u8", 0, "-", "what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP"},
+	{"l7_kind", "__u8", 0, "-", "what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP, L7QUIC"},
 }
 
 // KernelRecordSize is sizeof(struct pl_record): the bytes of KernelRecord laid out by Layout,
@@ -129,16 +135,22 @@ var KernelRecord = []CField{
 // generated with the same number.
 const KernelRecordSize = 112
 
-// SnippetMax bounds the L4 payload bytes the BPF program copies after the struct. The HTTP Host
-// header sits beyond 512 bytes in some real requests, so 1024.
-const SnippetMax = 1024
+// SnippetHeadMax bounds the L4 payload bytes the BPF program copies after the struct for DNS,
+// TLS and HTTP. The HTTP Host header sits beyond 512 bytes in some real requests, so 1024.
+const SnippetHeadMax = 1024
+
+// SnippetMax bounds any snippet: a QUIC client Initial is copied whole up to the UDP payload of a
+// 1500-byte IPv4 packet. Clients pad Initials to 1200 bytes or more (Chrome 1250) and scatter
+// their CRYPTO frames over the whole packet, so a 1024-byte head loses parts of the ClientHello.
+const SnippetMax = 1472
 
 // Values of pl_record.l7_kind: which user-space parser reads the snippet.
 const (
 	L7None = 0
-	L7DNS  = 1 // UDP or TCP with port 53 on either side
-	L7TLS  = 2 // TCP payload starting with a TLS handshake record (0x16 0x03)
-	L7HTTP = 3 // TCP payload starting with an HTTP/1.x method and a space
+	L7DNS  = 1 // UDP or TCP with port 53, 5353 (mDNS) or 5355 (LLMNR) on either side
+	L7TLS  = 2 // TCP payload starting with a TLS ClientHello record (or ChangeCipherSpec, then a handshake record)
+	L7HTTP = 3 // TCP payload starting with an HTTP/1.x method and a space; UDP payload starting M-SEARCH or NOTIFY
+	L7QUIC = 4 // UDP payload starting with a QUIC v1/v2 client Initial header
 )
 
 // ParseErrors are the reasons a parse stopped early, by code. Codes below 64 are set by the BPF
@@ -166,6 +178,8 @@ var ParseErrors = map[uint8]string{
 	67: "tls_bad_record",
 	68: "http_truncated",
 	69: "http_bad_request",
+	70: "quic_truncated",
+	71: "quic_bad_packet",
 }
 
 // KernelCounters are the per-CPU counters of the BPF program (map pl_stats, one u64 per index per

@@ -90,7 +90,7 @@ func TestPacketsColumnsEqualSchema(t *testing.T) {
 			t.Errorf("column %d: table has %s %s, schema.Columns %s %s", i, got[i].Name, got[i].Type, want.Name, want.CHType)
 		}
 	}
-	for _, table := range []string{"packets", "dead_letters", "collector_stats", "ingest_batches", "schema_migrations"} {
+	for _, table := range []string{"packets", "dead_letters", "collector_stats", "ingest_batches", "ingest_gaps", "schema_migrations"} {
 		var n uint64
 		if err := conn.QueryRow(ctx(t), "SELECT count() FROM system.tables WHERE database = 'cols' AND name = ?", table).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s: %d found, err %v", table, n, err)

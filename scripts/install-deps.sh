@@ -9,6 +9,7 @@ packages=(
   tcpreplay tshark tcpdump        # replay real captures; tshark is the tests' oracle
   nmap hping3 bind9-dnsutils curl openssl iputils-ping  # real traffic and attacks for tests and the demo
   dnsmasq-base nginx-light        # local DNS and HTTP(S) servers inside test namespaces
+  chromium                        # the console's browser tests (headless, driven by chromedp)
 )
 tools=(go java mvn npm)
 

@@ -38,6 +38,12 @@ func setupDecode() (*flag.FlagSet, func(context.Context) error) {
 			return err
 		}
 		st, err := collector.DecodeCapture(fs.Arg(0), os.Stdout)
+		for _, d := range st.Damaged {
+			fmt.Fprintf(os.Stderr, "packetlake decode: skipped damaged %s\n", d)
+		}
+		if len(st.Damaged) > 0 {
+			fmt.Fprintf(os.Stderr, "packetlake decode: %d damaged records skipped, %d packets read\n", len(st.Damaged), st.Packets)
+		}
 		if err != nil {
 			return err
 		}

@@ -37,6 +37,7 @@ func setupDemo() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.DataDir, "data", ".demo", "data directory: ClickHouse, kfake, and the lab's configs and logs")
 	fs.BoolVar(&cfg.Keep, "keep", true, "keep the data directory afterwards (--keep=false deletes what the demo put there after a successful run)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "also log the components' info and the demo's debug lines")
+	fs.StringVar(&cfg.ConsoleListen, "console-listen", "127.0.0.1:8080", "serve the web console here while the demo runs (off: no console)")
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() > 0 {
 			fs.Usage()

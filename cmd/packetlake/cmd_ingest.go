@@ -45,6 +45,8 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.FlushAge, "flush-age", cfg.FlushAge, "insert a partition's batch this long after its first frame")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout (how long a crashed member holds its partitions)")
 	fs.DurationVar(&cfg.RevokeTimeout, "revoke-timeout", cfg.RevokeTimeout, "how long a revoked partition may take to flush its last batch")
+	fs.IntVar(&cfg.PoisonRetries, "poison-retries", cfg.PoisonRetries, "times ClickHouse must refuse a batch's data (parse, type, constraint errors) before it is bisected and the refused frames go to dead_letters")
+	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", cfg.StallTimeout, "a partition with frames to store and no commit for this long makes /healthz unready")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
 	fs.StringVar(&cfg.Cluster, "cluster", "", "ClickHouse cluster the database is laid out on (schema apply --cluster): apply no DDL, check the schema is current instead")
 	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics and /healthz here (empty: off)")

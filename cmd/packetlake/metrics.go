@@ -18,8 +18,9 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// metricsServer serves /metrics from a registry and /healthz from a daemon's readiness: 200 when
-// ready() is nil, 503 with its reason otherwise (not started, stopping, the source failed).
+// metricsServer serves /metrics from a registry, /healthz from a daemon's readiness (200 when
+// ready() is nil, 503 with its reason otherwise: not started, stopping, the source failed, a
+// partition stalled) and /livez (200 while the process answers).
 type metricsServer struct {
 	srv  *http.Server
 	addr string // the address listened on, with the port chosen for ":0"
@@ -45,6 +46,10 @@ func serveMetrics(addr string, reg *prometheus.Registry, ready func() error, log
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	// /livez is 200 whenever the process answers, ready or not: a liveness probe on /healthz
+	// would restart an ingester that is only waiting for ClickHouse, and lose its place in the
+	// group for nothing (deployments/kubernetes).
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "alive") })
 	m.srv, m.addr = &http.Server{Handler: mux}, ln.Addr().String()
 	go m.srv.Serve(ln)
 	log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())

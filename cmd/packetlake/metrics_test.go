@@ -57,8 +57,8 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// /healthz answers 503 with the daemon's reason while it starts, 200 once it is ready, and
-// /metrics serves the registry; a signal stops the daemon.
+// /healthz answers 503 with the daemon's reason while it starts, 200 once it is ready, /livez
+// 200 throughout, and /metrics serves the registry; a signal stops the daemon.
 func TestHealthzFollowsDaemonReadiness(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,6 +77,9 @@ func TestHealthzFollowsDaemonReadiness(t *testing.T) {
 	base := "http://" + addr
 	if code, body := get(t, base+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not started") {
 		t.Errorf("healthz while starting: %d %q, want 503 not started", code, body)
+	}
+	if code, body := get(t, base+"/livez"); code != http.StatusOK {
+		t.Errorf("livez while starting: %d %q, want 200: not ready is alive", code, body)
 	}
 	close(d.release)
 	deadline := time.Now().Add(5 * time.Second)

@@ -20,6 +20,7 @@ import (
 	"github.com/packetlake/packetlake/detector"
 
 	"github.com/packetlake/packetlake/collector"
+	"github.com/packetlake/packetlake/console"
 	"github.com/packetlake/packetlake/ingester"
 	"github.com/packetlake/packetlake/internal/local/chlocal"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
@@ -47,6 +48,9 @@ type Config struct {
 	// too, but only warnings and errors unless Verbose.
 	Logger  *slog.Logger
 	Verbose bool
+	// ConsoleListen is where the web console serves while the demo runs ("" = 127.0.0.1:8080,
+	// "off" = no console).
+	ConsoleListen string
 }
 
 // Summary is what a run did, in numbers the test checks.
@@ -67,6 +71,11 @@ type Summary struct {
 	Anomalies                   []string // "kind subject" of every anomaly the detector raised
 	ScanSource                  string   // the source that sent SYNs to the most ports
 	ScanPorts                   uint64   // how many distinct ports it sent SYNs to
+
+	// ConsoleURL is where the console served ("" if it could not listen); ConsoleScanPackets is
+	// how many packets its packets view shows for its first port_scan anomaly (a user's click).
+	ConsoleURL         string
+	ConsoleScanPackets int
 
 	Traffic    map[string]Runs // client commands by tool
 	Namespaces []string        // the lab's namespaces (all deleted when Run returns)
@@ -123,6 +132,8 @@ type runner struct {
 	ing   *ingester.Ingester
 	col   *collector.Collector
 	det   *detector.Detector
+
+	consoleURL string
 }
 
 func (r *runner) run(ctx context.Context, sum *Summary) error {
@@ -155,6 +166,7 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	if err := r.startDetector(ctx); err != nil {
 		return err
 	}
+	r.startConsole(ctx)
 	sum.CollectorID = r.col.ID()
 	var err error
 	if sum.ProgramID, err = r.lab.xdpProgID(ctx, r.procs); err != nil {
@@ -204,6 +216,7 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	if err := r.printAnomalies(ctx, sum.Start); err != nil {
 		return err
 	}
+	r.followConsole(ctx, sum)
 	sum.Elapsed = time.Since(sum.Start)
 	fmt.Fprintf(r.cfg.Out, "\nTraffic: %s.\n%d packets seen, %d rows stored, %d lost; nmap's source %s probed %d ports. Took %v.\n",
 		formatRuns(sum.Traffic), sum.KernelSeen, sum.Rows, sum.Lost, sum.ScanSource, sum.ScanPorts, sum.Elapsed.Round(time.Second))
@@ -236,6 +249,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 3 * time.Second
+	}
+	if cfg.ConsoleListen == "" {
+		cfg.ConsoleListen = console.DefaultListen
 	}
 	if cfg.Out == nil {
 		cfg.Out = os.Stdout

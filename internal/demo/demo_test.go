@@ -41,6 +41,8 @@ func TestDemo(t *testing.T) {
 		Keep:     true, // t.TempDir removes it
 		Out:      t.Output(),
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
+		// A free port: the default 8080 may be taken on a shared machine.
+		ConsoleListen: "127.0.0.1:0",
 	})
 	if err != nil {
 		t.Fatalf("demo.Run: %v", err)
@@ -73,6 +75,10 @@ func TestDemo(t *testing.T) {
 	}
 	if sum.ScanPorts < 500 || sum.ScanSource != "::ffff:198.18.0.2" {
 		t.Errorf("scan: %s sent SYNs to %d distinct ports, want the client (::ffff:198.18.0.2) and >= 500", sum.ScanSource, sum.ScanPorts)
+	}
+	// The console served, and its packets view of the scan's anomaly holds the scan's SYNs.
+	if sum.ConsoleURL == "" || sum.ConsoleScanPackets < 500 {
+		t.Errorf("console at %q showed %d packets for the port scan, want >= 500", sum.ConsoleURL, sum.ConsoleScanPackets)
 	}
 	for _, tool := range []string{"curl", "dig", "openssl", "nping", "nmap"} {
 		// A slow run on a loaded machine may time out now and then; none working is a fault.

@@ -30,25 +30,52 @@ type Source interface {
 	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 }
 
+// Capture is a capture file being read. Records whose header is impossible (a capture length
+// above the original length or the snapshot length; in pcapng also a block whose length is not
+// repeated at its end) are skipped, so one damaged record does not end the file: Damaged lists
+// them.
+type Capture struct {
+	Source
+	f *filter
+}
+
+// Damaged returns the records skipped so far.
+func (c *Capture) Damaged() []Damage {
+	if c.f == nil {
+		return nil
+	}
+	return c.f.damage
+}
+
 // Open starts reading a pcap or pcapng capture (told apart by their magic numbers) and returns
 // its link type.
-func Open(r *bufio.Reader) (Source, layers.LinkType, error) {
+func Open(r *bufio.Reader) (*Capture, layers.LinkType, error) {
 	magic, err := r.Peek(4)
 	if err != nil {
 		return nil, 0, fmt.Errorf("not a capture file: %w", err)
 	}
 	if bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
-		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{ErrorOnMismatchingLinkType: true, SkipUnknownVersion: true})
+		f := newNgFilter(r)
+		ng, err := pcapgo.NewNgReader(f, pcapgo.NgReaderOptions{ErrorOnMismatchingLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return nil, 0, fmt.Errorf("pcapng: %w", err)
 		}
-		return ng, ng.LinkType(), nil
+		return &Capture{Source: ng, f: f}, ng.LinkType(), nil
 	}
-	pr, err := pcapgo.NewReader(r)
+	var src io.Reader = r
+	var f *filter
+	switch binary.LittleEndian.Uint32(magic) {
+	case 0xa1b2c3d4, 0xa1b23c4d, 0xd4c3b2a1, 0x4d3cb2a1:
+		if f, err = newPcapFilter(r); err != nil {
+			return nil, 0, fmt.Errorf("pcap: %w", err)
+		}
+		src = f
+	}
+	pr, err := pcapgo.NewReader(src) // gzip-compressed pcap goes straight to gopacket, unchecked
 	if err != nil {
 		return nil, 0, fmt.Errorf("neither pcap nor pcapng: %w", err)
 	}
-	return pr, pr.LinkType(), nil
+	return &Capture{Source: pr, f: f}, pr.LinkType(), nil
 }
 
 // Convertible reports whether ToEthernet can turn frames of this link type into Ethernet.
@@ -57,24 +84,31 @@ func Convertible(lt layers.LinkType) bool {
 }
 
 // ReadAll reads every frame of a pcap or pcapng file and returns them with the file's link type.
+// Damaged records are skipped (see Capture); ReadAllDamaged also returns them.
 func ReadAll(path string) ([]Frame, layers.LinkType, error) {
+	frames, lt, _, err := ReadAllDamaged(path)
+	return frames, lt, err
+}
+
+// ReadAllDamaged is ReadAll that also returns the damaged records it skipped.
+func ReadAllDamaged(path string) ([]Frame, layers.LinkType, []Damage, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	defer f.Close()
 	src, lt, err := Open(bufio.NewReader(f))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
+		return nil, 0, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var frames []Frame
 	for {
 		data, ci, err := src.ReadPacketData()
 		if errors.Is(err, io.EOF) {
-			return frames, lt, nil
+			return frames, lt, src.Damaged(), nil
 		}
 		if err != nil {
-			return frames, lt, fmt.Errorf("%s: frame %d: %w", path, len(frames)+1, err)
+			return frames, lt, src.Damaged(), fmt.Errorf("%s: frame %d: %w", path, len(frames)+1, err)
 		}
 		frames = append(frames, Frame{Data: bytes.Clone(data), WireLen: ci.Length, Time: ci.Timestamp})
 	}

@@ -24,7 +24,18 @@
 --   shed         collector: the producer's buffer was full, frame dropped (records_shed)
 --   failed       Kafka: produce failed (records_failed)
 --   ingest_lost  ingester: records Kafka acknowledged (records_acked) minus stored rows, e.g.
---                frames sent to dead_letters
+--                frames sent to dead_letters, or deleted by Kafka's retention before they were
+--                ingested (next)
+--
+-- Kafka records lost between the collectors and the ingester (ingest_gaps):
+--
+--   kafka_expired_records  Kafka records (frames of many packets, or stats and flow messages)
+--                that the topic's retention deleted before the ingester read them: an outage
+--                longer than the retention. What they held is unknown, even their hosts, so
+--                they are counted on rows of their own, with host '' and in the minute the
+--                ingester found the gap; their packets are in their hosts' ingest_lost. A gap
+--                reported twice (after a crash) counts once: only offsets no earlier gap of the
+--                same topic instance and partition covered.
 --
 -- Why packets are missing from the flows (increase of a collector_stats counter):
 --
@@ -62,7 +73,8 @@ SELECT
     shed,
     failed,
     toInt64(acked) - toInt64(stored) AS ingest_lost,
-    flow_failed
+    flow_failed,
+    kafka_expired AS kafka_expired_records
 FROM
 (
     SELECT
@@ -77,7 +89,8 @@ FROM
         sum(d_shed) AS shed,
         sum(d_failed) AS failed,
         sum(d_acked) AS acked,
-        sum(d_flow_failed) AS flow_failed
+        sum(d_flow_failed) AS flow_failed,
+        sum(n_expired) AS kafka_expired
     FROM
     (
         -- Counter increases, by the minute of the report: the counter minus its value in the
@@ -94,7 +107,8 @@ FROM
             toUInt64(shed - if(shed >= shed_before, shed_before, 0)) AS d_shed,
             toUInt64(failed - if(failed >= failed_before, failed_before, 0)) AS d_failed,
             toUInt64(acked - if(acked >= acked_before, acked_before, 0)) AS d_acked,
-            toUInt64(flow_failed - if(flow_failed >= flow_failed_before, flow_failed_before, 0)) AS d_flow_failed
+            toUInt64(flow_failed - if(flow_failed >= flow_failed_before, flow_failed_before, 0)) AS d_flow_failed,
+            toUInt64(0) AS n_expired
         FROM
         (
             SELECT
@@ -123,7 +137,7 @@ FROM
             toStartOfMinute(toDateTime(ts)) AS minute,
             host,
             toUInt64(0), count(), sum(sample_rate), toUInt64(0),
-            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM packets
         WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
         GROUP BY minute, host
@@ -135,10 +149,32 @@ FROM
             toStartOfMinute(toDateTime(ts)) AS minute,
             host,
             toUInt64(0), toUInt64(0), toUInt64(0), sum(packets),
-            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM flows
         WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
         GROUP BY minute, host
+
+        UNION ALL
+
+        -- Kafka records retention deleted unread, by the minute the gap was found, host unknown.
+        -- Each gap counts the offsets past the end of every gap before it (by first offset) of
+        -- the same topic instance and partition, so overlapping reports count once.
+        SELECT
+            toStartOfMinute(toDateTime(ts)) AS minute,
+            '' AS host,
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+            toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+            toUInt64(greatest(last_offset + 1 - greatest(first_offset, covered_before), 0))
+        FROM
+        (
+            SELECT
+                ts, first_offset, last_offset,
+                max(last_offset + 1) OVER (PARTITION BY topic, topic_id, `partition` ORDER BY first_offset, last_offset, ts
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_before
+            FROM ingest_gaps FINAL
+            WHERE ts < {until:DateTime64(9)}
+        )
+        WHERE ts >= {since:DateTime64(9)}
     )
     GROUP BY minute, host
 )

@@ -61,7 +61,7 @@ func TestAllocations(t *testing.T) {
 	}{
 		{"dns", 1, func() { ParseDNS(p["dns_response"], false) }},
 		{"dns escaped name", 1, func() { ParseDNS(escaped, false) }},
-		{"tls", 1, func() { ParseTLSClientHello(p["tls_client_hello"]) }},
+		{"tls", 3, func() { ParseTLSClientHello(p["tls_client_hello"]) }}, // SNI, ALPN and JA4 strings
 		{"http", 2, func() { ParseHTTPRequest(p["http_request"]) }},
 	} {
 		if n := testing.AllocsPerRun(100, c.run); n > c.max {

@@ -35,3 +35,45 @@ func TestLooksLike(t *testing.T) {
 		}
 	}
 }
+
+func TestLooksLikeUDPAndSecondHello(t *testing.T) {
+	v1 := "\xc3\x00\x00\x00\x01\x08"
+	for _, c := range []struct {
+		in                string
+		quic, ssdp, ccsHs bool
+	}{
+		{v1, true, false, false},
+		{"\xc0\x00\x00\x00\x01\x14", true, false, false},  // 20-byte DCID
+		{"\xc0\x00\x00\x00\x01\x15", false, false, false}, // 21: not QUIC v1
+		{"\xc0\x00\x00\x00\x01\x07", false, false, false}, // 7: not a client's first Initial
+		{"\xd0\x00\x00\x00\x01\x08", false, false, false}, // v1 0-RTT
+		{"\xd0\x6b\x33\x43\xcf\x08", true, false, false},  // v2 Initial
+		{"\xc0\x6b\x33\x43\xcf\x08", false, false, false}, // v2 Retry
+		{"\xe0\x00\x00\x00\x01\x08", false, false, false}, // v1 Handshake
+		{"\x40\x00\x00\x00\x01\x08", false, false, false}, // short header
+		{"\xc0\x00\x00\x00\x01", false, false, false},
+		{"M-SEARCH * HTTP/1.1", false, true, false},
+		{"M-SEARCH", false, true, false},
+		{"M-SEARC", false, false, false},
+		{"NOTIFY * HTTP/1.1", false, true, false},
+		{"NOTIFY", false, false, false},
+		{"\x14\x03\x03\x00\x01\x01\x16\x03\x03", false, false, true},
+		{"\x14\x03\x03\x00\x01\x01\x17\x03", false, false, false},
+		{"\x14\x03\x03\x00\x01\x01\x16", false, false, false},
+	} {
+		if got := LooksLikeQUICInitial([]byte(c.in)); got != c.quic {
+			t.Errorf("LooksLikeQUICInitial(%q) = %v", c.in, got)
+		}
+		if got := LooksLikeSSDPRequest([]byte(c.in)); got != c.ssdp {
+			t.Errorf("LooksLikeSSDPRequest(%q) = %v", c.in, got)
+		}
+		if got := LooksLikeCCSThenHandshake([]byte(c.in)); got != c.ccsHs {
+			t.Errorf("LooksLikeCCSThenHandshake(%q) = %v", c.in, got)
+		}
+	}
+	for p, want := range map[uint16]bool{53: true, 5353: true, 5355: true, 5354: false, 1900: false} {
+		if IsDNSPort(p) != want {
+			t.Errorf("IsDNSPort(%d) = %v", p, !want)
+		}
+	}
+}

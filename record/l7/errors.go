@@ -27,3 +27,12 @@ func (e Error) Error() string { return "l7: " + string(e) }
 
 // Reason is the parse_error column value.
 func (e Error) Reason() string { return string(e) }
+
+// QUIC reasons.
+const (
+	// ErrQUICTruncated: the snippet ends before an Initial packet's header and sample.
+	ErrQUICTruncated Error = "quic_truncated"
+	// ErrQUICBadPacket: not a QUIC v1/v2 Initial, a length beyond the datagram, or a whole packet
+	// that fails authentication with the Initial keys.
+	ErrQUICBadPacket Error = "quic_bad_packet"
+)

@@ -14,7 +14,7 @@ import (
 // and up), so the decoder can store Reason() as is.
 func TestReasonsMatchSchema(t *testing.T) {
 	ours := []string{}
-	for _, e := range []Error{ErrDNSTruncated, ErrDNSBadName, ErrTLSTruncated, ErrTLSBadRecord, ErrHTTPTruncated, ErrHTTPBadRequest} {
+	for _, e := range []Error{ErrDNSTruncated, ErrDNSBadName, ErrTLSTruncated, ErrTLSBadRecord, ErrHTTPTruncated, ErrHTTPBadRequest, ErrQUICTruncated, ErrQUICBadPacket} {
 		ours = append(ours, e.Reason())
 	}
 	var want []string

@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -66,6 +67,23 @@ func FuzzParseHTTPRequest(f *testing.F) {
 		}
 		if LooksLikeHTTPRequest(b) && m == "" {
 			t.Fatalf("kernel filter passes %q but no method", b)
+		}
+	})
+}
+
+func FuzzParseQUICInitial(f *testing.F) {
+	f.Add([]byte("\xc3\x00\x00\x00\x01\x08\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x40\x20" + strings.Repeat("\xaa", 60)))
+	f.Add([]byte("\xd0\x6b\x33\x43\xcf\x08\x01\x02\x03\x04\x05\x06\x07\x08\x01\x09\x00\x14" + strings.Repeat("\x55", 30)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := ParseQUICInitial(b)
+		if err != nil && err != ErrQUICTruncated && err != ErrQUICBadPacket {
+			t.Fatalf("unexpected error %v", err)
+		}
+		stream := CryptoStream(q.Crypto, 1<<16)
+		if n := ClientHelloLen(stream); n > 0 && n <= len(stream) {
+			if h, err := ParseClientHelloMessage(stream[:n], 'q'); err == nil && h.JA4 != "" && h.JA4[0] != 'q' {
+				t.Fatalf("JA4 %q", h.JA4)
+			}
 		}
 	})
 }

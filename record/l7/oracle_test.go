@@ -15,7 +15,7 @@ import (
 // parsers, chosen by the same tests the kernel uses, and the values must agree.
 //
 // Deliberate differences, each handled below where it arises:
-//   - We read only the first schema.SnippetMax bytes of the payload. When what we need lies
+//   - We read only the first schema.SnippetHeadMax bytes of the payload. When what we need lies
 //     beyond, we return a truncated error where tshark has the value ("cut" counts).
 //   - tshark runs with TCP reassembly off, seeing one segment like the kernel does. With
 //     reassembly on it dissects a message spread over segments in the last one (a ClientHello
@@ -111,8 +111,8 @@ func checkFrame(t *testing.T, where string, row oracleRow, n *oracleCounts) {
 	if err != nil {
 		t.Fatalf("%s: payload hex: %v", where, err)
 	}
-	snip := full[:min(len(full), schema.SnippetMax)]
-	cut := len(full) > schema.SnippetMax
+	snip := full[:min(len(full), schema.SnippetHeadMax)]
+	cut := len(full) > schema.SnippetHeadMax
 	port53 := row["udp.srcport"] == "53" || row["udp.dstport"] == "53" ||
 		row["tcp.srcport"] == "53" || row["tcp.dstport"] == "53"
 

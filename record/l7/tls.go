@@ -8,79 +8,153 @@ const (
 	tlsMaxRecord          = 1 << 14 // TLSPlaintext.length limit, RFC 8446 §5.1
 	tlsClientHello        = 1
 	tlsExtServerName      = 0
+	tlsExtSigAlgs         = 13
+	tlsExtALPN            = 16
+	tlsExtSupportedVers   = 43
 	tlsNameTypeHostName   = 0
 )
 
+// ClientHello is what packetlake keeps of a TLS ClientHello.
+type ClientHello struct {
+	SNI        string // first host_name of server_name, ASCII rule (text.go)
+	ALPN       string // first protocol of application_layer_protocol_negotiation, ASCII rule
+	VersionMax uint16 // highest non-GREASE supported_versions entry, else legacy_version
+	JA4        string // FoxIO's JA4 (ja4.go); "" unless the whole hello was read
+}
+
 // ParseTLSClientHello returns the first host_name of the server_name extension of the
-// ClientHello that starts b (a TLS record header, then the handshake message).
+// ClientHello that starts b (a TLS record header, then the handshake message). See
+// ParseClientHelloRecord for the errors.
+func ParseTLSClientHello(b []byte) (sni string, err error) {
+	h, err := ParseClientHelloRecord(b)
+	return h.SNI, err
+}
+
+// ParseClientHelloRecord reads the ClientHello that starts b (a TLS record header, then the
+// handshake message): SNI, ALPN, highest version offered and JA4 (TCP variant, 't').
 //
 //   - No server_name extension, or a handshake message other than a ClientHello (a ServerHello
-//     also starts 0x16 0x03): "" and no error.
+//     also starts 0x16 0x03): SNI "" and no error.
 //   - The snippet ends before the server name is reached: ErrTLSTruncated. So does a
 //     ClientHello continued in a second record (the message is longer than its first record):
 //     only the first record is read, where tshark would reassemble.
 //   - A length that overruns the one enclosing it, a record that is not a handshake, or a
 //     record length of 0 or above 2^14: ErrTLSBadRecord.
 //
-// The name is rendered by the ASCII rule and cut at 255 bytes (text.go).
-func ParseTLSClientHello(b []byte) (sni string, err error) {
+// A ChangeCipherSpec record before the handshake record is skipped (LooksLikeCCSThenHandshake).
+// Once the server name is read, a later truncation or bad length is not an error (the SNI
+// stands, as before JA4): JA4, ALPN and VersionMax are then left empty, since a fingerprint of
+// part of a hello would be a wrong fingerprint.
+func ParseClientHelloRecord(b []byte) (ClientHello, error) {
+	if LooksLikeCCSThenHandshake(b) {
+		b = b[6:] // the ChangeCipherSpec record before a second ClientHello
+	}
 	if len(b) < 2 {
-		return "", ErrTLSTruncated
+		return ClientHello{}, ErrTLSTruncated
 	}
 	if !LooksLikeTLSHandshake(b) {
-		return "", ErrTLSBadRecord
+		return ClientHello{}, ErrTLSBadRecord
 	}
 	if len(b) < tlsRecordHeaderLen+tlsHandshakeHeaderLen {
-		return "", ErrTLSTruncated
+		return ClientHello{}, ErrTLSTruncated
 	}
 	recLen := int(binary.BigEndian.Uint16(b[3:]))
 	if recLen < tlsHandshakeHeaderLen || recLen > tlsMaxRecord {
-		return "", ErrTLSBadRecord
+		return ClientHello{}, ErrTLSBadRecord
 	}
 	if b[5] != tlsClientHello {
-		return "", nil
+		return ClientHello{}, nil
 	}
-	msgLen := int(b[6])<<16 | int(b[7])<<8 | int(b[8])
-	start := tlsRecordHeaderLen + tlsHandshakeHeaderLen
-	end := start + msgLen
-	r := tlsReader{b: b[:min(len(b), tlsRecordHeaderLen+recLen, end)], pos: start, msgEnd: end}
+	return parseClientHelloMsg(b[tlsRecordHeaderLen:min(len(b), tlsRecordHeaderLen+recLen)], 't')
+}
 
-	r.skip(2 + 32)  // client_version, random
-	r.skip(r.u8())  // legacy_session_id
-	r.skip(r.u16()) // cipher_suites
-	r.skip(r.u8())  // legacy_compression_methods
+// ParseClientHelloMessage reads a ClientHello handshake message (handshake header first, no
+// record header), as QUIC carries it in CRYPTO frames; proto is JA4's first letter ('q' for
+// QUIC). b may stop early, with the errors of ParseClientHelloRecord.
+func ParseClientHelloMessage(b []byte, proto byte) (ClientHello, error) {
+	if len(b) < tlsHandshakeHeaderLen {
+		return ClientHello{}, ErrTLSTruncated
+	}
+	if b[0] != tlsClientHello {
+		return ClientHello{}, ErrTLSBadRecord
+	}
+	return parseClientHelloMsg(b, proto)
+}
+
+// parseClientHelloMsg walks the message that starts b at its handshake header. b is the part
+// present (of the first record, for TLS over TCP).
+func parseClientHelloMsg(b []byte, proto byte) (ClientHello, error) {
+	var h ClientHello
+	msgLen := int(b[1])<<16 | int(b[2])<<8 | int(b[3])
+	end := tlsHandshakeHeaderLen + msgLen
+	r := tlsReader{b: b[:min(len(b), end)], pos: tlsHandshakeHeaderLen, msgEnd: end}
+	var fp ja4Input
+	fp.proto = proto
+
+	fp.legacyVersion = uint16(r.u16())
+	r.skip(32)                    // random
+	r.skip(r.u8())                // legacy_session_id
+	fp.ciphers = r.bytes(r.u16()) // cipher_suites
+	r.skip(r.u8())                // legacy_compression_methods
 	if r.err == nil && r.pos == end {
-		return "", nil // no extensions block: allowed before TLS 1.3
+		fp.done(&h) // no extensions block: allowed before TLS 1.3
+		return h, nil
 	}
 	extEnd := r.within(r.u16())
+	sniSeen := false
 	for r.err == nil && r.pos < extEnd {
 		typ, n := r.u16(), r.u16()
 		bodyEnd := r.within(n)
 		if r.err == nil && bodyEnd > extEnd {
 			r.err = ErrTLSBadRecord
 		}
-		if r.err != nil || typ != tlsExtServerName {
-			r.skip(n)
-			continue
+		if r.err != nil {
+			break
 		}
-		listEnd := r.within(r.u16())
-		if r.err == nil && listEnd > bodyEnd {
-			r.err = ErrTLSBadRecord
+		body := r.bytes(n)
+		if r.err != nil {
+			break
 		}
-		for r.err == nil && r.pos < listEnd {
-			nameType, nameLen := r.u8(), r.u16()
-			if r.err == nil && r.pos+nameLen > listEnd {
-				r.err = ErrTLSBadRecord
+		fp.addExtension(uint16(typ), body)
+		if typ == tlsExtServerName && !sniSeen {
+			sniSeen = true
+			name, err := serverName(body)
+			if err != nil {
+				r.err = err
+				break
 			}
-			name := r.bytes(nameLen)
-			if r.err == nil && nameType == tlsNameTypeHostName {
-				return asciiString(name), nil
-			}
+			h.SNI = name
 		}
-		r.pos = bodyEnd // ignore anything after the list inside the extension
+	}
+	if r.err == nil && r.pos != extEnd {
+		r.err = ErrTLSBadRecord
 	}
 	if r.err != nil {
-		return "", r.err
+		if h.SNI != "" {
+			return h, nil // what was read before the server name stands; no fingerprint
+		}
+		return ClientHello{}, r.err
+	}
+	fp.done(&h)
+	return h, nil
+}
+
+// serverName returns the first host_name of a server_name extension body ("" if none).
+func serverName(body []byte) (string, error) {
+	r := tlsReader{b: body, msgEnd: len(body)}
+	listEnd := r.within(r.u16())
+	for r.err == nil && r.pos < listEnd {
+		nameType, nameLen := r.u8(), r.u16()
+		if r.err == nil && r.pos+nameLen > listEnd {
+			return "", ErrTLSBadRecord
+		}
+		name := r.bytes(nameLen)
+		if r.err == nil && nameType == tlsNameTypeHostName {
+			return asciiString(name), nil
+		}
+	}
+	if r.err != nil {
+		return "", ErrTLSBadRecord // the body is whole: any overrun is the extension's own
 	}
 	return "", nil
 }

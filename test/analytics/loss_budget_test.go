@@ -39,8 +39,9 @@ type flowAt struct {
 }
 
 // TestLossBudgetReport runs query/reports/loss_budget.sql through query.RunSQL over collector
-// stats, packets and flows made for it, two hosts and two minutes (plus a host with packets but no
-// stats), and checks every value of every row, worked out by hand:
+// stats, packets, flows and Kafka gaps made for it, two hosts and two minutes (plus a host with
+// packets but no stats, and the gaps' rows, whose host is empty), and checks every value of
+// every row, worked out by hand:
 //
 //	edge-a minute 0: run 101 started before the range: its report before the range is the
 //	  baseline (seen 1000 -> 2000: 1000 seen, not 2000). 550 rows, 50 of them at rate 4 (150
@@ -144,6 +145,32 @@ func TestLossBudgetReport(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Gaps retention made (ingest_gaps), host unknown: partition 0 of topic instance A lost
+	// [0, 99] before the range, then [100, 149] in minute 0 and, reported again after a crash,
+	// [100, 179] in minute 1: 50 and 30 new. Instance B (the topic re-created) lost [100, 119] in
+	// minute 0: 20. Partition 1 of A lost [0, 9] in minute 1: 10. A gap at until is left out.
+	gaps := []struct {
+		at          time.Duration
+		id          string
+		partition   int32
+		first, last int64
+	}{
+		{-time.Minute, "A", 0, 0, 99},
+		{10 * sec, "A", 0, 100, 149},
+		{30 * sec, "B", 0, 100, 119},
+		{65 * sec, "A", 0, 100, 179},
+		{80 * sec, "A", 1, 0, 9},
+		{2 * time.Minute, "A", 0, 180, 199},
+	}
+	values = values[:0]
+	for _, g := range gaps {
+		values = append(values, fmt.Sprintf("(fromUnixTimestamp64Nano(%d), 'packets', '%s', %d, %d, %d, %d)",
+			t0.Add(g.at).UnixNano(), g.id, g.partition, g.first, g.last, g.last-g.first+1))
+	}
+	if err := ch.Exec(ctx, "INSERT INTO ingest_gaps (ts, topic, topic_id, `partition`, first_offset, last_offset, records) VALUES "+strings.Join(values, ", ")); err != nil {
+		t.Fatal(err)
+	}
+
 	m0, m1 := t0.Format("2006-01-02 15:04:05"), t0.Add(time.Minute).Format("2006-01-02 15:04:05")
 	type want struct {
 		minute, host                      string
@@ -152,18 +179,20 @@ func TestLossBudgetReport(t *testing.T) {
 		pct                               []float64 // stored, sampled, flows_only, unaccounted; nil: NULL
 		ringFull, malformed, shed, failed uint64
 		ingestLost                        int64
-		flowFailed                        uint64
+		flowFailed, kafkaExpired          uint64
 	}
 	wants := []want{ // minute DESC, host
-		{m1, "edge-a", 3200, 2800, 0, 400, 0, []float64{87.5, 0, 12.5, 0}, 0, 0, 200, 0, 0, 10},
-		{m1, "edge-b", 900, 1000, 0, 0, -100, []float64{111.11, 0, 0, -11.11}, 0, 0, 0, 0, -100, 1},
-		{m1, "edge-c", 0, 5, 0, 0, -5, nil, 0, 0, 0, 0, -5, 0},
-		{m0, "edge-a", 1000, 550, 150, 250, 50, []float64{55, 15, 25, 5}, 120, 10, 60, 30, 50, 60},
-		{m0, "edge-b", 2900, 900, 1500, 0, 500, []float64{31.03, 51.72, 0, 17.24}, 500, 0, 0, 0, 0, 0},
+		{m1, "", 0, 0, 0, 0, 0, nil, 0, 0, 0, 0, 0, 0, 40},
+		{m1, "edge-a", 3200, 2800, 0, 400, 0, []float64{87.5, 0, 12.5, 0}, 0, 0, 200, 0, 0, 10, 0},
+		{m1, "edge-b", 900, 1000, 0, 0, -100, []float64{111.11, 0, 0, -11.11}, 0, 0, 0, 0, -100, 1, 0},
+		{m1, "edge-c", 0, 5, 0, 0, -5, nil, 0, 0, 0, 0, -5, 0, 0},
+		{m0, "", 0, 0, 0, 0, 0, nil, 0, 0, 0, 0, 0, 0, 70},
+		{m0, "edge-a", 1000, 550, 150, 250, 50, []float64{55, 15, 25, 5}, 120, 10, 60, 30, 50, 60, 0},
+		{m0, "edge-b", 2900, 900, 1500, 0, 500, []float64{31.03, 51.72, 0, 17.24}, 500, 0, 0, 0, 0, 0, 0},
 	}
 	columns := []string{"minute", "host", "seen", "stored", "sampled", "flows_only", "unaccounted",
 		"stored_pct", "sampled_pct", "flows_only_pct", "unaccounted_pct", "ring_full", "malformed", "shed", "failed", "ingest_lost",
-		"flow_failed"}
+		"flow_failed", "kafka_expired_records"}
 
 	run := func(limit int) []map[string]any {
 		t.Helper()
@@ -218,6 +247,7 @@ func TestLossBudgetReport(t *testing.T) {
 			"ring_full":   strconv.FormatUint(w.ringFull, 10), "malformed": strconv.FormatUint(w.malformed, 10),
 			"shed": strconv.FormatUint(w.shed, 10), "failed": strconv.FormatUint(w.failed, 10),
 			"ingest_lost": strconv.FormatInt(w.ingestLost, 10), "flow_failed": strconv.FormatUint(w.flowFailed, 10),
+			"kafka_expired_records": strconv.FormatUint(w.kafkaExpired, 10),
 		}
 		for col, wv := range exact {
 			if gv := text(g[col]); gv != wv {
@@ -291,7 +321,7 @@ func TestLossBudgetReport(t *testing.T) {
 	}
 
 	// {limit} keeps the latest minutes.
-	if got := run(2); len(got) != 2 || text(got[0]["host"]) != "edge-a" || text(got[1]["host"]) != "edge-b" || text(got[1]["minute"]) != m1 {
+	if got := run(2); len(got) != 2 || text(got[0]["host"]) != "" || text(got[1]["host"]) != "edge-a" || text(got[1]["minute"]) != m1 {
 		t.Errorf("limit 2: %v, want the first two rows of minute %s", got, m1)
 	}
 }

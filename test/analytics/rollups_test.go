@@ -48,6 +48,15 @@ var rollupFamilies = []rollupFamily{
 		},
 	},
 	{
+		name: "traffic",
+		keys: [][2]string{{"host", "host"}, {"iface", "iface"}, {"vlan_id", "vlan_id"}, {"ip_version", "ip_version"},
+			{"ip_proto", "ip_proto"}, {"dst_port", "dst_port"}},
+		values: []rollupValue{
+			sumOf("packets", "sum(sample_rate)"),
+			sumOf("bytes", "sum(toUInt64(pkt_len) * sample_rate)"),
+		},
+	},
+	{
 		name: "talkers",
 		keys: [][2]string{{"host", "host"}, {"iface", "iface"}, {"src_addr", "src_addr"}},
 		values: []rollupValue{

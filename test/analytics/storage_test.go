@@ -47,7 +47,8 @@ FROM (
         if(tcp_ack = 0, 0, toUInt32((tcp_ack + h) %% 4294967296)) AS tcp_ack,
         tcp_window, icmp_type, icmp_code, payload_len,
         if(dns_id = 0, 0, bitXor(dns_id, h %% 65536)) AS dns_id,
-        dns_is_response, dns_qname, dns_qtype, dns_rcode, dns_answers, tls_sni, http_method, http_host, http_path,
+        dns_is_response, dns_qname, dns_qtype, dns_rcode, dns_answers,
+        tls_sni, tls_ja4, tls_alpn, tls_version_max, quic_version, quic_dcid, quic_scid, http_method, http_host, http_path,
         sample_rate, parse_error, n
     FROM (SELECT *, row_number() OVER (ORDER BY ts, iface, seq) AS n FROM %[2]s) AS b,
          (SELECT number AS k FROM numbers(%[3]d)) AS c

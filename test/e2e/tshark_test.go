@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/packetlake/packetlake/record"
-	"github.com/packetlake/packetlake/record/l7"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -29,11 +28,16 @@ import (
 //     the L4 header right after that (IPv6 extension headers in between). Fields of anything
 //     encapsulated deeper (GRE, VXLAN, ICMP errors) are first occurrences of other names or are
 //     ignored: the kernel records the outer headers only.
-//   - L7 columns are expected only where the kernel classifies the payload (port 53 on either
-//     side; a TCP payload starting 0x16 0x03; a TCP payload starting with an HTTP method), with the
-//     rules of l7/oracle_test.go: "<Root>" is "", HTTP Host is trimmed of trailing blanks, TLS and
-//     HTTP strings are cut at 255 bytes, and a value beyond the 1024-byte snippet may be missing
-//     (an L7 truncated reason instead).
+//   - L7 columns are expected only where the kernel classifies the payload (record.ClassifyL7:
+//     DNS ports 53, 5353, 5355 on either side; a TCP ClientHello; a TCP payload starting with an
+//     HTTP method or a UDP one with M-SEARCH/NOTIFY; a UDP QUIC client Initial), with the rules of
+//     l7/oracle_test.go: "<Root>" is "", HTTP Host is trimmed of trailing blanks, TLS and HTTP
+//     strings are cut at 255 bytes, and a value beyond the 1024-byte snippet (1472 for QUIC) may
+//     be missing (an L7 truncated reason instead). tls_alpn is tshark's first ALPN string,
+//     tls_version_max its highest non-GREASE supported_version (else the handshake version);
+//     tls_ja4 has no tshark field (4.0): FoxIO's reference outputs check it (record/l7). QUIC:
+//     tshark decrypts Initials and shows the ClientHello in the packet that completes it, as the
+//     decoder's L7State does.
 //   - A column tshark gives no value for is expected to be zero, unless marked unknown: eth_type
 //     after an 802.1ad tag as the innermost one (tshark has no etype field for it), payload_len of
 //     an IPv6 packet whose extension headers tshark did not measure.
@@ -57,6 +61,8 @@ var oracleFields = []string{
 	"dns.id", "dns.flags.response", "dns.qry.name", "dns.qry.type", "dns.flags.rcode",
 	"dns.count.answers",
 	"tls.handshake.type", "tls.handshake.extensions_server_name",
+	"tls.handshake.extensions_alpn_str", "tls.handshake.extensions.supported_version", "tls.handshake.version",
+	"quic.version", "quic.dcid", "quic.scid",
 	"http.request.method", "http.host", "http.request.uri",
 	"_ws.malformed",
 }
@@ -380,10 +386,59 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 	}
 
 	// L7, where the kernel's classification sends the payload to a parser.
-	snip := payload[:min(len(payload), schema.SnippetMax)]
-	cut := len(payload) > schema.SnippetMax
+	var sport, dport uint16
+	if v, ok := e.want["src_port"].(uint64); ok {
+		sport = uint16(v)
+	}
+	if v, ok := e.want["dst_port"].(uint64); ok {
+		dport = uint16(v)
+	}
+	proto := uint8(6)
+	if l4 == "udp" {
+		proto = 17
+	}
+	kind := record.ClassifyL7(proto, sport, dport, payload)
+	max := schema.SnippetHeadMax
+	if kind == schema.L7QUIC {
+		max = schema.SnippetMax
+	}
+	snip := payload[:min(len(payload), max)]
+	cut := len(payload) > max
+	// hello sets the ClientHello columns from tshark's dissection (TLS over TCP or in QUIC).
+	hello := func() {
+		set("tls_sni", oracleCapField(oracleASCII(d.first("tls.handshake.extensions_server_name"))))
+		set("tls_alpn", oracleCapField(oracleASCII(d.first("tls.handshake.extensions_alpn_str"))))
+		var vmax uint64
+		for _, v := range d.vals["tls.handshake.extensions.supported_version"] {
+			if n := num("supported_version", v); n&0x0f0f != 0x0a0a && n > vmax {
+				vmax = n
+			}
+		}
+		if vmax == 0 {
+			vmax = num("tls.handshake.version", d.first("tls.handshake.version"))
+		}
+		set("tls_version_max", vmax)
+		unknown("tls_ja4")
+		if cut {
+			unknown("tls_sni", "tls_alpn", "tls_version_max")
+			e.l7ErrOK["tls_truncated"] = true
+		}
+	}
 	switch {
-	case e.want["src_port"] == uint64(53) || e.want["dst_port"] == uint64(53):
+	case kind == schema.L7QUIC:
+		setNum("quic_version", "quic.version")
+		set("quic_dcid", strings.ReplaceAll(d.first("quic.dcid"), ":", ""))
+		set("quic_scid", strings.ReplaceAll(d.first("quic.scid"), ":", ""))
+		if d.first("tls.handshake.type") == "1" {
+			hello()
+		} else if cut {
+			unknown("tls_sni", "tls_alpn", "tls_version_max", "tls_ja4")
+		}
+		if d.first("quic.version") == "" {
+			unknown("quic_version", "quic_dcid", "quic_scid") // tshark did not take it for QUIC
+			e.l7ErrOK["quic_bad_packet"], e.l7ErrOK["quic_truncated"] = true, true
+		}
+	case kind == schema.L7DNS:
 		if d.first("dns.id") == "" {
 			// Not a DNS message to tshark either (a TCP segment without a message start).
 			unknown("dns_id", "dns_is_response", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
@@ -407,20 +462,16 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 			unknown("dns_qname", "dns_qtype")
 			e.l7ErrOK["dns_truncated"] = true
 		}
-	case l4 == "tcp" && l7.LooksLikeTLSClientHello(snip):
+	case kind == schema.L7TLS:
 		switch d.first("tls.handshake.type") {
 		case "1":
-			set("tls_sni", oracleCapField(oracleASCII(d.first("tls.handshake.extensions_server_name"))))
-			if cut {
-				unknown("tls_sni")
-				e.l7ErrOK["tls_truncated"] = true
-			}
+			hello()
 		case "":
 			// tshark sees no handshake message here (an encrypted one, or a record continued
 			// from another segment): we must not invent a name; the parser may find it short.
 			e.l7ErrOK["tls_truncated"], e.l7ErrOK["tls_bad_record"] = true, true
 		}
-	case l4 == "tcp" && l7.LooksLikeHTTPRequest(snip):
+	case kind == schema.L7HTTP:
 		if d.first("http.request.method") == "" {
 			unknown("http_method", "http_host", "http_path")
 			e.l7ErrOK["http_truncated"] = true

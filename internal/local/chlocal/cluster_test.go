@@ -42,7 +42,9 @@ func TestClusterShardsDistributedInsert(t *testing.T) {
 		return client.Exec(ctx, "INSERT INTO d.t SELECT number FROM numbers(1000)",
 			map[string]string{"distributed_foreground_insert": "1", "insert_deduplication_token": token})
 	}
-	count := func(addr, table string) string { return strings.TrimSpace(httpGet(t, addr, "SELECT count() FROM d."+table)) }
+	count := func(addr, table string) string {
+		return strings.TrimSpace(httpGet(t, addr, "SELECT count() FROM d."+table))
+	}
 	h1, h2 := c.HTTPAddrs()[0], c.HTTPAddrs()[1]
 	for _, addr := range []string{h1, h2, h1} { // the same token through either server
 		if err := insert(addr, "a"); err != nil {

@@ -41,6 +41,9 @@ type ApacheConfig struct {
 	CacheDir string
 	// Logger reports fetches and lifecycle; nil discards.
 	Logger *slog.Logger
+	// Properties are added to server.properties after the launcher's own, which they override
+	// (e.g. log.retention.check.interval.ms for a test of retention).
+	Properties map[string]string
 }
 
 // Apache is a real Apache Kafka broker (KRaft, one node acting as broker and controller) running
@@ -51,6 +54,7 @@ type Apache struct {
 	port, cport                  int
 	heapMiB                      int
 	props                        nodeProps
+	extra                        map[string]string // ApacheConfig.Properties
 	logger                       *slog.Logger
 
 	mu       sync.Mutex
@@ -120,13 +124,14 @@ func newApache(ctx context.Context, cfg ApacheConfig, heapMiB int) (*Apache, err
 		return nil, err
 	}
 	a.props = nodeProps{port: a.port, cport: a.cport, logDirs: filepath.Join(dataDir, "kraft-logs")}
+	a.extra = cfg.Properties
 	return a, nil
 }
 
 // prepare writes the configuration and formats the log dir with cluster id on first use.
 func (a *Apache) prepare(ctx context.Context, clusterID string) error {
 	files := map[string]string{
-		"server.properties": brokerProperties(a.props),
+		"server.properties": brokerProperties(a.props) + extraProperties(a.extra),
 		"log4j.properties":  log4jProperties,
 	}
 	for name, body := range files {

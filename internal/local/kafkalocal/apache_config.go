@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -67,6 +69,16 @@ broker.session.timeout.ms=3000
 controller.quorum.election.timeout.ms=1000
 controller.quorum.fetch.timeout.ms=2000
 `, n.port, n.cport, n.logDirs, n.nodeID, n.voters, n.replicas, minISR)
+}
+
+// extraProperties renders overrides as server.properties lines, in key order; Java's
+// Properties keeps the last of repeated keys, so they win over brokerProperties.
+func extraProperties(props map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		fmt.Fprintf(&b, "%s=%s\n", k, props[k])
+	}
+	return b.String()
 }
 
 // log4jProperties sends the broker's log to stdout, which StartApache points at LogPath. Without
