@@ -115,7 +115,9 @@ func (p *ingestProc) rowsInserted() float64 {
 	return 0
 }
 
-var assignEvent = regexp.MustCompile(`msg="partitions (assigned|revoked|lost)" partitions="map\[([^"]*)\]"`)
+// assignEvent matches the ingester's log of its assignments; slog quotes the map only when it
+// holds a space (more than one topic or partition).
+var assignEvent = regexp.MustCompile(`msg="partitions (assigned|revoked|lost)" partitions="?map\[(.*)\]"?\s*$`)
 
 // owned returns the partitions of topic the ingester holds, from the assignments, revocations
 // and losses its log reported in order.
@@ -123,7 +125,11 @@ func (p *ingestProc) owned(topic string) map[int32]bool {
 	b, _ := os.ReadFile(p.log)
 	out := map[int32]bool{}
 	topicParts := regexp.MustCompile(regexp.QuoteMeta(topic) + `:\[([0-9 ]*)\]`)
-	for _, m := range assignEvent.FindAllStringSubmatch(string(b), -1) {
+	for _, line := range strings.Split(string(b), "\n") {
+		m := assignEvent.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
 		tp := topicParts.FindStringSubmatch(m[2])
 		if tp == nil {
 			continue
