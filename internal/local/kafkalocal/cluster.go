@@ -155,6 +155,11 @@ func (c *Cluster) client() (*kgo.Client, error) {
 // KIP-595/836). A Metadata response does not say: in KRaft it names a random broker as
 // "controller", since clients cannot reach the controllers.
 func (c *Cluster) ActiveController(ctx context.Context) (int, error) {
+	return ask(ctx, c, func(ctx context.Context, cl *kgo.Client) (int, error) { return activeController(ctx, cl) })
+}
+
+// ask runs one question with a fresh client, bounded by askTimeout.
+func ask(ctx context.Context, c *Cluster, q func(context.Context, *kgo.Client) (int, error)) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, askTimeout)
 	defer cancel()
 	cl, err := c.client()
@@ -162,6 +167,10 @@ func (c *Cluster) ActiveController(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer cl.Close()
+	return q(ctx, cl)
+}
+
+func activeController(ctx context.Context, cl *kgo.Client) (int, error) {
 	req := kmsg.NewPtrDescribeQuorumRequest()
 	t := kmsg.NewDescribeQuorumRequestTopic()
 	t.Topic = "__cluster_metadata"
@@ -190,13 +199,10 @@ func (c *Cluster) ActiveController(ctx context.Context) (int, error) {
 
 // PartitionLeader is the node leading topic's partition, from fresh metadata.
 func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition int32) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, askTimeout)
-	defer cancel()
-	cl, err := c.client()
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
+	return ask(ctx, c, func(ctx context.Context, cl *kgo.Client) (int, error) { return partitionLeader(ctx, cl, topic, partition) })
+}
+
+func partitionLeader(ctx context.Context, cl *kgo.Client, topic string, partition int32) (int, error) {
 	m, err := kadm.NewClient(cl).Metadata(ctx, topic)
 	if err != nil {
 		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
