@@ -199,7 +199,9 @@ func activeController(ctx context.Context, cl *kgo.Client) (int, error) {
 
 // PartitionLeader is the node leading topic's partition, from fresh metadata.
 func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition int32) (int, error) {
-	return ask(ctx, c, func(ctx context.Context, cl *kgo.Client) (int, error) { return partitionLeader(ctx, cl, topic, partition) })
+	return ask(ctx, c, func(ctx context.Context, cl *kgo.Client) (int, error) {
+		return partitionLeader(ctx, cl, topic, partition)
+	})
 }
 
 func partitionLeader(ctx context.Context, cl *kgo.Client, topic string, partition int32) (int, error) {
