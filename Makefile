@@ -6,7 +6,7 @@ BIN     := bin/packetlake
 TESTFLAGS ?= -count=1 -p 2 -timeout 45m
 BENCHTIME ?= 1x
 
-.PHONY: all build generate check-generated deps install test demo bench lint clean
+.PHONY: all build generate check-generated deps install test demo bench fuzz lint clean
 
 all: build
 
@@ -53,6 +53,21 @@ bench: deps install
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 10x -timeout 30m ./ingester/
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./test/bench/
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 20x -timeout 30m ./console/
+
+# Every fuzz target for FUZZTIME each, one after the other (Go fuzzes one target per run); not
+# part of make test. Needs root (the BPF target loads the program). New failing inputs land in
+# the package's testdata/fuzz/<Target>/ and are committed as seeds. See FUZZING.md.
+FUZZTIME ?= 5m
+FUZZ_TARGETS := \
+	./bpf/:FuzzParserVsGopacket \
+	./record/:FuzzParseFrame ./record/:FuzzStatsMessage ./record/:FuzzFlowMessage \
+	./record/l7/:FuzzParseDNS ./record/l7/:FuzzParseTLSClientHello ./record/l7/:FuzzParseHTTPRequest \
+	./internal/pcapfile/:FuzzCapture ./cmd/packetlake/:FuzzConfigFile
+fuzz: deps
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 lint:
 	$(GO) vet ./...

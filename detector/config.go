@@ -46,6 +46,16 @@ type Config struct {
 	// WebhookQueue bounds the anomalies waiting for delivery; beyond it new ones are dropped
 	// (and counted) rather than held.
 	WebhookQueue int
+	// WebhookSecret, when set, signs every POST: header X-Packetlake-Signature-256 is
+	// "sha256=" and the hex HMAC-SHA256 of the exact body under this key, so the receiver can
+	// reject forged or altered anomalies. Pass it as $PACKETLAKE_WEBHOOK_SECRET.
+	WebhookSecret string
+	// WebhookAllowHTTP permits an http:// webhook URL; by default only https is accepted (the
+	// payload names attacked addresses, and the URL itself often carries a token).
+	WebhookAllowHTTP bool
+	// WebhookCAFile is a PEM file of CAs the webhook's certificate is checked against instead of
+	// the system roots (an internal CA).
+	WebhookCAFile string
 
 	Thresholds Thresholds
 }
@@ -158,7 +168,10 @@ func (c Config) Validate() error {
 	if c.Webhook != "" {
 		u, err := url.Parse(c.Webhook)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("detector: webhook %q is not an http(s) URL", c.Webhook)
+			return fmt.Errorf("detector: webhook %s is not an http(s) URL", RedactURL(c.Webhook))
+		}
+		if u.Scheme == "http" && !c.WebhookAllowHTTP {
+			return fmt.Errorf("detector: webhook %s is plain http: anomalies and the URL's token would travel in clear; use https (or --webhook-allow-http for a trusted network)", RedactURL(c.Webhook))
 		}
 		if c.WebhookTimeout <= 0 || c.WebhookRetries < 0 || c.WebhookQueue <= 0 {
 			return errors.New("detector: webhook timeout and queue must be positive, retries not negative")
@@ -200,4 +213,18 @@ func identifier(s string) bool {
 		}
 	}
 	return true
+}
+
+// RedactURL shows where a URL points without what makes it a secret: scheme and host only
+// (webhook URLs often carry a token in the path, query or user info).
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparsable URL, redacted)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		out += "/(redacted)"
+	}
+	return out
 }

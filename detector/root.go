@@ -88,7 +88,9 @@ func New(cfg Config, deps Dependencies) (*Detector, error) {
 		detectors: dets, incidents: map[string]*incident{}, held: map[string]bool{},
 	}
 	if cfg.Webhook != "" {
-		d.hook = newWebhook(cfg, deps.Logger, d.m)
+		if d.hook, err = newWebhook(cfg, deps.Logger, d.m); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

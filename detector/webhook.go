@@ -3,11 +3,18 @@ package detector
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
+
+	"github.com/packetlake/packetlake/internal/tlsconf"
 )
 
 // webhook delivers anomalies to an HTTP endpoint from its own goroutine. The cycle only puts
@@ -16,6 +23,8 @@ import (
 // POSTs, each bounded by timeout, with exponential backoff between them.
 type webhook struct {
 	url     string
+	shown   string // url redacted, for logs
+	secret  []byte // HMAC key; empty: unsigned
 	timeout time.Duration
 	retries int
 	backoff time.Duration // before the first retry; doubles, capped at maxBackoff
@@ -30,14 +39,34 @@ type webhook struct {
 
 const maxBackoff = 5 * time.Second
 
-func newWebhook(cfg Config, log *slog.Logger, m *metrics) *webhook {
-	return &webhook{
-		url: cfg.Webhook, timeout: cfg.WebhookTimeout, retries: cfg.WebhookRetries,
-		backoff: 500 * time.Millisecond,
-		client:  &http.Client{},
-		log:     log, m: m,
-		queue: make(chan []byte, cfg.WebhookQueue),
+// SignatureHeader carries "sha256=" + hex(HMAC-SHA256(secret, body)) when a secret is set.
+const SignatureHeader = "X-Packetlake-Signature-256"
+
+// Sign is the value of SignatureHeader for body under secret; receivers compute the same and
+// compare with hmac.Equal.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func newWebhook(cfg Config, log *slog.Logger, m *metrics) (*webhook, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tc, err := tlsconf.Files{Enable: true, CAFile: cfg.WebhookCAFile}.Config("--webhook-tls")
+	if err != nil {
+		return nil, fmt.Errorf("detector: webhook: %w", err)
 	}
+	tr.TLSClientConfig = tc
+	return &webhook{
+		url: cfg.Webhook, shown: RedactURL(cfg.Webhook), secret: []byte(cfg.WebhookSecret),
+		timeout: cfg.WebhookTimeout, retries: cfg.WebhookRetries,
+		backoff: 500 * time.Millisecond,
+		client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a redirect could send the payload elsewhere, and to http
+		}},
+		log: log, m: m,
+		queue: make(chan []byte, cfg.WebhookQueue),
+	}, nil
 }
 
 func (w *webhook) start() {
@@ -102,7 +131,7 @@ func (w *webhook) deliver(ctx context.Context, payload []byte) {
 		}
 	}
 	w.m.webhook.WithLabelValues("failed").Inc()
-	w.log.Warn("webhook delivery failed", "url", w.url, "attempts", w.retries+1, "err", err)
+	w.log.Warn("webhook delivery failed", "url", w.shown, "attempts", w.retries+1, "err", err)
 }
 
 // post sends one attempt. permanent is true for answers a retry cannot change (4xx other than
@@ -116,8 +145,15 @@ func (w *webhook) post(ctx context.Context, payload []byte) (permanent bool, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "packetlake-detector")
+	if len(w.secret) > 0 {
+		req.Header.Set(SignatureHeader, Sign(w.secret, payload))
+	}
 	resp, err := w.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = w.shown // net/http names the full URL in its errors
+		}
 		return false, err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

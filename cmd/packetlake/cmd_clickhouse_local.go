@@ -23,6 +23,12 @@ func init() {
 // fetched from npm on first use and cached (see cache.Dir).
 func setupClickhouseLocal() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("clickhouse-local", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: packetlake clickhouse-local --data DIR [--tcp-port 9000] [--http-port 8123]\n\n"+
+			"Runs a real ClickHouse server (npm's chDB engine) on 127.0.0.1 until SIGINT/SIGTERM.\n"+
+			"Its user default has no password: it never listens beyond loopback.\n\n")
+		fs.PrintDefaults()
+	}
 	data := fs.String("data", "", "data directory (required); locked while the server runs")
 	tcpPort := fs.Int("tcp-port", 9000, "native protocol port on 127.0.0.1 (0 = pick a free one)")
 	httpPort := fs.Int("http-port", 8123, "HTTP port on 127.0.0.1 (0 = pick a free one)")

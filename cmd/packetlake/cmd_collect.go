@@ -55,7 +55,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.Compression, "compression", cfg.Compression, "Kafka compression: lz4 or zstd")
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", cfg.StatsInterval, "period of stats messages")
 	fs.DurationVar(&cfg.FlushTimeout, "flush-timeout", cfg.FlushTimeout, "how long shutdown waits for Kafka to acknowledge")
-	metricsAddr := fs.String("metrics-addr", ":9464", "serve /metrics and /healthz here (empty: off)")
+	metrics := addMetricsFlags(fs, ":9464")
 	fs.StringVar(&cfg.Pcap, "pcap", "", "replay this capture (pcap or pcapng, Ethernet) instead of attaching")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
@@ -86,7 +86,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
-		err = runDaemon(ctx, c, c.Done(), "signal received: detaching and flushing", *metricsAddr, reg, logger)
+		err = runDaemon(ctx, c, c.Done(), "signal received: detaching and flushing", *metrics, reg, logger)
 		return errors.Join(c.Err(), err)
 	}
 }

@@ -19,8 +19,24 @@ func init() {
 	})
 }
 
+const configUsage = `Usage: packetlake config check FILE
+
+Applies the YAML file to every subcommand's settings exactly as a run would (top-level keys
+to every subcommand that has the setting, a section named after a subcommand to it alone,
+winning over the top level) and prints the effective settings, secrets and webhook URLs
+redacted. Each unknown key is named with the nearest real one; the exit status is 1 when
+there is a problem.
+`
+
 func runConfig(_ context.Context, args []string) error {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" || a == "help" {
+			fmt.Fprint(os.Stderr, configUsage)
+			return flag.ErrHelp
+		}
+	}
 	if len(args) != 2 || args[0] != "check" {
+		fmt.Fprint(os.Stderr, configUsage)
 		return fmt.Errorf("usage: packetlake config check FILE")
 	}
 	problems, effective, err := checkConfig(args[1])
@@ -71,10 +87,7 @@ func checkConfig(path string) (problems, effective []string, err error) {
 			continue
 		}
 		fs.Visit(func(f *flag.Flag) {
-			v := f.Value.String()
-			if secretFlags[f.Name] {
-				v = "(set, redacted)"
-			}
+			v := shownValue(f.Name, f.Value.String())
 			effective = append(effective, fmt.Sprintf("%s.%s = %s", name, f.Name, v))
 		})
 	}

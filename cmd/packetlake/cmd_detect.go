@@ -41,7 +41,10 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 	detectors := listFlag{}
 	fs.Var(&detectors, "detectors", "detectors to run, comma-separated (default: all)")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "name of this detector in the anomalies' detector_host")
-	fs.StringVar(&cfg.Webhook, "webhook", "", "POST each new anomaly as JSON to this http(s) URL (empty: none)")
+	fs.StringVar(&cfg.Webhook, "webhook", "", "POST each new anomaly as JSON to this https URL (empty: none); redacted in logs and config check (prefer $PACKETLAKE_WEBHOOK)")
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 key: each POST carries "+detector.SignatureHeader+": sha256=HEX over the body (prefer $PACKETLAKE_WEBHOOK_SECRET)")
+	fs.BoolVar(&cfg.WebhookAllowHTTP, "webhook-allow-http", false, "accept an http:// --webhook (payload and URL in clear)")
+	fs.StringVar(&cfg.WebhookCAFile, "webhook-tls-ca", "", "PEM file of the CA that signed the webhook's certificate (default: system roots)")
 	fs.DurationVar(&cfg.WebhookTimeout, "webhook-timeout", cfg.WebhookTimeout, "bound on one webhook POST")
 	fs.IntVar(&cfg.WebhookRetries, "webhook-retries", cfg.WebhookRetries, "retries of a failed webhook POST, with backoff")
 	fs.IntVar(&cfg.WebhookQueue, "webhook-queue", cfg.WebhookQueue, "anomalies waiting for the webhook at most; beyond, dropped and counted")
@@ -58,7 +61,7 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 	fs.Float64Var(&t.VolumeFactor, "volume-factor", t.VolumeFactor, "volume_spike: and at least this many times its baseline mean")
 	fs.Float64Var(&t.VolumeSigmas, "volume-sigmas", t.VolumeSigmas, "volume_spike: and at least this many baseline standard deviations above the mean")
 	fs.DurationVar(&t.VolumeBaseline, "volume-baseline", t.VolumeBaseline, "volume_spike: learn the baseline over this long before the window (at most 50m)")
-	metricsAddr := fs.String("metrics-addr", ":9466", "serve /metrics and /healthz here (empty: off)")
+	metrics := addMetricsFlags(fs, ":9466")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if fs.NArg() > 0 {
@@ -70,11 +73,14 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
+		if w := clickHousePasswordWarning(cfg.ClickHouse.Password, cfg.ClickHouse.TLS.Enable, cfg.ClickHouse.HTTPAddr); w != "" {
+			logger.Warn(w)
+		}
 		reg := newRegistry()
 		d, err := detector.New(cfg, detector.Dependencies{Logger: logger, Registerer: reg})
 		if err != nil {
 			return err
 		}
-		return runDaemon(ctx, d, nil, "signal received: stopping", *metricsAddr, reg, logger)
+		return runDaemon(ctx, d, nil, "signal received: stopping", *metrics, reg, logger)
 	}
 }

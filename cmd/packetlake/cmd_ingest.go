@@ -49,7 +49,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", cfg.StallTimeout, "a partition with frames to store and no commit for this long makes /healthz unready")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
 	fs.StringVar(&cfg.Cluster, "cluster", "", "ClickHouse cluster the database is laid out on (schema apply --cluster): apply no DDL, check the schema is current instead")
-	metricsAddr := fs.String("metrics-addr", ":9465", "serve /metrics and /healthz here (empty: off)")
+	metrics := addMetricsFlags(fs, ":9465")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {
 		if len(kafka.Brokers) == 0 || ch.Addr == "" || fs.NArg() > 0 {
@@ -64,12 +64,15 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 		if err != nil {
 			return err
 		}
+		if w := clickHousePasswordWarning(cfg.ClickHouse.Password, cfg.ClickHouse.TLS.Enable, cfg.ClickHouse.Addr, cfg.ClickHouse.HTTPAddr); w != "" {
+			logger.Warn(w)
+		}
 
 		reg := newRegistry()
 		ing, err := ingester.New(cfg, ingester.Dependencies{Logger: logger, Registerer: reg})
 		if err != nil {
 			return err
 		}
-		return runDaemon(ctx, ing, nil, "stopping: flushing and committing the batches in hand", *metricsAddr, reg, logger)
+		return runDaemon(ctx, ing, nil, "stopping: flushing and committing the batches in hand", *metrics, reg, logger)
 	}
 }

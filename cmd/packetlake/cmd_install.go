@@ -22,6 +22,12 @@ func init() {
 
 func setupInstall() (*flag.FlagSet, func(context.Context) error) {
 	fs := flag.NewFlagSet("install", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: packetlake install [--cache DIR] [--kafka=false]\n\n"+
+			"Fetches the ClickHouse engine (npm) and the Apache Kafka jars (Maven Central) into the\n"+
+			"cache, so tests and the demo start without downloading.\n\n")
+		fs.PrintDefaults()
+	}
 	cache := fs.String("cache", "", "cache directory (default $PACKETLAKE_CACHE, else ~/.cache/packetlake)")
 	withKafka := fs.Bool("kafka", true, "also fetch Apache Kafka (needed by the tests, not by the demo)")
 	return fs, func(ctx context.Context) error { return runInstall(ctx, *cache, *withKafka) }

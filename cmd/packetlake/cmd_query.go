@@ -47,6 +47,9 @@ func setupQuery() (*flag.FlagSet, func(context.Context) error) {
 	fs.IntVar(&q.limit, "limit", 20, "rows at most")
 	fs.StringVar(&q.format, "format", "table", "output: table, json or csv")
 	return fs, func(ctx context.Context) error {
+		if w := clickHousePasswordWarning(q.cfg.ClickHouse.Password, q.cfg.ClickHouse.TLS.Enable, q.cfg.ClickHouse.HTTPAddr); w != "" {
+			fmt.Fprintln(fs.Output(), "packetlake query: warning: "+w)
+		}
 		return runQuery(ctx, fs, q)
 	}
 }

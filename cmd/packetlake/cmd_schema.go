@@ -45,6 +45,9 @@ func setupSchema() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return errors.New("unknown or missing schema command: want `schema apply`")
 		}
+		if w := clickHousePasswordWarning(ch.Password, ch.TLS.Enable, ch.Addr); w != "" {
+			fmt.Fprintln(fs.Output(), "packetlake schema: warning: "+w)
+		}
 		// No database in the handshake: it may not exist yet.
 		conn, err := ch.Open()
 		if err != nil {

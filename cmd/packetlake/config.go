@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/packetlake/packetlake/detector"
 )
 
 // Configuration has three sources with the same names everywhere, applied in this order so that
@@ -32,7 +34,21 @@ import (
 // typo never silently leaves a default in place.
 
 // secretFlags are never printed back (config check, logs).
-var secretFlags = map[string]bool{"password": true, "sasl-password": true, "kafka-password": true}
+var secretFlags = map[string]bool{"password": true, "sasl-password": true, "kafka-password": true, "webhook-secret": true}
+
+// urlFlags are printed with only their scheme and host (a webhook URL often is a credential).
+var urlFlags = map[string]bool{"webhook": true}
+
+// shownValue is a flag's value as config check and error messages may print it.
+func shownValue(name, value string) string {
+	switch {
+	case secretFlags[name]:
+		return "(set, redacted)"
+	case urlFlags[name] && value != "":
+		return detector.RedactURL(value)
+	}
+	return value
+}
 
 // parseFlags is fs.Parse with the config file and environment applied first. It returns
 // flag.ErrHelp for -h like fs.Parse.
@@ -61,7 +77,30 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
-	return parseInterspersed(fs, args)
+	if err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	for _, w := range cmdlineSecretWarnings(args) {
+		fmt.Fprintln(fs.Output(), "packetlake "+fs.Name()+": warning: "+w)
+	}
+	return nil
+}
+
+// cmdlineSecretWarnings names each secret given on the command line: every local user sees it
+// in ps and /proc/PID/cmdline (and shell history keeps it), where the environment and a
+// config file readable by packetlake alone do not expose it.
+func cmdlineSecretWarnings(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && secretFlags[name] {
+			out = append(out, fmt.Sprintf("--%s on the command line is visible to every local user in ps and /proc/PID/cmdline; set %s in the environment instead", name, envName(name)))
+		}
+	}
+	return out
 }
 
 // parseInterspersed parses like fs.Parse but also takes flags after positional arguments
@@ -165,7 +204,15 @@ func applyValues(fs *flag.FlagSet, values map[string]string, source string) erro
 	for k := range values {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys) // section keys ("collect.x") sort after top-level ones and so win
+	// Top-level keys first, then the subcommand's own section, so that the section always wins
+	// (a plain sort would put "ingest.metrics-addr" before "metrics-addr").
+	sort.Slice(keys, func(i, j int) bool {
+		si, sj := strings.HasPrefix(keys[i], fs.Name()+"."), strings.HasPrefix(keys[j], fs.Name()+".")
+		if si != sj {
+			return sj
+		}
+		return keys[i] < keys[j]
+	})
 	for _, k := range keys {
 		name, inSection := strings.CutPrefix(k, fs.Name()+".")
 		if fs.Lookup(name) == nil || name == "config" {
@@ -262,8 +309,8 @@ func flagCatalog() map[string][]string {
 // badValue explains a value a flag refused, with what the flag wants.
 func badValue(where string, f *flag.Flag, value string, err error) error {
 	v := fmt.Sprintf("%q", value)
-	if secretFlags[f.Name] {
-		v = "(redacted)"
+	if secretFlags[f.Name] || urlFlags[f.Name] {
+		v = shownValue(f.Name, value)
 	}
 	return fmt.Errorf("%s: invalid value %s (%v); wanted: %s", where, v, err, f.Usage)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -80,5 +81,59 @@ func TestFlagsAfterPositionalArguments(t *testing.T) {
 	}
 	if fs.Lookup("since").Value.String() != "24h0m0s" || fs.Lookup("limit").Value.String() != "3" || fs.Arg(0) != "top_talkers" || fs.NArg() != 1 {
 		t.Errorf("since=%s limit=%s args=%q", fs.Lookup("since").Value, fs.Lookup("limit").Value, fs.Args())
+	}
+}
+
+// TestConfigSectionBeatsTopLevel: a subcommand's own section wins over a top-level key of the
+// same name whichever comes first in the file (keys used to apply in alphabetical order, so
+// "metrics-addr" at the top beat "ingest: {metrics-addr}").
+func TestConfigSectionBeatsTopLevel(t *testing.T) {
+	for name, text := range map[string]string{
+		"top level first":                        "metrics-addr: 127.0.0.1:1\ningest:\n  metrics-addr: 127.0.0.1:2\n",
+		"section first":                          "ingest:\n  metrics-addr: 127.0.0.1:2\nmetrics-addr: 127.0.0.1:1\n",
+		"query, a key sorting after the section": "query:\n  database: fromsection\ndatabase: fromtop\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeConfig(t, text)
+			cmd, key, want := "ingest", "metrics-addr", "127.0.0.1:2"
+			if strings.Contains(text, "database") {
+				cmd, key, want = "query", "database", "fromsection"
+			}
+			fs, _ := subcommands[cmd].flags()
+			args := []string{"--config", path}
+			if cmd == "query" {
+				args = append(args, "top_talkers")
+			}
+			if err := parseFlags(fs, args); err != nil {
+				t.Fatal(err)
+			}
+			if got := fs.Lookup(key).Value.String(); got != want {
+				t.Errorf("%s %s = %q, want the section's %q", cmd, key, got, want)
+			}
+			// config check reports the same effective value.
+			_, effective, err := checkConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(effective, cmd+"."+key+" = "+want) {
+				t.Errorf("config check effective settings lack %s.%s = %s:\n%s", cmd, key, want, strings.Join(effective, "\n"))
+			}
+		})
+	}
+}
+
+// TestConfigCheckRedactsWebhook: config check shows the webhook's scheme and host only, and
+// never the webhook's HMAC key.
+func TestConfigCheckRedactsWebhook(t *testing.T) {
+	path := writeConfig(t, "detect:\n  webhook: https://hooks.example.com/services/T0K3N?sig=T0K3N\n  webhook-secret: hm4c-k3y\n")
+	problems, effective, err := checkConfig(path)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("%v %q", err, problems)
+	}
+	joined := strings.Join(effective, "\n")
+	if strings.Contains(joined, "T0K3N") || strings.Contains(joined, "hm4c-k3y") ||
+		!strings.Contains(joined, "detect.webhook = https://hooks.example.com/(redacted)") ||
+		!strings.Contains(joined, "detect.webhook-secret = (set, redacted)") {
+		t.Errorf("effective settings:\n%s", joined)
 	}
 }

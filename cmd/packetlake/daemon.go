@@ -16,13 +16,13 @@ type daemon interface {
 	Ready() error // nil while it does its job, else why not: /healthz
 }
 
-// runDaemon serves /metrics from reg and /healthz from d.Ready on metricsAddr ("": neither),
+// runDaemon serves /metrics from reg and /healthz from d.Ready as metrics says (Addr "": neither),
 // starts d and runs it until ctx ends (SIGINT or SIGTERM: onSignal is logged) or done is closed
 // (d ended by itself; nil: never), then stops it. d is stopped whatever fails: Stop also
 // releases what New opened.
-func runDaemon(ctx context.Context, d daemon, done <-chan struct{}, onSignal, metricsAddr string,
+func runDaemon(ctx context.Context, d daemon, done <-chan struct{}, onSignal string, metrics metricsFlags,
 	reg *prometheus.Registry, log *slog.Logger) error {
-	ms, err := serveMetrics(metricsAddr, reg, d.Ready, log)
+	ms, err := serveMetrics(metrics, reg, d.Ready, log)
 	if err != nil {
 		return errors.Join(err, d.Stop())
 	}

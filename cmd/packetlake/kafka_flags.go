@@ -19,6 +19,6 @@ func addKafkaFlags(fs *flag.FlagSet) *kafkaconn.Config {
 	fs.StringVar(&c.TLS.ServerName, "kafka-tls-server-name", "", "name to verify in the brokers' certificates (default: the address's host)")
 	fs.StringVar(&c.SASLMechanism, "kafka-sasl", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: none)")
 	fs.StringVar(&c.Username, "kafka-user", "", "SASL user")
-	fs.StringVar(&c.Password, "kafka-password", "", "SASL password (prefer $PACKETLAKE_KAFKA_PASSWORD)")
+	fs.StringVar(&c.Password, "kafka-password", "", "SASL password (prefer $PACKETLAKE_KAFKA_PASSWORD: the command line shows in ps)")
 	return c
 }

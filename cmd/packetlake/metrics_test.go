@@ -71,7 +71,7 @@ func TestHealthzFollowsDaemonReadiness(t *testing.T) {
 	defer cancel()
 	result := make(chan error, 1)
 	go func() {
-		result <- runDaemon(ctx, d, nil, "signal", addr, newRegistry(), slog.New(slog.DiscardHandler))
+		result <- runDaemon(ctx, d, nil, "signal", metricsFlags{Addr: addr}, newRegistry(), slog.New(slog.DiscardHandler))
 	}()
 	<-d.starting
 	base := "http://" + addr
@@ -107,7 +107,7 @@ func TestRunDaemonStopsAfterFailedStart(t *testing.T) {
 	d := newFakeDaemon()
 	d.startErr = errors.New("no ClickHouse")
 	close(d.release)
-	err := runDaemon(context.Background(), d, nil, "signal", "", newRegistry(), slog.New(slog.DiscardHandler))
+	err := runDaemon(context.Background(), d, nil, "signal", metricsFlags{}, newRegistry(), slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "no ClickHouse") || !d.stopped.Load() {
 		t.Errorf("err %v, stopped %v", err, d.stopped.Load())
 	}

@@ -93,7 +93,7 @@ func (r *runner) fillSummary(ctx context.Context, sum *Summary) error {
 		return err
 	}
 	// SYN without ACK: the scan's probes, not the replies' handshakes.
-	l, err := r.lines(ctx, `SELECT IPv6NumToString(src_addr) AS src, uniqExact(dst_port) AS ports FROM packets
+	l, err := r.lines(ctx, `SELECT if(src_addr BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(src_addr)), IPv6NumToString(src_addr)) AS src, uniqExact(dst_port) AS ports FROM packets
 		WHERE collector_id = $ID AND ip_proto = 6 AND bitAnd(tcp_flags, 0x12) = 0x02
 		GROUP BY src_addr ORDER BY ports DESC LIMIT 1`)
 	if err != nil {

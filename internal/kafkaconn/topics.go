@@ -39,7 +39,7 @@ func CheckTopics(ctx context.Context, cl *kgo.Client, log *slog.Logger, conseque
 		switch {
 		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			missing = append(missing, t)
-			log.Error("Kafka topic does not exist: "+consequence+" (kafka-topics.sh --create --topic NAME)", "topic", t)
+			log.Error("Kafka topic does not exist: "+consequence+" (packetlake topics create)", "topic", t)
 		case d.Err != nil:
 			log.Warn("Kafka topic not usable", "topic", t, "err", d.Err)
 		}

@@ -2,7 +2,7 @@
 -- Handshakes not completed from this host's point of view: the signature of SYN floods and
 -- half-open scans. Counts are scaled by sample_rate.
 SELECT
-    IPv6NumToString(dst_addr) AS destination,
+    if(dst_addr BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(dst_addr)), IPv6NumToString(dst_addr)) AS destination,
     dst_port,
     sumIf(sample_rate, bitAnd(tcp_flags, 0x12) = 0x02) AS syns,
     sumIf(sample_rate, bitAnd(tcp_flags, 0x17) = 0x10) AS acks,

@@ -1,8 +1,8 @@
 -- 5-tuples with the most bytes.
 SELECT
-    IPv6NumToString(src_addr) AS source,
+    if(src_addr BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(src_addr)), IPv6NumToString(src_addr)) AS source,
     src_port,
-    IPv6NumToString(dst_addr) AS destination,
+    if(dst_addr BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(dst_addr)), IPv6NumToString(dst_addr)) AS destination,
     dst_port,
     ip_proto,
     sum(sample_rate) AS packets,

@@ -2,7 +2,7 @@
 -- A spoofed or multi-path source shows several distinct initial TTLs (rounded up to 32, 64, 128,
 -- 255) or a wide spread. packets is scaled by sample_rate.
 SELECT
-    IPv6NumToString(src_addr) AS source,
+    if(src_addr BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(src_addr)), IPv6NumToString(src_addr)) AS source,
     sum(sample_rate) AS packets,
     min(ttl) AS min_ttl,
     max(ttl) AS max_ttl,

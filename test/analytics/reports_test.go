@@ -31,7 +31,8 @@ type reportCheck struct {
 	want func(ps []record.Packet) []row
 }
 
-func addr(a [16]byte) string { return netip.AddrFrom16(a).String() } // IPv6NumToString
+// addr is an address as the reports print it: IPv4 as a dotted quad, not ::ffff:a.b.c.d.
+func addr(a [16]byte) string { return netip.AddrFrom16(a).Unmap().String() }
 func minute(ts int64) string {
 	return time.Unix(0, ts).UTC().Truncate(time.Minute).Format("2006-01-02 15:04:05")
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/packetlake/packetlake/internal/childproc"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -44,6 +45,25 @@ type ApacheConfig struct {
 	// Properties are added to server.properties after the launcher's own, which they override
 	// (e.g. log.retention.check.interval.ms for a test of retention).
 	Properties map[string]string
+	// Secure, when set, adds a SASL_SSL listener (TLS + SASL/SCRAM) beside the PLAINTEXT one,
+	// the way a production cluster is reached.
+	Secure *SecureListener
+}
+
+// SecureListener is a SASL_SSL listener on 127.0.0.1 with SCRAM-SHA-256 and SCRAM-SHA-512.
+// The PLAINTEXT listener stays for the controller, the broker itself and administration: its
+// principal, User:ANONYMOUS, is a super user, so with Authorizer on every SCRAM user gets
+// exactly the ACLs a test grants.
+type SecureListener struct {
+	// Port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// KeyStore is one PEM file holding the server's private key (unencrypted PKCS#8) and its
+	// certificate chain, valid for 127.0.0.1.
+	KeyStore string
+	// Users are SCRAM credentials (user -> password), created for both mechanisms at start.
+	Users map[string]string
+	// Authorizer turns on KRaft's StandardAuthorizer: no ACL, no access.
+	Authorizer bool
 }
 
 // Apache is a real Apache Kafka broker (KRaft, one node acting as broker and controller) running
@@ -51,7 +71,8 @@ type ApacheConfig struct {
 // (recovery after kill -9, group coordination, idempotent producer state), not a fake's.
 type Apache struct {
 	java, libs, dataDir, logPath string
-	port, cport                  int
+	port, cport, sport           int
+	secure                       *SecureListener
 	heapMiB                      int
 	props                        nodeProps
 	extra                        map[string]string // ApacheConfig.Properties
@@ -82,6 +103,12 @@ func StartApache(ctx context.Context, cfg ApacheConfig) (*Apache, error) {
 	}
 	if err := a.start(ctx); err != nil {
 		return nil, err
+	}
+	if a.secure != nil && len(a.secure.Users) > 0 {
+		if err := a.addSCRAMUsers(ctx); err != nil {
+			a.Stop()
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -117,6 +144,14 @@ func newApache(ctx context.Context, cfg ApacheConfig, heapMiB int) (*Apache, err
 	if a.cport, err = freePort(); err != nil {
 		return nil, err
 	}
+	if cfg.Secure != nil {
+		a.secure, a.sport = cfg.Secure, cfg.Secure.Port
+		if a.sport == 0 {
+			if a.sport, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if a.java, err = javaPath(); err != nil {
 		return nil, err
 	}
@@ -131,7 +166,7 @@ func newApache(ctx context.Context, cfg ApacheConfig, heapMiB int) (*Apache, err
 // prepare writes the configuration and formats the log dir with cluster id on first use.
 func (a *Apache) prepare(ctx context.Context, clusterID string) error {
 	files := map[string]string{
-		"server.properties": brokerProperties(a.props) + extraProperties(a.extra),
+		"server.properties": brokerProperties(a.props) + secureProperties(a.port, a.cport, a.sport, a.secure) + extraProperties(a.extra),
 		"log4j.properties":  log4jProperties,
 	}
 	for name, body := range files {
@@ -140,6 +175,39 @@ func (a *Apache) prepare(ctx context.Context, clusterID string) error {
 		}
 	}
 	return formatStorage(ctx, a.java, a.libs, a.dataDir, a.props.logDirs, clusterID)
+}
+
+// SecureAddr is the SASL_SSL listener's address ("" without Secure).
+func (a *Apache) SecureAddr() string {
+	if a.secure == nil {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(a.sport)
+}
+
+// addSCRAMUsers creates the SCRAM credentials over the PLAINTEXT listener (KRaft stores them in
+// the metadata log) and waits until the secure listener authenticates the first user.
+func (a *Apache) addSCRAMUsers(ctx context.Context) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	// A user may appear once per request: one request per mechanism.
+	for _, m := range []kadm.ScramMechanism{kadm.ScramSha256, kadm.ScramSha512} {
+		var ups []kadm.UpsertSCRAM
+		for u, p := range a.secure.Users {
+			ups = append(ups, kadm.UpsertSCRAM{User: u, Mechanism: m, Iterations: 4096, Password: p})
+		}
+		res, err := kadm.NewClient(cl).AlterUserSCRAMs(ctx, nil, ups)
+		if err == nil {
+			err = res.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("apache kafka: create SCRAM users (%s): %w", m, err)
+		}
+	}
+	return nil
 }
 
 // Addr is the bootstrap address for clients, host:port on loopback. It never changes, also

@@ -81,6 +81,34 @@ func extraProperties(props map[string]string) string {
 	return b.String()
 }
 
+// secureProperties adds the SASL_SSL listener of s on sport (the listeners of brokerProperties
+// restated with it: the later keys win) (nothing when s is nil): TLS from a PEM key
+// store, SCRAM-SHA-256/512, and optionally the StandardAuthorizer with the PLAINTEXT principal
+// (controller, broker, administration) as super user.
+func secureProperties(port, cport, sport int, s *SecureListener) string {
+	if s == nil {
+		return ""
+	}
+	p := fmt.Sprintf(`# SASL_SSL listener (SecureListener)
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d,SASL_SSL://127.0.0.1:%[3]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,SASL_SSL://127.0.0.1:%[3]d
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=%[4]s
+listener.name.sasl_ssl.ssl.enabled.protocols=TLSv1.3,TLSv1.2
+`, port, cport, sport, s.KeyStore)
+	if s.Authorizer {
+		p += `authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
+`
+	}
+	return p
+}
+
 // log4jProperties sends the broker's log to stdout, which StartApache points at LogPath. Without
 // a configuration reload4j prints only "no appenders" warnings and the log is lost.
 const log4jProperties = `log4j.rootLogger=INFO, stdout
