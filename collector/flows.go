@@ -73,6 +73,13 @@ func newFlowExporter(c *Collector) (*flowExporter, error) {
 	return x, nil
 }
 
+// flowExportWait bounds how long an export waits for Kafka's acknowledgements. It must outlast
+// a broker failover (3-4 s for a partition leader, 7-10 s for the active controller on a
+// three-node KRaft cluster, measured by test/cluster): an export given up while its produce
+// request is in flight can still be written, and its deltas, sent again by the next export,
+// would then be counted twice (seen with the former 5 s bound).
+const flowExportWait = 30 * time.Second
+
 func (x *flowExporter) loop(ctx context.Context) {
 	t := time.NewTicker(x.c.cfg.FlowInterval)
 	defer t.Stop()
@@ -81,7 +88,7 @@ func (x *flowExporter) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			ectx, cancel := context.WithTimeout(ctx, max(x.c.cfg.FlowInterval, 5*time.Second))
+			ectx, cancel := context.WithTimeout(ctx, max(x.c.cfg.FlowInterval, flowExportWait))
 			if err := x.export(ectx, false); err != nil {
 				x.c.log.Warn("flow export", "err", err)
 			}

@@ -49,14 +49,17 @@ func newProducer(cfg Config, iface string, n *counters, deps kafkaconn.Deps) (*p
 	cl, err := cfg.Kafka.NewClient(deps,
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.ProducerBatchCompression(comp),
-		// Idempotent writes are franz-go's default (acks=all): a retried frame is never stored
-		// twice or out of order. No delivery timeout: frames wait for the broker until Stop or
+		// Idempotent writes with acks=all (franz-go's defaults, said here so nobody trades them
+		// away): a retried frame is never stored twice or out of order, and an acknowledged one
+		// is on every in-sync replica — with RF 3 and min.insync.replicas=2 it survives a
+		// broker's death. No delivery timeout: frames wait for the broker until Stop or
 		// until the byte cap sheds new ones, so an outage costs the newest records, counted.
 		kgo.MaxBufferedBytes(int(limit)+statsHeadroom),
 		// The record-count cap must never bind before our byte cap does.
 		kgo.MaxBufferedRecords(int(limit/recordOverhead)+1024),
 		// Frames are already big batches; lingering would only add latency.
 		kgo.ProducerLinger(0),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
 	)
 	if err != nil {
 		return nil, err

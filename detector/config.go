@@ -116,6 +116,10 @@ func DefaultThresholds() Thresholds {
 }
 
 // params are the thresholds as ClickHouse query parameters, named like the flags.
+// Params are the thresholds as the query parameters the detectors' SQL binds (without the
+// window's since, until and window_seconds), for running detector.SQL by hand or in a test.
+func (t Thresholds) Params() map[string]string { return t.params() }
+
 func (t Thresholds) params() map[string]string {
 	f := func(v float64) string { return fmt.Sprint(v) }
 	return map[string]string{

@@ -30,6 +30,11 @@ type Config struct {
 	ClickHouse chconn.Config
 	// Migrate applies the schema migrations in Start.
 	Migrate bool
+	// Cluster, if set, names the ClickHouse cluster the database is laid out on (Distributed
+	// tables; schema apply --cluster or schema-cluster). Start then applies no DDL to the one
+	// node it talks to: it checks the schema is current there and fails if not (Migrate is
+	// ignored).
+	Cluster string
 
 	// A partition's batch is inserted once it holds FlushRows rows or FlushBytes bytes of
 	// Kafka values, or FlushAge after its first record. Every batch's range is claimed in

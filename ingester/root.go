@@ -93,7 +93,7 @@ func New(cfg Config, deps Dependencies) (*Ingester, error) {
 // Start applies the migrations (if configured) and joins the consumer group. ClickHouse must be
 // reachable: the ingester does not consume before it knows the schema is the one it writes.
 func (ing *Ingester) Start(ctx context.Context) error {
-	if ing.cfg.Migrate {
+	if ing.cfg.Migrate || ing.cfg.Cluster != "" {
 		if err := ing.migrate(ctx); err != nil {
 			return fmt.Errorf("ingester: %w", err)
 		}
@@ -123,7 +123,7 @@ func (ing *Ingester) Ready() error {
 	return ing.stalled()
 }
 
-// migrate applies the migrations over a connection of its own: ing.conn names the database in
+// migrate applies the migrations (on a cluster: checks them) over a connection of its own: ing.conn names the database in
 // its handshake, which fails while the database does not exist yet.
 func (ing *Ingester) migrate(ctx context.Context) error {
 	cfg := ing.cfg
@@ -133,6 +133,9 @@ func (ing *Ingester) migrate(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
+	if ing.cfg.Cluster != "" {
+		return schema.CheckCluster(ctx, conn, ing.cfg.ClickHouse.Database, ing.cfg.Cluster)
+	}
 	return schema.Migrate(ctx, conn, ing.cfg.ClickHouse.Database)
 }
 

@@ -10,6 +10,11 @@ var insertSettings = map[string]string{
 	// A batch of replayed captures can span more than the default 100 days (partitions); a
 	// refusal would be retried forever, so warn in the server log instead of throwing.
 	"throw_on_max_partitions_per_insert_block": "0",
+	// Into a Distributed table (a cluster), the INSERT returns only once every shard has its
+	// part, each deduplicated there by the same token: only then may the offsets be committed.
+	// A background insert would be acknowledged from the receiving node's queue, which a crash
+	// of that node loses. On a single server the setting does nothing.
+	"distributed_foreground_insert": "1",
 }
 
 // dedupSettings is insertSettings plus the batch's token, for clickhouse-go's context.

@@ -20,6 +20,11 @@ type ClusterOptions struct {
 	// It must be deterministic: a replayed batch must split the same way for its deduplication
 	// token to drop it on every shard. The default keeps a conversation's direction on one shard.
 	PacketsShardingKey string
+	// Unreplicated lays the schema out for a cluster without Keeper, one node per shard: the
+	// statements run on every node in turn (no ON CLUSTER), the local tables keep their
+	// single-server engines and non_replicated_deduplication_window, and schema_migrations is a
+	// plain table on each node. ApplySharded runs them.
+	Unreplicated bool
 }
 
 // DefaultPacketsShardingKey is ClusterOptions.PacketsShardingKey when none is given.
@@ -65,24 +70,48 @@ var (
 // against the cluster finds the schema current and applies nothing. Statements come with the
 // database name in place and without a trailing semicolon.
 func ClusterDDL(opts ClusterOptions) ([]string, error) {
+	head, steps, err := clusterSteps(opts)
+	if err != nil {
+		return nil, err
+	}
+	out := head
+	for _, st := range steps {
+		out = append(out, st.Statements...)
+	}
+	return append(out, recordMigrations(opts.Database, steps...)), nil
+}
+
+// recordMigrations is the INSERT that records steps in schema_migrations.
+func recordMigrations(database string, steps ...Migration) string {
+	var values []string
+	now := time.Now().UTC().Format(time.DateTime)
+	for _, m := range steps {
+		values = append(values, fmt.Sprintf("(%d, '%s', '%s')", m.Version, m.Name, now))
+	}
+	return fmt.Sprintf("INSERT INTO `%s`.schema_migrations (version, name, applied_at) VALUES %s", database, strings.Join(values, ", "))
+}
+
+// clusterSteps returns the statements that create the database and schema_migrations, and each
+// migration's statements for the cluster (database name in place).
+func clusterSteps(opts ClusterOptions) (head []string, steps []Migration, err error) {
 	if !identifier.MatchString(opts.Cluster) {
-		return nil, fmt.Errorf("cluster name %q is not a plain identifier", opts.Cluster)
+		return nil, nil, fmt.Errorf("cluster name %q is not a plain identifier", opts.Cluster)
 	}
 	if !identifier.MatchString(opts.Database) {
-		return nil, fmt.Errorf("database name %q is not a plain identifier", opts.Database)
+		return nil, nil, fmt.Errorf("database name %q is not a plain identifier", opts.Database)
 	}
 	if opts.ZooKeeperPrefix == "" {
 		opts.ZooKeeperPrefix = "/clickhouse/tables/{shard}"
 	}
 	if strings.ContainsAny(opts.ZooKeeperPrefix, `'\`) {
-		return nil, fmt.Errorf("ZooKeeper prefix %q must not contain quotes or backslashes", opts.ZooKeeperPrefix)
+		return nil, nil, fmt.Errorf("ZooKeeper prefix %q must not contain quotes or backslashes", opts.ZooKeeperPrefix)
 	}
 	if opts.PacketsShardingKey == "" {
 		opts.PacketsShardingKey = DefaultPacketsShardingKey
 	}
 	ms, err := Migrations()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	g := &clusterGen{opts: opts, db: "`" + opts.Database + "`", sharded: map[string]bool{}, viewFed: map[string]bool{}}
 	for _, m := range ms {
@@ -92,30 +121,30 @@ func ClusterDDL(opts ClusterOptions) ([]string, error) {
 			}
 		}
 	}
-	out := []string{
-		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s ON CLUSTER %s ENGINE = Atomic", g.db, opts.Cluster),
+	head = []string{fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s ENGINE = Atomic", g.db, g.onCluster())}
+	if opts.Unreplicated {
+		head = append(head, "CREATE TABLE IF NOT EXISTS "+g.db+".schema_migrations "+
+			"(version UInt32, name String, applied_at DateTime) "+
+			"ENGINE = ReplacingMergeTree(applied_at) ORDER BY version")
+	} else {
 		// One copy on every node of every shard: the path has no {shard}.
-		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.schema_migrations ON CLUSTER %s "+
+		head = append(head, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.schema_migrations ON CLUSTER %s "+
 			"(version UInt32, name String, applied_at DateTime) "+
 			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/%s/schema_migrations', '{replica}', applied_at) ORDER BY version",
-			g.db, opts.Cluster, opts.Database),
+			g.db, opts.Cluster, opts.Database))
 	}
 	for _, m := range ms {
+		st := Migration{Version: m.Version, Name: m.Name}
 		for i, stmt := range m.Statements {
 			s, err := g.statement(stmt)
 			if err != nil {
-				return nil, fmt.Errorf("cluster DDL of %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+				return nil, nil, fmt.Errorf("cluster DDL of %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
-			out = append(out, s...)
+			st.Statements = append(st.Statements, s...)
 		}
+		steps = append(steps, st)
 	}
-	var values []string
-	now := time.Now().UTC().Format(time.DateTime)
-	for _, m := range ms {
-		values = append(values, fmt.Sprintf("(%d, '%s', '%s')", m.Version, m.Name, now))
-	}
-	out = append(out, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, applied_at) VALUES %s", g.db, strings.Join(values, ", ")))
-	return out, nil
+	return head, steps, nil
 }
 
 type clusterGen struct {
@@ -137,7 +166,12 @@ func (g *clusterGen) refs(s string, local bool) string {
 	})
 }
 
-func (g *clusterGen) onCluster() string { return " ON CLUSTER " + g.opts.Cluster }
+func (g *clusterGen) onCluster() string {
+	if g.opts.Unreplicated {
+		return ""
+	}
+	return " ON CLUSTER " + g.opts.Cluster
+}
 
 func (g *clusterGen) statement(stmt string) ([]string, error) {
 	stmt = strings.TrimSpace(stmt)
@@ -203,16 +237,26 @@ func (g *clusterGen) createTable(name, rest string) ([]string, error) {
 		}
 		args, after = strings.TrimSpace(after[1:end]), after[end+1:]
 	}
-	path := fmt.Sprintf("'%s/%s/%s%s', '{replica}'", g.opts.ZooKeeperPrefix, g.opts.Database, name, LocalSuffix)
-	if args != "" {
-		path += ", " + args
-	}
-	// Deduplication by insert token works the same on a replicated table, through Keeper.
-	after = reDedupWindow.ReplaceAllString(after, "replicated_deduplication_window")
 	local := g.db + "." + name + LocalSuffix
+	var localEngine string
+	if g.opts.Unreplicated {
+		// Each node's own table, deduplicating tokens by itself as on a single server.
+		localEngine = engine
+		if args != "" {
+			localEngine += "(" + args + ")"
+		}
+	} else {
+		path := fmt.Sprintf("'%s/%s/%s%s', '{replica}'", g.opts.ZooKeeperPrefix, g.opts.Database, name, LocalSuffix)
+		if args != "" {
+			path += ", " + args
+		}
+		// Deduplication by insert token works the same on a replicated table, through Keeper.
+		after = reDedupWindow.ReplaceAllString(after, "replicated_deduplication_window")
+		localEngine = "Replicated" + engine + "(" + path + ")"
+	}
 	out := []string{
 		"CREATE TABLE IF NOT EXISTS " + local + g.onCluster() + "\n" + g.refs(columns, false) +
-			"\nENGINE = Replicated" + engine + "(" + path + ")" + g.refs(after, false),
+			"\nENGINE = " + localEngine + g.refs(after, false),
 	}
 	key, ok := shardingKeys[name]
 	switch {

@@ -139,6 +139,47 @@ func Migrate(ctx context.Context, conn Conn, database string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkApplied(database, applied); err != nil {
+		return err
+	}
+	pending := false
+	for _, m := range ms {
+		_, done := applied[m.Version]
+		pending = pending || !done
+	}
+	if pending {
+		// Single-server DDL on one node of a cluster would leave that node with tables its
+		// Distributed tables and the other nodes do not have.
+		if cluster, err := distributedOver(ctx, conn, database); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		} else if cluster != "" {
+			return fmt.Errorf("migrate: database %s is laid out over cluster %s (packets is a Distributed table) and lacks migrations of this packetlake: apply them with `packetlake schema apply --cluster %s`, not to one node", database, cluster, cluster)
+		}
+	}
+	for _, m := range ms {
+		if _, done := applied[m.Version]; done {
+			continue
+		}
+		for _, stmt := range m.Statements {
+			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{database}", db)); err != nil {
+				return fmt.Errorf("migrate: %04d_%s: %w", m.Version, m.Name, err)
+			}
+		}
+		if err := conn.Exec(ctx, "INSERT INTO "+db+".schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			m.Version, m.Name, time.Now().UTC().Truncate(time.Second)); err != nil {
+			return fmt.Errorf("migrate: record %04d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkApplied refuses recorded migrations this binary does not have: a newer schema, or
+// different files.
+func checkApplied(database string, applied map[uint32]string) error {
+	ms, err := Migrations()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	known := make(map[uint32]string, len(ms))
 	for _, m := range ms {
 		known[m.Version] = m.Name
@@ -154,20 +195,6 @@ func Migrate(ctx context.Context, conn Conn, database string) error {
 	for v, name := range applied {
 		if known[v] != name {
 			return fmt.Errorf("migrate: database %s recorded migration %04d as %q, which this packetlake does not have: the migration files differ", database, v, name)
-		}
-	}
-	for _, m := range ms {
-		if _, done := applied[m.Version]; done {
-			continue
-		}
-		for _, stmt := range m.Statements {
-			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{database}", db)); err != nil {
-				return fmt.Errorf("migrate: %04d_%s: %w", m.Version, m.Name, err)
-			}
-		}
-		if err := conn.Exec(ctx, "INSERT INTO "+db+".schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-			m.Version, m.Name, time.Now().UTC().Truncate(time.Second)); err != nil {
-			return fmt.Errorf("migrate: record %04d_%s: %w", m.Version, m.Name, err)
 		}
 	}
 	return nil

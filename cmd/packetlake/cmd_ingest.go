@@ -48,6 +48,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.IntVar(&cfg.PoisonRetries, "poison-retries", cfg.PoisonRetries, "times ClickHouse must refuse a batch's data (parse, type, constraint errors) before it is bisected and the refused frames go to dead_letters")
 	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", cfg.StallTimeout, "a partition with frames to store and no commit for this long makes /healthz unready")
 	noMigrate := fs.Bool("no-migrate", false, "do not apply schema migrations on start")
+	fs.StringVar(&cfg.Cluster, "cluster", "", "ClickHouse cluster the database is laid out on (schema apply --cluster): apply no DDL, check the schema is current instead")
 	metrics := addMetricsFlags(fs, ":9465")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {

@@ -38,6 +38,14 @@ func (c Config) Options(d Deps) ([]kgo.Opt, error) {
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.WithLogger(kgoLogger{log.With("component", "kafka")}),
 		kgo.WithHooks(connectHook{d.Metrics}),
+		// When a broker dies, its partitions get new leaders within seconds (3 s on a KRaft
+		// cluster with a 3 s broker session); franz-go's default 5 s minimum between metadata
+		// refreshes added ~4 s to every such failover. 250 ms still caps refreshes at 4/s.
+		kgo.MetadataMinAge(250 * time.Millisecond),
+		// Requests other than produce (metadata, offset commits, group calls) give up after
+		// this long; the callers retry on their own terms (the ingester until its partition is
+		// revoked). Longer than a controller failover (7-8 s measured) plus a leader's.
+		kgo.RetryTimeout(30 * time.Second),
 	}
 	tc, err := c.TLS.Config(tlsFlag)
 	if err != nil {

@@ -140,7 +140,7 @@ FROM
                 lagInFrame(JSONExtractUInt(raw, 'kernel_flow_failed'), 1, 0) OVER run AS flow_failed_before
             FROM collector_stats
             WHERE ts < {until:DateTime64(9)}
-              AND collector_id IN (SELECT collector_id FROM collector_stats
+              AND collector_id GLOBAL IN (SELECT collector_id FROM collector_stats
                                    WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)})
             WINDOW run AS (PARTITION BY host, iface, collector_id ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
         )

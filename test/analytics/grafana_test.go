@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,261 +15,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 )
-
-const grafanaDir = "../../deployments/grafana"
-
-// grafanaQuery is one SQL text of a dashboard: a panel target or a variable's query.
-type grafanaQuery struct {
-	dashboard, where, sql string
-	table                 bool // format table (else time series)
-}
-
-type dashboard struct {
-	file       string
-	UID        string `json:"uid"`
-	Title      string `json:"title"`
-	Templating struct {
-		List []struct {
-			Name       string         `json:"name"`
-			Type       string         `json:"type"`
-			Datasource map[string]any `json:"datasource"`
-			Query      struct {
-				RawSQL string `json:"rawSql"`
-			} `json:"query"`
-		} `json:"list"`
-	} `json:"templating"`
-	Panels []panel `json:"panels"`
-}
-
-type panel struct {
-	Title      string         `json:"title"`
-	Type       string         `json:"type"`
-	Datasource map[string]any `json:"datasource"`
-	Panels     []panel        `json:"panels"` // collapsed rows
-	Targets    []struct {
-		RefID      string         `json:"refId"`
-		Datasource map[string]any `json:"datasource"`
-		EditorType string         `json:"editorType"`
-		Format     *int           `json:"format"`
-		QueryType  string         `json:"queryType"`
-		RawSQL     string         `json:"rawSql"`
-	} `json:"targets"`
-}
-
-// loadDashboards reads every dashboard and checks what Grafana and the ClickHouse plugin need
-// before any SQL runs: unique uids, every panel and target on the provisioned data source, SQL
-// editor targets whose format matches their query type, variables defined before use.
-func loadDashboards(t *testing.T, dsUID string) ([]dashboard, []grafanaQuery) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(grafanaDir, "dashboards", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no dashboards under %s/dashboards: %v", grafanaDir, err)
-	}
-	var dashes []dashboard
-	var queries []grafanaQuery
-	uids := map[string]string{}
-	varRef := regexp.MustCompile(`\$\{?(\w+)`)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d dashboard
-		dec := json.NewDecoder(bytes.NewReader(b))
-		if err := dec.Decode(&d); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		d.file = filepath.Base(f)
-		if d.UID == "" || d.Title == "" {
-			t.Errorf("%s: no uid or title", d.file)
-		}
-		if other, dup := uids[d.UID]; dup {
-			t.Errorf("%s and %s share the uid %s", d.file, other, d.UID)
-		}
-		uids[d.UID] = d.file
-		defined := map[string]bool{}
-		checkVars := func(where, sql string) {
-			for _, m := range varRef.FindAllStringSubmatch(sql, -1) {
-				if !strings.HasPrefix(m[1], "__") && !defined[m[1]] {
-					t.Errorf("%s %s: uses variable $%s, which the dashboard does not define (before it)", d.file, where, m[1])
-				}
-			}
-		}
-		for _, v := range d.Templating.List {
-			if v.Type != "query" {
-				continue
-			}
-			if uid, _ := v.Datasource["uid"].(string); uid != dsUID {
-				t.Errorf("%s variable %s: data source %v, want uid %s", d.file, v.Name, v.Datasource, dsUID)
-			}
-			checkVars("variable "+v.Name, v.Query.RawSQL)
-			queries = append(queries, grafanaQuery{dashboard: d.file, where: "variable " + v.Name, sql: v.Query.RawSQL, table: true})
-			defined[v.Name] = true
-		}
-		var walk func(ps []panel)
-		walk = func(ps []panel) {
-			for _, p := range ps {
-				walk(p.Panels)
-				if p.Type == "row" || p.Type == "text" {
-					continue
-				}
-				if uid, _ := p.Datasource["uid"].(string); uid != dsUID {
-					t.Errorf("%s panel %q: data source %v, want uid %s", d.file, p.Title, p.Datasource, dsUID)
-				}
-				if len(p.Targets) == 0 {
-					t.Errorf("%s panel %q has no query", d.file, p.Title)
-				}
-				for _, tg := range p.Targets {
-					where := fmt.Sprintf("panel %q target %s", p.Title, tg.RefID)
-					if uid, _ := tg.Datasource["uid"].(string); uid != dsUID || tg.Datasource["type"] != "grafana-clickhouse-datasource" {
-						t.Errorf("%s %s: data source %v", d.file, where, tg.Datasource)
-					}
-					if tg.EditorType != "sql" || strings.TrimSpace(tg.RawSQL) == "" || tg.Format == nil {
-						t.Errorf("%s %s: want editorType sql, a format and rawSql", d.file, where)
-						continue
-					}
-					if (*tg.Format == 0) != (tg.QueryType == "timeseries") || (*tg.Format == 1) != (tg.QueryType == "table") {
-						t.Errorf("%s %s: format %d with queryType %q", d.file, where, *tg.Format, tg.QueryType)
-					}
-					if p.Type == "timeseries" && tg.QueryType != "timeseries" {
-						t.Errorf("%s %s: a time series panel with a %s query", d.file, where, tg.QueryType)
-					}
-					checkVars(where, tg.RawSQL)
-					queries = append(queries, grafanaQuery{dashboard: d.file, where: where, sql: tg.RawSQL, table: *tg.Format == 1})
-				}
-			}
-		}
-		walk(d.Panels)
-		dashes = append(dashes, d)
-	}
-	return dashes, queries
-}
-
-// grafanaVars are the dashboard variables' values for one run: absent or empty means All.
-type grafanaVars map[string][]string
-
-// expandGrafana does what Grafana and the ClickHouse plugin do to a query before ClickHouse sees
-// it, for a time range, an interval and variable values: the frontend's $__conditionalAll and
-// variable interpolation, then the backend macros (pkg/macros of grafana/clickhouse-datasource:
-// $__timeFilter, $__timeFilter_ms, $__dateFilter, $__timeInterval, $__timeInterval_ms,
-// $__fromTime, $__toTime, $__fromTime_ms, $__toTime_ms, $__interval_s). Anything left starting
-// with $ is an error: Grafana would send it as is.
-func expandGrafana(sql string, from, to time.Time, intervalS int, vars grafanaVars) (string, error) {
-	dt := func(t time.Time) string { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
-	dt64 := func(t time.Time) string { return fmt.Sprintf("fromUnixTimestamp64Milli(%d)", t.UnixMilli()) }
-	date := func(t time.Time) string { return fmt.Sprintf("toDate('%s')", t.UTC().Format("2006-01-02")) }
-	macros := map[string]func(args []string) (string, error){
-		"conditionalAll": func(a []string) (string, error) {
-			if len(a) != 2 || !strings.HasPrefix(a[1], "$") {
-				return "", fmt.Errorf("$__conditionalAll wants (condition, $variable), got %v", a)
-			}
-			if len(vars[strings.Trim(a[1], "${}")]) == 0 {
-				return "1=1", nil
-			}
-			return a[0], nil
-		},
-		"timeFilter": func(a []string) (string, error) {
-			return fmt.Sprintf("%s >= %s AND %s <= %s", a[0], dt(from), a[0], dt(to)), nil
-		},
-		"timeFilter_ms": func(a []string) (string, error) {
-			return fmt.Sprintf("%s >= %s AND %s <= %s", a[0], dt64(from), a[0], dt64(to)), nil
-		},
-		"dateFilter": func(a []string) (string, error) {
-			return fmt.Sprintf("%s >= %s AND %s <= %s", a[0], date(from), a[0], date(to)), nil
-		},
-		"timeInterval": func(a []string) (string, error) {
-			return fmt.Sprintf("toStartOfInterval(toDateTime(%s), INTERVAL %d second)", a[0], max(intervalS, 1)), nil
-		},
-		"timeInterval_ms": func(a []string) (string, error) {
-			return fmt.Sprintf("toStartOfInterval(toDateTime64(%s, 3), INTERVAL %d millisecond)", a[0], max(intervalS, 1)*1000), nil
-		},
-	}
-	// Function-like macros, innermost text first: conditionalAll runs in the frontend, before
-	// variables; the others in the backend, after. Both see the same text here.
-	for pos := 0; ; {
-		i := strings.Index(sql[pos:], "$__")
-		if i < 0 {
-			break
-		}
-		i += pos
-		j := i + 3
-		for j < len(sql) && (sql[j] == '_' || sql[j] >= 'a' && sql[j] <= 'z' || sql[j] >= 'A' && sql[j] <= 'Z' || sql[j] >= '0' && sql[j] <= '9') {
-			j++
-		}
-		if j >= len(sql) || sql[j] != '(' {
-			pos = j // a macro without arguments, replaced below
-			continue
-		}
-		name := sql[i+3 : j]
-		fn, ok := macros[name]
-		if !ok {
-			return "", fmt.Errorf("unknown macro $__%s", name)
-		}
-		depth, end := 0, -1
-		var args []string
-		start := j + 1
-		for k := j; k < len(sql) && end < 0; k++ {
-			switch sql[k] {
-			case '(':
-				depth++
-			case ')':
-				if depth--; depth == 0 {
-					end = k
-					args = append(args, strings.TrimSpace(sql[start:k]))
-				}
-			case ',':
-				if depth == 1 {
-					args = append(args, strings.TrimSpace(sql[start:k]))
-					start = k + 1
-				}
-			}
-		}
-		if end < 0 {
-			return "", fmt.Errorf("unbalanced $__%s(", name)
-		}
-		out, err := fn(args)
-		if err != nil {
-			return "", err
-		}
-		sql = sql[:i] + out + sql[end+1:]
-		pos = i
-	}
-	for _, r := range []struct{ from, to string }{
-		{"$__fromTime_ms", dt64(from)}, {"$__toTime_ms", dt64(to)},
-		{"$__fromTime", dt(from)}, {"$__toTime", dt(to)}, {"$__interval_s", strconv.Itoa(max(intervalS, 1))},
-	} {
-		sql = strings.ReplaceAll(sql, r.from, r.to)
-	}
-	var err error
-	sql = regexp.MustCompile(`\$\{(\w+)(?::(\w+))?\}|\$(\w+)`).ReplaceAllStringFunc(sql, func(m string) string {
-		sub := regexp.MustCompile(`\$\{(\w+)(?::(\w+))?\}|\$(\w+)`).FindStringSubmatch(m)
-		name, format := sub[1]+sub[3], sub[2]
-		vals := vars[name]
-		if len(vals) == 0 {
-			err = fmt.Errorf("variable $%s set to All outside $__conditionalAll: Grafana would list every value", name)
-			return m
-		}
-		switch format {
-		case "singlequote":
-			q := make([]string, len(vals))
-			for i, v := range vals {
-				q[i] = "'" + strings.ReplaceAll(v, "'", `\'`) + "'"
-			}
-			return strings.Join(q, ",")
-		case "":
-			return strings.Join(vals, ",")
-		}
-		err = fmt.Errorf("variable format %s not handled", format)
-		return m
-	})
-	if err != nil {
-		return "", err
-	}
-	if strings.Contains(sql, "$") {
-		return "", fmt.Errorf("unexpanded $ left in %q", sql)
-	}
-	return sql, nil
-}
 
 // loadPipelineRows gives collector_stats, anomalies and dead_letters rows in the known range, so
 // every panel has data: two collector runs reporting every 30 s with cumulative counters in which
@@ -321,9 +65,9 @@ func loadPipelineRows(t *testing.T, ch CH, ds *Dataset, runs [][3]string) (loss 
 // one value it must run. One value is checked: the pipeline's loss.
 func TestGrafanaDashboards(t *testing.T) {
 	dsUID := checkProvisioning(t)
-	dashes, queries := loadDashboards(t, dsUID)
+	dashes, queries := LoadDashboards(t, dsUID)
 	for _, want := range []string{"overview", "talkers", "dns-tls-http", "anomalies", "pipeline"} {
-		if !slices.ContainsFunc(dashes, func(d dashboard) bool { return d.file == want+".json" }) {
+		if !slices.ContainsFunc(dashes, func(d Dashboard) bool { return d.file == want+".json" }) {
 			t.Errorf("dashboard %s.json missing", want)
 		}
 	}
@@ -332,35 +76,35 @@ func TestGrafanaDashboards(t *testing.T) {
 	ctx := testCtx(t)
 	runs := []struct {
 		interval int
-		vars     grafanaVars
+		vars     GrafanaVars
 	}{
-		{120, grafanaVars{}},
-		{30, grafanaVars{"host": {"edge-3"}, "iface": {"eth0", "eth1"}, "kind": {"syn_flood"}}},
+		{120, GrafanaVars{}},
+		{30, GrafanaVars{"host": {"edge-3"}, "iface": {"eth0", "eth1"}, "kind": {"syn_flood"}}},
 	}
 	checked := 0
 	for _, run := range runs {
 		for _, q := range queries {
-			sql, err := expandGrafana(q.sql, ds.From, ds.Until, run.interval, run.vars)
+			sql, err := ExpandGrafana(q.SQL, ds.From, ds.Until, run.interval, run.vars)
 			if err != nil {
-				t.Errorf("%s %s: %v", q.dashboard, q.where, err)
+				t.Errorf("%s %s: %v", q.Dashboard, q.Where, err)
 				continue
 			}
 			rows, err := ch.Query(ctx, sql)
 			if err != nil {
-				t.Errorf("%s %s (interval %d s, variables %v): %v", q.dashboard, q.where, run.interval, run.vars, err)
+				t.Errorf("%s %s (interval %d s, variables %v): %v", q.Dashboard, q.Where, run.interval, run.vars, err)
 				continue
 			}
-			if !q.table && len(run.vars) == 0 {
+			if !q.Table && len(run.vars) == 0 {
 				// A time series needs its time first (the plugin turns long frames into wide ones).
 				cols, err := ch.Query(ctx, "DESCRIBE ("+sql+")")
 				if err != nil || len(cols) == 0 || !strings.HasPrefix(strings.Split(cols[0], "\t")[1], "DateTime") {
-					t.Errorf("%s %s: a time series query whose first column is not a time: %v %v", q.dashboard, q.where, cols, err)
+					t.Errorf("%s %s: a time series query whose first column is not a time: %v %v", q.Dashboard, q.Where, cols, err)
 				}
 			}
 			if len(run.vars) == 0 && len(rows) == 0 {
-				t.Errorf("%s %s: no rows over the known dataset\n%s", q.dashboard, q.where, sql)
+				t.Errorf("%s %s: no rows over the known dataset\n%s", q.Dashboard, q.Where, sql)
 			}
-			if q.where == `panel "Loss in the range" target A` && len(run.vars) == 0 {
+			if q.Where == `panel "Loss in the range" target A` && len(run.vars) == 0 {
 				if got, err := strconv.ParseFloat(rows[0], 64); err != nil || math.Abs(got-loss) > 1e-12 {
 					t.Errorf("pipeline loss = %q, want %v", rows[0], loss)
 				}

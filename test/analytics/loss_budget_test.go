@@ -279,9 +279,9 @@ func TestLossBudgetReport(t *testing.T) {
 
 	// The pipeline dashboard's panel computes the same budget as shares summed over the hosts
 	// chosen: all of them, or edge-a.
-	_, queries := loadDashboards(t, checkProvisioning(t))
-	i := slices.IndexFunc(queries, func(q grafanaQuery) bool {
-		return q.where == `panel "Loss budget: where the packets seen went" target A`
+	_, queries := LoadDashboards(t, checkProvisioning(t))
+	i := slices.IndexFunc(queries, func(q GrafanaQuery) bool {
+		return q.Where == `panel "Loss budget: where the packets seen went" target A`
 	})
 	if i < 0 {
 		t.Fatal("no loss budget panel in the pipeline dashboard")
@@ -291,17 +291,17 @@ func TestLossBudgetReport(t *testing.T) {
 		stored, sampled, flowsOnly, unaccounted float64 // of seen
 	}
 	for _, c := range []struct {
-		vars grafanaVars
+		vars GrafanaVars
 		want []shares
 	}{
-		{grafanaVars{}, []shares{
+		{GrafanaVars{}, []shares{
 			{m0, 1450.0 / 3900, 1650.0 / 3900, 250.0 / 3900, 550.0 / 3900},
 			{m1, 3805.0 / 4100, 0, 400.0 / 4100, -105.0 / 4100}}},
-		{grafanaVars{"host": {"edge-a"}}, []shares{
+		{GrafanaVars{"host": {"edge-a"}}, []shares{
 			{m0, 0.55, 0.15, 0.25, 0.05},
 			{m1, 2800.0 / 3200, 0, 400.0 / 3200, 0}}},
 	} {
-		sql, err := expandGrafana(queries[i].sql, t0, t0.Add(2*time.Minute), 60, c.vars)
+		sql, err := ExpandGrafana(queries[i].SQL, t0, t0.Add(2*time.Minute), 60, c.vars)
 		if err != nil {
 			t.Fatal(err)
 		}

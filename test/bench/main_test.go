@@ -14,5 +14,7 @@ import (
 var env *testinfra.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(testinfra.Main(m, testinfra.Options{ClickHouse: true, Kafka: true, Root: true}, &env))
+	code := testinfra.Main(m, testinfra.Options{ClickHouse: true, Kafka: true, Root: true}, &env)
+	stopBenchClusters()
+	os.Exit(code)
 }

@@ -17,6 +17,9 @@ type Config struct {
 	// TCPPort (native protocol) and HTTPPort on 127.0.0.1; 0 picks a free port. The server
 	// always binds loopback only: user "default" has no password in this mode.
 	TCPPort, HTTPPort int
+	// ConfigFile is a ClickHouse server configuration (XML) read on top of the defaults, e.g.
+	// remote_servers and macros for a server of a cluster (see Cluster); "" means none.
+	ConfigFile string
 	// CacheDir holds the downloaded engine; "" means cache.Dir().
 	CacheDir string
 	// Logger receives packetlake's own messages about the server; nil discards them.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,7 +187,7 @@ func sqlString(s string) string {
 func (s *Server) args() []string {
 	query := "SYSTEM START LISTEN TCP; SYSTEM START LISTEN HTTP; " +
 		"SELECT count() FROM file(" + sqlString(s.fifoPath) + ", 'LineAsString') FORMAT Null"
-	return []string{
+	args := []string{
 		"clickhouse",
 		"--path=" + s.cfg.DataDir,
 		"--tcp_port=" + strconv.Itoa(s.cfg.TCPPort),
@@ -200,6 +201,10 @@ func (s *Server) args() []string {
 		"--keep_alive_timeout=3",
 		"--logger.log=" + s.EngineLog(),
 	}
+	if s.cfg.ConfigFile != "" {
+		args = slices.Insert(args, 1, "--config-file="+s.cfg.ConfigFile)
+	}
+	return args
 }
 
 // EngineLog is the file where the engine writes its own warnings and errors.

@@ -26,7 +26,9 @@ type SpawnConfig struct {
 	TCPPort  int    // 0 = the child picks a free port
 	HTTPPort int    // 0 = the child picks a free port
 	LogPath  string // the child's stderr is appended here; "" keeps only an in-memory tail
-	CacheDir string // "" = the child's default (cache.Dir())
+	// ConfigFile is passed on as Config.ConfigFile (remote_servers, macros); "" = none.
+	ConfigFile string
+	CacheDir   string // "" = the child's default (cache.Dir())
 	// ReadyTimeout bounds the wait for the ready line; 0 means 5 minutes, enough for the
 	// one-time engine download.
 	ReadyTimeout time.Duration
@@ -69,6 +71,9 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Process, error) {
 		"--tcp-port", strconv.Itoa(cfg.TCPPort), "--http-port", strconv.Itoa(cfg.HTTPPort)}
 	if cfg.CacheDir != "" {
 		args = append(args, "--cache", cfg.CacheDir)
+	}
+	if cfg.ConfigFile != "" {
+		args = append(args, "--config-file", cfg.ConfigFile)
 	}
 	p := &Process{cfg: cfg, stderr: &tailBuffer{max: 8 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(cfg.Binary, args...)

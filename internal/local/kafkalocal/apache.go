@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/packetlake/packetlake/internal/childproc"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const (
@@ -71,6 +73,9 @@ type Apache struct {
 	java, libs, dataDir, logPath string
 	port, cport, sport           int
 	secure                       *SecureListener
+	heapMiB                      int
+	props                        nodeProps
+	extra                        map[string]string // ApacheConfig.Properties
 	logger                       *slog.Logger
 
 	mu       sync.Mutex
@@ -83,6 +88,34 @@ type Apache struct {
 // StartApache fetches the jars if needed, formats DataDir on first use and starts the broker,
 // returning once a real metadata request to it succeeds.
 func StartApache(ctx context.Context, cfg ApacheConfig) (*Apache, error) {
+	a, err := newApache(ctx, cfg, 512)
+	if err != nil {
+		return nil, err
+	}
+	a.props.nodeID, a.props.replicas = 1, 1
+	a.props.voters = fmt.Sprintf("1@127.0.0.1:%d", a.props.cport)
+	id, err := kafkaUUID()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.prepare(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := a.start(ctx); err != nil {
+		return nil, err
+	}
+	if a.secure != nil && len(a.secure.Users) > 0 {
+		if err := a.addSCRAMUsers(ctx); err != nil {
+			a.Stop()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// newApache checks cfg, picks the ports and finds Java and the jars; props.nodeID, voters and
+// replicas are left to the caller.
+func newApache(ctx context.Context, cfg ApacheConfig, heapMiB int) (*Apache, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("start apache kafka: DataDir is required")
 	}
@@ -97,7 +130,7 @@ func StartApache(ctx context.Context, cfg ApacheConfig) (*Apache, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("start apache kafka: create data dir: %w", err)
 	}
-	a := &Apache{dataDir: dataDir, logPath: cfg.LogPath, port: cfg.Port, logger: logger}
+	a := &Apache{dataDir: dataDir, logPath: cfg.LogPath, port: cfg.Port, logger: logger, heapMiB: heapMiB}
 	if a.logPath == "" {
 		a.logPath = filepath.Join(dataDir, "broker.log")
 	}
@@ -125,29 +158,23 @@ func StartApache(ctx context.Context, cfg ApacheConfig) (*Apache, error) {
 	if a.libs, err = EnsureKafka(ctx, cfg.CacheDir, logger); err != nil {
 		return nil, err
 	}
-	logDirs := filepath.Join(dataDir, "kraft-logs")
+	a.props = nodeProps{port: a.port, cport: a.cport, logDirs: filepath.Join(dataDir, "kraft-logs")}
+	a.extra = cfg.Properties
+	return a, nil
+}
+
+// prepare writes the configuration and formats the log dir with cluster id on first use.
+func (a *Apache) prepare(ctx context.Context, clusterID string) error {
 	files := map[string]string{
-		"server.properties": brokerProperties(a.port, a.cport, logDirs) + secureProperties(a.port, a.cport, a.sport, a.secure) + extraProperties(cfg.Properties),
+		"server.properties": brokerProperties(a.props) + secureProperties(a.port, a.cport, a.sport, a.secure) + extraProperties(a.extra),
 		"log4j.properties":  log4jProperties,
 	}
 	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dataDir, name), []byte(body), 0o644); err != nil {
-			return nil, fmt.Errorf("start apache kafka: write %s: %w", name, err)
+		if err := os.WriteFile(filepath.Join(a.dataDir, name), []byte(body), 0o644); err != nil {
+			return fmt.Errorf("start apache kafka: write %s: %w", name, err)
 		}
 	}
-	if err := formatStorage(ctx, a.java, a.libs, dataDir, logDirs); err != nil {
-		return nil, err
-	}
-	if err := a.start(ctx); err != nil {
-		return nil, err
-	}
-	if a.secure != nil && len(a.secure.Users) > 0 {
-		if err := a.addSCRAMUsers(ctx); err != nil {
-			a.Stop()
-			return nil, err
-		}
-	}
-	return a, nil
+	return formatStorage(ctx, a.java, a.libs, a.dataDir, a.props.logDirs, clusterID)
 }
 
 // SecureAddr is the SASL_SSL listener's address ("" without Secure).
@@ -206,6 +233,7 @@ func (a *Apache) Stop() {
 	}
 	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused JVM acts on SIGTERM only once continued
 	select {
 	case <-done:
 		a.logger.Info("apache kafka stopped", "pid", cmd.Process.Pid, "took", time.Since(start).Round(time.Millisecond))
@@ -227,6 +255,27 @@ func (a *Apache) Kill() {
 	<-done
 	a.logger.Info("apache kafka killed", "pid", cmd.Process.Pid)
 }
+
+// Pause stops the JVM with SIGSTOP: it keeps its sockets and session but answers nothing, like a
+// broker in a long GC pause or on a frozen VM. Resume continues it.
+func (a *Apache) Pause() error { return a.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused JVM with SIGCONT.
+func (a *Apache) Resume() error { return a.signal(syscall.SIGCONT) }
+
+func (a *Apache) signal(sig syscall.Signal) error {
+	cmd, done := a.current()
+	if cmd == nil || exited(done) {
+		return fmt.Errorf("apache kafka node %d is not running", a.props.nodeID)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %v to apache kafka node %d (pid %d): %w", sig, a.props.nodeID, cmd.Process.Pid, err)
+	}
+	return nil
+}
+
+// NodeID is the node's KRaft node.id (broker and controller id alike).
+func (a *Apache) NodeID() int { return a.props.nodeID }
 
 // Restart stops the broker if it runs and starts it again on the same data dir and the same
 // ports, waiting until it answers.
@@ -268,7 +317,7 @@ func (a *Apache) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start apache kafka: stat log: %w", err)
 	}
-	args := append(jvmOptions(a.dataDir), "-cp", filepath.Join(a.libs, "*"), "kafka.Kafka",
+	args := append(jvmOptions(a.dataDir, a.heapMiB), "-cp", filepath.Join(a.libs, "*"), "kafka.Kafka",
 		filepath.Join(a.dataDir, "server.properties"))
 	cmd := exec.Command(a.java, args...)
 	cmd.Dir = a.dataDir
@@ -321,12 +370,15 @@ func (a *Apache) waitReady(ctx context.Context, done chan struct{}) error {
 		return fmt.Errorf("start apache kafka: readiness client: %w", err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	for {
+		// A fresh request each time (kadm's BrokerMetadata may answer from the client's cache):
+		// the node is ready once the cluster lists it, i.e. it registered and was unfenced.
 		rctx, rcancel := context.WithTimeout(pctx, 2*time.Second)
-		m, err := adm.BrokerMetadata(rctx)
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(rctx, cl)
 		rcancel()
-		if err == nil && len(m.Brokers) > 0 {
+		if err == nil && slices.ContainsFunc(resp.Brokers, func(b kmsg.MetadataResponseBroker) bool {
+			return b.NodeID == int32(a.props.nodeID)
+		}) {
 			return nil
 		}
 		select {

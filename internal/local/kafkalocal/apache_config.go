@@ -16,18 +16,30 @@ import (
 	"syscall"
 )
 
-// brokerProperties is server.properties for a one-node KRaft broker that is also its own
-// controller. Besides the settings a single node needs (replication factors of 1), it trims what
-// only slows a test broker down: 50-partition internal topics, the rebalance delay, thread pools
-// sized for big machines and the log cleaner's 128 MiB dedupe buffer (taken from a 512 MiB heap).
+// nodeProps is what differs between the nodes of a cluster and a single broker.
+type nodeProps struct {
+	port, cport int    // client and controller ports on 127.0.0.1
+	logDirs     string // Kafka's log.dirs
+	nodeID      int    // 1 for a single broker
+	voters      string // controller.quorum.voters: "1@127.0.0.1:cport" for a single broker
+	replicas    int    // replication factor of new and internal topics: 1 or the cluster size
+}
+
+// brokerProperties is server.properties for a KRaft node that is broker and controller at once.
+// Besides the settings a node needs (replication factors of 1 alone, 3 with min ISR 2 in a
+// three-node cluster), it trims what only slows a test broker down: 50-partition internal
+// topics, the rebalance delay, thread pools sized for big machines and the log cleaner's 128 MiB
+// dedupe buffer (taken from the heap).
 // The short broker session matters most: after kill -9 the restarted broker is refused
 // (DUPLICATE_BROKER_REGISTRATION) until its old incarnation's session expires, 14 s with the
-// default 9 s session and backoff; with 3 s it rejoins in about 4 s.
-func brokerProperties(port, cport int, logDirs string) string {
+// default 9 s session and backoff; with 3 s it rejoins in about 4 s, and a dead partition leader
+// is replaced after about 3 s. The short quorum timeouts do the same for a dead active controller.
+func brokerProperties(n nodeProps) string {
+	minISR := min(2, n.replicas)
 	return fmt.Sprintf(`# Written by packetlake kafkalocal; rewritten on every start.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:%[2]d
+node.id=%[4]d
+controller.quorum.voters=%[5]s
 listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
 advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -35,17 +47,18 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=%[3]s
 num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor=%[6]d
+min.insync.replicas=%[7]d
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=%[6]d
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=%[6]d
+transaction.state.log.min.isr=%[7]d
 transaction.state.log.num.partitions=1
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
+num.replica.fetchers=1
 background.threads=2
 num.recovery.threads.per.data.dir=2
 log.cleaner.threads=1
@@ -53,7 +66,9 @@ log.cleaner.dedupe.buffer.size=16777216
 auto.leader.rebalance.enable=false
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
-`, port, cport, logDirs)
+controller.quorum.election.timeout.ms=1000
+controller.quorum.fetch.timeout.ms=2000
+`, n.port, n.cport, n.logDirs, n.nodeID, n.voters, n.replicas, minISR)
 }
 
 // extraProperties renders overrides as server.properties lines, in key order; Java's
@@ -106,10 +121,11 @@ log4j.logger.org.apache.kafka.clients=WARN
 `
 
 // jvmOptions keep the broker modest on the 2-core test machines: a 512 MiB heap is plenty for
-// tests, and G1 with a short pause target avoids stalls that look like broker hangs.
-func jvmOptions(dataDir string) []string {
+// one test broker, 256 MiB for each node of a cluster (three share the machine), and G1 with a
+// short pause target avoids stalls that look like broker hangs.
+func jvmOptions(dataDir string, heapMiB int) []string {
 	return []string{
-		"-Xms256m", "-Xmx512m",
+		fmt.Sprintf("-Xms%dm", heapMiB/2), fmt.Sprintf("-Xmx%dm", heapMiB),
 		"-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
 		"-XX:MetaspaceSize=96m",
 		"-XX:+ExitOnOutOfMemoryError",
@@ -132,16 +148,13 @@ func javaPath() (string, error) {
 }
 
 // formatStorage writes meta.properties and the bootstrap metadata once per data dir; KRaft
-// refuses to start on an unformatted log dir. Later starts keep the existing cluster.
-func formatStorage(ctx context.Context, java, libs, dataDir, logDirs string) error {
+// refuses to start on an unformatted log dir. Later starts keep the existing cluster. Every node
+// of a cluster must be formatted with the same cluster id.
+func formatStorage(ctx context.Context, java, libs, dataDir, logDirs, id string) error {
 	if _, err := os.Stat(filepath.Join(logDirs, "meta.properties")); err == nil {
 		return nil
 	}
-	id, err := kafkaUUID()
-	if err != nil {
-		return err
-	}
-	args := append(jvmOptions(dataDir), "-cp", filepath.Join(libs, "*"), "kafka.tools.StorageTool",
+	args := append(jvmOptions(dataDir, 256), "-cp", filepath.Join(libs, "*"), "kafka.tools.StorageTool",
 		"format", "-t", id, "-c", filepath.Join(dataDir, "server.properties"))
 	cmd := exec.CommandContext(ctx, java, args...)
 	cmd.Dir = dataDir

@@ -26,3 +26,19 @@ func CreateTopic(ctx context.Context, addr, name string, partitions int32) error
 	}
 	return nil
 }
+
+// CreateTopicWith creates topic name on the cluster of brokers with the given partitions,
+// replication factor and min.insync.replicas. An existing topic is not an error.
+func CreateTopicWith(ctx context.Context, brokers []string, name string, partitions int32, replicas int16, minISR int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("create topic %s: client for %v: %w", name, brokers, err)
+	}
+	defer cl.Close()
+	isr := fmt.Sprint(minISR)
+	_, err = kadm.NewClient(cl).CreateTopic(ctx, partitions, replicas, map[string]*string{"min.insync.replicas": &isr}, name)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s (%d partitions, %d replicas) on %v: %w", name, partitions, replicas, brokers, err)
+	}
+	return nil
+}

@@ -30,14 +30,21 @@ type Options struct {
 	Kafka      bool
 	// Root requires running as root (BPF programs, network namespaces).
 	Root bool
+	// ClickHouseShards > 0 also starts a sharded ClickHouse cluster of that many servers
+	// (chlocal.Cluster, named chlocal.DefaultClusterName).
+	ClickHouseShards int
+	// KafkaNodes > 0 also starts an Apache Kafka cluster of that many KRaft nodes.
+	KafkaNodes int
 }
 
 // Env is what Main started. Fields for servers not asked for are nil.
 type Env struct {
-	Dir        string // logs and data of this test binary
-	Bin        string // the packetlake binary
-	ClickHouse *chlocal.Process
-	Kafka      *kafkalocal.Apache
+	Dir          string // logs and data of this test binary
+	Bin          string // the packetlake binary
+	ClickHouse   *chlocal.Process
+	Kafka        *kafkalocal.Apache
+	CHCluster    *chlocal.Cluster
+	KafkaCluster *kafkalocal.Cluster
 }
 
 // startTimeout bounds the first start, which may include fetching the engine and jars.
@@ -83,7 +90,7 @@ func start(opts Options, dir string) (_ *Env, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	var chErr, kErr error
+	var chErr, kErr, cchErr, kcErr error
 	if opts.ClickHouse {
 		wg.Go(func() {
 			e.ClickHouse, chErr = chlocal.Spawn(ctx, chlocal.SpawnConfig{
@@ -102,7 +109,31 @@ func start(opts Options, dir string) (_ *Env, err error) {
 			})
 		})
 	}
+	if opts.ClickHouseShards > 0 {
+		wg.Go(func() {
+			e.CHCluster, cchErr = chlocal.StartCluster(ctx, chlocal.ClusterConfig{
+				Binary: e.Bin, DataDir: filepath.Join(dir, "clickhouse-cluster"), Shards: opts.ClickHouseShards,
+				Supervise: true, // as systemd would: a test reads Crashes
+				OnUnexpectedExit: func(shard, pid int, err error, tail string) {
+					chlocal.ReportExit(fmt.Sprintf("the test binary's ClickHouse shard %d", shard))(pid, err, tail)
+				},
+			})
+		})
+	}
+	if opts.KafkaNodes > 0 {
+		wg.Go(func() {
+			e.KafkaCluster, kcErr = kafkalocal.StartCluster(ctx, kafkalocal.ClusterConfig{
+				DataDir: filepath.Join(dir, "kafka-cluster"), Nodes: opts.KafkaNodes,
+			})
+		})
+	}
 	wg.Wait()
+	if cchErr != nil {
+		return nil, fmt.Errorf("clickhouse cluster: %w", cchErr)
+	}
+	if kcErr != nil {
+		return nil, fmt.Errorf("kafka cluster: %w", kcErr)
+	}
 	if chErr != nil {
 		return nil, fmt.Errorf("clickhouse: %w", chErr)
 	}
@@ -113,6 +144,12 @@ func start(opts Options, dir string) (_ *Env, err error) {
 }
 
 func (e *Env) stop() {
+	if e.CHCluster != nil {
+		e.CHCluster.Stop()
+	}
+	if e.KafkaCluster != nil {
+		e.KafkaCluster.Stop()
+	}
 	if e.ClickHouse != nil {
 		e.ClickHouse.Stop()
 	}
