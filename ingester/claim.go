@@ -100,13 +100,16 @@ var errNoSession = errors.New("no group session (member ID or generation unknown
 
 // commitMarked commits offset with metadata meta for one partition, as the group member
 // franz-go is at this moment, and waits for the coordinator's answer.
-func (ing *Ingester) commitMarked(ctx context.Context, topic string, partition int32, offset int64, epoch int32, meta string) error {
+func (ing *Ingester) commitMarked(ctx context.Context, topic string, topicID [16]byte, partition int32, offset int64, epoch int32, meta string) error {
 	member, gen := ing.client.GroupMetadata()
-	return commitAs(ctx, ing.client, ing.cfg.Group, member, gen, topic, partition, offset, epoch, meta)
+	return commitAs(ctx, ing.client, ing.cfg.Group, member, gen, topic, topicID, partition, offset, epoch, meta)
 }
 
-// commitAs commits as member of generation gen of group.
-func commitAs(ctx context.Context, cl *kgo.Client, group, member string, gen int32, topic string, partition int32, offset int64, epoch int32, meta string) error {
+// commitAs commits as member of generation gen of group. The topic goes by name and by ID:
+// OffsetCommit v10 (Kafka 4, kfake) names topics by ID alone and refuses a zero one with
+// UNKNOWN_TOPIC_ID; up to v9 (Kafka 3.x) the name counts. franz-go sends the newest version both
+// sides speak.
+func commitAs(ctx context.Context, cl *kgo.Client, group, member string, gen int32, topic string, topicID [16]byte, partition int32, offset int64, epoch int32, meta string) error {
 	if member == "" || gen < 0 {
 		// Kafka accepts a commit without a generation (an "admin" commit) when the group is
 		// empty: never send one from a member.
@@ -115,7 +118,7 @@ func commitAs(ctx context.Context, cl *kgo.Client, group, member string, gen int
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group, req.MemberID, req.Generation = group, member, gen
 	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = topic
+	rt.Topic, rt.TopicID = topic, topicID
 	rp := kmsg.NewOffsetCommitRequestTopicPartition()
 	rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = partition, offset, epoch, &meta
 	rt.Partitions = append(rt.Partitions, rp)
@@ -145,7 +148,7 @@ func (w *partitionWorker) claim(ctx context.Context, token string) error {
 	if claimHook != nil {
 		claimHook(w.ctx, "before-claim", token)
 	}
-	err := w.ing.commitMarked(ctx, w.topic, w.partition, w.first, w.firstEpoch, claimMarker(w.batchID, w.first, w.last))
+	err := w.ing.commitMarked(ctx, w.topic, w.batchID, w.partition, w.first, w.firstEpoch, claimMarker(w.batchID, w.first, w.last))
 	if err != nil {
 		w.countRefusal(w.ing.metrics.claimsRefused, err)
 		return fmt.Errorf("claim batch %s: %w", token, err)
@@ -160,7 +163,7 @@ func (w *partitionWorker) claim(ctx context.Context, token string) error {
 
 // commit commits last+1 once the batch is in ClickHouse.
 func (w *partitionWorker) commit(ctx context.Context) error {
-	err := w.ing.commitMarked(ctx, w.topic, w.partition, w.last+1, w.lastEpoch, doneMarker(w.batchID))
+	err := w.ing.commitMarked(ctx, w.topic, w.batchID, w.partition, w.last+1, w.lastEpoch, doneMarker(w.batchID))
 	if err != nil {
 		w.countRefusal(w.ing.metrics.commitsRefused, err)
 		return fmt.Errorf("commit offset %d: %w", w.last+1, err)

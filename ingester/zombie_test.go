@@ -67,7 +67,7 @@ func TestZombieMember(t *testing.T) {
 			// own worker gets to send it after SIGCONT, or franz-go's heartbeat tells it first
 			// that the partition is lost, is a race; either way A must not insert.)
 			member, gen := lastJoin(t, logA.String())
-			err := commitAs(context.Background(), producer(t), group, member, gen, topic, 0, 0, -1, "pl1 "+strings.Split(held, "/")[1]+" 0-3")
+			err := commitAs(context.Background(), producer(t), group, member, gen, topic, [16]byte{}, 0, 0, -1, "pl1 "+strings.Split(held, "/")[1]+" 0-3")
 			if !fenced(err) {
 				t.Fatalf("A's claim as member %s of generation %d: %v; want a refusal by the group", member, gen, err)
 			}
