@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FlowKey identifies a flow: the 5-tuple, VLAN, interface and IP version of a packet as its
-// record has them (addresses IPv4-mapped for IPv4, zero for non-IP frames). It is pl_flows' key;
+// FlowKey identifies a flow: the 5-tuple, VLAN, interface, IP version and tunnel id of a packet
+// as its record has them (the innermost packet of a tunnel) (addresses IPv4-mapped for IPv4, zero for non-IP frames). It is pl_flows' key;
 // IPv4 flows are kept in pl_flows4 under a shorter key (flow4Key), which ReadFlows converts, so
 // callers only ever see FlowKey.
 type FlowKey = plPlFlowKey
@@ -23,7 +23,7 @@ type flow4Key = plPlFlow4Key
 
 // full returns k4 as the FlowKey the record of its packets gives.
 func (k4 flow4Key) full() FlowKey {
-	k := FlowKey{Ifindex: k4.Ifindex, SrcPort: k4.SrcPort, DstPort: k4.DstPort, VlanId: k4.VlanId, IpProto: k4.IpProto, IpVersion: 4}
+	k := FlowKey{Ifindex: k4.Ifindex, SrcPort: k4.SrcPort, DstPort: k4.DstPort, VlanId: k4.VlanId, IpProto: k4.IpProto, IpVersion: 4, TunnelId: k4.TunnelId}
 	k.SrcAddr[10], k.SrcAddr[11] = 0xff, 0xff
 	k.DstAddr[10], k.DstAddr[11] = 0xff, 0xff
 	copy(k.SrcAddr[12:], k4.SrcAddr[:])

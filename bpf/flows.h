@@ -122,6 +122,8 @@ static __always_inline void pl_flow_count(const struct pl_record *r)
 		want.h.key.vlan_id = r->vlan_id;
 		want.h.key.ip_proto = r->ip_proto;
 		want.h.key.pad = 0;
+		want.h.key.tunnel_id = r->tunnel_id;
+		want.h.key.pad2 = 0;
 		err = pl_flow_add(&pl_flows4, want.w, sizeof(want.w) / 8, r);
 	} else {
 		union {
@@ -138,6 +140,8 @@ static __always_inline void pl_flow_count(const struct pl_record *r)
 		want.h.key.vlan_id = r->vlan_id;
 		want.h.key.ip_proto = r->ip_proto;
 		want.h.key.ip_version = r->ip_version;
+		want.h.key.tunnel_id = r->tunnel_id;
+		want.h.key.pad2 = 0;
 		err = pl_flow_add(&pl_flows, want.w, sizeof(want.w) / 8, r);
 	}
 	if (err < 0) {
