@@ -38,8 +38,8 @@ var oracleMalformed = map[string]struct {
 }{
 	"tcpdump/ipv4_invalid_hdr_length.pcap#1":   {"ipv4_bad_ihl", 3},
 	"tcpdump/ipv4_invalid_total_length.pcap#1": {"ipv4_bad_total_length", 0}, // parsed on: DNS inside
-	"tcpdump/tcp_header_heapoverflow.pcap#1":   {"ipv4_bad_total_length", 4},
-	"tcpdump/udp-length-heapoverflow.pcap#1":   {"ipv4_bad_total_length", 4},
+	"tcpdump/tcp_header_heapoverflow.pcap#1":   {"ipv4_bad_total_length", 5}, // ports of a cut TCP header
+	"tcpdump/udp-length-heapoverflow.pcap#1":   {"ipv4_bad_total_length", 5},
 	"tcpdump/ip6_frag_asan.pcap#1":             {"ipv6_truncated", 3},
 	"tcpdump/ipv6-bad-version.pcap#2":          {"ipv6_bad_version", 3},
 	"tcpdump/ipv6-bad-version.pcap#4":          {"ipv6_bad_version", 3},
