@@ -274,6 +274,26 @@ func parseCases() []parseCase {
 			kind: schema.L7HTTP, snippet: pl[:1024]})
 	}
 
+	// BIG TCP: GRO packets above 64 KiB at tcx. IPv4 says total length 0, IPv6 payload length 0
+	// without a jumbo option; both run to the end of the packet (ip_len and payload_len saturate).
+	// Only XDP test runs take frames this size (frags), but the parser is the same.
+	{
+		h := ip4{ttl: 64, proto: ipProto.TCP, flags: 2, totLen: 65536} // 0 on the wire
+		th := tcp{sport: 50010, dport: 5201, seq: 1, ack: 1, flags: 0x010, win: 512}
+		f := cat(ether(0x0800), h.build(th.build(fill(66000, 9))))
+		w := wantTCP(want4(wantEth(f, 0x0800), h, 0), th, 0xffff)
+		w.IPLen = 0xffff
+		add(parseCase{name: "ipv4_big_tcp_tot_len_0", frame: f, xdpOnly: true, want: w})
+	}
+	{
+		h := ip6{hlim: 64, plen: 0, next: ipProto.TCP}
+		th := tcp{sport: 50011, dport: 5201, seq: 1, ack: 1, flags: 0x010, win: 512}
+		f := cat(ether(0x86dd), h.build(ipProto.TCP, th.build(fill(66000, 9))))
+		w := wantTCP(want6(wantEth(f, 0x86dd), h, 0), th, 0xffff)
+		w.IPLen = 0xffff
+		add(parseCase{name: "ipv6_big_tcp_plen_0", frame: f, xdpOnly: true, want: w})
+	}
+
 	// Malformed headers: the reason, and every field that was valid before it.
 	{
 		h := ip4{version: 5, ttl: 64, proto: ipProto.UDP}
