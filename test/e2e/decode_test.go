@@ -155,6 +155,8 @@ func TestDecodeFidelity(t *testing.T) {
 		{"dns_qname", 80}, {"tls_sni", 170}, {"http_host", 8}, {"parse_error", len(oracleMalformed)},
 		// TLS over TCP and the QUIC Initials tshark decrypts (41 client Initials with a ClientHello)
 		{"tls_alpn", 165}, {"tls_version_max", 170}, {"quic_version", 41}, {"quic_dcid", 41},
+		// the inner packets of vxlan.pcap, tcpdump-geneve.pcap and gre-sample.pcap (89; GRE without key)
+		{"tunnel_type", 89}, {"tunnel_src", 89}, {"tunnel_depth", 89}, {"tunnel_id", 49},
 	} {
 		if tl[m.col] < m.want {
 			t.Errorf("only %d %s values matched tshark, want at least %d", tl[m.col], m.col, m.want)
