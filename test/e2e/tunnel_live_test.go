@@ -17,11 +17,14 @@ import (
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
 )
 
-// TestLiveTunnels: a VXLAN device (VNI 42, UDP 4789) and a Geneve device (VNI 7, UDP 6081)
-// between two test namespaces over a veth pair, curl and dig through both, the collector's XDP
-// program on the observed end of the underlay veth and tshark capturing there. Every record of
-// the topic must equal tshark's dissection of a frame of the capture -- the inner packet's
-// columns and tunnel_* -- and the clients' names must come out of the tunnels.
+// TestLiveTunnels: a VXLAN device (VNI 42, UDP 4789) between two test namespaces over a veth
+// pair, curl and dig through it, the collector's XDP program on the observed end of the underlay
+// veth and tshark capturing there. This VM's kernel has no Geneve driver (CONFIG_GENEVE is not
+// set: "ip link add ... type geneve" fails), so Geneve arrives by tcpreplay into the underlay:
+// tcpdump-geneve.pcap (real Geneve with options, 39 frames) and the hand-built frames of every
+// tunnel kind (tunnel_test.go). Every record of the topic must equal tshark's dissection of a frame
+// of the capture -- the inner packet's columns and tunnel_* -- and the clients' names must come
+// out of the tunnel.
 func TestLiveTunnels(t *testing.T) {
 	for _, tool := range []string{"tshark", "dnsmasq", "dig", "curl", "ethtool"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -42,7 +45,6 @@ func TestLiveTunnels(t *testing.T) {
 	}
 	overlays := []overlay{
 		{"vx42", "vxlan", []string{"id", "42", "dstport", "4789"}, "10.42.0.1", "10.42.0.2"},
-		{"gnv7", "geneve", []string{"id", "7"}, "10.7.0.1", "10.7.0.2"},
 	}
 	for _, o := range overlays {
 		for _, side := range []struct{ ns, local, remote, addr string }{
@@ -76,7 +78,7 @@ func TestLiveTunnels(t *testing.T) {
 	}
 	t.Cleanup(func() { srv.Close() })
 	startDaemon(t, v.NS, "dnsmasq", "started, version", "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-		"--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=10.42.0.1", "--listen-address=10.7.0.1",
+		"--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=10.42.0.1",
 		"--address=/pl-tun.test/198.18.0.42", "--log-facility=-", "--pid-file="+filepath.Join(dir, "dnsmasq.pid"), "--user=root")
 
 	pcap := filepath.Join(dir, "underlay.pcapng")
@@ -113,6 +115,13 @@ func TestLiveTunnels(t *testing.T) {
 		ccancel()
 		if err != nil || !strings.Contains(string(out), "status: NOERROR") {
 			t.Errorf("dig through %s: %v\n%s", o.kind, err, out)
+		}
+	}
+	// Geneve and the other kinds, replayed into the underlay.
+	built, _ := tunnelFrames(t)
+	for _, path := range []string{filepath.Join(sharedPcaps, "ja4/tcpdump-geneve.pcap"), writeTunnelPcap(t, built)} {
+		if st := nettest.Replay(t, v.PeerNS, v.PeerName, path, 1000); st.Failed != 0 {
+			t.Errorf("tcpreplay %s: %+v", path, st)
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -171,9 +180,12 @@ func TestLiveTunnels(t *testing.T) {
 			}
 		}
 	}
+	if byType["geneve"] < 39+2 || byType["vxlan"] < 8 {
+		t.Errorf("records by tunnel type %v: want the 41 Geneve frames replayed and the VXLAN device's traffic", byType)
+	}
 	t.Logf("%d records (kernel seen %d), each equal to a tshark frame; by tunnel type %v; names %v; matches by column: %v",
 		len(recs), st.KernelSeen, byType, names, tl)
-	for _, want := range []string{"vxlan:vxlan.pl-tun.test", "vxlan:q.vxlan.pl-tun.test", "geneve:geneve.pl-tun.test", "geneve:q.geneve.pl-tun.test"} {
+	for _, want := range []string{"vxlan:vxlan.pl-tun.test", "vxlan:q.vxlan.pl-tun.test"} {
 		if !names[want] {
 			t.Errorf("no record of %s", want)
 		}
@@ -181,7 +193,7 @@ func TestLiveTunnels(t *testing.T) {
 	for _, m := range []struct {
 		col  string
 		want int
-	}{{"tunnel_type", 16}, {"tunnel_id", 16}, {"tunnel_src", 16}, {"src_port", 12}, {"tcp_seq", 8}} {
+	}{{"tunnel_type", 70}, {"tunnel_id", 60}, {"tunnel_src", 70}, {"src_port", 60}, {"tcp_seq", 30}} {
 		if tl[m.col] < m.want {
 			t.Errorf("only %d %s values matched tshark, want at least %d", tl[m.col], m.col, m.want)
 		}
