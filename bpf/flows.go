@@ -18,12 +18,13 @@ import (
 // callers only ever see FlowKey.
 type FlowKey = plPlFlowKey
 
-// flow4Key is pl_flows4's key: an IPv4 FlowKey without the ::ffff: prefixes and ip_version.
+// flow4Key is pl_flows4's key: an IPv4 FlowKey without the ::ffff: prefixes, ip_version and
+// tunnel_id (always 0 there: tunnelled IPv4 flows with an id are in pl_flows).
 type flow4Key = plPlFlow4Key
 
 // full returns k4 as the FlowKey the record of its packets gives.
 func (k4 flow4Key) full() FlowKey {
-	k := FlowKey{Ifindex: k4.Ifindex, SrcPort: k4.SrcPort, DstPort: k4.DstPort, VlanId: k4.VlanId, IpProto: k4.IpProto, IpVersion: 4, TunnelId: k4.TunnelId}
+	k := FlowKey{Ifindex: k4.Ifindex, SrcPort: k4.SrcPort, DstPort: k4.DstPort, VlanId: k4.VlanId, IpProto: k4.IpProto, IpVersion: 4}
 	k.SrcAddr[10], k.SrcAddr[11] = 0xff, 0xff
 	k.DstAddr[10], k.DstAddr[11] = 0xff, 0xff
 	copy(k.SrcAddr[12:], k4.SrcAddr[:])

@@ -38,17 +38,15 @@ type plPlFlow4Head struct {
 }
 
 type plPlFlow4Key struct {
-	_        structs.HostLayout
-	SrcAddr  [4]uint8
-	DstAddr  [4]uint8
-	Ifindex  uint32
-	SrcPort  uint16
-	DstPort  uint16
-	VlanId   uint16
-	IpProto  uint8
-	Pad      uint8
-	TunnelId uint32
-	Pad2     uint32
+	_       structs.HostLayout
+	SrcAddr [4]uint8
+	DstAddr [4]uint8
+	Ifindex uint32
+	SrcPort uint16
+	DstPort uint16
+	VlanId  uint16
+	IpProto uint8
+	Pad     uint8
 }
 
 type plPlFlow6Bucket struct {
