@@ -98,7 +98,7 @@ static __always_inline int pl_decap(const struct pl_pkt *p, struct pl_record *r,
 		e->id = 0;
 		return 1;
 	case IPPROTO_GRE:
-		if (o + 4 > l3->end || pl_load_slow(p, o, h, 4) < 0)
+		if (o + 4 > l3->end || pl_load(p, o, h, 4) < 0)
 			goto truncated;
 		fl = (__u16)h[0] << 8 | h[1];
 		if (fl & (PL_GRE_ROUTING | PL_GRE_VERSION))
@@ -110,7 +110,7 @@ static __always_inline int pl_decap(const struct pl_pkt *p, struct pl_record *r,
 		if (fl & PL_GRE_CSUM)
 			hl += 4;
 		if (fl & PL_GRE_KEY) {
-			if (o + hl + 4 > l3->end || pl_load_slow(p, o + hl, h, 4) < 0)
+			if (o + hl + 4 > l3->end || pl_load(p, o + hl, h, 4) < 0)
 				goto truncated;
 			e->id = bpf_ntohl(*(__be32 *)h);
 			hl += 4;
@@ -121,7 +121,7 @@ static __always_inline int pl_decap(const struct pl_pkt *p, struct pl_record *r,
 		if (e->next == PL_ETH_P_ERSPAN2 || e->next == PL_ETH_P_ERSPAN3) {
 			/* ver 4 | vlan 12 | cos 3 | en/bso 2 | t 1 | session id 10, then 4 (II) or 8 (III)
 			 * more bytes; III with the O bit has an 8-byte platform sub-header. */
-			if (o + 12 > l3->end || pl_load_slow(p, o, h, 12) < 0)
+			if (o + 12 > l3->end || pl_load(p, o, h, 12) < 0)
 				goto truncated;
 			e->id = ((__u32)h[2] << 8 | h[3]) & 0x3ff;
 			if (e->next == PL_ETH_P_ERSPAN2) {
@@ -137,7 +137,7 @@ static __always_inline int pl_decap(const struct pl_pkt *p, struct pl_record *r,
 		return 1;
 	case IPPROTO_UDP:
 		/* UDP header + 8 bytes of VXLAN or of Geneve's fixed part */
-		if (o + 16 > l3->end || pl_load_slow(p, o, h, 16) < 0)
+		if (o + 16 > l3->end || pl_load(p, o, h, 16) < 0)
 			return 0; /* the UDP parse says what is wrong, if anything */
 		sp = (__u16)h[0] << 8 | h[1];
 		dp = (__u16)h[2] << 8 | h[3];
@@ -193,7 +193,7 @@ static __always_inline __u16 pl_mpls_walk(const struct pl_pkt *p, struct pl_reco
 
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < PL_MPLS_MAX; i++) {
-		if (pl_load_slow(p, o, w, 4) < 0) {
+		if (pl_load_slow(p, o, w, 4) < 0) { /* helper: direct access in this loop blows up the verifier states */
 			pl_fail(r, PL_ERR_TUNNEL_TRUNCATED);
 			return 0;
 		}
