@@ -100,7 +100,7 @@ func TestMalformedSamplesCounted(t *testing.T) {
 	f := c.newFramer()
 	good := make([]byte, record.KernelRecordSize)
 	badLen := make([]byte, record.KernelRecordSize)
-	badLen[100] = 0xff // snippet_len 255 with no snippet behind it
+	badLen[snippetLenOff] = 0xff // snippet_len 255 with no snippet behind it
 	f.add(make([]byte, 50))
 	f.add(badLen)
 	f.add(append(append([]byte(nil), good...), 1, 2, 3)) // a good record, then a 3-byte tail
