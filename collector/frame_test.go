@@ -22,9 +22,9 @@ func TestFlushBySize(t *testing.T) {
 
 	// Full frames arrive without Stop: at most one frame's worth is still being built.
 	cons := newConsumer(t, k.Addr(), cfg.Topic)
-	recs := cons.until(10*time.Second, func(r []*kgo.Record) bool { return countRecords(r) >= n-4096/112 })
-	if got := countRecords(recs); got < n-4096/112 {
-		t.Fatalf("before Stop: %d records in Kafka, want at least %d (size flush missing?)", got, n-4096/112)
+	recs := cons.until(10*time.Second, func(r []*kgo.Record) bool { return countRecords(r) >= n-4096/record.KernelRecordSize })
+	if got := countRecords(recs); got < n-4096/record.KernelRecordSize {
+		t.Fatalf("before Stop: %d records in Kafka, want at least %d (size flush missing?)", got, n-4096/record.KernelRecordSize)
 	}
 	if err := c.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
