@@ -25,9 +25,11 @@ import (
 //   - tshark runs with TCP reassembly and IP defragmentation off, so that it sees each frame on
 //     its own, as the kernel does.
 //   - Layers are taken from frame.protocols: the L3 header right after Ethernet and its VLAN tags,
-//     the L4 header right after that (IPv6 extension headers in between). Fields of anything
-//     encapsulated deeper (GRE, VXLAN, ICMP errors) are first occurrences of other names or are
-//     ignored: the kernel records the outer headers only.
+//     the L4 header right after that (IPv6 extension headers in between). Through encapsulations
+//     the kernel walks (VXLAN, Geneve, GRE, ERSPAN, IP in IP, MPLS) the innermost packet's
+//     layers are taken instead, each field's occurrence numbered by the layers of its name before
+//     it (oracleFrame.at), and tunnel_* from the innermost encapsulation and the IP header that
+//     carried it. What an ICMP error quotes is ignored, as by the kernel.
 //   - L7 columns are expected only where the kernel classifies the payload (record.ClassifyL7:
 //     DNS ports 53, 5353, 5355 on either side; a TCP ClientHello; a TCP payload starting with an
 //     HTTP method or a UDP one with M-SEARCH/NOTIFY; a UDP QUIC client Initial), with the rules of
