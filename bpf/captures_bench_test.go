@@ -16,9 +16,10 @@ import (
 
 // captureFrame is one packet of the shared real captures (testpcaps), as Ethernet.
 type captureFrame struct {
-	file string
-	data []byte
-	kind string // what its record shows: "L7 snippet", "IPv4", "IPv6", "other"
+	file   string
+	data   []byte
+	kind   string // what its record shows: "L7 snippet", "IPv4", "IPv6", "other"
+	tunnel bool   // its record is of a tunnel's inner packet: also counted in the "tunnelled" row
 }
 
 // captureFrames reads every packet of every capture in the shared directory, in file order.
@@ -124,7 +125,11 @@ func BenchmarkParserCaptures(b *testing.B) {
 	count := map[string]int{}
 	sums := map[string][]float64{}
 	for fi, f := range frames {
-		for _, k := range []string{"all", f.kind} {
+		ks := []string{"all", f.kind}
+		if f.tunnel {
+			ks = append(ks, "tunnelled (VXLAN, Geneve, GRE; inner packet parsed)")
+		}
+		for _, k := range ks {
 			if sums[k] == nil {
 				sums[k] = make([]float64, len(progs))
 				if k != "all" {
@@ -160,6 +165,7 @@ func BenchmarkParserCaptures(b *testing.B) {
 func classifyFrames(b *testing.B, e *env, frames []captureFrame) {
 	for i := range frames {
 		d := e.run(b, frames[i].data, false)
+		frames[i].tunnel = d.p.TunnelDepth > 0
 		switch {
 		case d.k.L7Kind != schema.L7None:
 			frames[i].kind = "L7 snippet (DNS/TLS/HTTP)"

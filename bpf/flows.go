@@ -12,13 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FlowKey identifies a flow: the 5-tuple, VLAN, interface and IP version of a packet as its
-// record has them (addresses IPv4-mapped for IPv4, zero for non-IP frames). It is pl_flows' key;
+// FlowKey identifies a flow: the 5-tuple, VLAN, interface, IP version and tunnel id of a packet
+// as its record has them (the innermost packet of a tunnel) (addresses IPv4-mapped for IPv4, zero for non-IP frames). It is pl_flows' key;
 // IPv4 flows are kept in pl_flows4 under a shorter key (flow4Key), which ReadFlows converts, so
 // callers only ever see FlowKey.
 type FlowKey = plPlFlowKey
 
-// flow4Key is pl_flows4's key: an IPv4 FlowKey without the ::ffff: prefixes and ip_version.
+// flow4Key is pl_flows4's key: an IPv4 FlowKey without the ::ffff: prefixes, ip_version and
+// tunnel_id (always 0 there: tunnelled IPv4 flows with an id are in pl_flows).
 type flow4Key = plPlFlow4Key
 
 // full returns k4 as the FlowKey the record of its packets gives.

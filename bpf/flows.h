@@ -98,8 +98,8 @@ static __always_inline int pl_flow_add(void *table, const __u64 *want, const int
 }
 
 /*
- * Adds the packet whose record r is to its flow: IPv4 in pl_flows4 (20-byte key), everything
- * else in pl_flows. Counted in flow_counted, or flow_failed if the table had no room.
+ * Adds the packet whose record r is to its flow: IPv4 without a tunnel id in pl_flows4 (20-byte
+ * key), everything else in pl_flows (with the tunnel id). Counted in flow_counted, or flow_failed if the table had no room.
  */
 static __always_inline void pl_flow_count(const struct pl_record *r)
 {
@@ -107,7 +107,8 @@ static __always_inline void pl_flow_count(const struct pl_record *r)
 
 	if (!pl_flows_on)
 		return;
-	if (r->ip_version == 4) { /* the addresses are ::ffff:a.b.c.d (parse_l3.h) */
+	/* IPv4 with tunnel_id 0: the addresses are ::ffff:a.b.c.d (parse_l3.h) */
+	if (r->ip_version == 4 && !r->tunnel_id) {
 		union {
 			struct pl_flow4_head h;
 			__u64 w[sizeof(struct pl_flow4_head) / 8];
@@ -138,6 +139,8 @@ static __always_inline void pl_flow_count(const struct pl_record *r)
 		want.h.key.vlan_id = r->vlan_id;
 		want.h.key.ip_proto = r->ip_proto;
 		want.h.key.ip_version = r->ip_version;
+		want.h.key.tunnel_id = r->tunnel_id;
+		want.h.key.pad2 = 0;
 		err = pl_flow_add(&pl_flows, want.w, sizeof(want.w) / 8, r);
 	}
 	if (err < 0) {

@@ -36,7 +36,7 @@ func TestFlowKeysPerCPU(t *testing.T) {
 	for i, frame := range frames {
 		p := recs[i]
 		k := FlowKey{SrcAddr: p.SrcAddr, DstAddr: p.DstAddr, Ifindex: p.Ifindex, SrcPort: p.SrcPort, DstPort: p.DstPort,
-			VlanId: p.VlanID, IpProto: p.IPProto, IpVersion: p.IPVersion}
+			VlanId: p.VlanID, IpProto: p.IPProto, IpVersion: p.IPVersion, TunnelId: p.TunnelID}
 		w := wants[k]
 		if w == nil {
 			w = &want{}

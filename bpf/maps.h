@@ -122,8 +122,10 @@ volatile const __u64 pl_flush_key = 0;
 
 /*
  * Exact flow counters (flows.h): open-addressed hash tables the program probes itself, one bucket
- * per (5-tuple, vlan_id, ifindex, ip_version). IPv4 flows live in pl_flows4 under a 20-byte key;
- * IPv6 and non-IP frames in pl_flows under the full 44-byte one (bpf.FlowKey, which ReadFlows gives
+ * per (5-tuple, vlan_id, ifindex, ip_version, tunnel_id) of the innermost packet. IPv4 flows with
+ * tunnel_id 0 live in pl_flows4 under a 20-byte key; IPv6, non-IP frames and tunnelled flows with
+ * an id in pl_flows under the full 52-byte one (a fourth word on every IPv4 packet's key cost
+ * more than keeping the untunnelled IPv4 key short, BENCH.md) (bpf.FlowKey, which ReadFlows gives
  * for both). A bucket is a head (state + key) and one struct pl_flow per possible CPU: a CPU writes
  * only its own slot, so plain adds stay exact without atomics.
  *
@@ -169,6 +171,8 @@ struct pl_flow_key {
 	__u16 vlan_id;
 	__u8 ip_proto;
 	__u8 ip_version;
+	__u32 tunnel_id; /* pl_record.tunnel_id: the same inner flow in two VNIs is two flows */
+	__u32 pad2;      /* zero */
 };
 
 /* IPv4 (ip_version 4): the addresses' last 4 bytes of pl_flow_key. */
@@ -183,7 +187,7 @@ struct pl_flow4_key {
 	__u8 pad; /* zero */
 };
 
-/* A bucket's head; 8-byte multiples (24, 48): compared as words, the slots follow aligned. */
+/* A bucket's head; 8-byte multiples (24, 56): compared as words, the slots follow aligned. */
 struct pl_flow4_head {
 	__u32 state; /* PL_FLOW_* */
 	struct pl_flow4_key key;
@@ -195,7 +199,7 @@ struct pl_flow6_head {
 };
 
 _Static_assert(sizeof(struct pl_flow4_head) == 24, "pl_flow4_head: 3 words");
-_Static_assert(sizeof(struct pl_flow6_head) == 48, "pl_flow6_head: 6 words");
+_Static_assert(sizeof(struct pl_flow6_head) == 56, "pl_flow6_head: 7 words");
 
 struct pl_flow {
 	__u64 packets;

@@ -33,15 +33,15 @@ static __always_inline void pl_fail(struct pl_record *r, __u8 reason)
  * (the caller stored it in vlan_id): a tag still in the packet is then the inner one. A third tag
  * is not walked: eth_type then says 0x8100 and no L3 is parsed.
  */
-static __always_inline bool pl_parse_l2(const struct pl_pkt *p, struct pl_record *r, __u32 *off,
-					bool have_outer)
+static __always_inline bool pl_parse_l2_at(const struct pl_pkt *p, struct pl_record *r, __u32 base,
+					   __u32 *off, bool have_outer)
 {
 	struct ethhdr eth PL_ALIGNED;
 	struct pl_vlan_tag tag PL_ALIGNED;
-	__u32 o = sizeof(eth);
+	__u32 o = base + sizeof(eth);
 	__u16 proto;
 
-	if (pl_load(p, 0, &eth, sizeof(eth)) < 0) {
+	if (pl_load(p, base, &eth, sizeof(eth)) < 0) {
 		pl_fail(r, PL_ERR_ETH_TRUNCATED);
 		return false;
 	}
@@ -75,6 +75,12 @@ truncated:
 	r->eth_type = proto;
 	pl_fail(r, PL_ERR_VLAN_TRUNCATED);
 	return false;
+}
+
+static __always_inline bool pl_parse_l2(const struct pl_pkt *p, struct pl_record *r, __u32 *off,
+					bool have_outer)
+{
+	return pl_parse_l2_at(p, r, 0, off, have_outer);
 }
 
 #endif

@@ -79,7 +79,11 @@ static __always_inline bool pl_parse_ipv4(const struct pl_pkt *p, struct pl_reco
 	r->ttl = ip.ttl;
 	r->ip_proto = ip.protocol;
 	tot = bpf_ntohs(ip.tot_len);
-	r->ip_len = tot;
+	/* BIG TCP (GRO/GSO packets above 64 KiB, seen at tcx): total length 0, the packet runs to
+	 * the end of the skb (the kernel's iph_totlen). Only a packet too long for the field. */
+	if (!tot && p->len > off && p->len - off > 0xffff)
+		tot = p->len - off;
+	r->ip_len = pl_min(tot, 0xffff); /* saturates, as for IPv6 */
 	r->ip_id = bpf_ntohs(ip.id);
 	fo = bpf_ntohs(ip.frag_off);
 	r->ip_flags = fo >> 13; /* reserved, DF, MF -> bits 2, 1, 0 */
@@ -164,8 +168,16 @@ static __always_inline bool pl_parse_ipv6(const struct pl_pkt *p, struct pl_reco
 	__builtin_memcpy(r->dst_addr, &ip6.daddr, 16);
 
 	o = off + sizeof(ip6);
-	/* 0 with a hop-by-hop header is a jumbogram: its length is an option we do not read. */
-	l3->ip_end = plen || ip6.nexthdr != IPPROTO_HOPOPTS ? o + plen : p->len;
+	/* 0 with a hop-by-hop header is a jumbogram (RFC 2675): its length is an option we do not
+	 * read; 0 without one and more than 64 KiB present is BIG TCP's GRO packet at tcx (the
+	 * kernel inserts no jumbo option there). Either runs to the end of the packet. */
+	if (!plen && (ip6.nexthdr == IPPROTO_HOPOPTS || (p->len > o && p->len - o > 0xffff))) {
+		l3->ip_end = p->len;
+		if (p->len - o > 0xffff)
+			r->ip_len = 0xffff;
+	} else {
+		l3->ip_end = o + plen;
+	}
 	l3->end = pl_min(l3->ip_end, p->len);
 	if (l3->ip_end > p->len)
 		pl_fail(r, PL_ERR_IPV6_TRUNCATED);

@@ -21,13 +21,29 @@ struct pl_l4 {
 /* ICMP and ICMPv6: type, code, checksum and the 4-byte rest-of-header every message has. */
 #define PL_ICMP_HLEN 8
 
+/*
+ * A TCP or UDP header cut short: its ports, when their 4 bytes are there (tshark shows them too).
+ * Only on this error path: the whole header is loaded otherwise.
+ */
+static __always_inline void pl_partial_ports(const struct pl_pkt *p, struct pl_record *r, __u32 o,
+					     __u32 end)
+{
+	__be16 ports[2] PL_ALIGNED;
+
+	if (o + sizeof(ports) <= end && pl_load(p, o, ports, sizeof(ports)) == 0) {
+		r->src_port = bpf_ntohs(ports[0]);
+		r->dst_port = bpf_ntohs(ports[1]);
+	}
+}
+
 static __always_inline void pl_set_payload_len(struct pl_record *r, __u32 from, __u32 ip_end)
 {
 	r->payload_len = ip_end > from ? pl_min(ip_end - from, 0xffff) : 0;
 }
 
 /*
- * TCP: 20 bytes inside the IP payload (tcp_truncated), data offset >= 5 and the header (with
+ * TCP: 20 bytes inside the IP payload (tcp_truncated; the ports are kept if their 4 bytes are
+ * there), data offset >= 5 and the header (with
  * options) inside the IP packet by its length field (tcp_bad_data_offset), options present in the
  * packet (tcp_truncated). The fixed fields are recorded before the data offset is judged.
  */
@@ -39,6 +55,7 @@ static __always_inline bool pl_parse_tcp(const struct pl_pkt *p, struct pl_recor
 	__u16 w;
 
 	if (o + sizeof(th) > l3->end || pl_load(p, o, &th, sizeof(th)) < 0) {
+		pl_partial_ports(p, r, o, l3->end);
 		pl_fail(r, PL_ERR_TCP_TRUNCATED);
 		return false;
 	}
@@ -66,7 +83,7 @@ static __always_inline bool pl_parse_tcp(const struct pl_pkt *p, struct pl_recor
 }
 
 /*
- * UDP: 8 bytes inside the IP payload (udp_truncated); length >= 8 and, unless the datagram is
+ * UDP: 8 bytes inside the IP payload (udp_truncated; ports kept as for TCP); length >= 8 and, unless the datagram is
  * fragmented, not beyond the IP payload by its length field (udp_bad_length).
  */
 static __always_inline bool pl_parse_udp(const struct pl_pkt *p, struct pl_record *r,
@@ -76,6 +93,7 @@ static __always_inline bool pl_parse_udp(const struct pl_pkt *p, struct pl_recor
 	__u32 o = l3->l4_off, ulen;
 
 	if (o + sizeof(uh) > l3->end || pl_load(p, o, &uh, sizeof(uh)) < 0) {
+		pl_partial_ports(p, r, o, l3->end);
 		pl_fail(r, PL_ERR_UDP_TRUNCATED);
 		return false;
 	}

@@ -2,6 +2,8 @@ package bpf
 
 import (
 	"bytes"
+	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/packetlake/packetlake/record"
@@ -73,6 +75,10 @@ type parseCase struct {
 	kind    uint8  // l7_kind
 	snippet []byte // nil: none
 	xdpOnly bool   // larger than one page: BPF_PROG_TEST_RUN has frags only for XDP
+	// noCuts: not cut by TestTruncatedEverywhere, whose layout model is one L2/L3/L4 stack. A cut
+	// tunnelled frame records its outer packet up to the cut encapsulation (tunnel_truncated or
+	// the outer L4's reason); a cut BIG TCP frame is no longer one (below 64 KiB).
+	noCuts bool
 }
 
 var (
@@ -272,6 +278,62 @@ func parseCases() []parseCase {
 		f := cat(ether(0x86dd), h.build(first, l3))
 		add(parseCase{name: "ipv6_l4_in_xdp_frags", frame: f, xdpOnly: true, want: wantTCP(want6(wantEth(f, 0x86dd), h, len(l3)), th, len(pl)),
 			kind: schema.L7HTTP, snippet: pl[:1024]})
+	}
+
+	// Tunnels: the same inner flow in two VXLAN networks (two flows, by tunnel_id), in GRE with a
+	// key, and IPv6 in IPv4. The inner packet fills the ordinary columns.
+	tunnelled := func(typ string, id uint32, outer ip4, depth uint8, p record.Packet) record.Packet {
+		p.TunnelType, p.TunnelID, p.TunnelDepth, p.TunnelTTL = typ, id, depth, outer.ttl
+		p.TunnelSrc, p.TunnelDst = mapped(outer.src), mapped(outer.dst)
+		return p
+	}
+	for _, vni := range []uint32{42, 43} {
+		outer := ip4{ttl: 9, proto: ipProto.UDP, src: netip.MustParseAddr("192.0.2.1"), dst: netip.MustParseAddr("192.0.2.2")}
+		h := ip4{ttl: 64, proto: ipProto.TCP, id: 77}
+		th := tcp{sport: 40100, dport: 8080, seq: 3, flags: 0x002, win: 1000}
+		inner := cat(ether(0x0800), h.build(th.build(nil)))
+		vx := cat([]byte{8, 0, 0, 0, byte(vni >> 16), byte(vni >> 8), byte(vni), 0}, inner)
+		f := cat(ether(0x0800), outer.build(udp{sport: 50000, dport: 4789}.build(vx)))
+		add(parseCase{name: fmt.Sprintf("vxlan_vni_%d", vni), frame: f, noCuts: true,
+			want: tunnelled("vxlan", vni, outer, 1, wantTCP(want4(wantEth(f, 0x0800), h, 20), th, 0))})
+	}
+	{
+		outer := ip4{ttl: 30, proto: 47, src: netip.MustParseAddr("192.0.2.5"), dst: netip.MustParseAddr("192.0.2.6")}
+		h := ip4{ttl: 64, proto: ipProto.UDP}
+		uh := udp{sport: 53001, dport: 53}
+		gre := []byte{0x30, 0, 0x08, 0x00, 0, 0, 0x12, 0x34, 0, 0, 0, 1} // key 0x1234, sequence 1
+		f := cat(ether(0x0800), outer.build(cat(gre, h.build(uh.build(dnsQuery)))))
+		add(parseCase{name: "gre_key_seq_dns", frame: f, kind: schema.L7DNS, snippet: dnsQuery, noCuts: true,
+			want: tunnelled("gre", 0x1234, outer, 1, wantUDP(want4(wantEth(f, 0x0800), h, 8+len(dnsQuery)), uh, len(dnsQuery)))})
+	}
+	{
+		outer := ip4{ttl: 12, proto: 41, src: netip.MustParseAddr("192.0.2.7"), dst: netip.MustParseAddr("192.0.2.8")}
+		h := ip6{hlim: 63, plen: -1, next: ipProto.TCP}
+		th := tcp{sport: 40200, dport: 443, seq: 5, flags: 0x002, win: 1000}
+		l4 := th.build(nil)
+		f := cat(ether(0x0800), outer.build(h.build(ipProto.TCP, l4)))
+		add(parseCase{name: "6in4_tcp", frame: f, noCuts: true,
+			want: tunnelled("6in4", 0, outer, 1, wantTCP(want6(wantEth(f, 0x86dd), h, len(l4)), th, 0))})
+	}
+
+	// BIG TCP: GRO packets above 64 KiB at tcx. IPv4 says total length 0, IPv6 payload length 0
+	// without a jumbo option; both run to the end of the packet (ip_len and payload_len saturate).
+	// Only XDP test runs take frames this size (frags), but the parser is the same.
+	{
+		h := ip4{ttl: 64, proto: ipProto.TCP, flags: 2, totLen: 65536} // 0 on the wire
+		th := tcp{sport: 50010, dport: 5201, seq: 1, ack: 1, flags: 0x010, win: 512}
+		f := cat(ether(0x0800), h.build(th.build(fill(66000, 9))))
+		w := wantTCP(want4(wantEth(f, 0x0800), h, 0), th, 0xffff)
+		w.IPLen = 0xffff
+		add(parseCase{name: "ipv4_big_tcp_tot_len_0", frame: f, xdpOnly: true, noCuts: true, want: w})
+	}
+	{
+		h := ip6{hlim: 64, plen: 0, next: ipProto.TCP}
+		th := tcp{sport: 50011, dport: 5201, seq: 1, ack: 1, flags: 0x010, win: 512}
+		f := cat(ether(0x86dd), h.build(ipProto.TCP, th.build(fill(66000, 9))))
+		w := wantTCP(want6(wantEth(f, 0x86dd), h, 0), th, 0xffff)
+		w.IPLen = 0xffff
+		add(parseCase{name: "ipv6_big_tcp_plen_0", frame: f, xdpOnly: true, noCuts: true, want: w})
 	}
 
 	// Malformed headers: the reason, and every field that was valid before it.

@@ -148,15 +148,74 @@ func ip6Chain(tp tsharkPacket) (proto uint8, bits uint8) {
 	return uint8(nh), bits
 }
 
+// tunnelLayers are the frame.protocols names of encapsulation headers the kernel walks.
+var tunnelLayers = map[string]bool{"vxlan": true, "geneve": true, "gre": true, "erspan": true, "mpls": true}
+
+// innerStart is the index in frame.protocols where the innermost packet of a tunnel starts (0 if
+// not tunnelled): after the last encapsulation header, or at the inner IP header of IP in IP.
+func innerStart(protos []string) int {
+	start := 0
+	for i, l := range protos {
+		switch {
+		case tunnelLayers[l]:
+			start = i + 1
+		case (l == "ip" || l == "ipv6") && i > 0:
+			j := i - 1
+			for j > 0 && strings.HasPrefix(protos[j], "ipv6.") {
+				j--
+			}
+			if protos[j] == "ip" || protos[j] == "ipv6" {
+				start = i
+			}
+		}
+	}
+	return start
+}
+
+func innerEthernet(tp tsharkPacket) bool {
+	protos := strings.Split(tp.first("frame.protocols"), ":")
+	s := innerStart(protos)
+	return s > 0 && s < len(protos) && protos[s] == "eth"
+}
+
+// innermost returns a field getter for the innermost packet of a frame: occurrence n of a field
+// is the one of the n-th layer of its name, n counting the layers before the inner packet. A
+// tunnelled IP packet without an Ethernet header keeps the outer one's fields.
+func innermost(tp tsharkPacket) func(f string) string {
+	protos := strings.Split(tp.first("frame.protocols"), ":")
+	start := innerStart(protos)
+	return func(f string) string {
+		layer, _, _ := strings.Cut(f, ".")
+		n := 0
+		for _, l := range protos[:start] {
+			if l == layer {
+				n++
+			}
+		}
+		v := tp[f]
+		if (layer == "eth" || layer == "vlan") && n >= len(v) {
+			n = len(v) - 1
+		}
+		if n < 0 || n >= len(v) {
+			return ""
+		}
+		return v[n]
+	}
+}
+
 // compareFrame checks the record of one frame against tshark's dissection of it.
 func compareFrame(d decoded, tp tsharkPacket, ethernet bool, eth []byte) comparison {
 	var c comparison
 	p := d.p
+	first := innermost(tp)
 	c.eq("pkt_len", uint64(p.PktLen), uint64(len(eth)))
 	if ethernet {
-		c.eq("src_mac", p.SrcMAC, macOf(tp.first("eth.src")))
-		c.eq("dst_mac", p.DstMAC, macOf(tp.first("eth.dst")))
+		c.eq("src_mac", p.SrcMAC, macOf(first("eth.src")))
+		c.eq("dst_mac", p.DstMAC, macOf(first("eth.dst")))
 		tags := append(append([]string{}, tp["ieee8021ad.id"]...), tp["vlan.id"]...)
+		if p.TunnelDepth > 0 {
+			tags = nil // the shared captures' tunnels carry untagged frames
+		}
 		var outer, inner uint64
 		if len(tags) > 0 {
 			outer = num(tags[0])
@@ -166,41 +225,44 @@ func compareFrame(d decoded, tp tsharkPacket, ethernet bool, eth []byte) compari
 		}
 		c.eq("vlan_id", uint64(p.VlanID), outer)
 		c.eq("inner_vlan_id", uint64(p.InnerVlanID), inner)
-		et := num(tp.first("eth.type"))
+		et := num(first("eth.type"))
 		if len(tp["vlan.etype"]) > 0 {
-			et = num(tp.first("vlan.etype"))
+			et = num(first("vlan.etype"))
+		}
+		if p.TunnelDepth > 0 && first("ip.version") != "" && !innerEthernet(tp) {
+			et = 0x0800 // IP straight inside the tunnel: its own EtherType
 		}
 		c.eq("eth_type", uint64(p.EthType), et)
 	}
 	switch p.IPVersion {
 	case 4:
-		c.eq("ip_version", 4, num(tp.first("ip.version")))
-		c.eqAddr("src_addr", p.SrcAddr, addrOf("::ffff:"+tp.first("ip.src")))
-		c.eqAddr("dst_addr", p.DstAddr, addrOf("::ffff:"+tp.first("ip.dst")))
-		c.eq("ip_proto", uint64(p.IPProto), num(tp.first("ip.proto")))
-		c.eq("ttl", uint64(p.TTL), num(tp.first("ip.ttl")))
-		c.eq("tos", uint64(p.TOS), num(tp.first("ip.dsfield")))
-		c.eq("ip_len", uint64(p.IPLen), num(tp.first("ip.len")))
-		c.eq("ip_id", uint64(p.IPID), num(tp.first("ip.id")))
-		c.eq("ip_flags", uint64(p.IPFlags), num(tp.first("ip.flags")))
-		c.eq("frag_offset", uint64(p.FragOffset), num(tp.first("ip.frag_offset")))
+		c.eq("ip_version", 4, num(first("ip.version")))
+		c.eqAddr("src_addr", p.SrcAddr, addrOf("::ffff:"+first("ip.src")))
+		c.eqAddr("dst_addr", p.DstAddr, addrOf("::ffff:"+first("ip.dst")))
+		c.eq("ip_proto", uint64(p.IPProto), num(first("ip.proto")))
+		c.eq("ttl", uint64(p.TTL), num(first("ip.ttl")))
+		c.eq("tos", uint64(p.TOS), num(first("ip.dsfield")))
+		c.eq("ip_len", uint64(p.IPLen), num(first("ip.len")))
+		c.eq("ip_id", uint64(p.IPID), num(first("ip.id")))
+		c.eq("ip_flags", uint64(p.IPFlags), num(first("ip.flags")))
+		c.eq("frag_offset", uint64(p.FragOffset), num(first("ip.frag_offset")))
 	case 6:
 		proto, bits := ip6Chain(tp)
-		c.eqAddr("src_addr", p.SrcAddr, addrOf(tp.first("ipv6.src")))
-		c.eqAddr("dst_addr", p.DstAddr, addrOf(tp.first("ipv6.dst")))
-		c.eq("ttl", uint64(p.TTL), num(tp.first("ipv6.hlim")))
-		c.eq("tos", uint64(p.TOS), num(tp.first("ipv6.tclass")))
-		c.eq("flow_label", uint64(p.FlowLabel), num(tp.first("ipv6.flow")))
-		c.eq("ip_len", uint64(p.IPLen), num(tp.first("ipv6.plen"))+40)
+		c.eqAddr("src_addr", p.SrcAddr, addrOf(first("ipv6.src")))
+		c.eqAddr("dst_addr", p.DstAddr, addrOf(first("ipv6.dst")))
+		c.eq("ttl", uint64(p.TTL), num(first("ipv6.hlim")))
+		c.eq("tos", uint64(p.TOS), num(first("ipv6.tclass")))
+		c.eq("flow_label", uint64(p.FlowLabel), num(first("ipv6.flow")))
+		c.eq("ip_len", uint64(p.IPLen), num(first("ipv6.plen"))+40)
 		c.eq("ip_proto", uint64(p.IPProto), uint64(proto))
 		c.eq("ip6_ext", uint64(p.IP6Ext), uint64(bits))
 		if bits&4 != 0 {
-			c.eq("frag_offset", uint64(p.FragOffset), num(tp.first("ipv6.fraghdr.offset"))*8)
-			c.eq("ip_flags", uint64(p.IPFlags), num(tp.first("ipv6.fraghdr.more")))
-			c.eq("ip_id", uint64(p.IPID), num(tp.first("ipv6.fraghdr.ident")))
+			c.eq("frag_offset", uint64(p.FragOffset), num(first("ipv6.fraghdr.offset"))*8)
+			c.eq("ip_flags", uint64(p.IPFlags), num(first("ipv6.fraghdr.more")))
+			c.eq("ip_id", uint64(p.IPID), num(first("ipv6.fraghdr.ident")))
 		}
 	case 0:
-		if ethernet && (tp.first("ip.version") != "" || tp.first("ipv6.src") != "") && p.ParseError == "" {
+		if ethernet && (first("ip.version") != "" || first("ipv6.src") != "") && p.ParseError == "" {
 			c.diffs = append(c.diffs, "ip_version 0 but tshark dissected IP")
 		}
 	}
@@ -213,31 +275,34 @@ func compareFrame(d decoded, tp tsharkPacket, ethernet bool, eth []byte) compari
 		if p.SrcPort == 0 && p.DstPort == 0 {
 			break // header not parsed: the reason is in parse_error
 		}
-		c.eq("src_port", uint64(p.SrcPort), num(tp.first("tcp.srcport")))
-		c.eq("dst_port", uint64(p.DstPort), num(tp.first("tcp.dstport")))
-		c.eq("tcp_seq", uint64(p.TCPSeq), num(tp.first("tcp.seq_raw")))
-		c.eq("tcp_ack", uint64(p.TCPAck), num(tp.first("tcp.ack_raw")))
-		c.eq("tcp_flags", uint64(p.TCPFlags), num(tp.first("tcp.flags")))
-		c.eq("tcp_window", uint64(p.TCPWindow), num(tp.first("tcp.window_size_value")))
-		if p.ParseError == "" {
-			c.eq("payload_len", uint64(p.PayloadLen), num(tp.first("tcp.len")))
+		c.eq("src_port", uint64(p.SrcPort), num(first("tcp.srcport")))
+		c.eq("dst_port", uint64(p.DstPort), num(first("tcp.dstport")))
+		if first("tcp.flags") == "" && p.TCPFlags == 0 {
+			break // a header cut after its ports: the record keeps those, as tshark shows them
 		}
-		payload = payloadOf(tp.first("tcp.payload"))
+		c.eq("tcp_seq", uint64(p.TCPSeq), num(first("tcp.seq_raw")))
+		c.eq("tcp_ack", uint64(p.TCPAck), num(first("tcp.ack_raw")))
+		c.eq("tcp_flags", uint64(p.TCPFlags), num(first("tcp.flags")))
+		c.eq("tcp_window", uint64(p.TCPWindow), num(first("tcp.window_size_value")))
+		if p.ParseError == "" {
+			c.eq("payload_len", uint64(p.PayloadLen), num(first("tcp.len")))
+		}
+		payload = payloadOf(first("tcp.payload"))
 	case 17:
 		if p.SrcPort == 0 && p.DstPort == 0 {
 			break
 		}
-		c.eq("src_port", uint64(p.SrcPort), num(tp.first("udp.srcport")))
-		c.eq("dst_port", uint64(p.DstPort), num(tp.first("udp.dstport")))
+		c.eq("src_port", uint64(p.SrcPort), num(first("udp.srcport")))
+		c.eq("dst_port", uint64(p.DstPort), num(first("udp.dstport")))
 		if p.ParseError == "" {
-			c.eq("payload_len", uint64(p.PayloadLen), num(tp.first("udp.length"))-8)
+			c.eq("payload_len", uint64(p.PayloadLen), num(first("udp.length"))-8)
 		}
-		payload = payloadOf(tp.first("udp.payload"))
+		payload = payloadOf(first("udp.payload"))
 	case 1, 58:
 		f := map[uint8]string{1: "icmp", 58: "icmpv6"}[p.IPProto]
-		if tp.first(f+".type") != "" {
-			c.eq("icmp_type", uint64(p.ICMPType), num(tp.first(f+".type")))
-			c.eq("icmp_code", uint64(p.ICMPCode), num(tp.first(f+".code")))
+		if first(f+".type") != "" {
+			c.eq("icmp_type", uint64(p.ICMPType), num(first(f+".type")))
+			c.eq("icmp_code", uint64(p.ICMPCode), num(first(f+".code")))
 		}
 	}
 	// L7: the kernel's choice must follow the user-space rules (package l7) on tshark's view
@@ -273,8 +338,9 @@ func deliberate(d decoded, tp tsharkPacket) bool {
 //
 // Deliberate differences:
 //   - BSD loopback frames get a synthetic Ethernet header (zero MACs): MACs are not compared.
-//   - A header cut short is not decoded at all (tshark shows the fields it has, e.g. ports from
-//     12 bytes of TCP); the record says why in parse_error and its other fields stay 0.
+//   - A header cut short is not decoded but for a TCP or UDP header's ports (tshark shows every
+//     field it has, e.g. the sequence number from 12 bytes of TCP); the record says why in
+//     parse_error and its other fields stay 0.
 //   - IPv4 with IHL < 5: tshark shows no IPv4 field; the record keeps the fixed header's fields.
 //   - Frames cut by the capture's snaplen: tshark knows the wire length and calls it "packet
 //     size limited during capture"; the parser sees only the bytes and reports the IP length

@@ -22,6 +22,7 @@
 #include "parse_l2.h"
 #include "parse_l3.h"
 #include "parse_l4.h"
+#include "parse_tun.h"
 #include "snippet.h"
 #include "emit.h"
 
@@ -61,6 +62,41 @@ __noinline int pl_ipv6_ext_tc(struct __sk_buff *ctx, __u32 len, struct pl_scratc
 	return pl_ipv6_ext_walk(&p, &s->rec, l3);
 }
 
+/*
+ * The encapsulation walk (parse_tun.h), global for the same reason: only tunnelled packets pay
+ * the call. start is the offset << 16 | the EtherType there: 0 when the IP packet in l3 is
+ * parsed already, PL_ETH_P_MPLS_UC for a label stack straight after L2.
+ */
+__noinline int pl_tunnel_xdp(struct xdp_md *ctx, __u32 len, struct pl_scratch *s, struct pl_l3 *l3,
+			     __u32 start)
+{
+	struct pl_pkt p;
+
+	if (!s || !l3)
+		return 0;
+	pl_pkt_xdp(&p, ctx, len);
+	return pl_tunnel_walk(&p, s, &s->rec, l3, start >> 16, start & 0xffff);
+}
+
+__noinline int pl_tunnel_tc(struct __sk_buff *ctx, __u32 len, struct pl_scratch *s, struct pl_l3 *l3,
+			    __u32 start)
+{
+	struct pl_pkt p;
+
+	if (!s || !l3)
+		return 0;
+	pl_pkt_tc(&p, ctx, len);
+	return pl_tunnel_walk(&p, s, &s->rec, l3, start >> 16, start & 0xffff);
+}
+
+static __always_inline bool pl_tunnel(const struct pl_pkt *p, struct pl_scratch *s, struct pl_l3 *l3,
+				      __u32 start)
+{
+	if (p->xdp)
+		return pl_tunnel_xdp(p->ctx, p->len, s, l3, start);
+	return pl_tunnel_tc(p->ctx, p->len, s, l3, start);
+}
+
 static __always_inline void pl_do_l3(const struct pl_pkt *p, struct pl_scratch *s, __u32 off)
 {
 	struct pl_l3 l3 = {};
@@ -80,9 +116,16 @@ static __always_inline void pl_do_l3(const struct pl_pkt *p, struct pl_scratch *
 				ok = pl_ipv6_ext_tc(p->ctx, p->len, s, &l3);
 		}
 		break;
+	case PL_ETH_P_MPLS_UC:
+	case PL_ETH_P_MPLS_MC:
+		ok = off < 0x10000 && pl_tunnel(p, s, &l3, off << 16 | PL_ETH_P_MPLS_UC);
+		goto l4;
 	default:
 		return;
 	}
+	if (ok && pl_tunnel_candidate(p, &s->rec, &l3))
+		ok = pl_tunnel(p, s, &l3, 0);
+l4:
 	if (ok && pl_parse_l4(p, &s->rec, &l3, &l4))
 		pl_snippet(p, s, &l4);
 }

@@ -71,6 +71,8 @@ type plPlFlowKey struct {
 	VlanId    uint16
 	IpProto   uint8
 	IpVersion uint8
+	TunnelId  uint32
+	Pad2      uint32
 }
 
 type plPlScratch struct {
@@ -80,6 +82,8 @@ type plPlScratch struct {
 		TsNs        uint64
 		SrcAddr     [16]uint8
 		DstAddr     [16]uint8
+		TunnelSrc   [16]uint8
+		TunnelDst   [16]uint8
 		SrcMac      [6]uint8
 		DstMac      [6]uint8
 		Ifindex     uint32
@@ -89,6 +93,7 @@ type plPlScratch struct {
 		TcpSeq      uint32
 		TcpAck      uint32
 		SampleRate  uint32
+		TunnelId    uint32
 		EthType     uint16
 		VlanId      uint16
 		InnerVlanId uint16
@@ -110,6 +115,10 @@ type plPlScratch struct {
 		IcmpCode    uint8
 		ParseError  uint8
 		L7Kind      uint8
+		TunnelType  uint8
+		TunnelTtl   uint8
+		TunnelDepth uint8
+		Reserved    uint8
 	}
 	Snippet [1472]uint8
 }

@@ -13,6 +13,22 @@ enum pl_l7_kind {
 	PL_L7_QUIC = 4,
 };
 
+enum pl_tunnel_type {
+	PL_TUN_NONE = 0,
+	PL_TUN_VXLAN = 1,
+	PL_TUN_GENEVE = 2,
+	PL_TUN_GRE = 3,
+	PL_TUN_ERSPAN2 = 4,
+	PL_TUN_ERSPAN3 = 5,
+	PL_TUN_IPIP = 6,
+	PL_TUN_X6IN4 = 7,
+	PL_TUN_X4IN6 = 8,
+	PL_TUN_IP6IP6 = 9,
+	PL_TUN_MPLS = 10,
+};
+
+#define PL_TUNNEL_MAX_DEPTH 3
+
 enum pl_parse_error {
 	PL_ERR_NONE = 0,
 	PL_ERR_ETH_TRUNCATED = 1,
@@ -30,6 +46,8 @@ enum pl_parse_error {
 	PL_ERR_UDP_BAD_LENGTH = 13,
 	PL_ERR_ICMP_TRUNCATED = 14,
 	PL_ERR_IPV4_BAD_VERSION = 15,
+	PL_ERR_TUNNEL_TRUNCATED = 16,
+	PL_ERR_TUNNEL_TOO_DEEP = 17,
 };
 
 /* Indices of the per-CPU counter map pl_stats. */
@@ -45,11 +63,13 @@ enum pl_stat {
 	PL_STAT_SLOTS = 80,
 };
 
-/* 112 bytes, no padding; followed by snippet_len bytes of L4 payload. */
+/* 152 bytes, no padding; followed by snippet_len bytes of L4 payload. */
 struct pl_record {
 	__u64 ts_ns;               /* bpf_ktime_get_ns() at capture */
 	__u8 src_addr[16];         /* network order; IPv4 as ::ffff:a.b.c.d */
 	__u8 dst_addr[16];         /* network order; IPv4 as ::ffff:a.b.c.d */
+	__u8 tunnel_src[16];       /* network order; IPv4 as ::ffff:a.b.c.d */
+	__u8 tunnel_dst[16];       /* network order; IPv4 as ::ffff:a.b.c.d */
 	__u8 src_mac[6];           /* network order */
 	__u8 dst_mac[6];           /* network order */
 	__u32 ifindex;
@@ -59,6 +79,7 @@ struct pl_record {
 	__u32 tcp_seq;
 	__u32 tcp_ack;
 	__u32 sample_rate;
+	__u32 tunnel_id;
 	__u16 eth_type;
 	__u16 vlan_id;
 	__u16 inner_vlan_id;
@@ -80,6 +101,10 @@ struct pl_record {
 	__u8 icmp_code;
 	__u8 parse_error;          /* kernel reason code, index into ParseErrors */
 	__u8 l7_kind;              /* what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP, L7QUIC */
+	__u8 tunnel_type;          /* index into TunnelTypes */
+	__u8 tunnel_ttl;
+	__u8 tunnel_depth;
+	__u8 reserved;             /* zero (keeps the struct free of padding) */
 };
 
 #endif

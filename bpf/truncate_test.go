@@ -15,6 +15,9 @@ func TestTruncatedEverywhere(t *testing.T) {
 	runs := 0
 	// Sum over cuts: the ring never needs to hold more than one record at a time.
 	for _, c := range parseCases() {
+		if c.noCuts {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			full := e.run(t, c.frame, false)
 			lay := layout(c.frame)

@@ -30,7 +30,7 @@ func TestWakeupAtThreshold(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond) // let the reader block in epoll_wait on an empty ring
 
-	syn := parseCases()[0].frame // 112-byte record, 120 bytes with the ring's header
+	syn := parseCases()[0].frame // KernelRecordSize-byte record, plus the ring's 8-byte header
 	per := record.KernelRecordSize + 8
 	below := threshold/per - 1
 	for range below {

@@ -14,6 +14,16 @@ import (
 	"github.com/packetlake/packetlake/record"
 )
 
+// snippetLenOff is where pl_record's snippet_len sits (record/kernel_gen.go).
+var snippetLenOff = func() int {
+	for _, m := range record.KernelMembers {
+		if m.Name == "snippet_len" {
+			return m.Offset
+		}
+	}
+	panic("pl_record has no snippet_len")
+}()
+
 // TestBatchedSampleWalked: a ring sample holding several records back to back (the program
 // batches them) becomes that many records in the frame, byte for byte.
 func TestBatchedSampleWalked(t *testing.T) {
@@ -29,7 +39,7 @@ func TestBatchedSampleWalked(t *testing.T) {
 	for i, snip := range []int{0, 29, 517, 0} {
 		r := make([]byte, record.KernelRecordSize+snip)
 		r[0] = byte(i + 1) // ts_ns, to tell them apart
-		r[100], r[101] = byte(snip), byte(snip>>8)
+		r[snippetLenOff], r[snippetLenOff+1] = byte(snip), byte(snip>>8)
 		for j := record.KernelRecordSize; j < len(r); j++ {
 			r[j] = byte(j)
 		}

@@ -165,7 +165,7 @@ func flowRow(k bpf.FlowKey, d bpf.FlowCounts, off int64) FlowRow {
 		return int64(ns) + off
 	}
 	return FlowRow{
-		Ifindex: k.Ifindex, VlanID: k.VlanId, IPVersion: k.IpVersion, IPProto: k.IpProto,
+		Ifindex: k.Ifindex, VlanID: k.VlanId, TunnelID: k.TunnelId, IPVersion: k.IpVersion, IPProto: k.IpProto,
 		SrcAddr: k.SrcIP(), DstAddr: k.DstIP(), SrcPort: k.SrcPort, DstPort: k.DstPort,
 		Packets: d.Packets, Bytes: d.Bytes, SYN: d.SYN, FIN: d.FIN, RST: d.RST, ACK: d.ACK,
 		FirstSeenNs: wall(d.FirstNs), LastSeenNs: wall(d.LastNs),

@@ -22,9 +22,9 @@ func TestFlushBySize(t *testing.T) {
 
 	// Full frames arrive without Stop: at most one frame's worth is still being built.
 	cons := newConsumer(t, k.Addr(), cfg.Topic)
-	recs := cons.until(10*time.Second, func(r []*kgo.Record) bool { return countRecords(r) >= n-4096/112 })
-	if got := countRecords(recs); got < n-4096/112 {
-		t.Fatalf("before Stop: %d records in Kafka, want at least %d (size flush missing?)", got, n-4096/112)
+	recs := cons.until(10*time.Second, func(r []*kgo.Record) bool { return countRecords(r) >= n-4096/record.KernelRecordSize })
+	if got := countRecords(recs); got < n-4096/record.KernelRecordSize {
+		t.Fatalf("before Stop: %d records in Kafka, want at least %d (size flush missing?)", got, n-4096/record.KernelRecordSize)
 	}
 	if err := c.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
@@ -100,7 +100,7 @@ func TestMalformedSamplesCounted(t *testing.T) {
 	f := c.newFramer()
 	good := make([]byte, record.KernelRecordSize)
 	badLen := make([]byte, record.KernelRecordSize)
-	badLen[100] = 0xff // snippet_len 255 with no snippet behind it
+	badLen[snippetLenOff] = 0xff // snippet_len 255 with no snippet behind it
 	f.add(make([]byte, 50))
 	f.add(badLen)
 	f.add(append(append([]byte(nil), good...), 1, 2, 3)) // a good record, then a 3-byte tail

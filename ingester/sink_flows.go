@@ -65,7 +65,7 @@ func v6(a netip.Addr) netip.Addr {
 
 func (s *flowsSink) insert(ctx context.Context, token string) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(dedupSettings(token)))
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO flows (ts, host, iface, collector_id, export_seq, ifindex, vlan_id, ip_version, ip_proto, "+
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO flows (ts, host, iface, collector_id, export_seq, ifindex, vlan_id, tunnel_id, ip_version, ip_proto, "+
 		"src_addr, dst_addr, src_port, dst_port, packets, bytes, syn, fin, rst, ack, first_seen, last_seen)", driver.WithReleaseConnection())
 	if err != nil {
 		return fmt.Errorf("insert flows: %w", err)
@@ -73,7 +73,7 @@ func (s *flowsSink) insert(ctx context.Context, token string) error {
 	for _, m := range s.msgs {
 		for i := range m.Flows {
 			f := &m.Flows[i]
-			if err := b.Append(m.Time, m.Host, m.Iface, m.CollectorID, m.ExportSeq, f.Ifindex, f.VlanID, f.IPVersion, f.IPProto,
+			if err := b.Append(m.Time, m.Host, m.Iface, m.CollectorID, m.ExportSeq, f.Ifindex, f.VlanID, f.TunnelID, f.IPVersion, f.IPProto,
 				v6(f.SrcAddr), v6(f.DstAddr), f.SrcPort, f.DstPort, f.Packets, f.Bytes, f.SYN, f.FIN, f.RST, f.ACK,
 				time.Unix(0, f.FirstSeenNs).UTC(), time.Unix(0, f.LastSeenNs).UTC()); err != nil {
 				_ = b.Abort()

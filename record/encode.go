@@ -1,6 +1,10 @@
 package record
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/packetlake/packetlake/schema"
+)
 
 // AppendKernel appends the pl_record sample the BPF program would write for p (kernel columns
 // only; ts_ns given separately) followed by snippet. It is the inverse of DecodeKernel, for tests,
@@ -43,6 +47,12 @@ func AppendKernel(b []byte, p *Packet, tsNanos uint64, l7Kind uint8, snippet []b
 	le.PutUint16(s[off_payload_len:], p.PayloadLen)
 	le.PutUint32(s[off_sample_rate:], p.SampleRate)
 	s[off_parse_error] = parseErrorCode(p.ParseError)
+	s[off_tunnel_type] = tunnelTypeCode(p.TunnelType)
+	le.PutUint32(s[off_tunnel_id:], p.TunnelID)
+	copy(s[off_tunnel_src:], p.TunnelSrc[:])
+	copy(s[off_tunnel_dst:], p.TunnelDst[:])
+	s[off_tunnel_ttl] = p.TunnelTTL
+	s[off_tunnel_depth] = p.TunnelDepth
 	s[off_l7_kind] = l7Kind
 	le.PutUint16(s[off_snippet_len:], uint16(len(snippet)))
 	return append(b, snippet...)
@@ -57,6 +67,15 @@ func putMAC(b []byte, m uint64) {
 
 func parseErrorCode(name string) uint8 {
 	for code, n := range parseErrorNames {
+		if n == name {
+			return code
+		}
+	}
+	return 0
+}
+
+func tunnelTypeCode(name string) uint8 {
+	for code, n := range schema.TunnelTypes {
 		if n == name {
 			return code
 		}

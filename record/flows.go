@@ -31,6 +31,7 @@ type FlowMessage struct {
 type FlowRow struct {
 	Ifindex     uint32     `json:"ifindex"`
 	VlanID      uint16     `json:"vlan_id"`
+	TunnelID    uint32     `json:"tunnel_id,omitempty"` // of the innermost packet (bpf/parse_tun.h); 0: not tunnelled
 	IPVersion   uint8      `json:"ip_version"`
 	IPProto     uint8      `json:"ip_proto"`
 	SrcAddr     netip.Addr `json:"src_addr"` // IPv4 as IPv4 (not mapped); "::" for non-IP frames

@@ -57,6 +57,12 @@ func DecodeKernel(b []byte, p *Packet) (Kernel, error) {
 	p.ICMPCode = b[off_icmp_code]
 	p.PayloadLen = le.Uint16(b[off_payload_len:])
 	p.SampleRate = le.Uint32(b[off_sample_rate:])
+	p.TunnelType = TunnelTypeName(b[off_tunnel_type])
+	p.TunnelID = le.Uint32(b[off_tunnel_id:])
+	copy(p.TunnelSrc[:], b[off_tunnel_src:off_tunnel_src+16])
+	copy(p.TunnelDst[:], b[off_tunnel_dst:off_tunnel_dst+16])
+	p.TunnelTTL = b[off_tunnel_ttl]
+	p.TunnelDepth = b[off_tunnel_depth]
 	p.ParseError = ParseErrorName(b[off_parse_error])
 	return Kernel{
 		TSNanos: le.Uint64(b[off_ts_ns:]),
@@ -96,6 +102,15 @@ func ParseErrorName(code uint8) string {
 }
 
 var parseErrorNames = schema.ParseErrors
+
+// TunnelTypeName maps a tunnel_type code to the name stored in the column; an unknown code (a
+// newer BPF program) is kept visible.
+func TunnelTypeName(code uint8) string {
+	if name, ok := schema.TunnelTypes[code]; ok {
+		return name
+	}
+	return fmt.Sprintf("unknown_%d", code)
+}
 
 // SetPktLen overwrites pkt_len in a raw sample: a capture cut by its snap length is replayed with
 // fewer bytes than were on the wire, and the wire length is what the column means.

@@ -43,6 +43,12 @@ type Packet struct {
 	ICMPType      uint8    `col:"icmp_type"`
 	ICMPCode      uint8    `col:"icmp_code"`
 	PayloadLen    uint16   `col:"payload_len"`
+	TunnelType    string   `col:"tunnel_type"`
+	TunnelID      uint32   `col:"tunnel_id"`
+	TunnelSrc     [16]byte `col:"tunnel_src"`
+	TunnelDst     [16]byte `col:"tunnel_dst"`
+	TunnelTTL     uint8    `col:"tunnel_ttl"`
+	TunnelDepth   uint8    `col:"tunnel_depth"`
 	DNSID         uint16   `col:"dns_id"`
 	DNSIsResponse uint8    `col:"dns_is_response"`
 	DNSQName      string   `col:"dns_qname"`

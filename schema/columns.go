@@ -62,6 +62,12 @@ var Columns = []Column{
 	{"icmp_type", "UInt8", Kernel, "ICMP or ICMPv6 type"},
 	{"icmp_code", "UInt8", Kernel, "ICMP or ICMPv6 code"},
 	{"payload_len", "UInt16", Kernel, "L4 payload length in bytes, from the headers"},
+	{"tunnel_type", "LowCardinality(String)", Derived, "innermost encapsulation the recorded packet was found in: a name from TunnelTypes, '' if none; the L2-L7 columns are the inner packet's"},
+	{"tunnel_id", "UInt32", Kernel, "VXLAN/Geneve VNI, GRE key, ERSPAN session id or MPLS bottom label of that encapsulation; 0 if it has none"},
+	{"tunnel_src", "IPv6", Kernel, "source address of the IP header that carried that encapsulation; IPv4 as IPv4-mapped IPv6; :: for MPLS straight over Ethernet"},
+	{"tunnel_dst", "IPv6", Kernel, "destination address of that IP header"},
+	{"tunnel_ttl", "UInt8", Kernel, "TTL or hop limit of that IP header"},
+	{"tunnel_depth", "UInt8", Kernel, "encapsulations walked to reach the recorded packet (0: not tunnelled; VXLAN in GRE: 2)"},
 	{"dns_id", "UInt16", L7, "DNS transaction id"},
 	{"dns_is_response", "UInt8", L7, "1 for a DNS response"},
 	{"dns_qname", "String", L7, "first question's name, dotted, no trailing dot"},
@@ -98,6 +104,8 @@ var KernelRecord = []CField{
 	{"ts_ns", "__u64", 0, "ts", "bpf_ktime_get_ns() at capture"},
 	{"src_addr", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
 	{"dst_addr", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
+	{"tunnel_src", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
+	{"tunnel_dst", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
 	{"src_mac", "__u8", 6, "", "network order"},
 	{"dst_mac", "__u8", 6, "", "network order"},
 	{"ifindex", "__u32", 0, "", ""},
@@ -107,6 +115,7 @@ var KernelRecord = []CField{
 	{"tcp_seq", "__u32", 0, "", ""},
 	{"tcp_ack", "__u32", 0, "", ""},
 	{"sample_rate", "__u32", 0, "", ""},
+	{"tunnel_id", "__u32", 0, "", ""},
 	{"eth_type", "__u16", 0, "", ""},
 	{"vlan_id", "__u16", 0, "", ""},
 	{"inner_vlan_id", "__u16", 0, "", ""},
@@ -128,12 +137,16 @@ var KernelRecord = []CField{
 	{"icmp_code", "__u8", 0, "", ""},
 	{"parse_error", "__u8", 0, "", "kernel reason code, index into ParseErrors"},
 	{"l7_kind", "__u8", 0, "-", "what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP, L7QUIC"},
+	{"tunnel_type", "__u8", 0, "", "index into TunnelTypes"},
+	{"tunnel_ttl", "__u8", 0, "", ""},
+	{"tunnel_depth", "__u8", 0, "", ""},
+	{"reserved", "__u8", 0, "-", "zero (keeps the struct free of padding)"},
 }
 
 // KernelRecordSize is sizeof(struct pl_record): the bytes of KernelRecord laid out by Layout,
 // which fails if they do not add up to it. bpf sizes its batches by it; record/kernel_gen.go is
 // generated with the same number.
-const KernelRecordSize = 112
+const KernelRecordSize = 152
 
 // SnippetHeadMax bounds the L4 payload bytes the BPF program copies after the struct for DNS,
 // TLS and HTTP. The HTTP Host header sits beyond 512 bytes in some real requests, so 1024.
@@ -172,6 +185,8 @@ var ParseErrors = map[uint8]string{
 	13: "udp_bad_length",
 	14: "icmp_truncated",
 	15: "ipv4_bad_version",
+	16: "tunnel_truncated",
+	17: "tunnel_too_deep",
 	64: "dns_truncated",
 	65: "dns_bad_name",
 	66: "tls_truncated",
@@ -181,6 +196,25 @@ var ParseErrors = map[uint8]string{
 	70: "quic_truncated",
 	71: "quic_bad_packet",
 }
+
+// TunnelTypes are the values of tunnel_type, by the kernel's code (pl_record.tunnel_type).
+var TunnelTypes = map[uint8]string{
+	0:  "",
+	1:  "vxlan",  // UDP 4789 or 8472, the inner Ethernet frame after 8 bytes
+	2:  "geneve", // UDP 6081, with options; Ethernet, IPv4 or IPv6 inside
+	3:  "gre",    // GRE (key, checksum, sequence) carrying IPv4, IPv6, Ethernet (0x6558) or MPLS
+	4:  "erspan2",
+	5:  "erspan3",
+	6:  "ipip",   // IPv4 in IPv4 (protocol 4)
+	7:  "6in4",   // IPv6 in IPv4 (protocol 41)
+	8:  "4in6",   // IPv4 in IPv6 (next header 4)
+	9:  "ip6ip6", // IPv6 in IPv6 (next header 41)
+	10: "mpls",   // an MPLS label stack (0x8847, 0x8848), IPv4 or IPv6 after the bottom label
+}
+
+// TunnelMaxDepth bounds the encapsulations the kernel walks; one more is tunnel_too_deep and the
+// packet is recorded as found at that depth.
+const TunnelMaxDepth = 3
 
 // KernelCounters are the per-CPU counters of the BPF program (map pl_stats, one u64 per index per
 // CPU), by index. Nothing the program sees is lost without one of these moving:

@@ -23,6 +23,21 @@ func GenerateCHeader() ([]byte, error) {
 	fmt.Fprintf(&b, "#define PL_SNIPPET_MAX %d\n#define PL_SNIPPET_HEAD_MAX %d\n\n", SnippetMax, SnippetHeadMax)
 	fmt.Fprintf(&b, "enum pl_l7_kind {\n\tPL_L7_NONE = %d,\n\tPL_L7_DNS = %d,\n\tPL_L7_TLS = %d,\n\tPL_L7_HTTP = %d,\n\tPL_L7_QUIC = %d,\n};\n\n",
 		L7None, L7DNS, L7TLS, L7HTTP, L7QUIC)
+	b.WriteString("enum pl_tunnel_type {\n")
+	for code := range uint8(len(TunnelTypes)) {
+		name, ok := TunnelTypes[code]
+		if !ok {
+			return nil, fmt.Errorf("TunnelTypes: codes must run from 0 without gaps, %d missing", code)
+		}
+		if name == "" {
+			name = "none"
+		}
+		if name[0] >= '0' && name[0] <= '9' {
+			name = "x" + name // 6in4, 4in6: not C identifiers
+		}
+		fmt.Fprintf(&b, "\tPL_TUN_%s = %d,\n", strings.ToUpper(name), code)
+	}
+	fmt.Fprintf(&b, "};\n\n#define PL_TUNNEL_MAX_DEPTH %d\n\n", TunnelMaxDepth)
 	b.WriteString("enum pl_parse_error {\n")
 	for _, code := range sortedCodes() {
 		if code >= 64 {

@@ -404,6 +404,45 @@ var reportChecks = map[string]reportCheck{
 			return out
 		},
 	},
+	"tunnels": {
+		key:  []string{"tunnel_type", "tunnel_id", "tunnel_source", "tunnel_destination"},
+		sort: func(r row) []float64 { return []float64{f(r["bytes"])} },
+		want: func(ps []record.Packet) []row {
+			type k struct {
+				typ      string
+				id       uint32
+				src, dst string
+			}
+			type agg struct {
+				packets, bytes uint64
+				depth          uint8
+				pairs          set[[32]byte]
+			}
+			m := map[k]*agg{}
+			for _, p := range ps {
+				if p.TunnelDepth == 0 {
+					continue
+				}
+				key := k{p.TunnelType, p.TunnelID, addr(p.TunnelSrc), addr(p.TunnelDst)}
+				a := m[key]
+				if a == nil {
+					a = &agg{pairs: set[[32]byte]{}}
+					m[key] = a
+				}
+				a.packets += uint64(p.SampleRate)
+				a.bytes += uint64(p.PktLen) * uint64(p.SampleRate)
+				a.depth = max(a.depth, p.TunnelDepth)
+				a.pairs.add([32]byte(append(p.SrcAddr[:], p.DstAddr[:]...)))
+			}
+			var out []row
+			for key, a := range m {
+				out = append(out, row{"tunnel_type": key.typ, "tunnel_id": uint64(key.id), "tunnel_source": key.src,
+					"tunnel_destination": key.dst, "max_depth": uint64(a.depth), "packets": a.packets, "bytes": a.bytes,
+					"inner_pairs": uint64(len(a.pairs))})
+			}
+			return out
+		},
+	},
 	"tls_sni": {
 		key:  []string{"server_name"},
 		sort: func(r row) []float64 { return []float64{f(r["client_hellos"])} },

@@ -46,6 +46,7 @@ FROM (
         if(tcp_seq = 0, 0, toUInt32((tcp_seq + h) %% 4294967296)) AS tcp_seq,
         if(tcp_ack = 0, 0, toUInt32((tcp_ack + h) %% 4294967296)) AS tcp_ack,
         tcp_window, icmp_type, icmp_code, payload_len,
+        tunnel_type, tunnel_id, tunnel_src, tunnel_dst, tunnel_ttl, tunnel_depth,
         if(dns_id = 0, 0, bitXor(dns_id, h %% 65536)) AS dns_id,
         dns_is_response, dns_qname, dns_qtype, dns_rcode, dns_answers,
         tls_sni, tls_ja4, tls_alpn, tls_version_max, quic_version, quic_dcid, quic_scid, http_method, http_host, http_path,

@@ -237,6 +237,21 @@ func Synthetic(base time.Time) []Batch {
 		s.add(pkt{at: mins(75 + float64(i)/2), src: "203.0.113.66", dst: "198.51.100.10", proto: 6,
 			length: 54, rate: 1, parseError: "tcp_truncated"})
 	}
+	// Pod traffic in two VXLAN networks between two nodes, and one GRE tunnel inside a VXLAN one.
+	for i := range 24 {
+		vni, typ, depth := uint32(42+i%2), "vxlan", uint8(1)
+		if i%6 == 5 {
+			vni, typ, depth = 7, "gre", 2
+		}
+		node := [2]string{"::ffff:192.0.2.11", "::ffff:192.0.2.12"}
+		s.add(pkt{at: mins(76 + float64(i)/6), src: fmt.Sprintf("10.244.%d.%d", i%2, 2+i%3), dst: "10.244.9.9", proto: 6,
+			sport: uint16(50000 + i), dport: 8080, flags: 0x10, length: 164, rate: uint32(1 + i%2), ttl: 63,
+			edit: func(p *record.Packet) {
+				p.TunnelType, p.TunnelID, p.TunnelDepth, p.TunnelTTL = typ, vni, depth, 64
+				p.TunnelSrc = netip.MustParseAddr(node[i%2]).As16()
+				p.TunnelDst = netip.MustParseAddr(node[1-i%2]).As16()
+			}})
+	}
 	out = append(out, s.flush("synthetic-3"))
 	return out
 }

@@ -237,7 +237,8 @@ func liveFidelity(t *testing.T, hook string) {
 	for i, d := range oracle {
 		bad := malformed[string(raw[i])]
 		expects[i] = oracleExpect(t, fmt.Sprintf("%s: tshark frame %d", hook, d.num), d, bad.stop)
-		k := matchKey{d.first("eth.src"), d.first("eth.dst"), d.first("frame.len")}
+		// the MACs the record has: the inner frame's for a tunnelled Ethernet frame (vxlan.pcap)
+		k := matchKey{fmt.Sprint(expects[i].want["src_mac"]), fmt.Sprint(expects[i].want["dst_mac"]), d.first("frame.len")}
 		queue[k] = append(queue[k], i)
 	}
 	tl := oracleTally{}

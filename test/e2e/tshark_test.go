@@ -25,9 +25,11 @@ import (
 //   - tshark runs with TCP reassembly and IP defragmentation off, so that it sees each frame on
 //     its own, as the kernel does.
 //   - Layers are taken from frame.protocols: the L3 header right after Ethernet and its VLAN tags,
-//     the L4 header right after that (IPv6 extension headers in between). Fields of anything
-//     encapsulated deeper (GRE, VXLAN, ICMP errors) are first occurrences of other names or are
-//     ignored: the kernel records the outer headers only.
+//     the L4 header right after that (IPv6 extension headers in between). Through encapsulations
+//     the kernel walks (VXLAN, Geneve, GRE, ERSPAN, IP in IP, MPLS) the innermost packet's
+//     layers are taken instead, each field's occurrence numbered by the layers of its name before
+//     it (oracleFrame.at), and tunnel_* from the innermost encapsulation and the IP header that
+//     carried it. What an ICMP error quotes is ignored, as by the kernel.
 //   - L7 columns are expected only where the kernel classifies the payload (record.ClassifyL7:
 //     DNS ports 53, 5353, 5355 on either side; a TCP ClientHello; a TCP payload starting with an
 //     HTTP method or a UDP one with M-SEARCH/NOTIFY; a UDP QUIC client Initial), with the rules of
@@ -64,6 +66,7 @@ var oracleFields = []string{
 	"tls.handshake.extensions_alpn_str", "tls.handshake.extensions.supported_version", "tls.handshake.version",
 	"quic.version", "quic.dcid", "quic.scid",
 	"http.request.method", "http.host", "http.request.uri",
+	"vxlan.vni", "geneve.vni", "gre.key", "erspan.version", "erspan.spanid", "mpls.label",
 	"_ws.malformed",
 }
 
@@ -97,6 +100,29 @@ func (d oracleFrame) nth(f string, i int) string {
 	return ""
 }
 
+// layerOf is the frame.protocols name of the layer field f belongs to.
+func layerOf(f string) string {
+	for _, l := range []string{"ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.fraghdr"} {
+		if strings.HasPrefix(f, l+".") {
+			return l
+		}
+	}
+	l, _, _ := strings.Cut(f, ".")
+	return l
+}
+
+// at is field f of the layer at index pos of frame.protocols: its occurrence numbered by the
+// layers of the same name before pos (tshark lists occurrences in tree order, outer first).
+func (d oracleFrame) at(f string, pos int) string {
+	layer, n := layerOf(f), 0
+	for _, l := range d.proto[:min(pos, len(d.proto))] {
+		if l == layer {
+			n++
+		}
+	}
+	return d.nth(f, n)
+}
+
 // oracleDissect runs tshark over a capture and returns every frame's dissection, in order.
 func oracleDissect(t testing.TB, capture string) []oracleFrame {
 	t.Helper()
@@ -106,6 +132,7 @@ func oracleDissect(t testing.TB, capture string) []oracleFrame {
 	}
 	args := []string{"-n", "-r", capture,
 		"-o", "tcp.desegment_tcp_streams:FALSE", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+		"-d", "udp.port==8472,vxlan", // Linux's VXLAN port, which the kernel also takes as VXLAN
 		"-T", "fields", "-E", "separator=" + oracleSep, "-E", "aggregator=" + oracleAgg, "-E", "occurrence=a"}
 	for _, f := range oracleFields {
 		args = append(args, "-e", f)
@@ -169,7 +196,8 @@ var oracleColumns = func() []string {
 // expected to stop parsing (a parse error the caller knows of): 0 compares every layer; 3 compares
 // L2 and only the IP fields tshark shows (the kernel records an IPv4 header's fixed fields even
 // when tshark rejects it); 4 compares L2 and L3 but not L4, whose header the kernel needs whole
-// while tshark shows the fields of a part.
+// while tshark shows the fields of a part; 5 compares L2, L3 and the L4 fields tshark shows (a
+// TCP or UDP header cut after its ports: the kernel keeps the ports).
 func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExpectation {
 	e := oracleExpectation{want: map[string]any{}, unknown: map[string]bool{}, l7ErrOK: map[string]bool{}, source: map[string]bool{}}
 	for _, c := range oracleColumns {
@@ -182,6 +210,7 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 	}
 	e.want["src_mac"], e.want["dst_mac"] = "00:00:00:00:00:00", "00:00:00:00:00:00"
 	e.want["src_addr"], e.want["dst_addr"] = "::", "::"
+	e.want["tunnel_src"], e.want["tunnel_dst"] = "::", "::"
 	e.malformed = d.first("_ws.malformed") != ""
 
 	num := func(f, s string) uint64 {
@@ -191,7 +220,7 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 		}
 		return v
 	}
-	set := func(col string, v any) { e.want[col] = v; e.source[col] = true }
+	set := func(col string, v any) { e.want[col] = v; e.source[col] = true; delete(e.unknown, col) }
 	setNum := func(col, f string) bool {
 		s := d.first(f)
 		if s == "" {
@@ -221,41 +250,145 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 	if len(d.proto) < 2 || d.proto[0] != "eth" || d.proto[1] != "ethertype" {
 		return onlyShown() // an 802.3 length frame and the like: addresses and length only
 	}
-	i := 2
-	var tagIDs []uint64
-	nVLAN, nAD := 0, 0
-	etype := d.first("eth.type")
-	for i+1 < len(d.proto) && (d.proto[i] == "vlan" || d.proto[i] == "ieee8021ad") && d.proto[i+1] == "ethertype" {
-		if d.proto[i] == "vlan" {
-			tagIDs = append(tagIDs, num("vlan.id", d.nth("vlan.id", nVLAN)))
-			etype = d.nth("vlan.etype", nVLAN)
-			nVLAN++
-		} else {
-			tagIDs = append(tagIDs, num("ieee8021ad.id", d.nth("ieee8021ad.id", nAD)))
-			etype = "" // tshark has no EtherType field for an 802.1ad tag
-			nAD++
+	// l2 reads the Ethernet header at frame.protocols index at (0, or an inner frame's, whose MACs
+	// and tags replace the outer ones) and its VLAN tags; it returns the index after them, or -1
+	// when the kernel walks no further (a third tag leaves eth_type at its TPID and no L3).
+	l2 := func(at int) int {
+		set("src_mac", d.at("eth.src", at))
+		set("dst_mac", d.at("eth.dst", at))
+		e.want["vlan_id"], e.want["inner_vlan_id"] = uint64(0), uint64(0)
+		i := at + 2
+		var tagIDs []uint64
+		etype := d.at("eth.type", at)
+		for i+1 < len(d.proto) && (d.proto[i] == "vlan" || d.proto[i] == "ieee8021ad") && d.proto[i+1] == "ethertype" {
+			if d.proto[i] == "vlan" {
+				tagIDs = append(tagIDs, num("vlan.id", d.at("vlan.id", i)))
+				etype = d.at("vlan.etype", i)
+			} else {
+				tagIDs = append(tagIDs, num("ieee8021ad.id", d.at("ieee8021ad.id", i)))
+				etype = "" // tshark has no EtherType field for an 802.1ad tag
+			}
+			i += 2
 		}
-		i += 2
+		if len(tagIDs) > 2 {
+			return -1
+		}
+		if len(tagIDs) > 0 {
+			set("vlan_id", tagIDs[0])
+		}
+		if len(tagIDs) > 1 {
+			set("inner_vlan_id", tagIDs[1])
+		}
+		if etype != "" {
+			set("eth_type", num("eth.type", etype))
+		} else {
+			unknown("eth_type")
+		}
+		return i
 	}
-	if len(tagIDs) > 2 {
-		// The kernel walks two tags; a third leaves eth_type at its TPID and no L3.
+	i := l2(0)
+	if i < 0 {
 		return onlyShown()
 	}
-	if len(tagIDs) > 0 {
-		set("vlan_id", tagIDs[0])
+
+	// Encapsulations (bpf/parse_tun.h): the innermost packet fills the ordinary columns; the
+	// innermost encapsulation tunnel_type and tunnel_id, the IP header that carried it
+	// tunnel_src/dst/ttl; tunnel_depth counts them. An inner IP packet without an Ethernet header
+	// of its own keeps the outer MACs and has its own EtherType.
+	isIP := func(l string) bool { return l == "ip" || l == "ipv6" }
+	depth := uint64(0)
+	tunnel := func(typ string, id uint64, carrier int) {
+		depth++
+		set("tunnel_type", typ)
+		set("tunnel_id", id)
+		set("tunnel_depth", depth)
+		if carrier < 0 {
+			return // MPLS straight after L2, or inside another encapsulation: the carrier stays
+		}
+		if d.proto[carrier] == "ip" {
+			set("tunnel_src", d.at("ip.src", carrier))
+			set("tunnel_dst", d.at("ip.dst", carrier))
+			set("tunnel_ttl", num("ip.ttl", d.at("ip.ttl", carrier)))
+		} else {
+			set("tunnel_src", d.at("ipv6.src", carrier))
+			set("tunnel_dst", d.at("ipv6.dst", carrier))
+			set("tunnel_ttl", num("ipv6.hlim", d.at("ipv6.hlim", carrier)))
+		}
 	}
-	if len(tagIDs) > 1 {
-		set("inner_vlan_id", tagIDs[1])
+walk:
+	for i < len(d.proto) {
+		switch {
+		case d.proto[i] == "mpls":
+			j := i
+			for j < len(d.proto) && d.proto[j] == "mpls" {
+				j++
+			}
+			// tshark shows a label stack as one layer: the innermost stack's bottom label is
+			// the last one.
+			labels := d.vals["mpls.label"]
+			tunnel("mpls", num("mpls.label", labels[len(labels)-1]), -1)
+			i = j
+			if i >= len(d.proto) || !isIP(d.proto[i]) {
+				break walk
+			}
+		case d.proto[i] == "eth" && depth > 0:
+			if i = l2(i); i < 0 {
+				return onlyShown()
+			}
+		case isIP(d.proto[i]):
+			j := i + 1
+			for j < len(d.proto) && strings.HasPrefix(d.proto[j], "ipv6.") {
+				j++
+			}
+			if j >= len(d.proto) {
+				break walk
+			}
+			switch next := d.proto[j]; {
+			case isIP(next):
+				typ := map[string]string{"ip/ip": "ipip", "ip/ipv6": "6in4", "ipv6/ip": "4in6", "ipv6/ipv6": "ip6ip6"}[d.proto[i]+"/"+next]
+				tunnel(typ, 0, i)
+				i = j
+			case next == "gre" && j+1 < len(d.proto):
+				typ, id := "gre", uint64(0)
+				if s := d.at("gre.key", j); s != "" {
+					id = num("gre.key", s)
+				}
+				k := j + 1
+				if d.proto[k] == "erspan" {
+					typ = map[string]string{"1": "erspan2", "2": "erspan3"}[d.at("erspan.version", k)]
+					id = num("erspan.spanid", d.at("erspan.spanid", k))
+					k++
+				}
+				tunnel(typ, id, i)
+				i = k
+			case next == "udp" && j+1 < len(d.proto) && (d.proto[j+1] == "vxlan" || d.proto[j+1] == "geneve"):
+				tunnel(d.proto[j+1], num(d.proto[j+1]+".vni", d.at(d.proto[j+1]+".vni", j+1)), i)
+				i = j + 2
+			default:
+				break walk
+			}
+		default:
+			break walk
+		}
 	}
-	if etype != "" {
-		set("eth_type", num("eth.type", etype))
-	} else {
-		unknown("eth_type")
+	if depth > 0 && i < len(d.proto) && isIP(d.proto[i]) && d.proto[i-1] != "ethertype" {
+		set("eth_type", map[string]uint64{"ip": 0x0800, "ipv6": 0x86dd}[d.proto[i]])
 	}
 	l3 := ""
+	l3at := i
 	if i < len(d.proto) {
 		l3 = d.proto[i]
 		i++
+	}
+	// From here on a field is the occurrence of the innermost packet's layer (d.at).
+	first := func(f string) string { return d.at(f, l3at) }
+	setNum = func(col, f string) bool {
+		s := d.at(f, l3at)
+		if s == "" {
+			return false
+		}
+		set(col, num(f, s))
+		return true
 	}
 
 	// L3.
@@ -264,10 +397,10 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 	switch l3 {
 	case "ip":
 		set("ip_version", uint64(4))
-		if s := d.first("ip.src"); s != "" {
+		if s := first("ip.src"); s != "" {
 			set("src_addr", s)
 		}
-		if s := d.first("ip.dst"); s != "" {
+		if s := first("ip.dst"); s != "" {
 			set("dst_addr", s)
 		}
 		setNum("ip_proto", "ip.proto")
@@ -277,23 +410,23 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 		setNum("ip_id", "ip.id")
 		setNum("ip_flags", "ip.flags")
 		// tshark 4.0 shows the fragment offset field in 8-byte units; the column is in bytes.
-		if s := d.first("ip.frag_offset"); s != "" {
+		if s := first("ip.frag_offset"); s != "" {
 			set("frag_offset", num("ip.frag_offset", s)*8)
 		}
-		if tot, hl := d.first("ip.len"), d.first("ip.hdr_len"); tot != "" && hl != "" {
+		if tot, hl := first("ip.len"), first("ip.hdr_len"); tot != "" && hl != "" {
 			if a, b := num("ip.len", tot), num("ip.hdr_len", hl); a >= b {
 				ipPayload, ipPayloadKnown = a-b, true
 			}
 		}
 	case "ipv6":
 		set("ip_version", uint64(6))
-		set("src_addr", d.first("ipv6.src"))
-		set("dst_addr", d.first("ipv6.dst"))
+		set("src_addr", first("ipv6.src"))
+		set("dst_addr", first("ipv6.dst"))
 		setNum("ttl", "ipv6.hlim")
 		setNum("tos", "ipv6.tclass")
 		setNum("flow_label", "ipv6.flow")
 		setNum("ip_proto", "ipv6.nxt")
-		plen := num("ipv6.plen", d.first("ipv6.plen"))
+		plen := num("ipv6.plen", first("ipv6.plen"))
 		set("ip_len", min(plen+40, 0xffff))
 		if stop == 3 {
 			break // the kernel stopped before the extension headers
@@ -307,14 +440,14 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 			case "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts":
 				ext |= map[string]uint64{"ipv6.hopopts": 1, "ipv6.routing": 2, "ipv6.dstopts": 8}[hdr]
 				setNum("ip_proto", hdr+".nxt")
-				extLen += (num(hdr+".len", d.first(hdr+".len")) + 1) * 8
+				extLen += (num(hdr+".len", first(hdr+".len")) + 1) * 8
 			case "ipv6.fraghdr":
 				ext |= 4
 				setNum("ip_proto", "ipv6.fraghdr.nxt")
 				extLen += 8
 				setNum("ip_id", "ipv6.fraghdr.ident")
 				// tshark shows the offset field in 8-byte units, like IPv4's.
-				set("frag_offset", num("ipv6.fraghdr.offset", d.first("ipv6.fraghdr.offset"))*8)
+				set("frag_offset", num("ipv6.fraghdr.offset", first("ipv6.fraghdr.offset"))*8)
 				setNum("ip_flags", "ipv6.fraghdr.more")
 			default:
 				extKnown = false
@@ -357,14 +490,14 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 		setNum("tcp_ack", "tcp.ack_raw")
 		setNum("tcp_window", "tcp.window_size_value")
 		setNum("payload_len", "tcp.len")
-		payload = oracleHex(t, where, d.first("tcp.payload"))
+		payload = oracleHex(t, where, first("tcp.payload"))
 	case "udp":
 		setNum("src_port", "udp.srcport")
 		setNum("dst_port", "udp.dstport")
-		if s := d.first("udp.length"); s != "" && num("udp.length", s) >= 8 {
+		if s := first("udp.length"); s != "" && num("udp.length", s) >= 8 {
 			set("payload_len", num("udp.length", s)-8)
 		}
-		payload = oracleHex(t, where, d.first("udp.payload"))
+		payload = oracleHex(t, where, first("udp.payload"))
 	case "icmp", "icmpv6":
 		setNum("icmp_type", l4+".type")
 		setNum("icmp_code", l4+".code")
@@ -380,6 +513,15 @@ func oracleExpect(t testing.TB, where string, d oracleFrame, stop int) oracleExp
 		} else {
 			unknown("payload_len")
 		}
+	}
+	if stop == 5 {
+		// A TCP/UDP header cut short: the kernel keeps its ports, tshark shows what it has.
+		for _, c := range oracleColumns {
+			if !e.source[c] || c == "payload_len" {
+				e.unknown[c] = true
+			}
+		}
+		return e
 	}
 	if l4 != "tcp" && l4 != "udp" || len(payload) == 0 {
 		return e
@@ -560,6 +702,10 @@ func oracleColumnValue(p *record.Packet, c string) any {
 		return netip.AddrFrom16(p.SrcAddr).Unmap().String()
 	case "dst_addr":
 		return netip.AddrFrom16(p.DstAddr).Unmap().String()
+	case "tunnel_src":
+		return netip.AddrFrom16(p.TunnelSrc).Unmap().String()
+	case "tunnel_dst":
+		return netip.AddrFrom16(p.TunnelDst).Unmap().String()
 	}
 	v := reflect.ValueOf(p).Elem()
 	f := v.FieldByIndex(oraclePacketField[c])
