@@ -25,13 +25,14 @@ const flowsPerMessage = 1000
 
 // flowCounters are the exporter's, for Stats.
 type flowCounters struct {
-	*flowTotals              // in the run state: they go on across a restart of a pinned run
-	active      atomic.Int64 // gauge: live buckets at the last export
+	*flowTotals               // in the run state: they go on across a restart of a pinned run
+	active      atomic.Int64  // gauge: live buckets at the last export
+	resent      atomic.Uint64 // messages produced again, same bytes, after their copy failed (per process)
 }
 
 // flowTotals are the exporter's counters cumulative per run (runState).
 type flowTotals struct {
-	exports, exportErrors     atomic.Uint64
+	exports, exportErrors     atomic.Uint64 // exportErrors: messages unacknowledged when an export ended
 	rowsExported, pktExported atomic.Uint64
 	bytesExported             atomic.Uint64
 	retired                   atomic.Uint64 // idle flows' buckets retired (freed one export later)
@@ -44,7 +45,10 @@ type flowExporter struct {
 	c    *Collector
 	cl   *kgo.Client                   // its own client: an export of many flows must not take the frames' buffer
 	last map[bpf.FlowID]exportedBucket // also in the pinned baseline map of a pinned run
-	mu   sync.Mutex                    // one export at a time (loop vs Stop's final export)
+	// pending is the last export while a message of it is unacknowledged: no export is cut
+	// until it is settled (flowexport.go).
+	pending *flowExport
+	mu      sync.Mutex // one export at a time (loop vs Stop's final export)
 }
 
 // exportedBucket is what the acknowledged exports carried of one kernel bucket so far.
@@ -58,6 +62,11 @@ func newFlowExporter(c *Collector) (*flowExporter, error) {
 		kgo.DefaultProduceTopic(c.cfg.FlowsTopic),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
 		kgo.ProducerLinger(0),
+		// Idempotent (the default) with no delivery timeout and unlimited retries (also the
+		// defaults, named here because exactness rests on them): a message handed to this client
+		// is retried against a slow, paused or absent broker until it is written once, or until
+		// Stop closes the client. An export that stops waiting leaves it in flight.
+		kgo.RecordDeliveryTimeout(0),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
@@ -73,12 +82,13 @@ func newFlowExporter(c *Collector) (*flowExporter, error) {
 	return x, nil
 }
 
-// flowExportWait bounds how long an export waits for Kafka's acknowledgements. It must outlast
-// a broker failover (3-4 s for a partition leader, 7-10 s for the active controller on a
-// three-node KRaft cluster, measured by test/cluster): an export given up while its produce
-// request is in flight can still be written, and its deltas, sent again by the next export,
-// would then be counted twice (seen with the former 5 s bound).
-const flowExportWait = 30 * time.Second
+// flowExportWait bounds how long an export waits for Kafka's acknowledgements before it returns
+// and reports its messages unacknowledged. They stay in flight, and no export is cut until they
+// are acknowledged (flowexport.go), so the bound no longer guards exactness (a 5 s bound once
+// counted the deltas of a failover twice); it outlasts a partition leader's failover (3-4 s) and
+// most of the active controller's (7-10 s on a three-node KRaft cluster, test/cluster), so a
+// failover seldom shows as an export error, while an outage shows within seconds.
+const flowExportWait = 10 * time.Second
 
 func (x *flowExporter) loop(ctx context.Context) {
 	t := time.NewTicker(x.c.cfg.FlowInterval)
@@ -133,30 +143,6 @@ func (x *flowExporter) delta(g *flowGroup) bpf.FlowCounts {
 	return sum
 }
 
-// wait waits for the export's promises, up to ctx; then it aborts what is still buffered (the
-// deltas are retried at the next export) and reports false if a promise still has not run.
-func (x *flowExporter) wait(ctx context.Context, wg *sync.WaitGroup, abort bool) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-	}
-	if !abort {
-		return false
-	}
-	abortCtx, cancel := context.WithTimeout(context.Background(), recordAbortWait)
-	defer cancel()
-	_ = x.cl.AbortBufferedRecords(abortCtx)
-	select {
-	case <-done:
-		return true
-	case <-abortCtx.Done():
-		return false
-	}
-}
-
 func flowRow(k bpf.FlowKey, d bpf.FlowCounts, off int64) FlowRow {
 	wall := func(ns uint64) int64 {
 		if ns == 0 {
@@ -197,10 +183,10 @@ func (c *Collector) startFlows() error {
 	return nil
 }
 
-// stopFlows ends the loop and makes the last export. final: the program is detached and its
-// batches flushed, so after it every packet the program counted is in Kafka (or in
-// flow_export_errors); otherwise (the pinned program stays) an ordinary export, whose baseline
-// the next process goes on from. ctx is Stop's FlushTimeout, shared with the frames' flush.
+// stopFlows ends the loop and makes the last export (settling a pending one first). final: the
+// program is detached and its batches flushed, so after it every packet the program counted is
+// in Kafka, or Stop reports the messages Kafka did not acknowledge in time; otherwise (the
+// pinned program stays) an ordinary export, whose baseline the next process goes on from. ctx is Stop's FlushTimeout, shared with the frames' flush.
 func (c *Collector) stopFlows(ctx context.Context, final bool) error {
 	if c.flows == nil {
 		return nil

@@ -60,6 +60,7 @@ func (n *counters) fill(s *record.Stats) {
 func (fn *flowCounters) fill(s *record.Stats) {
 	s.FlowExports = fn.exports.Load()
 	s.FlowExportErrors = fn.exportErrors.Load()
+	s.FlowMessagesResent = fn.resent.Load()
 	s.FlowRowsExported = fn.rowsExported.Load()
 	s.FlowPacketsExported = fn.pktExported.Load()
 	s.FlowBytesExported = fn.bytesExported.Load()

@@ -12,16 +12,22 @@ const FlowMessageVersion = 1
 // collector run, at most flowsPerMessage of them. Rows are DELTAS: each counts the packets,
 // bytes and TCP flags of its flow since that flow's previous export by the same run
 // (collector_id), so summing rows over any set of exports is exact -- the ingester and SQL only
-// ever sum. An export is retried whole (the same deltas, plus what came since) if Kafka does not
-// acknowledge it, so a row is never lost for a produce error; the ingester's insert dedup tokens
-// keep a replayed Kafka record from counting twice.
+// ever sum.
+//
+// (CollectorID, ExportSeq, Chunk) identifies a message: the collector sends a message it has no
+// acknowledgement for again with the very same bytes, and cuts no new export until every message
+// of the last one is acknowledged, so a delta is never carried by two different messages. A
+// message may still land twice (a copy that failed after the broker wrote it); the ingester
+// stores an identity once. Chunk counts from 1; 0 is a message of a collector from before
+// identities, which the ingester stores as it comes.
 type FlowMessage struct {
 	Version     int       `json:"version"`
 	Time        time.Time `json:"time"` // when the map was read
 	Host        string    `json:"host"`
 	Iface       string    `json:"iface"`
 	CollectorID uint64    `json:"collector_id"`
-	ExportSeq   uint64    `json:"export_seq"` // per run, counts exports; the chunks of one share it
+	ExportSeq   uint64    `json:"export_seq"`      // per run, counts exports; the chunks of one share it
+	Chunk       uint32    `json:"chunk,omitempty"` // the message's number within its export, from 1
 	Flows       []FlowRow `json:"flows"`
 }
 

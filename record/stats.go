@@ -59,16 +59,18 @@ type Stats struct {
 	KernelFlowFailed        uint64 `json:"kernel_flow_failed"`         // packets the flow map refused: in no flow
 	// Flow export (the collector's flows.go): rows and their packets/bytes acknowledged by Kafka on the flows topic.
 	FlowExports         uint64 `json:"flow_exports"`
-	FlowExportErrors    uint64 `json:"flow_export_errors"` // flow messages not acknowledged (their deltas are retried)
+	FlowExportErrors    uint64 `json:"flow_export_errors"` // flow messages not acknowledged when an export ended (kept; no new export until they are)
 	FlowRowsExported    uint64 `json:"flow_rows_exported"`
 	FlowPacketsExported uint64 `json:"flow_packets_exported"` // = kernel_flow_counted - flow_lost_packets once idle
 	FlowBytesExported   uint64 `json:"flow_bytes_exported"`
 	FlowsRetired        uint64 `json:"flows_retired"` // idle flows' kernel buckets retired after their last export (freed at the next)
-	// FlowLostPackets: packets counted into flows that no export carried (a flow message Kafka
-	// has not acknowledged yet: the next export retries it): kernel_flow_counted before an export
+	// FlowLostPackets: packets counted into flows that no acknowledged export carried (yet: a flow
+	// message Kafka has not acknowledged is kept until it is): kernel_flow_counted before an export
 	// minus flow_packets_exported after it -- a lower bound while packets flow, exact when idle.
 	FlowLostPackets uint64 `json:"flow_lost_packets"`
 	FlowsActive     int64  `json:"flows_active"` // gauge: live buckets in the kernel flow tables at the last export
+	// FlowMessagesResent: flow messages produced again, the same bytes, after a copy failed.
+	FlowMessagesResent uint64 `json:"flow_messages_resent,omitempty"`
 	// KernelParseErrors counts records by the kernel parser's stop reason (ParseErrorName);
 	// only reasons seen at least once are present.
 	KernelParseErrors map[string]uint64 `json:"kernel_parse_errors"`

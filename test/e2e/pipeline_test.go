@@ -96,11 +96,17 @@ func TestPipelineStoresWhatDecodePrints(t *testing.T) {
 // startIngest runs `packetlake ingest` as a child until the test ends.
 func startIngest(t *testing.T, ctx context.Context, topic, stats, flows, group, db string) (stop func()) {
 	t.Helper()
+	return startIngestAt(t, ctx, env.Kafka.Addr(), topic, stats, flows, group, db)
+}
+
+// startIngestAt is startIngest against the broker at brokers.
+func startIngestAt(t *testing.T, ctx context.Context, brokers, topic, stats, flows, group, db string) (stop func()) {
+	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), "ingest.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(env.Bin, "ingest", "--brokers", env.Kafka.Addr(), "--group", group,
+	cmd := exec.Command(env.Bin, "ingest", "--brokers", brokers, "--group", group,
 		"--topic", topic, "--stats-topic", stats, "--flows-topic", flows, "--clickhouse", env.ClickHouse.TCPAddr(),
 		"--clickhouse-http", env.ClickHouse.HTTPAddr(), "--database", db, "--metrics-addr", "",
 		"--flush-age", "200ms")
