@@ -123,7 +123,7 @@ func (ing *Ingester) worker(topic string, partition int32) *partitionWorker {
 		ps.quic = ing.metrics.addQUIC
 		s = ps
 	} else if topic == ing.cfg.FlowsTopic {
-		s = &flowsSink{conn: ing.conn}
+		s = newFlowsSink(ing.conn, ing.log.With("topic", topic, "partition", partition), ing.metrics.flowDuplicates)
 	} else {
 		s = &statsSink{conn: ing.conn, partition: partition}
 	}

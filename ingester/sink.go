@@ -15,7 +15,8 @@ type sink interface {
 	// len is the number of rows pending.
 	len() int
 	// insert writes the pending rows as one INSERT with the dedup token; on error they stay
-	// pending for a retry.
+	// pending for a retry. It may first drop rows stored before (the flows sink drops flow
+	// messages it finds stored); a retry then sends the same rows, and len counts them.
 	insert(ctx context.Context, token string) error
 	// reset drops the pending rows after a successful insert, keeping the memory.
 	reset()
