@@ -13,7 +13,7 @@ import (
 	"github.com/packetlake/packetlake/internal/kafkaconn"
 )
 
-// recordOverhead is charged per frame on top of its bytes: the kgo.Record, the promise closure
+// recordOverhead is charged per frame on top of its buffer: the kgo.Record, the promise closure
 // and the client's batch bookkeeping. Without it a quiet interface (tiny frames) could queue
 // hundreds of thousands of frames under the byte cap while Kafka is down.
 const recordOverhead = 512
@@ -34,7 +34,7 @@ type producer struct {
 	n     *counters
 	st    *runState // its ack mark: what Kafka acknowledged, for a restarted process's reckoning
 	ackMu sync.Mutex
-	pool  sync.Pool // *[]byte frame copies, returned by the promise
+	bufs  *frameBufs // frame copies, released by the promise
 	// frames whose promise has not run yet: the client delivers promises from its own
 	// goroutine, also after Close returns, and Stop's final counts must include them.
 	inflight sync.WaitGroup
@@ -69,23 +69,23 @@ func newProducer(cfg Config, iface string, n *counters, deps kafkaconn.Deps) (*p
 		key:   []byte(cfg.Host + "/" + iface),
 		limit: limit,
 		n:     n,
-		pool:  sync.Pool{New: func() any { b := make([]byte, 0, cfg.FrameMaxBytes); return &b }},
+		bufs:  newFrameBufs(cfg.FrameMaxBytes),
 	}, nil
 }
 
 // produce copies frame (the builder reuses its buffer) and hands it to the client, or sheds it
-// when the frames already waiting for Kafka would exceed the cap. It never blocks. endSeq is
-// the seq after the frame's last record.
+// when the frames already waiting for Kafka would exceed the cap. It never blocks. A frame is
+// charged the memory it really holds: its copy's buffer (frameBufs), the key and the client's
+// per-record overhead. endSeq is the seq after the frame's last record.
 func (p *producer) produce(frame []byte, records int, endSeq uint64) {
-	charge := int64(len(frame)+len(p.key)) + recordOverhead
+	charge := int64(p.bufs.capFor(len(frame))+len(p.key)) + recordOverhead
 	if p.n.buffered.Add(charge) > p.limit {
 		p.n.buffered.Add(-charge)
 		p.n.framesShed.Add(1)
 		p.n.recordsShed.Add(uint64(records))
 		return
 	}
-	bp := p.pool.Get().(*[]byte)
-	*bp = append((*bp)[:0], frame...)
+	bp := p.bufs.copy(frame)
 	p.n.framesProduced.Add(1)
 	p.n.recordsProduced.Add(uint64(records))
 	r := &kgo.Record{Key: p.key, Value: *bp}
@@ -93,7 +93,7 @@ func (p *producer) produce(frame []byte, records int, endSeq uint64) {
 	p.cl.TryProduce(context.Background(), r, func(_ *kgo.Record, err error) {
 		defer p.inflight.Done()
 		p.n.buffered.Add(-charge)
-		p.pool.Put(bp)
+		p.bufs.release(bp)
 		if err == nil {
 			p.acked(r, records, endSeq)
 			return
