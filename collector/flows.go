@@ -186,7 +186,8 @@ func (c *Collector) startFlows() error {
 // stopFlows ends the loop and makes the last export (settling a pending one first). final: the
 // program is detached and its batches flushed, so after it every packet the program counted is
 // in Kafka, or Stop reports the messages Kafka did not acknowledge in time; otherwise (the
-// pinned program stays) an ordinary export, whose baseline the next process goes on from. ctx is Stop's FlushTimeout, shared with the frames' flush.
+// pinned program stays) an ordinary export, whose baseline the next process goes on from. ctx
+// is Stop's FlushTimeout, shared with the frames' flush.
 func (c *Collector) stopFlows(ctx context.Context, final bool) error {
 	if c.flows == nil {
 		return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/packetlake/packetlake/bpf"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 	"github.com/packetlake/packetlake/internal/pcapfile"
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
 	"github.com/packetlake/packetlake/record"
 )
@@ -202,16 +202,7 @@ func countRecords(recs []*kgo.Record) int {
 }
 
 // deadPort is a loopback port nothing listens on: a broker that is down.
-func deadPort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+func deadPort(t testing.TB) string { return testinfra.FreeAddr(t) }
 
 // waitFor polls cond until true or timeout.
 func waitFor(timeout time.Duration, cond func() bool) bool {

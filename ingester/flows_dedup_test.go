@@ -3,10 +3,8 @@ package ingester
 import (
 	"encoding/json"
 	"testing"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 )
 
 // TestFlowMessageStoredOnce: flow messages land on the topic twice, as a collector's re-sent copy
@@ -43,7 +41,9 @@ func TestFlowMessageStoredOnce(t *testing.T) {
 
 	produce(t, cl, flows, "dup-host", a, b, a, legacy, legacy)
 	ing := startIngester(t, cfg)
-	waitCommittedEnd(t, group, flows)
+	if err := testinfra.WaitCommitted(t.Context(), kafka.Addr(), group, flows); err != nil {
+		t.Fatal(err)
+	}
 	if err := ing.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,9 @@ func TestFlowMessageStoredOnce(t *testing.T) {
 
 	produce(t, cl, flows, "dup-host", a, c, b)
 	ing = startIngester(t, cfg)
-	waitCommittedEnd(t, group, flows)
+	if err := testinfra.WaitCommitted(t.Context(), kafka.Addr(), group, flows); err != nil {
+		t.Fatal(err)
+	}
 	second := testutilCounter(ing.metrics.flowDuplicates)
 
 	conn := chConn(t, sharedCH.TCPAddr())
@@ -65,33 +67,5 @@ func TestFlowMessageStoredOnce(t *testing.T) {
 	}
 	if first != 1 || second != 2 {
 		t.Errorf("duplicates counted %v and %v, want 1 (within a batch) and 2 (after the restart)", first, second)
-	}
-}
-
-// waitCommittedEnd waits until group has committed the end of every partition of topic.
-func waitCommittedEnd(t *testing.T, group, topic string) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		ends, err := adm.ListEndOffsets(t.Context(), topic)
-		committed, cerr := adm.FetchOffsets(t.Context(), group)
-		done := err == nil && cerr == nil
-		if done {
-			ends.Each(func(e kadm.ListedOffset) {
-				c, ok := committed.Lookup(topic, e.Partition)
-				done = done && (e.Offset == 0 || ok && c.At == e.Offset)
-			})
-		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s did not commit the end of %s within a minute (errors %v, %v)", group, topic, err, cerr)
-		}
 	}
 }

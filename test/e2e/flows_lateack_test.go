@@ -3,21 +3,15 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/netip"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 	"github.com/packetlake/packetlake/record"
 )
 
@@ -49,20 +43,13 @@ func TestFlowsExactThroughLateAcks(t *testing.T) {
 	cfg.FlowInterval = time.Second
 	cfg.FlowIdle = 3 * time.Second // idle flows are retired and freed around the pause too
 	cfg.FlushTimeout = 30 * time.Second
-	c, err := collector.New(cfg, collector.Dependencies{Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
+	c := startCollector(t, ctx, cfg)
 
 	// Four UDP flows all along; a fifth only before the pause, so it goes idle and is retired
 	// while the broker is paused.
-	sent := newUDPFlows(t, v, 5)
-	stopTraffic := sent.run(ctx, 200*time.Millisecond, 4)
-	sent.burst(t, 4, 30)
+	sent := nettest.NewUDPFlows(t, v, 5)
+	stopTraffic := sent.Run(ctx, 200*time.Millisecond, 4)
+	sent.Burst(4, 30)
 	waitStats(t, ctx, c, "flow exports acknowledged before the pause", func(s record.Stats) bool {
 		return s.FlowPacketsExported >= 30 && s.FlowExportErrors == 0
 	})
@@ -94,10 +81,7 @@ func TestFlowsExactThroughLateAcks(t *testing.T) {
 		return s.FlowPacketsExported > exportedAtResume
 	})
 	stopTraffic()
-	var total uint64
-	for _, n := range sent.totals() {
-		total += n[0]
-	}
+	total := sent.Total()
 	waitStats(t, ctx, c, "every datagram sent seen by the program", func(s record.Stats) bool { return s.KernelSeen >= total })
 	if err := c.Stop(); err != nil {
 		t.Fatalf("collector Stop: %v", err)
@@ -115,18 +99,20 @@ func TestFlowsExactThroughLateAcks(t *testing.T) {
 	db := "lateack_" + fmt.Sprint(time.Now().UnixNano())
 	group := "lateack-" + db
 	startIngestAt(t, ctx, k.Addr(), topics[0], topics[1], topics[2], group, db)
-	waitCommitted(t, ctx, k.Addr(), group, topics[2])
-
-	ch := env.CH(t)
-	var pk, by uint64
-	var twice int64
-	if err := ch.QueryRow(ctx, "SELECT sum(packets), sum(bytes), count() - uniqExact(collector_id, export_seq, ifindex, vlan_id, "+
-		"ip_version, ip_proto, src_addr, dst_addr, src_port, dst_port) FROM "+db+".flows").Scan(&pk, &by, &twice); err != nil {
+	if err := testinfra.WaitCommitted(ctx, k.Addr(), group, topics[2]); err != nil {
 		t.Fatal(err)
 	}
-	if pk != st.KernelFlowCounted || twice != 0 {
-		t.Errorf("flows table: %d packets (%d bytes), %d flow rows twice in one export; the kernel counted %d packets",
-			pk, by, twice, st.KernelFlowCounted)
+
+	ch := env.CH(t)
+	var pk, by, noID uint64
+	var twice int64
+	if err := ch.QueryRow(ctx, "SELECT sum(packets), sum(bytes), count() - uniqExact(collector_id, export_seq, ifindex, vlan_id, "+
+		"ip_version, ip_proto, src_addr, dst_addr, src_port, dst_port), countIf(chunk = 0) FROM "+db+".flows").Scan(&pk, &by, &twice, &noID); err != nil {
+		t.Fatal(err)
+	}
+	if pk != st.KernelFlowCounted || twice != 0 || noID != 0 {
+		t.Errorf("flows table: %d packets (%d bytes), %d flow rows twice in one export, %d rows without a message identity; "+
+			"the kernel counted %d packets", pk, by, twice, noID, st.KernelFlowCounted)
 	}
 	rows, err := ch.Query(ctx, "SELECT src_port, sum(packets), sum(bytes) FROM "+db+".flows WHERE ip_proto = 17 AND "+
 		"src_addr = toIPv6(?) GROUP BY src_port", "::ffff:"+v.PeerAddr.String())
@@ -143,7 +129,7 @@ func TestFlowsExactThroughLateAcks(t *testing.T) {
 		}
 		got[port] = [2]uint64{p, b}
 	}
-	want := sent.totals()
+	want := sent.Sent()
 	for port, w := range want {
 		if got[port] != w {
 			t.Errorf("UDP flow from port %d: flows table has %d packets %d bytes, the test sent %d packets %d bytes",
@@ -179,129 +165,4 @@ func waitStats(t *testing.T, ctx context.Context, c *collector.Collector, what s
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// waitCommitted waits until group has committed the end of every partition of topic: everything
-// produced to it is in ClickHouse.
-func waitCommitted(t *testing.T, ctx context.Context, addr, group, topic string) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for {
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		committed, cerr := adm.FetchOffsets(ctx, group)
-		if err == nil && cerr == nil {
-			all := true
-			ends.Each(func(e kadm.ListedOffset) {
-				c, ok := committed.Lookup(topic, e.Partition)
-				all = all && (e.Offset == 0 || ok && c.At == e.Offset)
-			})
-			if all {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("group %s did not commit the end of %s (last errors %v, %v)", group, topic, err, cerr)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// udpFlows sends UDP datagrams from the peer end to the observed end, one flow per source port,
-// and counts what each flow sent: packets and Ethernet frame bytes, as the kernel counts them.
-type udpFlows struct {
-	conns []*net.UDPConn
-	dst   netip.AddrPort
-	mu    sync.Mutex
-	sent  map[uint16][2]uint64
-	n     int
-}
-
-func newUDPFlows(t *testing.T, v *nettest.Veth, flows int) *udpFlows {
-	t.Helper()
-	// A permanent neighbour entry: no ARP, whose resolution would drop the first datagrams in
-	// the sender's queue (counted sent, never seen by the program).
-	nettest.MustExec(t, v.PeerNS, "ip", "neigh", "replace", v.Addr.String(), "lladdr", v.MAC.String(), "dev", v.PeerName, "nud", "permanent")
-	u := &udpFlows{sent: map[uint16][2]uint64{}, dst: netip.AddrPortFrom(v.Addr, 9)}
-	err := nettest.Do(v.PeerNS, func() error {
-		for i := range flows {
-			src := net.UDPAddrFromAddrPort(netip.AddrPortFrom(v.PeerAddr, uint16(41000+i)))
-			// Unconnected: a connected socket would fail writes with the ICMP port unreachable
-			// the observed end answers with.
-			c, err := net.ListenUDP("udp4", src)
-			if err != nil {
-				return err
-			}
-			u.conns = append(u.conns, c)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, c := range u.conns {
-			c.Close()
-		}
-	})
-	return u
-}
-
-// send writes one datagram on flow i, 100 to 1099 bytes of payload, and counts it if it left.
-func (u *udpFlows) send(i int) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.n++
-	payload := make([]byte, 100+u.n*37%1000)
-	if _, err := u.conns[i].WriteToUDPAddrPort(payload, u.dst); err != nil {
-		return
-	}
-	port := uint16(u.conns[i].LocalAddr().(*net.UDPAddr).Port)
-	s := u.sent[port]
-	u.sent[port] = [2]uint64{s[0] + 1, s[1] + uint64(14+20+8+len(payload))}
-}
-
-// burst sends n datagrams on flow i at once.
-func (u *udpFlows) burst(t *testing.T, i, n int) {
-	t.Helper()
-	for range n {
-		u.send(i)
-	}
-}
-
-// run sends one datagram on each of the first flows every period until the returned stop.
-func (u *udpFlows) run(ctx context.Context, period time.Duration, flows int) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(period)
-		defer tick.Stop()
-		for {
-			for i := range flows {
-				u.send(i)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
-}
-
-func (u *udpFlows) totals() map[uint16][2]uint64 {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	out := make(map[uint16][2]uint64, len(u.sent))
-	for k, v := range u.sent {
-		out[k] = v
-	}
-	return out
 }

@@ -113,14 +113,7 @@ func liveFidelity(t *testing.T, hook string) {
 	cfg.RingBytes = 8 << 20
 	cfg.FrameMaxAge = 50 * time.Millisecond
 	cfg.StatsInterval = time.Minute
-	c, err := collector.New(cfg, collector.Dependencies{Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
+	c := startCollector(t, ctx, cfg)
 
 	// The traffic, between the two markers.
 	sendMarker(t, v, markerBeginPort)
@@ -648,6 +641,20 @@ func malformedFrames(t *testing.T) map[string]struct {
 		out[string(frames[n-1].Data)] = v
 	}
 	return out
+}
+
+// startCollector starts an in-process collector that logs to the test, stopped when it ends.
+func startCollector(t *testing.T, ctx context.Context, cfg collector.Config) *collector.Collector {
+	t.Helper()
+	c, err := collector.New(cfg, collector.Dependencies{Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	return c
 }
 
 // testLogWriter sends the collector's log lines to the test log.

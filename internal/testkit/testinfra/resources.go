@@ -3,6 +3,7 @@ package testinfra
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -71,4 +72,17 @@ func (e *Env) Topic(t testing.TB, partitions int32) string {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
 	return name
+}
+
+// FreeAddr returns a loopback host:port nothing listens on right now: for a server a test starts
+// (or for a broker that is down).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
