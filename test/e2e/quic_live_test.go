@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -66,14 +65,7 @@ func TestLiveQUICClientHello(t *testing.T) {
 	cfg.Host = "live-quic"
 	cfg.FrameMaxAge = 50 * time.Millisecond
 	cfg.StatsInterval = time.Minute
-	c, err := collector.New(cfg, collector.Dependencies{Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
+	c := startCollector(t, ctx, cfg)
 
 	clients := []struct {
 		sni     string
