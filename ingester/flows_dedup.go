@@ -16,8 +16,9 @@ import (
 // apart, and they may be far apart: minutes of outage, an ingester restart or a rebalance in
 // between. So before a batch's first INSERT the sink looks its identities up in the flows table
 // itself, and drops those already stored (and repeats within the batch). The lookup is exact and
-// has no window: a copy's rows carry the message's own time as ts, and (host, iface, ts) lead
-// the table's key. Once decided, a batch is retried with the very same rows and token.
+// has no window: a copy's rows carry the message's own time as ts, which the query names (so
+// only the parts of that day are read). Once decided, a batch is retried with the very same rows
+// and token.
 
 // flowMsgID identifies a flow message.
 type flowMsgID struct {

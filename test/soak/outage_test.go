@@ -38,9 +38,10 @@ const (
 	bufferCap   = 16 << 20
 	// rssOverhead is the collector's memory besides the frames it buffers: the Go runtime and
 	// heap of an idle collector, the code it runs, the BPF ring (ringBytes, mapped twice), the
-	// three Kafka clients, the stats and flow messages waiting for the broker. An idle collector
-	// measured 62 MiB here, 70 MiB after the burst.
-	rssOverhead = 96 << 20
+	// three Kafka clients, the stats and flow messages waiting for the broker. Measured here
+	// (2026-12-07): 63-73 MiB idle (it grows with the binary), 77-88 MiB with the cap full,
+	// 87-98 MiB at the peak (recovery, while the buffered frames are compressed and sent).
+	rssOverhead = 112 << 20
 	ringBytes   = 4 << 20
 )
 
