@@ -40,7 +40,7 @@ const (
 	// heap of an idle collector, the code it runs, the BPF ring (ringBytes, mapped twice), the
 	// three Kafka clients, the stats and flow messages waiting for the broker. Measured here
 	// (2026-12-07): 63-73 MiB idle (it grows with the binary), 77-88 MiB with the cap full,
-	// 87-98 MiB at the peak (recovery, while the buffered frames are compressed and sent).
+	// 87-100 MiB at the peak (recovery, while the buffered frames are compressed and sent).
 	rssOverhead = 112 << 20
 	ringBytes   = 4 << 20
 )
