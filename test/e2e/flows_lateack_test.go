@@ -106,7 +106,7 @@ func TestFlowsExactThroughLateAcks(t *testing.T) {
 	ch := env.CH(t)
 	var pk, by, noID uint64
 	var twice int64
-	if err := ch.QueryRow(ctx, "SELECT sum(packets), sum(bytes), count() - uniqExact(collector_id, export_seq, ifindex, vlan_id, "+
+	if err := ch.QueryRow(ctx, "SELECT sum(packets), sum(bytes), count() - uniqExact(collector_id, export_seq, ifindex, vlan_id, tunnel_id, "+
 		"ip_version, ip_proto, src_addr, dst_addr, src_port, dst_port), countIf(chunk = 0) FROM "+db+".flows").Scan(&pk, &by, &twice, &noID); err != nil {
 		t.Fatal(err)
 	}
