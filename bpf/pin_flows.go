@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -32,7 +33,9 @@ func newBaselineMap(o *Objects) (*ebpf.Map, error) {
 	return m, nil
 }
 
-const flowBaselineSize = 44 + 4 + 8*8
+// flowBaselineSize follows FlowKey (52 bytes since the key has tunnel_id): a constant of the
+// old 44-byte key made every save fail ("doesn't marshal to N bytes").
+var flowBaselineSize = binary.Size(flowBaseline{})
 
 // SaveFlowBaseline records what the acknowledged exports carried of buckets ids (keys[i] and
 // counts[i] for ids[i]).
