@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
@@ -91,14 +90,7 @@ func TestLiveTunnels(t *testing.T) {
 	cfg.Host = "live-tunnels"
 	cfg.FrameMaxAge = 50 * time.Millisecond
 	cfg.StatsInterval = time.Minute
-	c, err := collector.New(cfg, collector.Dependencies{Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
+	c := startCollector(t, ctx, cfg)
 
 	// The clients, in the peer namespace, through each overlay.
 	for _, o := range overlays {
