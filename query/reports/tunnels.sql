@@ -4,8 +4,8 @@
 SELECT
     tunnel_type,
     tunnel_id,
-    IPv6NumToString(tunnel_src) AS tunnel_source,
-    IPv6NumToString(tunnel_dst) AS tunnel_destination,
+    if(tunnel_src BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(tunnel_src)), IPv6NumToString(tunnel_src)) AS tunnel_source,
+    if(tunnel_dst BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(tunnel_dst)), IPv6NumToString(tunnel_dst)) AS tunnel_destination,
     max(tunnel_depth) AS max_depth,
     sum(sample_rate) AS packets,
     sum(pkt_len * sample_rate) AS bytes,
