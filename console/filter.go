@@ -153,7 +153,7 @@ func (p *parser) cond() (string, error) {
 	}
 	d, ok := dimByName[strings.ToLower(t.text)]
 	if !ok || d.GroupOnly {
-		return "", &FilterError{t.pos, fmt.Sprintf("unknown column %q%s", t.text, suggest(t.text))}
+		return "", &FilterError{t.pos, fmt.Sprintf("unknown column %q%s", t.text, suggestDimension(t.text))}
 	}
 	if p.conds++; p.conds > maxFilterConds {
 		return "", &FilterError{t.pos, fmt.Sprintf("more than %d conditions", maxFilterConds)}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/packetlake/packetlake/internal/suggest"
 )
 
 // Values of the filter language: prefixes and addresses in the packets table's IPv6 form, and
@@ -38,14 +40,14 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// suggest names the closest dimension to a misspelt one.
-func suggest(s string) string {
+// suggestDimension names the closest dimension to a misspelt one.
+func suggestDimension(s string) string {
 	best, bd := "", 4
 	for _, d := range dimensions {
 		if d.GroupOnly {
 			continue
 		}
-		if n := editDistance(strings.ToLower(s), d.Name); n < bd {
+		if n := suggest.Distance(strings.ToLower(s), d.Name); n < bd {
 			best, bd = d.Name, n
 		}
 	}
@@ -53,24 +55,4 @@ func suggest(s string) string {
 		return " (see the list of columns)"
 	}
 	return fmt.Sprintf(" (did you mean %s?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }

@@ -65,7 +65,7 @@ func parseTraffic(v url.Values, now time.Time) (trafficQuery, error) {
 		for _, name := range strings.Split(d, ",") {
 			dim, ok := dimByName[name]
 			if !ok {
-				return q, badf("dims: unknown dimension %q%s", name, suggest(name))
+				return q, badf("dims: unknown dimension %q%s", name, suggestDimension(name))
 			}
 			if slices.Contains(q.Dims, dim) {
 				return q, badf("dims: %s twice", name)

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/packetlake/packetlake/detector"
+	"github.com/packetlake/packetlake/internal/suggest"
 )
 
 // Configuration has three sources with the same names everywhere, applied in this order so that
@@ -217,7 +218,7 @@ func applyValues(fs *flag.FlagSet, values map[string]string, source string) erro
 		name, inSection := strings.CutPrefix(k, fs.Name()+".")
 		if fs.Lookup(name) == nil || name == "config" {
 			if inSection {
-				return fmt.Errorf("%s: %s has no setting %q%s", source, fs.Name(), name, suggest(fs, name))
+				return fmt.Errorf("%s: %s has no setting %q%s", source, fs.Name(), name, suggestFlag(fs, name))
 			}
 			if !knownAnywhere(name) {
 				return fmt.Errorf("%s: no subcommand has a setting %q", source, name)
@@ -252,11 +253,11 @@ func envName(flagName string) string {
 	return "PACKETLAKE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// suggest names the flag closest to a misspelt key.
-func suggest(fs *flag.FlagSet, name string) string {
+// suggestFlag names the flag closest to a misspelt key.
+func suggestFlag(fs *flag.FlagSet, name string) string {
 	best, bestD := "", 1<<30
 	fs.VisitAll(func(f *flag.Flag) {
-		if d := editDistance(name, f.Name); d < bestD {
+		if d := suggest.Distance(name, f.Name); d < bestD {
 			best, bestD = f.Name, d
 		}
 	})
@@ -264,26 +265,6 @@ func suggest(fs *flag.FlagSet, name string) string {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return " (`packetlake " + fs.Name() + " -h` lists them)"
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // knownAnywhere reports whether some subcommand has a flag of that name; filled by flagCatalog.
