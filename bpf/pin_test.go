@@ -145,6 +145,11 @@ func TestOpenPinnedClearsUnfinished(t *testing.T) {
 // testPinDir is a pin directory for one test, cleared at its end (which detaches what is left).
 func testPinDir(t *testing.T) string {
 	dir := filepath.Join(BPFFSRoot, "packetlake-test", fmt.Sprintf("bpf-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
-	t.Cleanup(func() { removePins(dir, true); os.Remove(filepath.Join(dir, "not_ours")); os.Remove(dir) })
+	t.Cleanup(func() {
+		removePins(dir, true)
+		os.Remove(filepath.Join(dir, "not_ours"))
+		os.Remove(dir)
+		os.Remove(filepath.Dir(dir)) // the shared parent, once no test uses it (fails while one does)
+	})
 	return dir
 }

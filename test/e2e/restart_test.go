@@ -200,6 +200,7 @@ func testPinDir(t *testing.T) string {
 			}
 		}
 		os.Remove(dir)
+		os.Remove(filepath.Dir(dir)) // the shared parent, once no test uses it (fails while one does)
 	})
 	return dir
 }
