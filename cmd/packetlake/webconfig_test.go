@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/packetlake/packetlake/internal/testkit/tlscerts"
 )
@@ -54,23 +50,7 @@ func startReadyDaemon(t *testing.T, mf metricsFlags) {
 // speak TLS only (a real handshake against the configured certificate; plain HTTP and an
 // untrusting client fail) and answer 401 without the right basic-auth credentials.
 func TestMetricsWebConfigTLSAndBasicAuth(t *testing.T) {
-	dir := t.TempDir()
-	srvTLS, caFile := tlscerts.SelfSigned(t, "packetlake-metrics")
-	cert := srvTLS.Certificates[0]
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	webConfig := filepath.Join(dir, "web.yaml")
-	os.WriteFile(webConfig, []byte("tls_server_config:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+
-		"\nbasic_auth_users:\n  prometheus: "+string(hash)+"\n"), 0o600)
+	webConfig, caFile := tlscerts.WebConfig(t, "packetlake-metrics", "prometheus", "s3cret")
 
 	addr := freeAddr(t)
 	startReadyDaemon(t, metricsFlags{Addr: addr, WebConfig: webConfig})
@@ -124,7 +104,7 @@ func TestMetricsWebConfigTLSAndBasicAuth(t *testing.T) {
 			t.Errorf("plain HTTP to the TLS port: %d %.100q", resp.StatusCode, b)
 		}
 	}
-	_, err = (&http.Client{Timeout: 5 * time.Second}).Get("https://" + addr + "/healthz")
+	_, err := (&http.Client{Timeout: 5 * time.Second}).Get("https://" + addr + "/healthz")
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Errorf("client without the CA: %v, want an unknown-authority error", err)
