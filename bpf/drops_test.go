@@ -241,7 +241,7 @@ func TestLiveDropReasons(t *testing.T) {
 	snmpBefore := snmpUDP(t, v.NS)
 	const frame = 14 + 20 + 8
 	const (
-		nNoSock, nNF, nCsum, nFull = 40, 30, 20, 100
+		nNoSock, nNF, nCsum, nFull             = 40, 30, 20, 100
 		sizeNoSock, sizeNF, sizeCsum, sizeFull = 100, 200, 300, 1000
 	)
 	de.sendUDP(t, 42000, 7000, nNoSock, sizeNoSock, false) // nothing listens on 7000
