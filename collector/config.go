@@ -84,6 +84,16 @@ type Config struct {
 	// are active within FlowIdle, new ones may find no bucket: their packets count in
 	// kernel_flow_failed, nothing already counted is lost.
 	FlowEntries int
+	// Drops counts the packets the kernel drops after the program saw them, per drop reason
+	// and flow (a tracepoint program on skb:kfree_skb, bpf/drops.c; it runs only when the kernel
+	// drops a packet), and sends the counts to DropsTopic every FlowInterval. Live mode only.
+	Drops bool
+	// DropsTopic receives the drop counts (record.DropMessage, JSON); "" exports none (and loads
+	// no program).
+	DropsTopic string
+	// DropEntries bounds the (reason, flow) pairs the kernel counts; 0 leaves the bpf default
+	// (4096). Drops that find it full are counted under the reason MAP_FULL.
+	DropEntries int
 	// SampleMax bounds the kernel's adaptive sampling of ordinary packets' records under ring
 	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.
 	SampleMax int
@@ -134,6 +144,8 @@ func DefaultConfig() Config {
 		FlowsTopic:       "packetlake-flows",
 		FlowInterval:     5 * time.Second,
 		FlowIdle:         30 * time.Second,
+		Drops:            true,
+		DropsTopic:       "packetlake-drops",
 		ClockRefresh:     time.Second,
 	}
 }
@@ -192,7 +204,13 @@ func (c Config) Validate() error {
 	if c.FlowsTopic != "" && (c.FlowsTopic == c.Topic || c.FlowsTopic == c.StatsTopic) {
 		return fmt.Errorf("flows topic %q: must differ from the packet and stats topics", c.FlowsTopic)
 	}
-	if c.FlowEntries < 0 || c.SampleMax < 0 {
+	if c.Drops && c.DropsTopic != "" && (c.DropsTopic == c.Topic || c.DropsTopic == c.StatsTopic || c.DropsTopic == c.FlowsTopic) {
+		return fmt.Errorf("drops topic %q: must differ from the packet, stats and flows topics", c.DropsTopic)
+	}
+	if c.Drops && c.DropsTopic != "" && c.FlowInterval <= 0 {
+		return errors.New("flow interval (the drop export's period too) must be positive")
+	}
+	if c.FlowEntries < 0 || c.SampleMax < 0 || c.DropEntries < 0 {
 		return errors.New("flow entries and sample max must not be negative")
 	}
 	if c.PinDir != "" && !filepath.IsAbs(c.PinDir) {
