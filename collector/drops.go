@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/packetlake/packetlake/bpf"
@@ -131,6 +133,12 @@ func (c *Collector) startDrops() error {
 		d.Close()
 		return fmt.Errorf("drops: %w", err)
 	}
+	if dropsTopicMissing(cl, c.cfg.DropsTopic) {
+		c.log.Warn("kernel drop reasons off: the drops topic does not exist (packetlake topics create makes it)", "topic", c.cfg.DropsTopic)
+		cl.Close()
+		d.Close()
+		return nil
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	x := &dropExporter{c: c, d: d, reasons: reasons, cl: cl, run: binary.NativeEndian.Uint64(b[:]), m: newDropMetrics(),
@@ -149,6 +157,21 @@ func (c *Collector) startDrops() error {
 	}()
 	c.log.Info("kernel drop reasons on", "topic", c.cfg.DropsTopic, "run", x.run)
 	return nil
+}
+
+// dropsTopicMissing reports whether the brokers say the drops topic does not exist. The feature
+// is on by default, and brokers usually refuse to create topics on first use: its messages would
+// wait unacknowledged forever, and hold up Stop. A broker that does not answer in time is not
+// taken for a missing topic (the client keeps trying).
+func dropsTopicMissing(cl *kgo.Client, topic string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return false
+	}
+	d, ok := details[topic]
+	return !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition)
 }
 
 // stopDrops ends the loop, makes the last export and releases the program.

@@ -12,8 +12,5 @@ func (c *Collector) checkTopics(ctx context.Context) {
 	if c.cfg.FlowsTopic != "" {
 		topics = append(topics, c.cfg.FlowsTopic)
 	}
-	if c.cfg.Drops && c.cfg.DropsTopic != "" {
-		topics = append(topics, c.cfg.DropsTopic)
-	}
 	kafkaconn.CheckTopics(ctx, c.prod.cl, c.log, "records for it wait, unacknowledged, until it is created", topics...)
 }
