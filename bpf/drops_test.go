@@ -3,7 +3,6 @@ package bpf
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -54,81 +53,8 @@ func newDropEnv(t *testing.T) *dropEnv {
 	if err := d.Observe(ino, v.Index); err != nil {
 		t.Fatal(err)
 	}
-	nettest.MustExec(t, v.PeerNS, "ip", "neigh", "replace", v.Addr.String(), "lladdr", v.MAC.String(), "dev", v.PeerName, "nud", "permanent")
-	nettest.MustExec(t, v.NS, "ip", "neigh", "replace", v.PeerAddr.String(), "lladdr", v.PeerMAC.String(), "dev", v.Name, "nud", "permanent")
+	nettest.NeighboursBothWays(t, v)
 	return &dropEnv{v: v, d: d, reasons: reasons}
-}
-
-// sendUDP sends n datagrams of size payload bytes from the peer's port src to the observed end's
-// port dst, through an ordinary socket, or with a UDP checksum made wrong on purpose through a
-// raw socket (the kernel builds the IP header, the UDP header is ours).
-func (de *dropEnv) sendUDP(t *testing.T, src, dst uint16, n, size int, badSum bool) {
-	t.Helper()
-	v := de.v
-	err := nettest.Do(v.PeerNS, func() error {
-		payload := bytes.Repeat([]byte{'d'}, size)
-		if !badSum {
-			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(v.PeerAddr, src)))
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			for range n {
-				if _, err := c.WriteToUDPAddrPort(payload, netip.AddrPortFrom(v.Addr, dst)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_UDP)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		dgram := make([]byte, 8+size)
-		binary.BigEndian.PutUint16(dgram[0:], src)
-		binary.BigEndian.PutUint16(dgram[2:], dst)
-		binary.BigEndian.PutUint16(dgram[4:], uint16(8+size))
-		sum := udpChecksum(v.PeerAddr, v.Addr, dgram)
-		binary.BigEndian.PutUint16(dgram[6:], sum^0x5a5a) // a checksum, but not the right one
-		copy(dgram[8:], payload)
-		to := &unix.SockaddrInet4{Addr: v.Addr.As4()}
-		for range n {
-			if err := unix.Sendto(fd, dgram, 0, to); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send from %s: %v", v.PeerNS, err)
-	}
-}
-
-// udpChecksum is RFC 768's checksum of dgram (its checksum field zero) between src and dst.
-func udpChecksum(src, dst netip.Addr, dgram []byte) uint16 {
-	s4, d4 := src.As4(), dst.As4()
-	var sum uint32
-	add := func(b []byte) {
-		for i := 0; i+1 < len(b); i += 2 {
-			sum += uint32(b[i])<<8 | uint32(b[i+1])
-		}
-		if len(b)%2 == 1 {
-			sum += uint32(b[len(b)-1]) << 8
-		}
-	}
-	add(s4[:])
-	add(d4[:])
-	add([]byte{0, unix.IPPROTO_UDP, byte(len(dgram) >> 8), byte(len(dgram))})
-	add(dgram[:6])
-	add(dgram[8:])
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	if s := ^uint16(sum); s != 0 {
-		return s
-	}
-	return 0xffff
 }
 
 // snmpUDP reads the Udp counters of /proc/net/snmp in namespace ns: the kernel's own count of
@@ -244,10 +170,10 @@ func TestLiveDropReasons(t *testing.T) {
 		nNoSock, nNF, nCsum, nFull             = 40, 30, 20, 100
 		sizeNoSock, sizeNF, sizeCsum, sizeFull = 100, 200, 300, 1000
 	)
-	de.sendUDP(t, 42000, 7000, nNoSock, sizeNoSock, false) // nothing listens on 7000
-	de.sendUDP(t, 42001, 7001, nNF, sizeNF, false)         // nftables drops 7001
-	de.sendUDP(t, 42002, 7002, nCsum, sizeCsum, true)      // wrong UDP checksum
-	de.sendUDP(t, 42003, 7003, nFull, sizeFull, false)     // the full socket
+	nettest.SendUDP(t, v, 42000, 7000, nNoSock, sizeNoSock, false) // nothing listens on 7000
+	nettest.SendUDP(t, v, 42001, 7001, nNF, sizeNF, false)         // nftables drops 7001
+	nettest.SendUDP(t, v, 42002, 7002, nCsum, sizeCsum, true)      // wrong UDP checksum
+	nettest.SendUDP(t, v, 42003, 7003, nFull, sizeFull, false)     // the full socket
 
 	want := map[dropFlow]DropCount{
 		{"NO_SOCKET", 42000, 7000}:      {nNoSock, nNoSock * (frame + sizeNoSock)},

@@ -386,3 +386,7 @@ func dropAddr(ipVersion uint8, a netip.Addr) netip.Addr {
 	}
 	return a
 }
+
+// DropsOn reports whether the drop-reason program is loaded and its counts exported (Config.Drops,
+// live mode, the kernel accepted the program and the topic exists).
+func (c *Collector) DropsOn() bool { return c.drops != nil }
