@@ -41,8 +41,9 @@ type DropStats struct {
 
 // Drops is the loaded drop-reason program. Close detaches and releases it.
 type Drops struct {
-	objs dropsObjects
-	link link.Link
+	objs   dropsObjects
+	link   link.Link
+	closed bool
 }
 
 // LoadDrops loads drops.c and attaches it to the skb:kfree_skb tracepoint (tp_btf: needs the
@@ -165,8 +166,12 @@ func (d *Drops) ProgramStats() (*ebpf.ProgramStats, error) {
 	return d.objs.PlKfreeSkb.Stats()
 }
 
-// Close detaches the program and releases its maps.
+// Close detaches the program and releases its maps; again, nothing.
 func (d *Drops) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
 	var err error
 	if d.link != nil {
 		err = d.link.Close()

@@ -44,6 +44,7 @@ type dropExporter struct {
 	m       dropMetrics
 
 	mu      sync.Mutex
+	off     bool        // the topic does not exist: the program is closed, nothing is exported
 	last    dropCounts  // what the acknowledged exports carried, cumulative
 	pending *dropExport // the last export while a message of it is unacknowledged
 }
@@ -133,12 +134,6 @@ func (c *Collector) startDrops() error {
 		d.Close()
 		return fmt.Errorf("drops: %w", err)
 	}
-	if dropsTopicMissing(cl, c.cfg.DropsTopic) {
-		c.log.Warn("kernel drop reasons off: the drops topic does not exist (packetlake topics create makes it)", "topic", c.cfg.DropsTopic)
-		cl.Close()
-		d.Close()
-		return nil
-	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	x := &dropExporter{c: c, d: d, reasons: reasons, cl: cl, run: binary.NativeEndian.Uint64(b[:]), m: newDropMetrics(),
@@ -161,10 +156,11 @@ func (c *Collector) startDrops() error {
 
 // dropsTopicMissing reports whether the brokers say the drops topic does not exist. The feature
 // is on by default, and brokers usually refuse to create topics on first use: its messages would
-// wait unacknowledged forever, and hold up Stop. A broker that does not answer in time is not
-// taken for a missing topic (the client keeps trying).
-func dropsTopicMissing(cl *kgo.Client, topic string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// wait unacknowledged forever, and hold up Stop. Asked by the export loop before its first
+// export, so a broker that is down does not hold up Start; one that does not answer in time is
+// not taken for a missing topic (the client keeps trying).
+func dropsTopicMissing(ctx context.Context, cl *kgo.Client, topic string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
 	if err != nil {
@@ -203,13 +199,21 @@ func (c *Collector) releaseDrops() {
 
 func (x *dropExporter) close() {
 	x.cl.Close()
-	x.d.Close()
+	x.d.Close() // again after the loop's: a no-op
 	for _, m := range x.m.all() {
 		x.c.reg.Unregister(m)
 	}
 }
 
 func (x *dropExporter) loop(ctx context.Context) {
+	if dropsTopicMissing(ctx, x.cl, x.c.cfg.DropsTopic) {
+		x.c.log.Warn("kernel drop reasons off: the drops topic does not exist (packetlake topics create makes it)", "topic", x.c.cfg.DropsTopic)
+		x.mu.Lock()
+		x.off = true
+		x.d.Close() // detached: nothing counts any more
+		x.mu.Unlock()
+		return
+	}
 	t := time.NewTicker(x.c.cfg.FlowInterval)
 	defer t.Stop()
 	for {
@@ -231,6 +235,9 @@ func (x *dropExporter) loop(ctx context.Context) {
 func (x *dropExporter) export(ctx context.Context) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.off {
+		return nil
+	}
 	if x.pending != nil {
 		if err := x.settle(ctx, x.pending); err != nil {
 			return fmt.Errorf("drop export %d, not cutting a new one until it is acknowledged: %w", x.pending.seq, err)
@@ -387,6 +394,6 @@ func dropAddr(ipVersion uint8, a netip.Addr) netip.Addr {
 	return a
 }
 
-// DropsOn reports whether the drop-reason program is loaded and its counts exported (Config.Drops,
-// live mode, the kernel accepted the program and the topic exists).
+// DropsOn reports whether the drop-reason program was loaded at Start (Config.Drops, live mode,
+// the kernel accepted it). It is closed again soon after if the drops topic does not exist (logged).
 func (c *Collector) DropsOn() bool { return c.drops != nil }

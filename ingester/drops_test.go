@@ -57,9 +57,9 @@ func TestIngestDrops(t *testing.T) {
 	}
 	for q, want := range map[string]uint64{
 		"SELECT sum(packets) FROM " + db + ".drops WHERE observed = 1 AND reason = 'NO_SOCKET' AND src_addr = toIPv6('::ffff:192.0.2.7') AND dst_port = 9": 42,
-		"SELECT sum(bytes) FROM " + db + ".drops WHERE observed = 1 AND reason = 'NO_SOCKET'":                                                           5964,
-		"SELECT sum(packets) FROM " + db + ".drops WHERE observed = 1 AND reason = 'NETFILTER_DROP' AND src_addr = toIPv6('2001:db8::1')":               3,
-		"SELECT sum(packets) FROM " + db + ".drops WHERE observed = 0":                                                                                  5,
+		"SELECT sum(bytes) FROM " + db + ".drops WHERE observed = 1 AND reason = 'NO_SOCKET'":                                                              5964,
+		"SELECT sum(packets) FROM " + db + ".drops WHERE observed = 1 AND reason = 'NETFILTER_DROP' AND src_addr = toIPv6('2001:db8::1')":                  3,
+		"SELECT sum(packets) FROM " + db + ".drops WHERE observed = 0":                                                                                     5,
 	} {
 		if got := queryCount(t, conn, q); got != want {
 			t.Errorf("%s: %d, want %d", q, got, want)
