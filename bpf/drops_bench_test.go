@@ -155,3 +155,82 @@ func cpuTime() time.Duration {
 	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkDropsDropCost measures what the drop-reason program costs a packet the kernel drops:
+// UDP datagrams to a closed port (NO_SOCKET) on the observed interface, the program's run time
+// per run from the kernel's BPF run statistics. Runs from other work on the host dilute it little
+// (runs/pkt says how many there were per packet dropped).
+func BenchmarkDropsDropCost(b *testing.B) {
+	v := nettest.NewVethPair(b)
+	nettest.NeighboursBothWays(b, v)
+	e := newEnv(b, Config{})
+	var l link.Link
+	if err := v.Do(func() (err error) { l, err = e.o.AttachXDP(v.Index, XDPNative); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		b.Fatalf("enable BPF run statistics: %v", err)
+	}
+	defer stats.Close()
+	var ino uint32
+	if err := v.Do(func() (err error) { ino, err = CurrentNetns(); return err }); err != nil {
+		b.Fatal(err)
+	}
+	d, err := LoadDrops(DropsConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Observe(ino, v.Index); err != nil {
+		b.Fatal(err)
+	}
+	var tx *net.UDPConn
+	if err := nettest.Do(v.PeerNS, func() (err error) {
+		tx, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(v.PeerAddr, 42200)))
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Close()
+	seen := func() uint64 {
+		st, err := d.ReadStats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st.Seen
+	}
+	payload := make([]byte, 64)
+	dst := netip.AddrPortFrom(v.Addr, 7200) // nothing listens
+	s0, err := d.ProgramStats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := seen()
+	var sent uint64
+	const burst = 20000
+	for b.Loop() {
+		for range burst / 64 {
+			for range 64 {
+				if _, err := tx.WriteToUDPAddrPort(payload, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sent += 64
+			for seen()-base < sent { // the veth's queue never overflows
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	s1, err := d.ProgramStats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	runs := s1.RunCount - s0.RunCount
+	b.ReportMetric(float64((s1.Runtime-s0.Runtime).Nanoseconds())/float64(runs), "ns/run")
+	b.ReportMetric(float64(runs)/float64(sent), "runs/pkt")
+	if got := seen() - base; got != sent {
+		b.Errorf("counted %d drops of %d datagrams sent to a closed port", got, sent)
+	}
+}
