@@ -102,7 +102,7 @@ func (m dropMetrics) all() []prometheus.Collector {
 // mode. A kernel that refuses the program (no BTF, no tp_btf) costs the feature, not the
 // collector: it is logged and the collector runs on without it.
 func (c *Collector) startDrops() error {
-	if !c.cfg.Drops || c.cfg.DropsTopic == "" || c.cfg.Pcap != "" || c.noAttach {
+	if !c.cfg.Drops || c.cfg.DropsTopic == "" || c.cfg.Pcap != "" || c.noAttach || c.detachOnly {
 		return nil
 	}
 	reasons, err := bpf.LoadDropReasons()
