@@ -84,6 +84,10 @@ type Config struct {
 	// are active within FlowIdle, new ones may find no bucket: their packets count in
 	// kernel_flow_failed, nothing already counted is lost.
 	FlowEntries int
+	// SampleMax bounds the kernel's adaptive sampling of ordinary packets' records under ring
+	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.
+	SampleMax int
+
 	// Drops counts the packets the kernel drops after the program saw them, per drop reason
 	// and flow (a tracepoint program on skb:kfree_skb, bpf/drops.c; it runs only when the kernel
 	// drops a packet), and sends the counts to DropsTopic every FlowInterval. Live mode only.
@@ -94,9 +98,6 @@ type Config struct {
 	// DropEntries bounds the (reason, flow) pairs the kernel counts; 0 leaves the bpf default
 	// (4096). Drops that find it full are counted under the reason MAP_FULL.
 	DropEntries int
-	// SampleMax bounds the kernel's adaptive sampling of ordinary packets' records under ring
-	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.
-	SampleMax int
 
 	// PinDir, when set, keeps the run in this bpffs directory (live mode): the program, its link,
 	// the ring buffer, the counters, the flow tables and the run's state (collector_id, where the
@@ -204,14 +205,11 @@ func (c Config) Validate() error {
 	if c.FlowsTopic != "" && (c.FlowsTopic == c.Topic || c.FlowsTopic == c.StatsTopic) {
 		return fmt.Errorf("flows topic %q: must differ from the packet and stats topics", c.FlowsTopic)
 	}
-	if c.Drops && c.DropsTopic != "" && (c.DropsTopic == c.Topic || c.DropsTopic == c.StatsTopic || c.DropsTopic == c.FlowsTopic) {
-		return fmt.Errorf("drops topic %q: must differ from the packet, stats and flows topics", c.DropsTopic)
-	}
-	if c.Drops && c.DropsTopic != "" && c.FlowInterval <= 0 {
-		return errors.New("flow interval (the drop export's period too) must be positive")
-	}
-	if c.FlowEntries < 0 || c.SampleMax < 0 || c.DropEntries < 0 {
+	if c.FlowEntries < 0 || c.SampleMax < 0 {
 		return errors.New("flow entries and sample max must not be negative")
+	}
+	if err := c.validateDrops(); err != nil {
+		return err
 	}
 	if c.PinDir != "" && !filepath.IsAbs(c.PinDir) {
 		return fmt.Errorf("pin dir %q: must be an absolute path on a bpffs", c.PinDir)

@@ -397,3 +397,20 @@ func dropAddr(ipVersion uint8, a netip.Addr) netip.Addr {
 // DropsOn reports whether the drop-reason program was loaded at Start (Config.Drops, live mode,
 // the kernel accepted it). It is closed again soon after if the drops topic does not exist (logged).
 func (c *Collector) DropsOn() bool { return c.drops != nil }
+
+// validateDrops checks the drop-reason settings (Config.Validate).
+func (c Config) validateDrops() error {
+	if c.DropEntries < 0 {
+		return errors.New("drop entries must not be negative")
+	}
+	if !c.Drops || c.DropsTopic == "" {
+		return nil
+	}
+	if c.DropsTopic == c.Topic || c.DropsTopic == c.StatsTopic || c.DropsTopic == c.FlowsTopic {
+		return fmt.Errorf("drops topic %q: must differ from the packet, stats and flows topics", c.DropsTopic)
+	}
+	if c.FlowInterval <= 0 {
+		return errors.New("flow interval (the drop export's period too) must be positive")
+	}
+	return nil
+}
