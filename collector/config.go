@@ -88,6 +88,17 @@ type Config struct {
 	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.
 	SampleMax int
 
+	// Drops counts the packets the kernel drops after the program saw them, per drop reason
+	// and flow (a tracepoint program on skb:kfree_skb, bpf/drops.c; it runs only when the kernel
+	// drops a packet), and sends the counts to DropsTopic every FlowInterval. Live mode only.
+	Drops bool
+	// DropsTopic receives the drop counts (record.DropMessage, JSON); "" exports none (and loads
+	// no program).
+	DropsTopic string
+	// DropEntries bounds the (reason, flow) pairs the kernel counts; 0 leaves the bpf default
+	// (4096). Drops that find it full are counted under the reason MAP_FULL.
+	DropEntries int
+
 	// PinDir, when set, keeps the run in this bpffs directory (live mode): the program, its link,
 	// the ring buffer, the counters, the flow tables and the run's state (collector_id, where the
 	// ring was read up to, every stats counter) are pinned there, so the program stays attached
@@ -134,6 +145,8 @@ func DefaultConfig() Config {
 		FlowsTopic:       "packetlake-flows",
 		FlowInterval:     5 * time.Second,
 		FlowIdle:         30 * time.Second,
+		Drops:            true,
+		DropsTopic:       "packetlake-drops",
 		ClockRefresh:     time.Second,
 	}
 }
@@ -194,6 +207,9 @@ func (c Config) Validate() error {
 	}
 	if c.FlowEntries < 0 || c.SampleMax < 0 {
 		return errors.New("flow entries and sample max must not be negative")
+	}
+	if err := c.validateDrops(); err != nil {
+		return err
 	}
 	if c.PinDir != "" && !filepath.IsAbs(c.PinDir) {
 		return fmt.Errorf("pin dir %q: must be an absolute path on a bpffs", c.PinDir)

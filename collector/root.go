@@ -50,6 +50,9 @@ type Collector struct {
 	flows       *flowExporter // nil when FlowsTopic is empty
 	flowsCancel context.CancelFunc
 	flowsDone   chan struct{}
+	drops       *dropExporter // nil unless Config.Drops in live mode (drops.go)
+	dropsCancel context.CancelFunc
+	dropsDone   chan struct{}
 	offset      atomic.Int64 // last clock offset stamped on a frame, for stats
 
 	objsMu sync.Mutex // guards objs and rd against Stop while stats read them
@@ -226,6 +229,9 @@ func (c *Collector) Start(ctx context.Context) (err error) {
 		run = func() error { return c.drain(rd, f) }
 	}
 	if err := c.startFlows(); err != nil {
+		return err
+	}
+	if err := c.startDrops(); err != nil {
 		return err
 	}
 	go func() {

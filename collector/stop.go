@@ -62,6 +62,9 @@ func (c *Collector) stop() error {
 		if err := c.stopFlows(ctx, !keep); err != nil {
 			errs = append(errs, err)
 		}
+		if err := c.stopDrops(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		c.statsCancel()
 		<-c.statsDone
 		// The frames first, then the last stats message, so that it carries their acknowledgements
@@ -110,6 +113,7 @@ func (c *Collector) detach() error {
 // release closes what Start opened, in reverse order; safe on a partial Start. A pinned run
 // stays pinned unless Stop ends it (removePin).
 func (c *Collector) release() error {
+	c.releaseDrops()
 	if c.flows != nil { // a partial Start, or Stop before the source ran
 		c.flowsCancel()
 		<-c.flowsDone

@@ -23,6 +23,9 @@ type Config struct {
 	// FlowsTopic carries the collectors' exact flow counters (JSON deltas, into table flows);
 	// "" consumes none.
 	FlowsTopic string
+	// DropsTopic carries the collectors' kernel drop counts (JSON deltas, into table drops);
+	// "" consumes none.
+	DropsTopic string
 
 	// ClickHouse is where the tables are. Its native address (Addr) serves migrations, dead
 	// letters, stats, batch ranges and the native writer; the arrow-http writer needs HTTPAddr.
@@ -78,6 +81,7 @@ func DefaultConfig() Config {
 		Topic:           "packets",
 		StatsTopic:      "packetlake-stats",
 		FlowsTopic:      "packetlake-flows",
+		DropsTopic:      "packetlake-drops",
 		ClickHouse:      chconn.Config{Database: "packetlake"},
 		Migrate:         true,
 		FlushRows:       100_000,
@@ -108,6 +112,8 @@ func (c Config) Validate() error {
 		return errors.New("ingester: topic and stats topic are the same")
 	case c.FlowsTopic != "" && (c.FlowsTopic == c.Topic || c.FlowsTopic == c.StatsTopic):
 		return errors.New("ingester: the flows topic must differ from the packet and stats topics")
+	case c.DropsTopic != "" && (c.DropsTopic == c.Topic || c.DropsTopic == c.StatsTopic || c.DropsTopic == c.FlowsTopic):
+		return errors.New("ingester: the drops topic must differ from the packet, stats and flows topics")
 	case c.ClickHouse.Addr == "":
 		return errors.New("ingester: no ClickHouse native address")
 	case c.Writer == WriterArrowHTTP && c.ClickHouse.HTTPAddr == "":

@@ -32,6 +32,9 @@ func (ing *Ingester) topics() []string {
 	if ing.cfg.FlowsTopic != "" {
 		topics = append(topics, ing.cfg.FlowsTopic)
 	}
+	if ing.cfg.DropsTopic != "" {
+		topics = append(topics, ing.cfg.DropsTopic)
+	}
 	return topics
 }
 
@@ -124,6 +127,8 @@ func (ing *Ingester) worker(topic string, partition int32) *partitionWorker {
 		s = ps
 	} else if topic == ing.cfg.FlowsTopic {
 		s = newFlowsSink(ing.conn, ing.log.With("topic", topic, "partition", partition), ing.metrics.flowDuplicates)
+	} else if topic == ing.cfg.DropsTopic {
+		s = newDropsSink(ing.conn, ing.log.With("topic", topic, "partition", partition), ing.metrics.dropDuplicates)
 	} else {
 		s = &statsSink{conn: ing.conn, partition: partition}
 	}

@@ -17,6 +17,7 @@ type metrics struct {
 	batches          *prometheus.CounterVec   // topic, cut: size, age, revoke, replayed (a claimed range)
 	deadLetters      *prometheus.CounterVec   // topic
 	flowDuplicates   prometheus.Counter       // flow messages whose identity was already stored
+	dropDuplicates   prometheus.Counter       // kernel drop messages whose identity was already stored (sink_drops.go)
 	commits          prometheus.Counter
 	commitRetries    prometheus.Counter
 	commitsRefused   *prometheus.CounterVec // error: commits after an INSERT the group refused (claim.go)
@@ -53,6 +54,7 @@ func newMetrics() *metrics {
 			Name: "dead_letters_total", Help: "Kafka records that could not be decoded, stored in dead_letters."}, []string{"topic"}),
 		flowDuplicates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "flow_messages_duplicate_total", Help: "Flow messages not inserted: their identity (host, collector_id, export_seq, chunk) was already stored."}),
+		dropDuplicates: newDropDuplicates(),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "commits_total", Help: "Offset commits acknowledged by Kafka."}),
 		commitRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -89,7 +91,7 @@ func newMetrics() *metrics {
 func (m *metrics) register(reg prometheus.Registerer) {
 	if reg != nil {
 		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
-			m.batches, m.deadLetters, m.flowDuplicates, m.commits, m.commitRetries, m.commitsRefused, m.claims, m.claimsRefused,
+			m.batches, m.deadLetters, m.flowDuplicates, m.dropDuplicates, m.commits, m.commitRetries, m.commitsRefused, m.claims, m.claimsRefused,
 			m.staleCommits, m.topicRecreations, m.kafkaErrors, m.lag, m.paused, m.bisected, m.rejected, m.expired,
 			m.quicHellos)
 	}

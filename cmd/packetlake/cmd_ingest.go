@@ -32,6 +32,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic of the packet frames")
 	fs.StringVar(&cfg.StatsTopic, "stats-topic", cfg.StatsTopic, "topic of the collector stats (empty: none)")
 	fs.StringVar(&cfg.FlowsTopic, "flows-topic", cfg.FlowsTopic, "topic of the collectors' flow counters (empty: none)")
+	fs.StringVar(&cfg.DropsTopic, "drops-topic", cfg.DropsTopic, "topic of the collectors' kernel drop counts (empty: none)")
 	ch := &cfg.ClickHouse
 	fs.StringVar(&ch.Addr, "clickhouse", "", "ClickHouse native-protocol address (required)")
 	fs.StringVar(&ch.HTTPAddr, "clickhouse-http", "", "ClickHouse HTTP address (required by --writer arrow-http)")

@@ -39,7 +39,7 @@ func setupKafkaLocal() (*flag.FlagSet, func(context.Context) error) {
 	}
 	data := fs.String("data", "", "data directory for kfake's topics, records and offsets (required)")
 	port := fs.Int("port", 9092, "listening port on 127.0.0.1 (0 picks a free one)")
-	createTopics := fs.Bool("topics", true, "create packetlake's topics at start (packets, packetlake-stats, packetlake-flows), as `packetlake topics create` does; existing ones are kept")
+	createTopics := fs.Bool("topics", true, "create packetlake's topics at start (packets, packetlake-stats, packetlake-flows, packetlake-drops), as `packetlake topics create` does; existing ones are kept")
 	partitions := fs.Int("partitions", 4, "partitions of the packets and flows topics it creates")
 	nodes := fs.Int("nodes", 0, "run a real Apache Kafka cluster of this many nodes instead of kfake")
 	logf := addLogFlags(fs)
@@ -85,7 +85,8 @@ func createLocalTopics(ctx context.Context, addrs []string, partitions int32, re
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	def := collector.DefaultConfig()
-	_, err = kafkaconn.CreateTopics(ctx, cl, kafkaconn.Topics(def.Topic, def.StatsTopic, def.FlowsTopic, partitions), replicas)
+	specs := append(kafkaconn.Topics(def.Topic, def.StatsTopic, def.FlowsTopic, partitions), kafkaconn.DropsTopic(def.DropsTopic))
+	_, err = kafkaconn.CreateTopics(ctx, cl, specs, replicas)
 	return err
 }
 

@@ -27,7 +27,8 @@ func setupTopics() (*flag.FlagSet, func(context.Context) error) {
 		fmt.Fprintf(fs.Output(), "Usage: packetlake topics create|check --brokers HOST:PORT[,...] [--partitions N] [--replication-factor R]\n\n"+
 			"create makes the topics packetlake uses that do not exist yet: the packet frames (--topic,\n"+
 			"--partitions: ingesters scale up to it), the collectors' stats (--stats-topic, 1 partition)\n"+
-			"and flow counters (--flows-topic, --partitions), with cleanup.policy=delete,\n"+
+			"and flow counters (--flows-topic, --partitions), kernel drop counts (--drops-topic, 1\n"+
+			"partition), with cleanup.policy=delete,\n"+
 			"compression.type=producer (the collector compresses), retention.ms 24 h (stats 7 days),\n"+
 			"max.message.bytes=%s and, at a replication factor of 3 or more, min.insync.replicas=%s.\n"+
 			"Existing topics are left as they are. check prints each topic's partitions, replication\n"+
@@ -40,6 +41,7 @@ func setupTopics() (*flag.FlagSet, func(context.Context) error) {
 	topic := fs.String("topic", def.Topic, "topic of the packet frames")
 	stats := fs.String("stats-topic", def.StatsTopic, "topic of the collector stats")
 	flows := fs.String("flows-topic", def.FlowsTopic, "topic of the flow counters (empty: none)")
+	drops := fs.String("drops-topic", def.DropsTopic, "topic of the kernel drop counts, 1 partition (empty: none)")
 	partitions := fs.Int("partitions", 12, "partitions of the packets and flows topics")
 	rf := fs.Int("replication-factor", -1, "replication factor (-1: the brokers' default.replication.factor)")
 	timeout := fs.Duration("timeout", 30*time.Second, "bound on the whole command")
@@ -67,6 +69,9 @@ func setupTopics() (*flag.FlagSet, func(context.Context) error) {
 		}
 		defer cl.Close()
 		specs := kafkaconn.Topics(*topic, *stats, *flows, int32(*partitions))
+		if *drops != "" {
+			specs = append(specs, kafkaconn.DropsTopic(*drops))
+		}
 		if fs.Arg(0) == "check" && !flagSet(fs, "partitions") {
 			for i := range specs {
 				specs[i].Partitions = 1 // any count will do unless --partitions asks for more

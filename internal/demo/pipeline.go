@@ -49,7 +49,7 @@ func (r *runner) startStores(ctx context.Context) error {
 	r.kafka = k
 	r.log.Info("kfake (Kafka-protocol test broker) ready", "addr", k.Addr(), "data", filepath.Join(dir, "kafka"))
 	cfg := ingester.DefaultConfig()
-	for topic, parts := range map[string]int32{cfg.Topic: packetPartitions, cfg.StatsTopic: 1, cfg.FlowsTopic: 1} {
+	for topic, parts := range map[string]int32{cfg.Topic: packetPartitions, cfg.StatsTopic: 1, cfg.FlowsTopic: 1, cfg.DropsTopic: 1} {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := kafkalocal.CreateTopic(tctx, k.Addr(), topic, parts)
 		cancel()

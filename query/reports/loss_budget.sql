@@ -47,6 +47,19 @@
 --   flow_failed  kernel: packets of new flows the full flow table refused (kernel_flow_failed,
 --                read from raw): in no flow; in unaccounted too unless a packets row holds them
 --
+-- Seen by packetlake, dropped by the kernel afterwards (table drops, bpf/drops.c; by the minute
+-- of export). Not a loss of packetlake's: the packets are in seen and stored like any other;
+-- these say the host itself never delivered them, and why:
+--
+--   kernel_dropped           packets received on the observed interface that the kernel then
+--                            dropped (observed = 1), including those counted as MAP_FULL
+--   kernel_drop_reasons      the same by reason, most first: 'NO_SOCKET 40, NETFILTER_DROP 30'
+--                            (no socket / netfilter / checksum (UDP_CSUM, TCP_CSUM) / backlog
+--                            (SOCKET_RCVBUFF, SOCKET_BACKLOG, TCP_LISTEN_OVERFLOW) ...: the names
+--                            of the kernel's enum skb_drop_reason)
+--   kernel_dropped_elsewhere drops on the host of packets packetlake did not see (another
+--                            interface, or made on the host): observed = 0
+--
 -- Counters: collector_stats rows are cumulative per collector run (collector_id) from zero at
 -- the run's start. A pinned run goes on across collector processes (a crash, an upgrade) with
 -- the same collector_id and its counters going on from where they were: no reset to handle. An increase is the difference to the previous report of the same host,
@@ -82,7 +95,10 @@ SELECT
     discarded,
     toInt64(acked) - toInt64(stored) AS ingest_lost,
     flow_failed,
-    kafka_expired AS kafka_expired_records
+    kafka_expired AS kafka_expired_records,
+    kernel_dropped,
+    kernel_drop_reasons,
+    kernel_dropped_elsewhere
 FROM
 (
     SELECT
@@ -193,6 +209,25 @@ FROM
         WHERE ts >= {since:DateTime64(9)}
     )
     GROUP BY minute, host
-)
+) AS budget
+FULL OUTER JOIN
+(
+    -- Kernel drops after packetlake saw the packets, by the minute of export (sums of deltas).
+    SELECT
+        minute,
+        host,
+        sumIf(n, observed = 1) AS kernel_dropped,
+        arrayStringConcat(arrayMap(x -> concat(x.1, ' ', toString(x.2)),
+            arrayReverseSort(x -> x.2, groupArrayIf((reason, n), observed = 1))), ', ') AS kernel_drop_reasons,
+        sumIf(n, observed = 0) AS kernel_dropped_elsewhere
+    FROM
+    (
+        SELECT toStartOfMinute(toDateTime(ts)) AS minute, host, observed, toString(reason) AS reason, sum(packets) AS n
+        FROM drops
+        WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
+        GROUP BY minute, host, observed, reason
+    )
+    GROUP BY minute, host
+) AS kernel_drops USING (minute, host)
 ORDER BY minute DESC, host
 LIMIT {limit:UInt32}

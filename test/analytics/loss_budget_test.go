@@ -177,6 +177,39 @@ func TestLossBudgetReport(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Kernel drops (table drops, deltas): edge-a minute 0 drops 40 + 2 NO_SOCKET (two flows),
+	// 30 NETFILTER_DROP and, elsewhere on the host (observed 0), 7 NO_SOCKET; edge-b minute 1
+	// 5 UDP_CSUM. A row before the range and one at until are left out.
+	drops := []struct {
+		host     string
+		at       time.Duration
+		observed int
+		reason   string
+		dstPort  int
+		packets  uint64
+	}{
+		{"edge-a", -5 * sec, 1, "NO_SOCKET", 9, 1000},
+		{"edge-a", 5 * sec, 1, "NO_SOCKET", 7000, 40},
+		{"edge-a", 35 * sec, 1, "NO_SOCKET", 7001, 2},
+		{"edge-a", 35 * sec, 1, "NETFILTER_DROP", 7002, 30},
+		{"edge-a", 35 * sec, 0, "NO_SOCKET", 0, 7},
+		{"edge-b", 70 * sec, 1, "UDP_CSUM", 53, 5},
+		{"edge-b", 2 * time.Minute, 1, "UDP_CSUM", 53, 900},
+	}
+	values = values[:0]
+	for i, d := range drops {
+		values = append(values, fmt.Sprintf("(fromUnixTimestamp64Nano(%d), '%s', 'eth0', 7, 1, %d, 1, %d, '%s', %d, %d)",
+			t0.Add(d.at).UnixNano(), d.host, i, d.observed, d.reason, d.dstPort, d.packets))
+	}
+	if err := ch.Exec(ctx, "INSERT INTO drops (ts, host, iface, collector_id, run, export_seq, chunk, observed, reason, dst_port, packets) VALUES "+
+		strings.Join(values, ", ")); err != nil {
+		t.Fatal(err)
+	}
+	kernelDrops := map[[2]string][3]string{ // minute, host: kernel_dropped, kernel_drop_reasons, kernel_dropped_elsewhere
+		{"m0", "edge-a"}: {"72", "NO_SOCKET 42, NETFILTER_DROP 30", "7"},
+		{"m1", "edge-b"}: {"5", "UDP_CSUM 5", "0"},
+	}
+
 	m0, m1 := t0.Format("2006-01-02 15:04:05"), t0.Add(time.Minute).Format("2006-01-02 15:04:05")
 	type want struct {
 		minute, host                      string
@@ -199,7 +232,8 @@ func TestLossBudgetReport(t *testing.T) {
 	}
 	columns := []string{"minute", "host", "seen", "stored", "sampled", "flows_only", "unaccounted",
 		"stored_pct", "sampled_pct", "flows_only_pct", "unaccounted_pct", "ring_full", "malformed", "shed", "failed", "ingest_lost",
-		"flow_failed", "kafka_expired_records", "restart_lost", "discarded"}
+		"flow_failed", "kafka_expired_records", "restart_lost", "discarded",
+		"kernel_dropped", "kernel_drop_reasons", "kernel_dropped_elsewhere"}
 
 	run := func(limit int) []map[string]any {
 		t.Helper()
@@ -257,6 +291,15 @@ func TestLossBudgetReport(t *testing.T) {
 			"kafka_expired_records": strconv.FormatUint(w.kafkaExpired, 10),
 			"restart_lost":          strconv.FormatUint(w.restartLost, 10), "discarded": strconv.FormatUint(w.discarded, 10),
 		}
+		minute := "m0"
+		if w.minute == m1 {
+			minute = "m1"
+		}
+		kd, ok := kernelDrops[[2]string{minute, w.host}]
+		if !ok {
+			kd = [3]string{"0", "", "0"}
+		}
+		exact["kernel_dropped"], exact["kernel_drop_reasons"], exact["kernel_dropped_elsewhere"] = kd[0], kd[1], kd[2]
 		for col, wv := range exact {
 			if gv := text(g[col]); gv != wv {
 				t.Errorf("row %d (%s %s): %s = %s, want %s", i, w.minute, w.host, col, gv, wv)

@@ -69,7 +69,7 @@ func TestKafkaSCRAMOverTLSWithRoleACLs(t *testing.T) {
 	defer k.Stop()
 
 	const group = "packetlake-ingester"
-	topics := []string{"packets", "packetlake-stats", "packetlake-flows"}
+	topics := []string{"packets", "packetlake-stats", "packetlake-flows", "packetlake-drops"}
 	super, err := kgo.NewClient(kgo.SeedBrokers(k.Addr())) // PLAINTEXT: User:ANONYMOUS, a super user
 	if err != nil {
 		t.Fatal(err)

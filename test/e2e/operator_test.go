@@ -85,9 +85,9 @@ func TestTopicsCreateAndCheckApache(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	base := strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + "-" + time.Now().Format("150405.000")
-	names := []string{base + "-packets", base + "-stats", base + "-flows"}
+	names := []string{base + "-packets", base + "-stats", base + "-flows", base + "-drops"}
 	args := []string{"topics", "create", "--brokers", env.Kafka.Addr(), "--topic", names[0], "--stats-topic", names[1],
-		"--flows-topic", names[2], "--partitions", "3", "--replication-factor", "1"}
+		"--flows-topic", names[2], "--drops-topic", names[3], "--partitions", "3", "--replication-factor", "1"}
 	out, err := exec.CommandContext(ctx, env.Bin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("topics create: %v\n%s", err, out)
@@ -107,7 +107,7 @@ func TestTopicsCreateAndCheckApache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for n, want := range map[string]int{names[0]: 3, names[1]: 1, names[2]: 3} {
+	for n, want := range map[string]int{names[0]: 3, names[1]: 1, names[2]: 3, names[3]: 1} {
 		if got := len(details[n].Partitions); got != want {
 			t.Errorf("%s: %d partitions, want %d", n, got, want)
 		}
@@ -130,10 +130,11 @@ func TestTopicsCreateAndCheckApache(t *testing.T) {
 		}
 	}
 	out, err = exec.CommandContext(ctx, env.Bin, args...).CombinedOutput()
-	if err != nil || strings.Count(string(out), "exists ") != 3 {
+	if err != nil || strings.Count(string(out), "exists ") != len(names) {
 		t.Errorf("second topics create: %v, want every topic left as it is:\n%s", err, out)
 	}
-	check := []string{"topics", "check", "--brokers", env.Kafka.Addr(), "--topic", names[0], "--stats-topic", names[1], "--flows-topic", names[2]}
+	check := []string{"topics", "check", "--brokers", env.Kafka.Addr(), "--topic", names[0], "--stats-topic", names[1], "--flows-topic", names[2],
+		"--drops-topic", names[3]}
 	if out, err := exec.CommandContext(ctx, env.Bin, check...).CombinedOutput(); err != nil {
 		t.Errorf("topics check: %v\n%s", err, out)
 	}

@@ -99,17 +99,18 @@ func startIngest(t *testing.T, ctx context.Context, topic, stats, flows, group, 
 	return startIngestAt(t, ctx, env.Kafka.Addr(), topic, stats, flows, group, db)
 }
 
-// startIngestAt is startIngest against the broker at brokers.
-func startIngestAt(t *testing.T, ctx context.Context, brokers, topic, stats, flows, group, db string) (stop func()) {
+// startIngestAt is startIngest against the broker at brokers, with extra flags.
+func startIngestAt(t *testing.T, ctx context.Context, brokers, topic, stats, flows, group, db string, extra ...string) (stop func()) {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), "ingest.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(env.Bin, "ingest", "--brokers", brokers, "--group", group,
+	args := []string{"ingest", "--brokers", brokers, "--group", group,
 		"--topic", topic, "--stats-topic", stats, "--flows-topic", flows, "--clickhouse", env.ClickHouse.TCPAddr(),
 		"--clickhouse-http", env.ClickHouse.HTTPAddr(), "--database", db, "--metrics-addr", "",
-		"--flush-age", "200ms")
+		"--flush-age", "200ms"}
+	cmd := exec.Command(env.Bin, append(args, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := childproc.Start(cmd); err != nil {
 		t.Fatal(err)
