@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//go:build ignore
+
+/*
+ * Who receives the traffic (issue 19): the process that reads a socket, remembered per socket
+ * 4-tuple in an LRU map that the collector joins to its exported flows. Separate from pl.c (its
+ * own object and bpf2go output): it is optional (collect --receivers), it is tracing, not packet,
+ * code, and pl.c's cost per packet stays what it is.
+ *
+ * Hook: the raw tracepoint sock:sock_recv_length (Linux 6.5+), which sock_recvmsg fires after
+ * the protocol's recvmsg returned, in the reading process's context (so bpf_get_current_* name
+ * the receiver): read(2), recv*(2), recvmmsg and io_uring receives of every TCP and UDP socket,
+ * IPv4 and IPv6. Not seen: data never read through sock_recvmsg (splice, kTLS's own recvmsg,
+ * TCP zero-copy receive via mmap) and sockets no process has read yet. fentry/fexit on
+ * tcp_recvmsg or inet_csk_accept would also see accepts, but this project's VM kernels refuse
+ * every BPF_PROG_TYPE_TRACING load with EPERM; a raw tracepoint needs no trampoline.
+ * Cost is per successful read, not per packet: the common case is one hash lookup that finds the
+ * same process already recorded and returns without writing.
+ *
+ * Kernel structs come from a few CO-RE declarations below (preserve_access_index) instead of a
+ * vmlinux.h dump: the object stays reproducible from UAPI headers, and the loader relocates the
+ * field offsets against the running kernel's BTF.
+ */
+#include <linux/bpf.h>
+#include <linux/in6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define PL_AF_INET 2
+#define PL_AF_INET6 10
+#define PL_IPPROTO_TCP 6
+#define PL_IPPROTO_UDP 17
+
+/* The kernel's own layouts, only the fields read; matched by name at load time. */
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	possible_net_t skc_net;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+/*
+ * A socket as the flows see its incoming packets: remote = the flow's source, local = its
+ * destination. Addresses are IPv6 or IPv4-mapped (as in pl_flow_key); a socket not connected
+ * (a UDP server) has remote zero, and one bound to the wildcard has local_addr zero. Ports are
+ * host order. netns: the socket's network namespace inode, so equal addresses in two namespaces
+ * (test veths, pods) stay apart.
+ */
+struct pl_recv_key {
+	__u8 remote_addr[16];
+	__u8 local_addr[16];
+	__u32 netns;
+	__u16 remote_port;
+	__u16 local_port;
+	__u8 ip_proto;
+	__u8 pad[3];
+};
+
+/* The receiving thread and its process. seen_ns: bpf_ktime_get_ns() when recorded. */
+struct pl_receiver {
+	__u64 cgroup_id; /* cgroup v2 id: the inode of its directory under the cgroup2 mount */
+	__u64 seen_ns;
+	__u32 tgid; /* the process (pid in user space) */
+	__u32 pid;  /* the thread */
+	__u32 uid;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384); /* resized by the loader */
+	__type(key, struct pl_recv_key);
+	__type(value, struct pl_receiver);
+} pl_receivers SEC(".maps");
+
+/* Per-CPU counters: [0] sockets seen, [1] entries written (new socket or another reader). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} pl_recv_stats SEC(".maps");
+
+static __always_inline void pl_recv_count(__u32 i)
+{
+	__u64 *v = bpf_map_lookup_elem(&pl_recv_stats, &i);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void pl_recv_map4(__u8 *dst, __be32 a)
+{
+	if (!a) /* the wildcard and "not connected" are all zeroes, IPv4 or IPv6 */
+		return;
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(&dst[12], &a, 4);
+}
+
+static __always_inline int pl_recv_note(struct sock *sk)
+{
+	struct pl_recv_key k = {};
+	struct pl_receiver *old, v = {};
+	__u64 pidtgid = bpf_get_current_pid_tgid();
+	__u16 family, proto;
+
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	proto = BPF_CORE_READ(sk, sk_protocol);
+	if (proto != PL_IPPROTO_TCP && proto != PL_IPPROTO_UDP)
+		return 0;
+	if (family == PL_AF_INET) {
+		pl_recv_map4(k.remote_addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+		pl_recv_map4(k.local_addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+	} else if (family == PL_AF_INET6) {
+		BPF_CORE_READ_INTO(&k.remote_addr, sk, __sk_common.skc_v6_daddr);
+		BPF_CORE_READ_INTO(&k.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+	} else {
+		return 0;
+	}
+	k.remote_port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	k.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	k.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	k.ip_proto = proto;
+	pl_recv_count(0);
+
+	/* Already recorded for this process: nothing to write (the common case, per syscall). */
+	old = bpf_map_lookup_elem(&pl_receivers, &k);
+	if (old && old->tgid == (__u32)(pidtgid >> 32))
+		return 0;
+	v.tgid = pidtgid >> 32;
+	v.pid = (__u32)pidtgid;
+	v.uid = (__u32)bpf_get_current_uid_gid();
+	v.cgroup_id = bpf_get_current_cgroup_id();
+	v.seen_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(v.comm, sizeof(v.comm));
+	bpf_map_update_elem(&pl_receivers, &k, &v, BPF_ANY);
+	pl_recv_count(1);
+	return 0;
+}
+
+/*
+ * args: the socket, the read's return value, its flags (include/trace/events/sock.h). Only reads
+ * that returned data count: a server's EAGAIN polls cost the early return and nothing else. A
+ * raw tracepoint attaches by name, without tracefs.
+ */
+SEC("raw_tp/sock_recv_length")
+int pl_recv(struct bpf_raw_tracepoint_args *ctx)
+{
+	if ((int)ctx->args[1] <= 0)
+		return 0;
+	return pl_recv_note((struct sock *)ctx->args[0]);
+}
