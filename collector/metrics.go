@@ -63,6 +63,9 @@ type metrics struct {
 	adoptions    prometheus.Counter
 	replacements *prometheus.CounterVec
 	discarded    prometheus.Counter
+	// The receiving-process join (receivers.go).
+	receiverRows   *prometheus.CounterVec
+	receiverErrors prometheus.Counter
 }
 
 // metricDefs are the plain counters: name, help, and the Stats field they read.
@@ -116,6 +119,7 @@ func newMetrics(c *Collector) *metrics {
 		discarded: prometheus.NewCounter(prometheus.CounterOpts{Name: metricPrefix + "pin_replaced_records_discarded_total",
 			Help: "Records left unread in the ring of a replaced pinned program (in its run's records_discarded).", ConstLabels: labels}),
 	}
+	m.receiverRows, m.receiverErrors = receiverMetrics(labels)
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(metricPrefix+d.name, d.help, nil, labels)
 	}
@@ -137,6 +141,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.adoptions.Describe(ch)
 	m.replacements.Describe(ch)
 	m.discarded.Describe(ch)
+	m.receiverRows.Describe(ch)
+	m.receiverErrors.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -160,4 +166,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.adoptions.Collect(ch)
 	m.replacements.Collect(ch)
 	m.discarded.Collect(ch)
+	m.receiverRows.Collect(ch)
+	m.receiverErrors.Collect(ch)
 }

@@ -565,6 +565,7 @@ var reportChecks = map[string]reportCheck{
 // test with rows made for it (the known dataset is packets only).
 var reportsTestedElsewhere = map[string]string{
 	"loss_budget": "TestLossBudgetReport",
+	"top_receivers": "TestLiveReceivers (test/e2e: flows named by real nginx and dnsmasq)",
 }
 
 // same says whether a report's JSON value equals the expected Go value, and how it read it.
