@@ -53,6 +53,7 @@ func LoadReceivers(entries int) (*Receivers, error) {
 		return nil, err
 	}
 	spec.Maps[receiverMapPlReceivers].MaxEntries = uint32(entries)
+	spec.Maps[receiverMapPlRecvSocks].MaxEntries = uint32(entries)
 	r := &Receivers{}
 	if err := spec.LoadAndAssign(&r.objs, nil); err != nil {
 		var ve *ebpf.VerifierError

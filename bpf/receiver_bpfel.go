@@ -35,11 +35,19 @@ type receiverPlRecvKey struct {
 	Pad        [3]uint8
 }
 
+type receiverPlRecvSock struct {
+	_    structs.HostLayout
+	Tag  uint64
+	Tgid uint32
+	Pad  uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	receiverMapPlReceivers = "pl_receivers"
+	receiverMapPlRecvSocks = "pl_recv_socks"
 	receiverMapPlRecvStats = "pl_recv_stats"
 	receiverProgPlRecv     = "pl_recv"
 )
@@ -94,6 +102,7 @@ type receiverProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type receiverMapSpecs struct {
 	PlReceivers *ebpf.MapSpec `ebpf:"pl_receivers"`
+	PlRecvSocks *ebpf.MapSpec `ebpf:"pl_recv_socks"`
 	PlRecvStats *ebpf.MapSpec `ebpf:"pl_recv_stats"`
 }
 
@@ -124,12 +133,14 @@ func (o *receiverObjects) Close() error {
 // It can be passed to loadReceiverObjects or ebpf.CollectionSpec.LoadAndAssign.
 type receiverMaps struct {
 	PlReceivers *ebpf.Map `ebpf:"pl_receivers"`
+	PlRecvSocks *ebpf.Map `ebpf:"pl_recv_socks"`
 	PlRecvStats *ebpf.Map `ebpf:"pl_recv_stats"`
 }
 
 func (m *receiverMaps) Close() error {
 	return _ReceiverClose(
 		m.PlReceivers,
+		m.PlRecvSocks,
 		m.PlRecvStats,
 	)
 }
