@@ -14,8 +14,8 @@
  * TCP zero-copy receive via mmap) and sockets no process has read yet. fentry/fexit on
  * tcp_recvmsg or inet_csk_accept would also see accepts, but this project's VM kernels refuse
  * every BPF_PROG_TYPE_TRACING load with EPERM; a raw tracepoint needs no trampoline.
- * Cost is per successful read, not per packet: the common case is one 16-byte read and one
- * lookup that finds the same socket and process already recorded, and returns (pl_recv_socks).
+ * Cost is per successful read, not per packet: the common case is one 16-byte read and two
+ * lookups that find the same socket and process already recorded, and returns.
  *
  * Kernel structs come from a few CO-RE declarations below (preserve_access_index) instead of a
  * vmlinux.h dump: the object stays reproducible from UAPI headers, and the loader relocates the
@@ -23,6 +23,7 @@
  */
 #include <linux/bpf.h>
 #include <linux/in6.h>
+#include <stdbool.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
@@ -89,6 +90,8 @@ struct pl_receiver {
 	char comm[16];
 };
 
+/* What the flows join on: per socket key, who read it. Outlives the socket (a connection closed
+ * before the next flow export is still named) until the LRU drops it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384); /* resized by the loader */
@@ -97,19 +100,21 @@ struct {
 } pl_receivers SEC(".maps");
 
 /*
- * The fast path: per socket (its kernel address), a tag of the first 16 bytes of sock_common
- * (addresses, hash and ports: skc_addrpair, skc_hash, skc_portpair) and the process last recorded
- * for it. A read by the same process of a socket whose tag has not changed costs one 16-byte
- * read and one lookup with an 8-byte key, instead of the full key's nine reads and 44-byte
- * lookup. A socket freed and its memory reused for another with the same addresses and ports by
- * the same process is then taken for the old one: its entry is the same anyway (IPv6 addresses
- * are not in the tag: a reused IPv6 socket with equal ports and another peer would keep the old
- * peer's entry until the LRU drops it).
+ * The fast path, per socket (its kernel address): tag, the first 16 bytes of its sock_common
+ * (skc_addrpair, skc_hash, skc_portpair: its IPv4 addresses and its ports) folded; the process
+ * last recorded; its key. A read by that process of a socket whose tag has not changed -- the
+ * common case -- costs one 16-byte read and two lookups (this map, then pl_receivers by the
+ * stored key, which keeps a busy socket's entry recent in the LRU or writes it again if it was
+ * dropped) instead of the full key's nine reads.
+ * A socket freed and its memory reused for another with the same IPv4 addresses and ports, read
+ * by the same process, is taken for the old one: same key anyway. IPv6 addresses are not in the
+ * tag: a reused IPv6 socket with equal ports keeps the old socket's key until that entry goes.
  */
 struct pl_recv_sock {
 	__u64 tag;
 	__u32 tgid;
 	__u32 pad;
+	struct pl_recv_key key;
 };
 
 struct {
@@ -119,7 +124,7 @@ struct {
 	__type(value, struct pl_recv_sock);
 } pl_recv_socks SEC(".maps");
 
-/* Per-CPU counters: [0] sockets seen, [1] entries written (new socket or another reader). */
+/* Per-CPU counters: [0] reads seen, [1] entries written (a new socket, or another reader). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2);
@@ -144,56 +149,63 @@ static __always_inline void pl_recv_map4(__u8 *dst, __be32 a)
 	__builtin_memcpy(&dst[12], &a, 4);
 }
 
+/* Fills k from the socket's fields; false for a socket of another protocol or family. */
+static __always_inline bool pl_recv_key_of(struct sock *sk, struct pl_recv_key *k)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+
+	if (proto != PL_IPPROTO_TCP && proto != PL_IPPROTO_UDP)
+		return false;
+	if (family == PL_AF_INET) {
+		pl_recv_map4(k->remote_addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+		pl_recv_map4(k->local_addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+	} else if (family == PL_AF_INET6) {
+		BPF_CORE_READ_INTO(&k->remote_addr, sk, __sk_common.skc_v6_daddr);
+		BPF_CORE_READ_INTO(&k->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+	} else {
+		return false;
+	}
+	k->remote_port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	k->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	k->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	k->ip_proto = proto;
+	return true;
+}
+
 static __always_inline int pl_recv_note(struct sock *sk)
 {
-	struct pl_recv_key k = {};
-	struct pl_receiver *old, v = {};
 	struct pl_recv_sock *fast, mark = {};
+	struct pl_receiver *old, who = {};
 	__u64 pidtgid = bpf_get_current_pid_tgid();
 	__u64 skp = (__u64)sk, head[2] = {};
-	__u16 family, proto;
 
 	if (!sk)
 		return 0;
+	pl_recv_count(0);
 	bpf_probe_read_kernel(head, sizeof(head), &sk->__sk_common.skc_daddr);
 	mark.tag = head[0] ^ (head[1] * 0x9e3779b97f4a7c15ULL);
 	mark.tgid = pidtgid >> 32;
 	fast = bpf_map_lookup_elem(&pl_recv_socks, &skp);
 	if (fast && fast->tag == mark.tag && fast->tgid == mark.tgid) {
-		pl_recv_count(0);
-		return 0;
-	}
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	proto = BPF_CORE_READ(sk, sk_protocol);
-	if (proto != PL_IPPROTO_TCP && proto != PL_IPPROTO_UDP)
-		return 0;
-	if (family == PL_AF_INET) {
-		pl_recv_map4(k.remote_addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
-		pl_recv_map4(k.local_addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
-	} else if (family == PL_AF_INET6) {
-		BPF_CORE_READ_INTO(&k.remote_addr, sk, __sk_common.skc_v6_daddr);
-		BPF_CORE_READ_INTO(&k.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+		if (bpf_map_lookup_elem(&pl_receivers, &fast->key))
+			return 0; /* known socket, same reader: the common case */
+		mark.key = fast->key; /* its entry was dropped while the socket is busy: again */
 	} else {
-		return 0;
+		if (!pl_recv_key_of(sk, &mark.key))
+			return 0;
+		bpf_map_update_elem(&pl_recv_socks, &skp, &mark, BPF_ANY);
+		old = bpf_map_lookup_elem(&pl_receivers, &mark.key);
+		if (old && old->tgid == mark.tgid)
+			return 0;
 	}
-	k.remote_port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	k.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	k.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	k.ip_proto = proto;
-	pl_recv_count(0);
-
-	/* Already recorded for this process: nothing to write (the common case, per syscall). */
-	bpf_map_update_elem(&pl_recv_socks, &skp, &mark, BPF_ANY);
-	old = bpf_map_lookup_elem(&pl_receivers, &k);
-	if (old && old->tgid == (__u32)(pidtgid >> 32))
-		return 0;
-	v.tgid = pidtgid >> 32;
-	v.pid = (__u32)pidtgid;
-	v.uid = (__u32)bpf_get_current_uid_gid();
-	v.cgroup_id = bpf_get_current_cgroup_id();
-	v.seen_ns = bpf_ktime_get_ns();
-	bpf_get_current_comm(v.comm, sizeof(v.comm));
-	bpf_map_update_elem(&pl_receivers, &k, &v, BPF_ANY);
+	who.tgid = mark.tgid;
+	who.pid = (__u32)pidtgid;
+	who.uid = (__u32)bpf_get_current_uid_gid();
+	who.cgroup_id = bpf_get_current_cgroup_id();
+	who.seen_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(who.comm, sizeof(who.comm));
+	bpf_map_update_elem(&pl_receivers, &mark.key, &who, BPF_ANY);
 	pl_recv_count(1);
 	return 0;
 }

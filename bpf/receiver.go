@@ -98,22 +98,30 @@ func (r *Receivers) Close() error {
 	return errors.Join(r.Detach(), r.objs.Close())
 }
 
-// Read calls fn with every socket in the map. The map changes while it is read: an entry may
-// be missed or seen twice, never torn (each lookup copies one whole value).
+// Read calls fn with every socket in the map, a batch of entries per system call. The map
+// changes while it is read: an entry may be missed or seen twice, never torn.
 func (r *Receivers) Read(fn func(RecvKey, Receiver)) error {
-	var k RecvKey
-	var v receiverPlReceiver
-	it := r.objs.PlReceivers.Iterate()
-	for it.Next(&k, &v) {
-		fn(k, receiverOf(&v))
+	keys := make([]RecvKey, readBatch)
+	vals := make([]receiverPlReceiver, readBatch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := r.objs.PlReceivers.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(keys[i], receiverOf(&vals[i]))
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil // the end of the map
+		}
+		if err != nil {
+			return fmt.Errorf("read receivers: %w", err)
+		}
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read receivers: %w", err)
-	}
-	return nil
 }
 
-// Put writes one entry as the programs would: tests and benchmarks of the join use it.
+// readBatch entries per BPF_MAP_LOOKUP_BATCH: ~100 KiB of values.
+const readBatch = 1024
+
+// Put writes one entry as the program would: tests and benchmarks of the join use it.
 func (r *Receivers) Put(k RecvKey, v Receiver) error {
 	raw := receiverPlReceiver{CgroupId: v.CgroupID, SeenNs: v.SeenNs, Tgid: v.PID, Pid: v.TID, Uid: v.UID}
 	for i := 0; i < len(v.Comm) && i < len(raw.Comm)-1; i++ {

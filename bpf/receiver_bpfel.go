@@ -40,6 +40,8 @@ type receiverPlRecvSock struct {
 	Tag  uint64
 	Tgid uint32
 	Pad  uint32
+	Key  receiverPlRecvKey
+	_    [4]byte
 }
 
 // Names of all BPF objects in the ELF.

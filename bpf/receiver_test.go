@@ -13,6 +13,71 @@ import (
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
 )
 
+// TestReceiversEveryShortConnection: 30 connections accepted, read and closed one after the
+// other (the kernel reuses a freed socket's memory for the next one, which the fast path keys
+// on) are each in the map under their own 4-tuple after they closed.
+func TestReceiversEveryShortConnection(t *testing.T) {
+	r, err := LoadReceivers(0)
+	if err != nil {
+		t.Fatalf("load receiver tracer: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	v := nettest.NewVethPair(t)
+	var ns uint32
+	var keys []RecvKey
+	err = v.Do(func() error {
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+			return err
+		}
+		ns = uint32(st.Ino)
+		ln, err := net.Listen("tcp4", v.Addr.String()+":0")
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		for range 30 {
+			errc := make(chan error, 1)
+			go func() {
+				errc <- nettest.Do(v.PeerNS, func() error {
+					c, err := net.Dial("tcp4", ln.Addr().String())
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					_, err = c.Write([]byte("x"))
+					return err
+				})
+			}()
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			if _, err := c.Read(make([]byte, 1)); err != nil {
+				return err
+			}
+			keys = append(keys, NewRecvKey(ns, 6, c.RemoteAddr().(*net.TCPAddr).AddrPort(), c.LocalAddr().(*net.TCPAddr).AddrPort()))
+			c.Close()
+			if err := <-errc; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[RecvKey]Receiver{}
+	if err := r.Read(func(k RecvKey, v Receiver) { got[k] = v }); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		if v, ok := got[k]; !ok || v.PID != uint32(os.Getpid()) {
+			t.Errorf("connection %d (%+v): %+v, %v; want this process", i, k, v, ok)
+		}
+	}
+}
+
 // TestReceiversRecordReadingProcess: sockets of this test process inside a test namespace, read
 // over the veth (TCP accepted and read, UDP connected and not, IPv4 and IPv6): the tracer keys
 // each by the addresses the kernel gave the sockets and names this process, its command, its

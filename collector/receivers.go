@@ -31,9 +31,9 @@ type receiverJoin struct {
 	cg     *cgroups.Resolver // nil without a cgroup2 mount: ids only
 	netns  uint32            // inode of the interface's network namespace
 	own    map[bpf.RecvKey]bpf.Receiver
-	other  map[bpf.RecvKey][]bpf.Receiver // keyed with Netns 0: every other namespace's
-	rows   *prometheus.CounterVec         // flow rows by outcome
-	errs   prometheus.Counter             // map reads that failed (the export goes on without receivers)
+	other  map[bpf.RecvKey]map[uint32]bpf.Receiver // keyed with Netns 0: by namespace, every other one's
+	rows   *prometheus.CounterVec                  // flow rows by outcome
+	errs   prometheus.Counter                      // map reads that failed (the export goes on without receivers)
 }
 
 // receiverOutcomes label packetlake_collector_flow_receivers_total.
@@ -68,20 +68,32 @@ func newReceiverJoin(c *Collector) (*receiverJoin, error) {
 
 func (j *receiverJoin) close() error { return j.tracer.Close() }
 
-// refresh reads the kernel's map, once per export.
+// refresh reads the kernel's map, once per export. (A key is in it once: the kernel keeps the
+// process that read it last; the SeenNs checks only guard against a key seen twice by a read
+// racing the map's changes.)
 func (j *receiverJoin) refresh() error {
+	if j.own == nil {
+		j.own, j.other = map[bpf.RecvKey]bpf.Receiver{}, map[bpf.RecvKey]map[uint32]bpf.Receiver{}
+	}
 	clear(j.own)
 	clear(j.other)
-	if j.own == nil {
-		j.own, j.other = map[bpf.RecvKey]bpf.Receiver{}, map[bpf.RecvKey][]bpf.Receiver{}
-	}
 	err := j.tracer.Read(func(k bpf.RecvKey, v bpf.Receiver) {
 		if k.Netns == j.netns {
-			j.own[k] = v
+			if old, ok := j.own[k]; !ok || v.SeenNs > old.SeenNs {
+				j.own[k] = v
+			}
 			return
 		}
+		ns := k.Netns
 		k.Netns = 0
-		j.other[k] = append(j.other[k], v)
+		m := j.other[k]
+		if m == nil {
+			m = map[uint32]bpf.Receiver{}
+			j.other[k] = m
+		}
+		if old, ok := m[ns]; !ok || v.SeenNs > old.SeenNs {
+			m[ns] = v
+		}
 	})
 	if err != nil {
 		j.errs.Inc()
@@ -110,7 +122,9 @@ func (j *receiverJoin) fill(row *FlowRow, k bpf.FlowKey) {
 			break // a wildcard socket in another namespace says nothing about this address
 		}
 		if vs := j.other[f]; len(vs) == 1 {
-			j.set(row, vs[0])
+			for _, v := range vs {
+				j.set(row, v)
+			}
 			outcome = recvFound
 			break
 		} else if len(vs) > 1 {
