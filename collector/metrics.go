@@ -120,6 +120,7 @@ func newMetrics(c *Collector) *metrics {
 			Help: "Records left unread in the ring of a replaced pinned program (in its run's records_discarded).", ConstLabels: labels}),
 	}
 	m.receiverRows, m.receiverErrors = receiverMetrics(labels)
+	m.descs["receiver_reads_total"], m.descs["receiver_entries_written_total"] = receiverKernelDescs(labels)
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(metricPrefix+d.name, d.help, nil, labels)
 	}
@@ -168,4 +169,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.discarded.Collect(ch)
 	m.receiverRows.Collect(ch)
 	m.receiverErrors.Collect(ch)
+	if t := m.c.recvTracer.Load(); t != nil {
+		// A tracer closed since the Load fails the read: that scrape goes without them.
+		if reads, written, err := t.Counts(); err == nil {
+			ch <- prometheus.MustNewConstMetric(m.descs["receiver_reads_total"], prometheus.CounterValue, float64(reads))
+			ch <- prometheus.MustNewConstMetric(m.descs["receiver_entries_written_total"], prometheus.CounterValue, float64(written))
+		}
+	}
 }

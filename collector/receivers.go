@@ -34,6 +34,7 @@ type receiverJoin struct {
 	other  map[bpf.RecvKey]map[uint32]bpf.Receiver // keyed with Netns 0: by namespace, every other one's
 	rows   *prometheus.CounterVec                  // flow rows by outcome
 	errs   prometheus.Counter                      // map reads that failed (the export goes on without receivers)
+	c      *Collector                              // nil in tests of the join alone
 }
 
 // receiverOutcomes label packetlake_collector_flow_receivers_total.
@@ -59,14 +60,20 @@ func newReceiverJoin(c *Collector) (*receiverJoin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receivers: %w", err)
 	}
-	j := &receiverJoin{tracer: t, netns: ns, rows: c.metrics.receiverRows, errs: c.metrics.receiverErrors}
+	j := &receiverJoin{tracer: t, netns: ns, rows: c.metrics.receiverRows, errs: c.metrics.receiverErrors, c: c}
+	c.recvTracer.Store(t)
 	if j.cg, err = cgroups.NewResolver(); err != nil {
 		c.log.Warn("receivers: cgroup ids will not be named by path", "err", err)
 	}
 	return j, nil
 }
 
-func (j *receiverJoin) close() error { return j.tracer.Close() }
+func (j *receiverJoin) close() error {
+	if j.c != nil {
+		j.c.recvTracer.Store(nil)
+	}
+	return j.tracer.Close()
+}
 
 // refresh reads the kernel's map, once per export. (A key is in it once: the kernel keeps the
 // process that read it last; the SeenNs checks only guard against a key seen twice by a read
@@ -141,6 +148,12 @@ func (j *receiverJoin) set(row *FlowRow, v bpf.Receiver) {
 		in := j.cg.Resolve(v.CgroupID, v.PID)
 		row.RecvCgroup, row.RecvContainerID, row.RecvPodUID = in.Path, in.ContainerID, in.PodUID
 	}
+}
+
+// receiverKernelDescs are the tracer's own counters (bpf.Receivers.Counts), read at each scrape.
+func receiverKernelDescs(labels prometheus.Labels) (reads, written *prometheus.Desc) {
+	return prometheus.NewDesc(metricPrefix+"receiver_reads_total", "Socket reads the receiver tracer saw (--receivers; since it was loaded).", nil, labels),
+		prometheus.NewDesc(metricPrefix+"receiver_entries_written_total", "Receiver entries the tracer wrote: a socket new to it, or read by another process.", nil, labels)
 }
 
 // receiverMetrics are the join's counters, registered with the collector's.

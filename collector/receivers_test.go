@@ -3,6 +3,7 @@ package collector
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,4 +123,29 @@ func BenchmarkReceiverJoin(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/flow")
+}
+
+// TestReceiversConfig: --receivers needs what it joins to, a live interface's flow exports; a
+// bad combination is refused at New with a message saying so.
+func TestReceiversConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"no flows topic", func(c *Config) { c.FlowsTopic = "" }},
+		{"pcap", func(c *Config) { c.Pcap = "x.pcap" }},
+		{"negative entries", func(c *Config) { c.ReceiverEntries = -1 }},
+	} {
+		cfg := DefaultConfig()
+		cfg.Iface, cfg.Kafka.Brokers, cfg.Receivers = "lo", []string{"127.0.0.1:9"}, true
+		tc.edit(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "receiver") {
+			t.Errorf("%s: %v, want a refusal naming receivers", tc.name, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Iface, cfg.Kafka.Brokers, cfg.Receivers = "lo", []string{"127.0.0.1:9"}, true
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("receivers on a live interface with flows: %v", err)
+	}
 }

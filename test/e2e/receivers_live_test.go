@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/packetlake/packetlake/collector"
 	"github.com/packetlake/packetlake/internal/childproc"
@@ -67,7 +70,15 @@ func TestLiveReceivers(t *testing.T) {
 	// One export, Stop's: every row then covers the flow's packets after the servers read them.
 	cfg.FlowInterval = time.Hour
 	cfg.Receivers = true
-	c := startCollector(t, ctx, cfg)
+	reg := prometheus.NewRegistry()
+	c, err := collector.New(cfg, collector.Dependencies{Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil)), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
 
 	const requests = 5
 	for i := range requests {
@@ -76,6 +87,10 @@ func TestLiveReceivers(t *testing.T) {
 		nettest.MustExec(t, v.PeerNS, "dig", "+short", "+tries=1", "+time=3", "@"+v.Addr6.String(), "pl-dns.test", "AAAA")
 	}
 	sendMarker(t, v, 40009) // no socket: ICMP port unreachable, no receiver
+	// The tracer's own counter on /metrics: at least the servers' reads of the requests.
+	if reads := gathered(t, reg, "packetlake_collector_receiver_reads_total"); reads < 3*requests {
+		t.Errorf("receiver_reads_total %v, want at least %d", reads, 3*requests)
+	}
 	if err := c.Stop(); err != nil {
 		t.Fatalf("collector Stop: %v", err)
 	}
@@ -304,4 +319,19 @@ http {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// gathered is the value of the metric name in reg (0 when absent).
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }
