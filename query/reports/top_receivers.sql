@@ -1,6 +1,7 @@
 -- Local processes receiving the most traffic (flows exported with collect --receivers).
 -- One row per receiving process as the flows name it (host, pid, command, cgroup, container,
--- pod); packets and bytes are the kernel's exact flow counts. '(none)': TCP/UDP and other flows
+-- pod); packets and bytes are the kernel's exact flow counts; the local (destination) ports it
+-- received on: how many, and the 16 lowest. '(none)': TCP/UDP and other flows
 -- no local process was seen reading (forwarded, refused, not read yet, or --receivers off).
 SELECT
     host,
@@ -12,7 +13,8 @@ SELECT
     sum(packets) AS packets,
     sum(bytes) AS bytes,
     uniqExact(src_addr, src_port, dst_addr, dst_port, ip_proto) AS flows,
-    arraySort(groupUniqArray(16)(dst_port)) AS local_ports
+    uniqExact(dst_port) AS local_port_count,
+    arraySlice(arraySort(groupUniqArray(dst_port)), 1, 16) AS lowest_local_ports
 FROM flows
 WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)}
 GROUP BY host, recv_pid, recv_comm, recv_cgroup, recv_container_id, recv_pod_uid
