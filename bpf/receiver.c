@@ -10,10 +10,12 @@
  * Hook: the raw tracepoint sock:sock_recv_length (Linux 6.5+), which sock_recvmsg fires after
  * the protocol's recvmsg returned, in the reading process's context (so bpf_get_current_* name
  * the receiver): read(2), recv*(2), recvmmsg and io_uring receives of every TCP and UDP socket,
- * IPv4 and IPv6. Not seen: data never read through sock_recvmsg (splice, kTLS's own recvmsg,
- * TCP zero-copy receive via mmap) and sockets no process has read yet. fentry/fexit on
- * tcp_recvmsg or inet_csk_accept would also see accepts, but this project's VM kernels refuse
- * every BPF_PROG_TYPE_TRACING load with EPERM; a raw tracepoint needs no trampoline.
+ * IPv4 and IPv6; and sock:inet_sock_set_state for TCP sockets entering LISTEN (listen(2)), so
+ * TCP servers are known before their first read. Not seen: UDP
+ * sockets no process has read yet, and data never read through sock_recvmsg (splice, kTLS's
+ * own recvmsg, TCP zero-copy receive via mmap). fentry/fexit on tcp_recvmsg or inet_csk_accept
+ * would see accepts too, but this project's VM kernels refuse every BPF_PROG_TYPE_TRACING load
+ * with EPERM; a raw tracepoint needs no trampoline.
  * Cost is per successful read, not per packet: the common case is one 16-byte read and two
  * lookups that find the same socket and process already recorded, and returns.
  *
@@ -124,7 +126,8 @@ struct {
 	__type(value, struct pl_recv_sock);
 } pl_recv_socks SEC(".maps");
 
-/* Per-CPU counters: [0] reads seen, [1] entries written (a new socket, or another reader). */
+/* Per-CPU counters: [0] socket events seen (reads, listens), [1] entries written (a new
+ * socket, or another process). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2);
@@ -219,6 +222,24 @@ SEC("raw_tp/sock_recv_length")
 int pl_recv(struct bpf_raw_tracepoint_args *ctx)
 {
 	if ((int)ctx->args[1] <= 0)
+		return 0;
+	return pl_recv_note((struct sock *)ctx->args[0]);
+}
+
+#define PL_TCP_LISTEN 10
+
+/*
+ * sock:inet_sock_set_state (args: the socket, old state, new state): a socket enters LISTEN in
+ * listen(2), in its process's context, with its address and port bound, so a TCP server is
+ * known from its listen, before it reads anything (the listener's key names it for the flows of
+ * connections it has not read yet). Every other state change returns at once: most happen in
+ * softirq, where the current process is not the socket's, and SYN_SENT is entered in connect(2)
+ * before the local port is chosen (a client is known from its first read instead).
+ */
+SEC("raw_tp/inet_sock_set_state")
+int pl_recv_state(struct bpf_raw_tracepoint_args *ctx)
+{
+	if ((int)ctx->args[2] != PL_TCP_LISTEN)
 		return 0;
 	return pl_recv_note((struct sock *)ctx->args[0]);
 }

@@ -38,8 +38,8 @@ type Receiver struct {
 // recorded is forgotten first.
 const DefaultReceiverEntries = 16384
 
-// LoadReceivers loads receiver.c and attaches its program to the raw tracepoint
-// sock:sock_recv_length (Linux 6.5+; no tracefs needed). entries sizes the map (0: the
+// LoadReceivers loads receiver.c and attaches its programs to the raw tracepoints
+// sock:sock_recv_length (Linux 6.5+) and sock:inet_sock_set_state (no tracefs needed). entries sizes the map (0: the
 // default). Needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) and kernel BTF (CO-RE).
 func LoadReceivers(entries int) (*Receivers, error) {
 	if entries <= 0 {
@@ -69,21 +69,27 @@ func LoadReceivers(entries int) (*Receivers, error) {
 	return r, nil
 }
 
-// Attach attaches the program (LoadReceivers does); Detach takes it off, keeping the map.
+// Attach attaches the programs (LoadReceivers does); Detach takes them off, keeping the maps.
 // Benchmarks alternate the two to measure the program's cost side by side.
 func (r *Receivers) Attach() error {
 	if len(r.links) > 0 {
 		return nil
 	}
-	l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sock_recv_length", Program: r.objs.PlRecv})
-	if err != nil {
-		return fmt.Errorf("attach receiver tracer to raw tracepoint sock_recv_length (Linux 6.5+): %w", err)
+	for _, tp := range []struct {
+		name string
+		prog *ebpf.Program
+	}{{"sock_recv_length", r.objs.PlRecv}, {"inet_sock_set_state", r.objs.PlRecvState}} {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: tp.prog})
+		if err != nil {
+			r.Detach()
+			return fmt.Errorf("attach receiver tracer to raw tracepoint %s (sock_recv_length: Linux 6.5+): %w", tp.name, err)
+		}
+		r.links = append(r.links, l)
 	}
-	r.links = append(r.links, l)
 	return nil
 }
 
-// Detach takes the program off the tracepoint.
+// Detach takes the programs off the tracepoints.
 func (r *Receivers) Detach() error {
 	var errs []error
 	for _, l := range r.links {
@@ -130,8 +136,7 @@ func (r *Receivers) Put(k RecvKey, v Receiver) error {
 	return r.objs.PlReceivers.Put(&k, &raw)
 }
 
-// Counts are the tracer's per-CPU counters summed: sockets the hooks saw, and map writes (a
-// socket new to the map or read by another process than recorded).
+// Counts are the tracer's per-CPU counters summed: socket events the hooks saw (reads, listens), and map writes (a socket new to the map, or used by another process than recorded).
 func (r *Receivers) Counts() (seen, written uint64, err error) {
 	for i, dst := range []*uint64{&seen, &written} {
 		var per []uint64

@@ -48,10 +48,11 @@ type receiverPlRecvSock struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	receiverMapPlReceivers = "pl_receivers"
-	receiverMapPlRecvSocks = "pl_recv_socks"
-	receiverMapPlRecvStats = "pl_recv_stats"
-	receiverProgPlRecv     = "pl_recv"
+	receiverMapPlReceivers  = "pl_receivers"
+	receiverMapPlRecvSocks  = "pl_recv_socks"
+	receiverMapPlRecvStats  = "pl_recv_stats"
+	receiverProgPlRecv      = "pl_recv"
+	receiverProgPlRecvState = "pl_recv_state"
 )
 
 // loadReceiver returns the embedded CollectionSpec for receiver.
@@ -96,7 +97,8 @@ type receiverSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type receiverProgramSpecs struct {
-	PlRecv *ebpf.ProgramSpec `ebpf:"pl_recv"`
+	PlRecv      *ebpf.ProgramSpec `ebpf:"pl_recv"`
+	PlRecvState *ebpf.ProgramSpec `ebpf:"pl_recv_state"`
 }
 
 // receiverMapSpecs contains maps before they are loaded into the kernel.
@@ -157,12 +159,14 @@ type receiverVariables struct {
 //
 // It can be passed to loadReceiverObjects or ebpf.CollectionSpec.LoadAndAssign.
 type receiverPrograms struct {
-	PlRecv *ebpf.Program `ebpf:"pl_recv"`
+	PlRecv      *ebpf.Program `ebpf:"pl_recv"`
+	PlRecvState *ebpf.Program `ebpf:"pl_recv_state"`
 }
 
 func (p *receiverPrograms) Close() error {
 	return _ReceiverClose(
 		p.PlRecv,
+		p.PlRecvState,
 	)
 }
 

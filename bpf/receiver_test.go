@@ -13,6 +13,62 @@ import (
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
 )
 
+// TestReceiversKnowListeners: a TCP listener is recorded at listen(2) under its bound address,
+// before anything is read, naming this process; a connection accepted but not read yet is not
+// (its flows fall back to the listener's key in the collector).
+func TestReceiversKnowListeners(t *testing.T) {
+	r, err := LoadReceivers(0)
+	if err != nil {
+		t.Fatalf("load receiver tracer: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	v := nettest.NewVethPair(t)
+	var srvNS, peerNS uint32
+	var listener, client, server netip.AddrPort
+	nsInode := func() (uint32, error) {
+		var st unix.Stat_t
+		err := unix.Stat("/proc/thread-self/ns/net", &st)
+		return uint32(st.Ino), err
+	}
+	err = v.Do(func() (err error) {
+		if srvNS, err = nsInode(); err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp4", v.Addr.String()+":0")
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		listener = ln.Addr().(*net.TCPAddr).AddrPort()
+		return nettest.Do(v.PeerNS, func() (err error) {
+			if peerNS, err = nsInode(); err != nil {
+				return err
+			}
+			c, err := net.Dial("tcp4", listener.String())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			client, server = c.LocalAddr().(*net.TCPAddr).AddrPort(), c.RemoteAddr().(*net.TCPAddr).AddrPort()
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[RecvKey]Receiver{}
+	if err := r.Read(func(k RecvKey, v Receiver) { got[k] = v }); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := got[NewRecvKey(srvNS, 6, netip.AddrPort{}, listener)]; !ok || v.PID != uint32(os.Getpid()) {
+		t.Errorf("listener %s: %+v, %v; want this process", listener, v, ok)
+	}
+	// The client's socket was never read: not recorded (SYN_SENT comes before its port).
+	if v, ok := got[NewRecvKey(peerNS, 6, server, client)]; ok {
+		t.Errorf("client socket recorded without a read: %+v", v)
+	}
+}
+
 // TestReceiversEveryShortConnection: 30 connections accepted, read and closed one after the
 // other (the kernel reuses a freed socket's memory for the next one, which the fast path keys
 // on) are each in the map under their own 4-tuple after they closed.
