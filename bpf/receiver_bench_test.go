@@ -31,14 +31,19 @@ func BenchmarkReceiverTracer(b *testing.B) {
 		b.Fatalf("load receiver tracer: %v", err)
 	}
 	b.Cleanup(func() { r.Close() })
-	empty := newEmptyRawTP(b)
 	v := nettest.NewVethPair(b)
 	const block = 200
-	for _, proto := range []string{"udp", "tcp"} {
+	for _, proto := range []string{"udp", "tcp", "tcp-connect"} {
 		b.Run(proto, func(b *testing.B) {
+			// The empty program sits where the tracer's work for this case runs: reads, or a
+			// connection's TCP state changes.
+			empty := newEmptyRawTP(b, "sock_recv_length")
 			var send, recv func()
 			buf, out := make([]byte, 64), make([]byte, 64)
 			err := v.Do(func() error {
+				if proto == "tcp-connect" {
+					return nil
+				}
 				if proto == "udp" {
 					srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 					if err != nil {
@@ -82,6 +87,31 @@ func BenchmarkReceiverTracer(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if proto == "tcp-connect" {
+				// A connection made and closed per round trip, over the root namespace's
+				// loopback (a new socket each time, which a test namespace's would need a
+				// setns for): ~5 state changes each, one of them in connect(2), none LISTEN.
+				empty = newEmptyRawTP(b, "inet_sock_set_state")
+				ln, err := net.Listen("tcp4", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { ln.Close() })
+				var c net.Conn
+				send = func() {
+					if c, err = net.Dial("tcp4", ln.Addr().String()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				recv = func() {
+					s, err := ln.Accept()
+					if err != nil {
+						b.Fatal(err)
+					}
+					c.Close()
+					s.Close()
+				}
+			}
 			run := func() time.Duration {
 				t0 := time.Now()
 				for range block {
@@ -122,7 +152,7 @@ func BenchmarkReceiverTracer(b *testing.B) {
 			r.Detach()
 			seen1, _, _ := r.Counts()
 			load1, _ := os.ReadFile("/proc/loadavg")
-			if seen1-seen0 < uint64(b.N*block) {
+			if proto != "tcp-connect" && seen1-seen0 < uint64(b.N*block) {
 				b.Fatalf("the tracer saw %d reads while attached, want at least %d", seen1-seen0, b.N*block)
 			}
 			median := func(x []float64) float64 { slices.Sort(x); return x[len(x)/2] }
@@ -141,23 +171,24 @@ func BenchmarkReceiverTracer(b *testing.B) {
 // there costs (the kernel's dispatch), apart from what receiver.c does.
 type emptyRawTP struct {
 	prog *ebpf.Program
+	tp   string
 	l    link.Link
 }
 
-func newEmptyRawTP(b *testing.B) *emptyRawTP {
+func newEmptyRawTP(b *testing.B, tracepoint string) *emptyRawTP {
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.RawTracepoint, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &emptyRawTP{prog: p}
+	e := &emptyRawTP{prog: p, tp: tracepoint}
 	b.Cleanup(func() { e.detach(); p.Close() })
 	return e
 }
 
 func (e *emptyRawTP) attach() (err error) {
 	if e.l == nil {
-		e.l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sock_recv_length", Program: e.prog})
+		e.l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: e.tp, Program: e.prog})
 	}
 	return err
 }
