@@ -11,9 +11,9 @@
  * the protocol's recvmsg returned, in the reading process's context (so bpf_get_current_* name
  * the receiver): read(2), recv*(2), recvmmsg and io_uring receives of every TCP and UDP socket,
  * IPv4 and IPv6; and sock:inet_sock_set_state for TCP sockets entering LISTEN (listen(2)), so
- * TCP servers are known before their first read. Not seen: UDP
- * sockets no process has read yet, and data never read through sock_recvmsg (splice, kTLS's
- * own recvmsg, TCP zero-copy receive via mmap). fentry/fexit on tcp_recvmsg or inet_csk_accept
+ * TCP servers are known before their first read. Not seen: UDP sockets no process has read
+ * yet, and data never read through sock_recvmsg (splice, kTLS's own recvmsg, TCP zero-copy
+ * receive via mmap). fentry/fexit on tcp_recvmsg or inet_csk_accept
  * would see accepts too, but this project's VM kernels refuse every BPF_PROG_TYPE_TRACING load
  * with EPERM; a raw tracepoint needs no trampoline.
  * Cost is per successful read, not per packet: the common case is one 16-byte read and two
