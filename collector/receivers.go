@@ -13,13 +13,14 @@ import (
 
 // receiverJoin names the receiving process of each exported TCP/UDP flow (Config.Receivers,
 // issue 19). The kernel side (bpf/receiver.c) remembers, per socket, the last process that read
-// it; at each export the exporter reads that map once and looks every flow up in it: per flow and
+// it (or, for a TCP listener, listened on it); at each export the exporter reads that map once and looks every flow up in it: per flow and
 // per export, never per packet. The cgroup id is named by its path once per cgroup (cached).
 //
 // A flow's packets come from its source to its destination, so a socket matches it as
 // remote = source, local = destination, looked up in this order:
 //  1. the connected socket (TCP, connected UDP): the full 4-tuple;
-//  2. an unconnected socket bound to the destination address (a UDP server);
+//  2. an unconnected socket bound to the destination address (a UDP server, a TCP listener:
+//     the connection's own socket not read yet);
 //  3. an unconnected socket bound to the wildcard with the destination port.
 //
 // Sockets are keyed by network namespace too. Each form is looked up first in the namespace of
@@ -40,7 +41,7 @@ type receiverJoin struct {
 // receiverOutcomes label packetlake_collector_flow_receivers_total.
 const (
 	recvFound     = "found"     // a receiver named
-	recvUnknown   = "unknown"   // TCP/UDP flow with no socket read in the map (not local, not read yet, or evicted)
+	recvUnknown   = "unknown"   // TCP/UDP flow with no socket in the map (not local, not read yet, or forgotten)
 	recvAmbiguous = "ambiguous" // only in other namespaces, more than one of them
 )
 
