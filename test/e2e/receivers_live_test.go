@@ -27,8 +27,9 @@ import (
 
 // TestLiveReceivers (issue 19, who receives the traffic): real nginx and dnsmasq serve in the
 // observed namespace, each started inside a cgroup made for the test and named the way
-// containerd (in a Kubernetes pod's slice) and Docker name theirs; curl and dig ask them from the
-// peer namespace over the veth, with XDP and the receiver tracer on. Through Kafka, the
+// containerd (in a Kubernetes pod's slice) and Docker name theirs, after the collector with the
+// receiver tracer started; curl and dig ask them from the peer namespace over the veth (XDP),
+// and one more connection to nginx sends nothing (only nginx's listen can name it). Through Kafka, the
 // ingester and ClickHouse, every flow row towards nginx's port names nginx's PID (the one this
 // test started), its command, the cgroup id the kernel gives its cgroup directory (the inode
 // stat reads), that path, the container id and the pod uid; every flow towards dnsmasq names
@@ -53,11 +54,6 @@ func TestLiveReceivers(t *testing.T) {
 		strings.ReplaceAll(podUID, "-", "_")+".slice/cri-containerd-"+nginxCID+".scope")
 	dnsCg := testCgroup(t, root, top, "/system.slice/docker-"+dnsCID+".scope")
 
-	nginxPID := startInCgroup(t, root+nginxCg, v.NS, "nginx", "-e", filepath.Join(dir, "nginx-error.log"), "-p", dir, "-c", nginxConfig(t, dir))
-	dnsPID := startInCgroup(t, root+dnsCg, v.NS, "dnsmasq", dnsmasqArgs(dir, "recv", v.Addr, v.Addr6)...)
-	waitListening(t, ctx, v, "tcp", "80")
-	waitListening(t, ctx, v, "udp", "53")
-
 	topic, stats, flows := env.Topic(t, 1), env.Topic(t, 1), env.Topic(t, 1)
 	db := strings.ReplaceAll(env.Topic(t, 1), "-", "_")
 	cfg := collector.DefaultConfig()
@@ -80,11 +76,29 @@ func TestLiveReceivers(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Stop() })
 
+	// The servers start after the tracer: nginx's listen(2) is recorded too, which names it for
+	// a connection it accepts but never reads from (the bare connect below).
+	nginxPID := startInCgroup(t, root+nginxCg, v.NS, "nginx", "-e", filepath.Join(dir, "nginx-error.log"), "-p", dir, "-c", nginxConfig(t, dir))
+	dnsPID := startInCgroup(t, root+dnsCg, v.NS, "dnsmasq", dnsmasqArgs(dir, "recv", v.Addr, v.Addr6)...)
+	waitListening(t, ctx, v, "tcp", "80")
+	waitListening(t, ctx, v, "udp", "53")
+
 	const requests = 5
 	for i := range requests {
 		nettest.MustExec(t, v.PeerNS, "curl", "-sf", "-o", "/dev/null", "--max-time", "5", fmt.Sprintf("http://%s/r%d", v.Addr, i))
 		nettest.MustExec(t, v.PeerNS, "dig", "+short", "+tries=1", "+time=3", "@"+v.Addr.String(), "pl-dns.test")
 		nettest.MustExec(t, v.PeerNS, "dig", "+short", "+tries=1", "+time=3", "@"+v.Addr6.String(), "pl-dns.test", "AAAA")
+	}
+	// A connection that sends nothing: nginx accepts it and reads only its end (no data), so
+	// its own socket is never recorded; the listener's entry names nginx.
+	if err := nettest.Do(v.PeerNS, func() error {
+		c, err := net.DialTimeout("tcp4", net.JoinHostPort(v.Addr.String(), "80"), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}); err != nil {
+		t.Fatal(err)
 	}
 	sendMarker(t, v, 40009) // no socket: ICMP port unreachable, no receiver
 	// The tracer's own counter on /metrics: at least the servers' reads of the requests.
@@ -120,7 +134,7 @@ func TestLiveReceivers(t *testing.T) {
 		wantFlows uint64
 	}
 	for _, s := range []server{
-		{"nginx", nginxPID, nginxCg, nginxCID, podUID, "ip_proto = 6 AND dst_port = 80", requests},
+		{"nginx", nginxPID, nginxCg, nginxCID, podUID, "ip_proto = 6 AND dst_port = 80", requests + 1},
 		{"dnsmasq", dnsPID, dnsCg, dnsCID, "", "ip_proto = 17 AND dst_port = 53", 2 * requests},
 	} {
 		cgid := inode(t, root+s.cgroup)
