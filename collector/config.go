@@ -84,6 +84,15 @@ type Config struct {
 	// are active within FlowIdle, new ones may find no bucket: their packets count in
 	// kernel_flow_failed, nothing already counted is lost.
 	FlowEntries int
+	// Receivers names, on every exported TCP/UDP flow, the process that reads the socket its
+	// packets are delivered to (pid, command, cgroup id and path, container id, pod uid): a
+	// tracing program on the raw tracepoint sock:sock_recv_length (Linux 6.5+) remembers the
+	// reader per socket, and each export joins it to the flows (receivers.go). Needs FlowsTopic.
+	// Off by default: it runs on every successful socket read of the host.
+	Receivers bool
+	// ReceiverEntries is how many sockets the kernel remembers at once (LRU); 0: the bpf
+	// package's default (16384).
+	ReceiverEntries int
 	// SampleMax bounds the kernel's adaptive sampling of ordinary packets' records under ring
 	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.
 	SampleMax int
@@ -205,8 +214,11 @@ func (c Config) Validate() error {
 	if c.FlowsTopic != "" && (c.FlowsTopic == c.Topic || c.FlowsTopic == c.StatsTopic) {
 		return fmt.Errorf("flows topic %q: must differ from the packet and stats topics", c.FlowsTopic)
 	}
-	if c.FlowEntries < 0 || c.SampleMax < 0 {
-		return errors.New("flow entries and sample max must not be negative")
+	if c.Receivers && (c.FlowsTopic == "" || c.Pcap != "") {
+		return errors.New("receivers name the processes of a live interface's exported flows: they need a flows topic and no pcap")
+	}
+	if c.FlowEntries < 0 || c.SampleMax < 0 || c.ReceiverEntries < 0 {
+		return errors.New("flow entries, receiver entries and sample max must not be negative")
 	}
 	if err := c.validateDrops(); err != nil {
 		return err

@@ -200,6 +200,13 @@ func (x *flowExporter) changedFlows(objs *bpf.Objects, mono uint64, final bool) 
 func (x *flowExporter) cut(order []*flowGroup, clk exportClock, seq uint64) (*flowExport, error) {
 	c := x.c
 	exp := &flowExport{seq: seq}
+	recv := x.recv
+	if recv != nil && len(order) > 0 {
+		if err := recv.refresh(); err != nil {
+			c.log.Warn("receivers: read the kernel's map; this export names none", "err", err)
+			recv = nil
+		}
+	}
 	for i := 0; i < len(order); i += flowsPerMessage {
 		m := &flowMsg{chunk: uint32(len(exp.msgs) + 1), groups: order[i:min(len(order), i+flowsPerMessage)]}
 		exp.msgs = append(exp.msgs, m)
@@ -208,7 +215,11 @@ func (x *flowExporter) cut(order []*flowGroup, clk exportClock, seq uint64) (*fl
 		for _, g := range m.groups {
 			g.delta = x.delta(g)
 			if g.delta.Packets > 0 {
-				msg.Flows = append(msg.Flows, flowRow(g.key, g.delta, clk.off))
+				row := flowRow(g.key, g.delta, clk.off)
+				if recv != nil {
+					recv.fill(&row, g.key)
+				}
+				msg.Flows = append(msg.Flows, row)
 			}
 		}
 		if len(msg.Flows) == 0 {

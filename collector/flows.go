@@ -48,7 +48,8 @@ type flowExporter struct {
 	// pending is the last export while a message of it is unacknowledged: no export is cut
 	// until it is settled (flowexport.go).
 	pending *flowExport
-	mu      sync.Mutex // one export at a time (loop vs Stop's final export)
+	mu      sync.Mutex    // one export at a time (loop vs Stop's final export)
+	recv    *receiverJoin // Config.Receivers; nil otherwise
 }
 
 // exportedBucket is what the acknowledged exports carried of one kernel bucket so far.
@@ -72,14 +73,29 @@ func newFlowExporter(c *Collector) (*flowExporter, error) {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
 	x := &flowExporter{c: c, cl: cl, last: map[bpf.FlowID]exportedBucket{}}
+	if c.cfg.Receivers && !c.noAttach {
+		if x.recv, err = newReceiverJoin(c); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
 	// An adopted run goes on from what its earlier processes' acknowledged exports carried.
 	if err := c.objs.ReadFlowBaseline(func(id bpf.FlowID, key bpf.FlowKey, counts bpf.FlowCounts) {
 		x.last[id] = exportedBucket{key: key, counts: counts}
 	}); err != nil {
-		cl.Close()
+		x.close()
 		return nil, err
 	}
 	return x, nil
+}
+
+// close releases the exporter's client and the receiver tracer.
+func (x *flowExporter) close() error {
+	x.cl.Close()
+	if x.recv != nil {
+		return x.recv.close()
+	}
+	return nil
 }
 
 // flowExportWait bounds how long an export waits for Kafka's acknowledgements before it returns
@@ -195,7 +211,9 @@ func (c *Collector) stopFlows(ctx context.Context, final bool) error {
 	c.flowsCancel()
 	<-c.flowsDone
 	err := c.flows.export(ctx, final)
-	c.flows.cl.Close()
+	if cerr := c.flows.close(); cerr != nil {
+		c.log.Warn("receivers: detach", "err", cerr)
+	}
 	c.flows = nil
 	if err != nil {
 		return fmt.Errorf("last flow export: %w", err)

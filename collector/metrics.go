@@ -63,6 +63,9 @@ type metrics struct {
 	adoptions    prometheus.Counter
 	replacements *prometheus.CounterVec
 	discarded    prometheus.Counter
+	// The receiving-process join (receivers.go).
+	receiverRows   *prometheus.CounterVec
+	receiverErrors prometheus.Counter
 }
 
 // metricDefs are the plain counters: name, help, and the Stats field they read.
@@ -116,6 +119,8 @@ func newMetrics(c *Collector) *metrics {
 		discarded: prometheus.NewCounter(prometheus.CounterOpts{Name: metricPrefix + "pin_replaced_records_discarded_total",
 			Help: "Records left unread in the ring of a replaced pinned program (in its run's records_discarded).", ConstLabels: labels}),
 	}
+	m.receiverRows, m.receiverErrors = receiverMetrics(labels)
+	m.descs["receiver_reads_total"], m.descs["receiver_entries_written_total"] = receiverKernelDescs(labels)
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(metricPrefix+d.name, d.help, nil, labels)
 	}
@@ -137,6 +142,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.adoptions.Describe(ch)
 	m.replacements.Describe(ch)
 	m.discarded.Describe(ch)
+	m.receiverRows.Describe(ch)
+	m.receiverErrors.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -160,4 +167,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.adoptions.Collect(ch)
 	m.replacements.Collect(ch)
 	m.discarded.Collect(ch)
+	m.receiverRows.Collect(ch)
+	m.receiverErrors.Collect(ch)
+	if t := m.c.recvTracer.Load(); t != nil {
+		// A tracer closed since the Load fails the read: that scrape goes without them.
+		if reads, written, err := t.Counts(); err == nil {
+			ch <- prometheus.MustNewConstMetric(m.descs["receiver_reads_total"], prometheus.CounterValue, float64(reads))
+			ch <- prometheus.MustNewConstMetric(m.descs["receiver_entries_written_total"], prometheus.CounterValue, float64(written))
+		}
+	}
 }

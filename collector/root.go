@@ -54,6 +54,8 @@ type Collector struct {
 	dropsCancel context.CancelFunc
 	dropsDone   chan struct{}
 	offset      atomic.Int64 // last clock offset stamped on a frame, for stats
+	// recvTracer is the receiver tracer while it is loaded (Config.Receivers), for /metrics.
+	recvTracer atomic.Pointer[bpf.Receivers]
 
 	objsMu sync.Mutex // guards objs and rd against Stop while stats read them
 	objs   *bpf.Objects

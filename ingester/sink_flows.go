@@ -128,7 +128,8 @@ func (s *flowsSink) insert(ctx context.Context, token string) error {
 	}
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(dedupSettings(token)))
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO flows (ts, host, iface, collector_id, export_seq, chunk, ifindex, vlan_id, tunnel_id, ip_version, ip_proto, "+
-		"src_addr, dst_addr, src_port, dst_port, packets, bytes, syn, fin, rst, ack, first_seen, last_seen)", driver.WithReleaseConnection())
+		"src_addr, dst_addr, src_port, dst_port, packets, bytes, syn, fin, rst, ack, first_seen, last_seen, "+
+		"recv_pid, recv_comm, recv_cgroup_id, recv_cgroup, recv_container_id, recv_pod_uid)", driver.WithReleaseConnection())
 	if err != nil {
 		return fmt.Errorf("insert flows: %w", err)
 	}
@@ -137,7 +138,8 @@ func (s *flowsSink) insert(ctx context.Context, token string) error {
 			f := &m.Flows[i]
 			if err := b.Append(m.Time, m.Host, m.Iface, m.CollectorID, m.ExportSeq, m.Chunk, f.Ifindex, f.VlanID, f.TunnelID, f.IPVersion, f.IPProto,
 				v6(f.SrcAddr), v6(f.DstAddr), f.SrcPort, f.DstPort, f.Packets, f.Bytes, f.SYN, f.FIN, f.RST, f.ACK,
-				time.Unix(0, f.FirstSeenNs).UTC(), time.Unix(0, f.LastSeenNs).UTC()); err != nil {
+				time.Unix(0, f.FirstSeenNs).UTC(), time.Unix(0, f.LastSeenNs).UTC(),
+				f.RecvPID, f.RecvComm, f.RecvCgroupID, f.RecvCgroup, f.RecvContainerID, f.RecvPodUID); err != nil {
 				_ = b.Abort()
 				return fmt.Errorf("insert flows: %w", err)
 			}

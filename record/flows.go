@@ -52,4 +52,14 @@ type FlowRow struct {
 	ACK         uint64     `json:"ack"`
 	FirstSeenNs int64      `json:"first_seen_ns"`
 	LastSeenNs  int64      `json:"last_seen_ns"`
+
+	// The receiving process (collect --receivers, issue 19): the last process the kernel saw
+	// read the local socket these packets were delivered to, when the export was cut. Zero and
+	// empty when unknown: not delivered locally, not read yet, another protocol, or off.
+	RecvPID         uint32 `json:"recv_pid,omitempty"`          // process id (thread group) in the host's pid namespace
+	RecvComm        string `json:"recv_comm,omitempty"`         // the reading thread's command name
+	RecvCgroupID    uint64 `json:"recv_cgroup_id,omitempty"`    // cgroup v2 id
+	RecvCgroup      string `json:"recv_cgroup,omitempty"`       // its path under the cgroup2 mount
+	RecvContainerID string `json:"recv_container_id,omitempty"` // from the path (docker-, cri-containerd-, crio-, libpod-<id>)
+	RecvPodUID      string `json:"recv_pod_uid,omitempty"`      // from the path (kubepods-...-pod<uid>.slice, pod<uid>)
 }

@@ -63,6 +63,8 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.FlowInterval, "flow-interval", cfg.FlowInterval, "period of the flow counter exports")
 	fs.DurationVar(&cfg.FlowIdle, "flow-idle", cfg.FlowIdle, "delete a flow from the kernel map after this long without packets (once exported)")
 	fs.IntVar(&cfg.FlowEntries, "flow-entries", cfg.FlowEntries, "flows tracked at once in each kernel flow table, IPv4 and IPv6/other; a table has 4/3 as many buckets rounded up to a power of two, each ~48 B per possible CPU (0: program default, 49152: 65536 buckets)")
+	fs.BoolVar(&cfg.Receivers, "receivers", cfg.Receivers, "name on each exported TCP/UDP flow the process reading its socket (pid, command, cgroup, container, pod): a tracing program on every socket read of the host (raw tracepoint sock:sock_recv_length, Linux 6.5+)")
+	fs.IntVar(&cfg.ReceiverEntries, "receiver-entries", cfg.ReceiverEntries, "sockets the kernel remembers for --receivers at once, least recently read forgotten first (0: default 16384)")
 	fs.IntVar(&cfg.SampleMax, "sample-max", cfg.SampleMax, "record at worst 1 in N ordinary packets when the ring fills (0: default 64; 1: never sample)")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "host name stamped on frames and stats")
 	fs.Var(&ring, "ring-bytes", "BPF ring buffer size, a power of two (e.g. 64M)")

@@ -22,6 +22,7 @@ var finalReports = []struct{ name, title string }{
 	{"tls_sni", "TLS server names (SNI)"},
 	{"http_hosts", "HTTP hosts"},
 	{"syn_without_handshake", "SYNs without a handshake (nmap's half-open scan)"},
+	{"top_receivers", "Receiving processes (collect --receivers: nginx, dnsmasq; (none): nothing local read it)"},
 }
 
 // clickhouse is the demo's ClickHouse, on the demo's database.

@@ -564,7 +564,8 @@ var reportChecks = map[string]reportCheck{
 // reportsTestedElsewhere are the reports over more than the packets table, each checked by its own
 // test with rows made for it (the known dataset is packets only).
 var reportsTestedElsewhere = map[string]string{
-	"loss_budget": "TestLossBudgetReport",
+	"loss_budget":   "TestLossBudgetReport",
+	"top_receivers": "TestLiveReceivers (test/e2e: flows named by real nginx and dnsmasq)",
 }
 
 // same says whether a report's JSON value equals the expected Go value, and how it read it.
