@@ -94,7 +94,8 @@ flow AS (
         countIf(payload_len > 0) AS data_segments,
         sum(payload_len) AS payload_bytes,
         countIf(retransmission) AS retransmissions,
-        countIf(out_of_order) AS out_of_order,
+        countIf(out_of_order) AS ooo_segments,
+        countIf((retransmission OR out_of_order) AND payload_len > 0) AS late_data,
         countIf(dup_ack) AS duplicate_acks,
         countIf(zero_window) AS zero_windows,
         countIf(reset_after_data) AS resets_after_data,
@@ -118,11 +119,11 @@ SELECT
     data_segments,
     payload_bytes,
     if(max_sample_rate > 1, NULL, retransmissions) AS retransmissions,
-    if(max_sample_rate > 1, NULL, out_of_order) AS out_of_order,
+    if(max_sample_rate > 1, NULL, ooo_segments) AS out_of_order,
     if(max_sample_rate > 1, NULL, duplicate_acks) AS duplicate_acks,
     if(max_sample_rate > 1, NULL, zero_windows) AS zero_windows,
     if(max_sample_rate > 1, NULL, resets_after_data) AS resets_after_data,
     if(max_sample_rate > 1 OR rtt_ns < 0, NULL, round(rtt_ns / 1e6, 3)) AS handshake_rtt_ms
 FROM flow
-ORDER BY max_sample_rate > 1, retransmissions + out_of_order + zero_windows + resets_after_data DESC, duplicate_acks DESC, segments DESC
+ORDER BY max_sample_rate > 1, retransmissions + ooo_segments + zero_windows + resets_after_data DESC, duplicate_acks DESC, segments DESC
 LIMIT {limit:UInt32}

@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,6 +18,8 @@ import (
 	"time"
 
 	"github.com/packetlake/packetlake/collector"
+	"github.com/packetlake/packetlake/detector"
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/schema"
 	"github.com/packetlake/packetlake/test/analytics"
@@ -174,6 +179,90 @@ func TestLiveTCPHealth(t *testing.T) {
 	if tot.Retrans == 0 || tot.OutOfOrder == 0 || tot.DupAcks == 0 || tot.ZeroWindows == 0 || tot.ResetsAfterData == 0 || tot.RTTMicros < 5 {
 		t.Errorf("the lossy path did not produce every kind (%s): the comparison proves too little", tot.counts())
 	}
+
+	// The tcp_health detector, its SQL with the default thresholds over a 10-second window from
+	// the first record, as a cycle of `packetlake detect` binds them, must fire for exactly the
+	// services whose tshark counts cross them (the traffic lasts a few seconds, so all of it is
+	// in the window). Which ones depends on the random drops (an upload sink's small buffer
+	// full of out-of-order data advertises zero windows too); the lossy download service always.
+	first := recs[0].TS
+	for _, r := range recs {
+		first = min(first, r.TS)
+	}
+	const window = 10 * time.Second
+	th := detector.DefaultThresholds()
+	perService := map[string]*health{}
+	for k, h := range want {
+		svc := netip.AddrPortFrom(k.Src, k.SrcPort).String() // the far end's servers
+		if k.Dst == v.Addr && k.DstPort == 80 {
+			svc = netip.AddrPortFrom(k.Dst, k.DstPort).String() // the observed end's
+		}
+		if perService[svc] == nil {
+			perService[svc] = &health{}
+		}
+		perService[svc].DataSegments += h.DataSegments
+		perService[svc].LateData += h.LateData
+		perService[svc].ZeroWindows += h.ZeroWindows
+	}
+	wantFired := map[string]string{}
+	for svc, h := range perService {
+		late := float64(h.LateData)/window.Seconds() >= th.TCPLateMinRate && h.DataSegments > 0 &&
+			float64(h.LateData)/float64(h.DataSegments) >= th.TCPLateMinRatio
+		zero := float64(h.ZeroWindows)/window.Seconds() >= th.TCPZeroWindowMinRate
+		switch {
+		case late && zero:
+			wantFired[svc] = "late segments and zero windows"
+		case late:
+			wantFired[svc] = "late segments"
+		case zero:
+			wantFired[svc] = "zero windows"
+		}
+	}
+	fired := detectTCPHealth(t, ctx, db, time.Unix(0, first), window)
+	if !maps.Equal(fired, wantFired) || !strings.Contains(wantFired[farAddr+":8080"], "late segments") {
+		t.Errorf("tcp_health detector fired %v; from tshark's counts %v (the download service %s:8080 for its late segments at least)", fired, wantFired, farAddr)
+	}
+}
+
+// detectTCPHealth runs the tcp_health detector's SQL over [from, from+window) of db and returns
+// its subjects with their trouble.
+func detectTCPHealth(t *testing.T, ctx context.Context, db string, from time.Time, window time.Duration) map[string]string {
+	t.Helper()
+	sql, err := detector.SQL(detector.TCPHealth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := detector.DefaultThresholds().Params()
+	params["since"] = from.UTC().Format("2006-01-02 15:04:05.000000000")
+	params["until"] = from.Add(window).UTC().Format("2006-01-02 15:04:05.000000000")
+	params["window_seconds"] = fmt.Sprint(window.Seconds())
+	client, err := env.CHConfig(db).Client(chconn.Timeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	out := map[string]string{}
+	err = client.Rows(ctx, sql, params, func(r map[string]json.RawMessage) error {
+		var subject, trouble string
+		if err := json.Unmarshal(r["subject"], &subject); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(r["trouble"], &trouble); err != nil {
+			return err
+		}
+		out[subject] = trouble
+		t.Logf("tcp_health anomaly: %s", mustJSON(r))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("tcp_health detector: %v", err)
+	}
+	return out
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // rttSlack bounds the difference, in microseconds, between a handshake RTT from XDP's

@@ -37,6 +37,7 @@ type health struct {
 	Retrans, OutOfOrder, DupAcks, ZeroWindows, ResetsAfterData int
 	RTTMicros                                                  int64
 	Frames                                                     []int // the capture's frames of the direction (oracle only)
+	DataSegments, LateData                                     int   // segments with payload, and those of them flagged retransmission or out-of-order (oracle only)
 }
 
 func (h health) counts() string {
@@ -102,6 +103,12 @@ func tsharkHealth(t *testing.T, ctx context.Context, pcap string, skip map[int]b
 		}
 		n, _ := strconv.Atoi(c[5])
 		data[k] += n
+		if n > 0 {
+			h.DataSegments++
+			if on(c[7]) == 1 || on(c[8]) == 1 {
+				h.LateData++
+			}
+		}
 		if c[11] != "" {
 			s, err := strconv.ParseFloat(c[11], 64)
 			if err != nil {
