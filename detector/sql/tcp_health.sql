@@ -1,6 +1,6 @@
 -- TCP trouble toward one service: a surge of late (retransmitted or out-of-order) data segments, or of zero windows.
 --
--- The segments block and the flow directions are those of the tcp_health reports (tshark's
+-- The segments and flow blocks below are those of the tcp_health reports (tshark's
 -- analysis of each recorded direction from its own segments: query/TCP_HEALTH.md), over the
 -- window; a service is the address:port a direction goes to (it carried the SYN) or comes from
 -- (it carried the SYN-ACK; without either, the lower port), and both directions count.

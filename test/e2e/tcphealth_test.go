@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +18,10 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/packetlake/packetlake/collector"
+	"github.com/packetlake/packetlake/detector"
+	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
+	"github.com/packetlake/packetlake/query"
 	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/schema"
 	"github.com/packetlake/packetlake/test/analytics"
@@ -190,4 +194,130 @@ func decodeFile(t *testing.T, path string) []record.Packet {
 		out = append(out, p)
 	}
 	return out
+}
+
+// The segments block is the same text in every file that analyses TCP health: the two reports
+// and the detector. The live and capture tests run the flows report; this keeps the others
+// computing the very same flags.
+func TestTCPHealthSegmentsBlockShared(t *testing.T) {
+	block := func(name, sql string) string {
+		start := strings.Index(sql, "-- The segments block")
+		end := strings.Index(sql, "\n,\n-- Per flow direction")
+		if start < 0 || end < start {
+			t.Fatalf("%s: no segments block followed by the flow block", name)
+		}
+		flow := sql[end:]
+		return sql[start:end] + flow[:strings.Index(flow, "\n)\n")]
+	}
+	flows, err := query.ReportByName("tcp_health_flows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	services, err := query.ReportByName("tcp_health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	det, err := detector.SQL(detector.TCPHealth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := block("tcp_health_flows", flows.SQL)
+	for name, sql := range map[string]string{"report tcp_health": services.SQL, "detector tcp_health": det} {
+		if got := block(name, sql); got != want {
+			t.Errorf("%s: the segments and flow blocks differ from tcp_health_flows':\n%s", name, got)
+		}
+	}
+}
+
+// A flow direction that lost records to adaptive sampling is never reported as healthy: the
+// flows report says it was sampled and gives no counts, the service report leaves it out of
+// every count and counts it in flows_sampled. The records are real (ja4/v6.pcap through the
+// BPF program); the sampled copy keeps what the kernel keeps at rate 2 (pl_sample_keep: every
+// SYN, FIN and RST, every other ordinary segment with sample_rate 2).
+func TestTCPHealthSampledFlowsSaySo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	db := env.Database(t)
+	if err := schema.Migrate(ctx, env.CH(t), db); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := analytics.NewCH(env.CHConfig(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole, sampled []record.Packet
+	skip := 0
+	for _, p := range decodeFile(t, filepath.Join(sharedPcaps, "ja4/v6.pcap")) {
+		if p.IPProto != 6 {
+			continue
+		}
+		p.Host = "whole"
+		whole = append(whole, p)
+		p.Host = "sampled"
+		if p.TCPFlags&0x07 == 0 {
+			if skip++; skip%2 == 1 {
+				continue
+			}
+			p.SampleRate = 2
+		}
+		sampled = append(sampled, p)
+	}
+	if err := ch.InsertPackets(ctx, append(whole, sampled...), ""); err != nil {
+		t.Fatal(err)
+	}
+	client, err := env.CHConfig(db).Client(chconn.Timeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	params := map[string]string{"since": "1970-01-01 00:00:00", "until": "2100-01-01 00:00:00", "limit": "1000"}
+	rows := func(report string) []map[string]json.RawMessage {
+		rep, err := query.ReportByName(report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []map[string]json.RawMessage
+		if err := client.Rows(ctx, rep.SQL, params, func(r map[string]json.RawMessage) error { out = append(out, r); return nil }); err != nil {
+			t.Fatalf("%s: %v", report, err)
+		}
+		return out
+	}
+	var sampledRows, nullCounts, wholeRetrans int
+	for _, r := range rows("tcp_health_flows") {
+		host, recorded := string(r["host"]), string(r["recorded"])
+		switch {
+		case host == `"sampled"` && strings.HasPrefix(recorded, `"sampled (up to 1 in 2)`):
+			sampledRows++
+			if string(r["retransmissions"]) == "null" && string(r["duplicate_acks"]) == "null" && string(r["handshake_rtt_ms"]) == "null" {
+				nullCounts++
+			}
+		case host == `"sampled"`:
+			// a direction of only SYN/FIN/RST segments lost nothing: it stays whole
+			if recorded != `"every segment"` {
+				t.Errorf("sampled copy: recorded %s", recorded)
+			}
+		default:
+			var n int
+			json.Unmarshal(r["retransmissions"], &n)
+			wholeRetrans += n
+		}
+	}
+	if sampledRows == 0 || nullCounts != sampledRows {
+		t.Errorf("flows report: %d sampled flow directions, %d of them without counts; want some, all without", sampledRows, nullCounts)
+	}
+	if wholeRetrans == 0 {
+		t.Errorf("flows report: the whole copy of v6.pcap shows no retransmission (tshark finds 2)")
+	}
+	var flowsSampled, serviceRetrans int
+	for _, r := range rows("tcp_health") {
+		var fs, re int
+		json.Unmarshal(r["flows_sampled"], &fs)
+		json.Unmarshal(r["retransmissions"], &re)
+		flowsSampled += fs
+		serviceRetrans += re
+	}
+	if flowsSampled != sampledRows || serviceRetrans != wholeRetrans {
+		t.Errorf("service report: flows_sampled %d, retransmissions %d; want %d (the sampled directions) and %d (the whole copy's alone)",
+			flowsSampled, serviceRetrans, sampledRows, wholeRetrans)
+	}
 }
