@@ -21,6 +21,7 @@ import (
 	"github.com/packetlake/packetlake/detector"
 	"github.com/packetlake/packetlake/internal/chconn"
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
+	"github.com/packetlake/packetlake/query"
 	"github.com/packetlake/packetlake/schema"
 	"github.com/packetlake/packetlake/test/analytics"
 )
@@ -86,7 +87,7 @@ func TestLiveTCPHealth(t *testing.T) {
 
 	// The oracle capture, then the collector.
 	pcap := filepath.Join(dir, "incoming.pcap")
-	stopCapture := startDaemon(t, v.NS, "tcpdump", "listening on", "tcpdump", "-n", "-Q", "in", "-i", v.Name, "-w", pcap, "tcp")
+	stopCapture := startDaemon(t, v.NS, "tcpdump", "listening on", "tcpdump", "-n", "-B", "131072", "-Q", "in", "-i", v.Name, "-w", pcap, "tcp")
 	cfg := collector.DefaultConfig()
 	cfg.Iface, cfg.NetNS, cfg.Hook = v.Name, v.NS, "xdp"
 	cfg.Kafka.Brokers = []string{env.Kafka.Addr()}
@@ -200,9 +201,30 @@ func TestLiveTCPHealth(t *testing.T) {
 		if perService[svc] == nil {
 			perService[svc] = &health{}
 		}
+		perService[svc].Retrans += h.Retrans
+		perService[svc].OutOfOrder += h.OutOfOrder
+		perService[svc].DupAcks += h.DupAcks
+		perService[svc].ResetsAfterData += h.ResetsAfterData
 		perService[svc].DataSegments += h.DataSegments
 		perService[svc].LateData += h.LateData
 		perService[svc].ZeroWindows += h.ZeroWindows
+	}
+	// The per-service report sums the same flow directions: the far end's servers are 'from'
+	// (the recorded direction carried their SYN-ACK), the observed end's web server 'to'.
+	gotSvc := reportServices(t, ctx, db, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	for svc, w := range perService {
+		dir := "from"
+		if svc == netip.AddrPortFrom(v.Addr, 80).String() {
+			dir = "to"
+		}
+		g := gotSvc[svc+" "+dir]
+		if g == nil || g.Retrans != w.Retrans || g.OutOfOrder != w.OutOfOrder || g.DupAcks != w.DupAcks ||
+			g.ZeroWindows != w.ZeroWindows || g.ResetsAfterData != w.ResetsAfterData {
+			t.Errorf("tcp_health %s %s: %v, want tshark's sums %s", svc, dir, g, w.counts())
+		}
+	}
+	if len(gotSvc) != len(perService) {
+		t.Errorf("tcp_health: %d service rows, want %d", len(gotSvc), len(perService))
 	}
 	wantFired := map[string]string{}
 	for svc, h := range perService {
@@ -222,6 +244,46 @@ func TestLiveTCPHealth(t *testing.T) {
 	if !maps.Equal(fired, wantFired) || !strings.Contains(wantFired[farAddr+":8080"], "late segments") {
 		t.Errorf("tcp_health detector fired %v; from tshark's counts %v (the download service %s:8080 for its late segments at least)", fired, wantFired, farAddr)
 	}
+}
+
+// reportServices runs the tcp_health report over [since, until) of db: its rows by
+// "service:port direction".
+func reportServices(t *testing.T, ctx context.Context, db string, since, until time.Time) map[string]*health {
+	t.Helper()
+	rep, err := query.ReportByName("tcp_health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := env.CHConfig(db).Client(chconn.Timeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	params := map[string]string{"since": since.UTC().Format("2006-01-02 15:04:05.000000000"),
+		"until": until.UTC().Format("2006-01-02 15:04:05.000000000"), "limit": "100000"}
+	out := map[string]*health{}
+	err = client.Rows(ctx, rep.SQL, params, func(r map[string]json.RawMessage) error {
+		var svc, dir string
+		var port uint16
+		var h health
+		for k, v := range map[string]any{"service": &svc, "port": &port, "direction": &dir, "retransmissions": &h.Retrans,
+			"out_of_order": &h.OutOfOrder, "duplicate_acks": &h.DupAcks, "zero_windows": &h.ZeroWindows,
+			"resets_after_data": &h.ResetsAfterData} {
+			if err := json.Unmarshal(r[k], v); err != nil {
+				return fmt.Errorf("column %s = %s: %w", k, r[k], err)
+			}
+		}
+		a, err := netip.ParseAddr(svc)
+		if err != nil {
+			return err
+		}
+		out[netip.AddrPortFrom(a, port).String()+" "+dir] = &h
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("tcp_health: %v", err)
+	}
+	return out
 }
 
 // detectTCPHealth runs the tcp_health detector's SQL over [from, from+window) of db and returns

@@ -38,11 +38,12 @@ type health struct {
 	RTTMicros                                                  int64
 	Frames                                                     []int // the capture's frames of the direction (oracle only)
 	DataSegments, LateData                                     int   // segments with payload, and those of them flagged retransmission or out-of-order (oracle only)
+	Segments                                                   int   // segments of the direction
 }
 
 func (h health) counts() string {
-	return fmt.Sprintf("retrans=%d ooo=%d dupack=%d zerowin=%d rst_after_data=%d rtt_us=%d",
-		h.Retrans, h.OutOfOrder, h.DupAcks, h.ZeroWindows, h.ResetsAfterData, h.RTTMicros)
+	return fmt.Sprintf("segments=%d retrans=%d ooo=%d dupack=%d zerowin=%d rst_after_data=%d rtt_us=%d",
+		h.Segments, h.Retrans, h.OutOfOrder, h.DupAcks, h.ZeroWindows, h.ResetsAfterData, h.RTTMicros)
 }
 
 // tsharkHealth is the oracle: tshark's own TCP analysis of pcap, counted per flow direction.
@@ -88,6 +89,7 @@ func tsharkHealth(t *testing.T, ctx context.Context, pcap string, skip map[int]b
 			flows[k] = h
 		}
 		h.Frames = append(h.Frames, frame)
+		h.Segments++
 		on := func(s string) int {
 			if s == "" || s == "0" || s == "False" {
 				return 0
@@ -149,7 +151,7 @@ func reportHealth(t *testing.T, ctx context.Context, db string, since, until tim
 		for k, v := range map[string]any{"host": &host, "source": &src, "destination": &dst, "recorded": &recorded,
 			"src_port": &sp, "dst_port": &dp, "retransmissions": &h.Retrans, "out_of_order": &h.OutOfOrder,
 			"duplicate_acks": &h.DupAcks, "zero_windows": &h.ZeroWindows, "resets_after_data": &h.ResetsAfterData,
-			"handshake_rtt_ms": &rtt} {
+			"handshake_rtt_ms": &rtt, "segments": &h.Segments} {
 			if err := json.Unmarshal(r[k], v); err != nil {
 				return fmt.Errorf("column %s = %s: %w", k, r[k], err)
 			}
@@ -186,6 +188,7 @@ func compareHealth(t *testing.T, where string, want, got map[flowDir]*health, rt
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 	for _, k := range keys {
 		w := want[k]
+		tot.Segments += w.Segments
 		tot.Retrans += w.Retrans
 		tot.OutOfOrder += w.OutOfOrder
 		tot.DupAcks += w.DupAcks
@@ -200,7 +203,7 @@ func compareHealth(t *testing.T, where string, want, got map[flowDir]*health, rt
 			continue
 		}
 		rttOK := (w.RTTMicros < 0) == (g.RTTMicros < 0) && abs64(w.RTTMicros-g.RTTMicros) <= rttSlack
-		if w.Retrans != g.Retrans || w.OutOfOrder != g.OutOfOrder || w.DupAcks != g.DupAcks ||
+		if w.Segments != g.Segments || w.Retrans != g.Retrans || w.OutOfOrder != g.OutOfOrder || w.DupAcks != g.DupAcks ||
 			w.ZeroWindows != g.ZeroWindows || w.ResetsAfterData != g.ResetsAfterData || !rttOK {
 			t.Errorf("%s %s:\n tshark     %s\n packetlake %s", where, k, w.counts(), g.counts())
 		}
