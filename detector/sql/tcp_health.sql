@@ -9,7 +9,8 @@
 -- Linux's fast retransmissions on a short path arrive that soon: they are the loss a LAN shows.
 -- Fires when late data segments reach tcp_late_min_rate per second and tcp_late_min_ratio of
 -- the service's data segments, or zero-window segments reach tcp_zero_window_min_rate per
--- second. Flow directions that lost records to sampling are left out (and counted in
+-- second. Zero windows count only in flow directions that also advertised an open window: a
+-- receiver whose window closed, not a flood of crafted segments that all say 0. Flow directions that lost records to sampling are left out (and counted in
 -- flows_sampled): holes would read as loss. score = the larger of the two rates over its
 -- threshold.
 -- Reads packets, not detect_recent (which lacks sequence numbers and windows): a cycle reads
@@ -21,7 +22,8 @@
 -- capture holding only that direction (query/TCP_HEALTH.md has the rules and what this cannot
 -- see). Segments are taken in capture order (ts, then the collector's seq); sequence numbers
 -- relative to the flow's first segment (flows of more than 2 GiB per direction within the range
--- are not supported).
+-- are not supported). Segments with a kernel parse error (a cut header) are left out; an L7
+-- parse error (a truncated DNS, TLS, HTTP or QUIC payload) leaves the TCP header whole.
 WITH
 -- 1: one row per recorded TCP segment, numbered within its flow direction in capture order
 s1 AS (
@@ -35,7 +37,8 @@ s1 AS (
         rel + payload_len + (bitAnd(tcp_flags, 0x03) != 0) AS seg_end,
         row_number() OVER upto AS n
     FROM packets
-    WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)} AND ip_proto = 6 AND parse_error = ''
+    WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)} AND ip_proto = 6
+        AND (parse_error = '' OR match(parse_error, '^(dns|tls|http|quic)_'))
     WINDOW upto AS (PARTITION BY host, iface, src_addr, dst_addr, src_port, dst_port ORDER BY ts, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),
 -- 2: the state before each segment: highest sequence end so far (tshark's nextseq), previous window and ack
@@ -103,6 +106,7 @@ flow AS (
         countIf(reset_after_data) AS resets_after_data,
         any(handshake_rtt_ns) AS rtt_ns,
         max(sample_rate) AS max_sample_rate,
+        max(tcp_window) AS max_window,
         countIf(syn AND NOT ack) > 0 AS saw_syn,
         countIf(syn AND ack) > 0 AS saw_syn_ack
     FROM seg
@@ -115,7 +119,7 @@ by_service AS (
         if(to_service, dst_addr, src_addr) AS service_addr,
         if(to_service, dst_port, src_port) AS service_port,
         max_sample_rate > 1 AS sampled,
-        late_data > 0 OR zero_windows > 0 AS troubled,
+        late_data > 0 OR (zero_windows > 0 AND max_window > 0) AS troubled,
         if(to_service, src_addr, dst_addr) AS peer_addr
     FROM flow
 )
@@ -129,7 +133,7 @@ SELECT
     sumIf(late_data, NOT sampled) AS late_data_segments,
     sumIf(retransmissions, NOT sampled) AS retransmissions,
     sumIf(ooo_segments, NOT sampled) AS out_of_order,
-    sumIf(zero_windows, NOT sampled) AS zero_windows,
+    sumIf(zero_windows, NOT sampled AND max_window > 0) AS zero_windows,
     sumIf(duplicate_acks, NOT sampled) AS duplicate_acks,
     round(late_data_segments / {window_seconds:Float64}, 1) AS late_rate,
     round(if(data_segments = 0, 0, late_data_segments / data_segments), 4) AS late_ratio,

@@ -16,7 +16,8 @@
 -- capture holding only that direction (query/TCP_HEALTH.md has the rules and what this cannot
 -- see). Segments are taken in capture order (ts, then the collector's seq); sequence numbers
 -- relative to the flow's first segment (flows of more than 2 GiB per direction within the range
--- are not supported).
+-- are not supported). Segments with a kernel parse error (a cut header) are left out; an L7
+-- parse error (a truncated DNS, TLS, HTTP or QUIC payload) leaves the TCP header whole.
 WITH
 -- 1: one row per recorded TCP segment, numbered within its flow direction in capture order
 s1 AS (
@@ -30,7 +31,8 @@ s1 AS (
         rel + payload_len + (bitAnd(tcp_flags, 0x03) != 0) AS seg_end,
         row_number() OVER upto AS n
     FROM packets
-    WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)} AND ip_proto = 6 AND parse_error = ''
+    WHERE ts >= {since:DateTime64(9)} AND ts < {until:DateTime64(9)} AND ip_proto = 6
+        AND (parse_error = '' OR match(parse_error, '^(dns|tls|http|quic)_'))
     WINDOW upto AS (PARTITION BY host, iface, src_addr, dst_addr, src_port, dst_port ORDER BY ts, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),
 -- 2: the state before each segment: highest sequence end so far (tshark's nextseq), previous window and ack
@@ -98,6 +100,7 @@ flow AS (
         countIf(reset_after_data) AS resets_after_data,
         any(handshake_rtt_ns) AS rtt_ns,
         max(sample_rate) AS max_sample_rate,
+        max(tcp_window) AS max_window,
         countIf(syn AND NOT ack) > 0 AS saw_syn,
         countIf(syn AND ack) > 0 AS saw_syn_ack
     FROM seg

@@ -208,6 +208,9 @@ func TestLiveTCPHealth(t *testing.T) {
 		perService[svc].DataSegments += h.DataSegments
 		perService[svc].LateData += h.LateData
 		perService[svc].ZeroWindows += h.ZeroWindows
+		if h.MaxWindow > 0 { // the detector's rule: a window that was open, then closed
+			perService[svc].ClosedWindows += h.ZeroWindows
+		}
 	}
 	// The per-service report sums the same flow directions: the far end's servers are 'from'
 	// (the recorded direction carried their SYN-ACK), the observed end's web server 'to'.
@@ -230,7 +233,7 @@ func TestLiveTCPHealth(t *testing.T) {
 	for svc, h := range perService {
 		late := float64(h.LateData)/window.Seconds() >= th.TCPLateMinRate && h.DataSegments > 0 &&
 			float64(h.LateData)/float64(h.DataSegments) >= th.TCPLateMinRatio
-		zero := float64(h.ZeroWindows)/window.Seconds() >= th.TCPZeroWindowMinRate
+		zero := float64(h.ClosedWindows)/window.Seconds() >= th.TCPZeroWindowMinRate
 		switch {
 		case late && zero:
 			wantFired[svc] = "late segments and zero windows"

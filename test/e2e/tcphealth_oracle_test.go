@@ -39,6 +39,8 @@ type health struct {
 	Frames                                                     []int // the capture's frames of the direction (oracle only)
 	DataSegments, LateData                                     int   // segments with payload, and those of them flagged retransmission or out-of-order (oracle only)
 	Segments                                                   int   // segments of the direction
+	MaxWindow                                                  int   // the largest window advertised, unscaled (oracle only)
+	ClosedWindows                                              int   // zero windows of directions that advertised an open one too (oracle only)
 }
 
 func (h health) counts() string {
@@ -53,7 +55,7 @@ func tsharkHealth(t *testing.T, ctx context.Context, pcap string, skip map[int]b
 	t.Helper()
 	fields := []string{"frame.number", "_ws.col.Source", "_ws.col.Destination", "tcp.srcport", "tcp.dstport",
 		"tcp.len", "tcp.flags.reset", "tcp.analysis.retransmission", "tcp.analysis.out_of_order",
-		"tcp.analysis.duplicate_ack", "tcp.analysis.zero_window", "tcp.analysis.initial_rtt"}
+		"tcp.analysis.duplicate_ack", "tcp.analysis.zero_window", "tcp.analysis.initial_rtt", "tcp.window_size_value"}
 	args := []string{"-n", "-r", pcap, "-Y", "tcp", "-T", "fields", "-E", "occurrence=l"}
 	for _, f := range fields {
 		args = append(args, "-e", f)
@@ -105,6 +107,9 @@ func tsharkHealth(t *testing.T, ctx context.Context, pcap string, skip map[int]b
 		}
 		n, _ := strconv.Atoi(c[5])
 		data[k] += n
+		if w, _ := strconv.Atoi(c[12]); w > h.MaxWindow {
+			h.MaxWindow = w
+		}
 		if n > 0 {
 			h.DataSegments++
 			if on(c[7]) == 1 || on(c[8]) == 1 {
