@@ -213,6 +213,15 @@ func compareHealth(t *testing.T, where string, want, got map[flowDir]*health, rt
 			t.Errorf("%s %s:\n tshark     %s\n packetlake %s", where, k, w.counts(), g.counts())
 		}
 	}
+	var worst int64
+	for k, w := range want {
+		if g := got[k]; g != nil && w.RTTMicros >= 0 && g.RTTMicros >= 0 {
+			worst = max(worst, abs64(w.RTTMicros-g.RTTMicros))
+		}
+	}
+	if tot.RTTMicros > 0 {
+		t.Logf("%s: handshake RTTs differ from tshark's by at most %d µs", where, worst)
+	}
 	for k := range got {
 		if want[k] == nil {
 			t.Errorf("%s %s: a report row (%s) tshark has no frame of", where, k, got[k].counts())
