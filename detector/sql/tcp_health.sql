@@ -147,7 +147,7 @@ SELECT
              topKIf(5)(peer_addr, NOT sampled AND troubled)) AS top_peers,
     toUnixTimestamp64Milli(toDateTime64(min(first_seen), 3)) AS window_start_ms,
     toUnixTimestamp64Milli(toDateTime64(max(last_seen), 3)) AS window_end_ms,
-    arrayConcat([service], top_peers) AS addresses
+    [service] AS addresses
 FROM by_service
 GROUP BY service_addr, service_port
 HAVING (late_rate >= {tcp_late_min_rate:Float64} AND late_ratio >= {tcp_late_min_ratio:Float64})
