@@ -74,6 +74,9 @@ type Thresholds struct {
 	DNSTunnelMinLength   float64 // their average length in characters (20)
 	DNSTunnelMinEntropy  float64 // their average entropy, bits per character (3.5)
 	VolumeMinRate        float64 // packets/s to one address, whatever its baseline (1000)
+	TCPLateMinRate       float64 // late (retransmitted or out-of-order) data segments/s of one service (10)
+	TCPLateMinRatio      float64 // and at least this share of its data segments (0.05)
+	TCPZeroWindowMinRate float64 // or zero-window segments/s of one service (1)
 	VolumeFactor         float64 // times the baseline mean (10)
 	VolumeSigmas         float64 // baseline standard deviations above its mean (6)
 	VolumeBaseline       time.Duration
@@ -109,6 +112,9 @@ func DefaultThresholds() Thresholds {
 		DNSTunnelMinLength:   20,
 		DNSTunnelMinEntropy:  3.5,
 		VolumeMinRate:        1000,
+		TCPLateMinRate:       10,
+		TCPLateMinRatio:      0.05,
+		TCPZeroWindowMinRate: 1,
 		VolumeFactor:         10,
 		VolumeSigmas:         6,
 		VolumeBaseline:       10 * time.Minute,
@@ -123,19 +129,22 @@ func (t Thresholds) Params() map[string]string { return t.params() }
 func (t Thresholds) params() map[string]string {
 	f := func(v float64) string { return fmt.Sprint(v) }
 	return map[string]string{
-		"syn_flood_min_rate":      f(t.SYNFloodMinRate),
-		"syn_flood_max_completed": f(t.SYNFloodMaxCompleted),
-		"port_scan_min_ports":     f(t.PortScanMinPorts),
-		"host_sweep_min_hosts":    f(t.HostSweepMinHosts),
-		"icmp_flood_min_rate":     f(t.ICMPFloodMinRate),
-		"udp_flood_min_rate":      f(t.UDPFloodMinRate),
-		"dns_tunnel_min_names":    f(t.DNSTunnelMinNames),
-		"dns_tunnel_min_length":   f(t.DNSTunnelMinLength),
-		"dns_tunnel_min_entropy":  f(t.DNSTunnelMinEntropy),
-		"volume_min_rate":         f(t.VolumeMinRate),
-		"volume_factor":           f(t.VolumeFactor),
-		"volume_sigmas":           f(t.VolumeSigmas),
-		"volume_baseline_seconds": fmt.Sprint(int(t.VolumeBaseline.Seconds())),
+		"syn_flood_min_rate":       f(t.SYNFloodMinRate),
+		"syn_flood_max_completed":  f(t.SYNFloodMaxCompleted),
+		"port_scan_min_ports":      f(t.PortScanMinPorts),
+		"host_sweep_min_hosts":     f(t.HostSweepMinHosts),
+		"icmp_flood_min_rate":      f(t.ICMPFloodMinRate),
+		"udp_flood_min_rate":       f(t.UDPFloodMinRate),
+		"dns_tunnel_min_names":     f(t.DNSTunnelMinNames),
+		"dns_tunnel_min_length":    f(t.DNSTunnelMinLength),
+		"dns_tunnel_min_entropy":   f(t.DNSTunnelMinEntropy),
+		"volume_min_rate":          f(t.VolumeMinRate),
+		"tcp_late_min_rate":        f(t.TCPLateMinRate),
+		"tcp_late_min_ratio":       f(t.TCPLateMinRatio),
+		"tcp_zero_window_min_rate": f(t.TCPZeroWindowMinRate),
+		"volume_factor":            f(t.VolumeFactor),
+		"volume_sigmas":            f(t.VolumeSigmas),
+		"volume_baseline_seconds":  fmt.Sprint(int(t.VolumeBaseline.Seconds())),
 	}
 }
 
@@ -182,11 +191,15 @@ func (c Config) Validate() error {
 		"syn-flood-min-rate": t.SYNFloodMinRate, "port-scan-min-ports": t.PortScanMinPorts,
 		"host-sweep-min-hosts": t.HostSweepMinHosts, "icmp-flood-min-rate": t.ICMPFloodMinRate,
 		"udp-flood-min-rate": t.UDPFloodMinRate, "dns-tunnel-min-names": t.DNSTunnelMinNames,
-		"volume-min-rate": t.VolumeMinRate,
+		"volume-min-rate": t.VolumeMinRate, "tcp-late-min-rate": t.TCPLateMinRate,
+		"tcp-zero-window-min-rate": t.TCPZeroWindowMinRate,
 	} {
 		if v <= 0 {
 			return fmt.Errorf("detector: %s must be positive (%v)", name, v)
 		}
+	}
+	if t.TCPLateMinRatio < 0 || t.TCPLateMinRatio > 1 {
+		return fmt.Errorf("detector: tcp-late-min-ratio %v: a ratio between 0 and 1", t.TCPLateMinRatio)
 	}
 	if t.SYNFloodMaxCompleted < 0 || t.SYNFloodMaxCompleted > 1 {
 		return fmt.Errorf("detector: syn-flood-max-completed %v: a ratio between 0 and 1", t.SYNFloodMaxCompleted)

@@ -18,10 +18,11 @@ const (
 	UDPFlood    = "udp_flood"
 	DNSTunnel   = "dns_tunnel"
 	VolumeSpike = "volume_spike"
+	TCPHealth   = "tcp_health"
 )
 
 // Kinds lists every detector, in the order a cycle reports them.
-var Kinds = []string{SYNFlood, PortScan, HostSweep, ICMPFlood, UDPFlood, DNSTunnel, VolumeSpike}
+var Kinds = []string{SYNFlood, PortScan, HostSweep, ICMPFlood, UDPFlood, DNSTunnel, VolumeSpike, TCPHealth}
 
 //go:embed sql/*.sql
 var sqlFiles embed.FS

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   clang llvm libbpf-dev bpftool   # build the BPF program (make generate)
   iproute2 ethtool                # network namespaces and veth pairs for tests and the demo
-  nftables                        # kernel drop reasons: the drops test's netfilter drop rule
+  nftables                        # netfilter drop rules: the drops test and the TCP health lossy path
   tcpreplay tshark tcpdump        # replay real captures; tshark is the tests' oracle
   nmap hping3 bind9-dnsutils curl openssl iputils-ping  # real traffic and attacks for tests and the demo
   dnsmasq-base nginx-light        # local DNS and HTTP(S) servers inside test namespaces

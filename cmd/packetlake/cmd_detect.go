@@ -61,6 +61,9 @@ func setupDetect() (*flag.FlagSet, func(context.Context) error) {
 	fs.Float64Var(&t.VolumeFactor, "volume-factor", t.VolumeFactor, "volume_spike: and at least this many times its baseline mean")
 	fs.Float64Var(&t.VolumeSigmas, "volume-sigmas", t.VolumeSigmas, "volume_spike: and at least this many baseline standard deviations above the mean")
 	fs.DurationVar(&t.VolumeBaseline, "volume-baseline", t.VolumeBaseline, "volume_spike: learn the baseline over this long before the window (at most 50m)")
+	fs.Float64Var(&t.TCPLateMinRate, "tcp-late-min-rate", t.TCPLateMinRate, "tcp_health: retransmitted or out-of-order data segments per second of one service (both directions)")
+	fs.Float64Var(&t.TCPLateMinRatio, "tcp-late-min-ratio", t.TCPLateMinRatio, "tcp_health: and at least this share of its data segments")
+	fs.Float64Var(&t.TCPZeroWindowMinRate, "tcp-zero-window-min-rate", t.TCPZeroWindowMinRate, "tcp_health: or zero-window segments per second of one service")
 	metrics := addMetricsFlags(fs, ":9466")
 	logf := addLogFlags(fs)
 	return fs, func(ctx context.Context) error {

@@ -5,8 +5,9 @@ import { trafficView } from './traffic.js';
 import { packetsView } from './packets.js';
 import { anomaliesView } from './anomalies.js';
 import { pipelineView } from './pipeline.js';
+import { tcpView } from './tcp.js';
 
-const views = { traffic: trafficView, packets: packetsView, anomalies: anomaliesView, pipeline: pipelineView };
+const views = { traffic: trafficView, packets: packetsView, anomalies: anomaliesView, pipeline: pipelineView, tcp: tcpView };
 
 export function navigate(url, { replace = false } = {}) {
   if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);

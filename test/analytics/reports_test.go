@@ -562,10 +562,14 @@ var reportChecks = map[string]reportCheck{
 }
 
 // reportsTestedElsewhere are the reports over more than the packets table, each checked by its own
-// test with rows made for it (the known dataset is packets only).
+// test with rows made for it (the known dataset is packets only), and the TCP health reports,
+// checked against tshark's analysis of captures and of live traffic (their rules are tshark's,
+// not a few lines of Go).
 var reportsTestedElsewhere = map[string]string{
-	"loss_budget":   "TestLossBudgetReport",
-	"top_receivers": "TestLiveReceivers (test/e2e: flows named by real nginx and dnsmasq)",
+	"loss_budget":      "TestLossBudgetReport",
+	"top_receivers":    "TestLiveReceivers (test/e2e: flows named by real nginx and dnsmasq)",
+	"tcp_health":       "test/e2e TestTCPHealthSampledFlowsSaySo, console TestBrowserTCPHealth",
+	"tcp_health_flows": "test/e2e TestTCPHealthCapturesMatchTshark, TestLiveTCPHealth",
 }
 
 // same says whether a report's JSON value equals the expected Go value, and how it read it.
