@@ -60,6 +60,9 @@ func (s *L7State) ParseL7(p *Packet, k Kernel) {
 		p.DNSID, p.DNSQName, p.DNSQType, p.DNSRCode, p.DNSAnswers = d.ID, d.QName, d.QType, d.RCode, d.Answers
 		if d.IsResponse {
 			p.DNSIsResponse = 1
+			if d.Answers > 0 {
+				p.DNSAnswerAddrs = string(l7.AppendDNSAnswerAddrs(nil, k.Snippet, p.IPProto == ipProtoTCP))
+			}
 		}
 	case schema.L7TLS:
 		var h l7.ClientHello
