@@ -1,10 +1,16 @@
 -- 5-tuples with the most bytes.
+-- src_country, src_asn (GeoIP) and src_name, dst_name (passive DNS: DNS answers, TLS SNI, HTTP
+-- Host) come from packetlake enrich's dictionaries; '' and 0 when not loaded or not known.
 SELECT
     if(src_addr BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(src_addr)), IPv6NumToString(src_addr)) AS source,
     src_port,
     if(dst_addr BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(dst_addr)), IPv6NumToString(dst_addr)) AS destination,
     dst_port,
     ip_proto,
+    dictGet('geoip_country_dict', 'country_code', src_addr) AS src_country,
+    dictGet('geoip_asn_dict', 'asn', src_addr) AS src_asn,
+    dictGet('passive_dns_dict', 'name', tuple(src_addr)) AS src_name,
+    dictGet('passive_dns_dict', 'name', tuple(dst_addr)) AS dst_name,
     sum(sample_rate) AS packets,
     sum(pkt_len * sample_rate) AS bytes,
     min(ts) AS first_seen,
