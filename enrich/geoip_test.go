@@ -31,7 +31,7 @@ type geoNet struct {
 
 // writeMMDB writes a MaxMind DB of dbType with the networks, through MaxMind's own writer, and
 // renames it into place (as a database updater does) so a reader never sees half a file.
-func writeMMDB(t *testing.T, path, dbType string, nets []geoNet) {
+func writeMMDB(t testing.TB, path, dbType string, nets []geoNet) {
 	t.Helper()
 	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24, IncludeReservedNetworks: true, BuildEpoch: 1_800_000_000})
 	if err != nil {
