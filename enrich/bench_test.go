@@ -120,6 +120,8 @@ func BenchmarkEnrichment(b *testing.B) {
 	}
 	mp, me := med(plain), med(enriched)
 	n, _ := ch.Uint(ctx, "SELECT count() FROM passive_dns")
+	colBytes, _ := ch.Uint(ctx, "SELECT data_compressed_bytes FROM system.columns WHERE database = currentDatabase() AND table = 'packets' AND name = 'dns_answer_addrs'")
+	b.ReportMetric(float64(colBytes)/float64(rows), "dns_answer_addrs_B/row")
 	b.ReportMetric(float64(rows), "rows")
 	b.ReportMetric(float64(rows/20), "sources")
 	b.ReportMetric(mp, "plain_ms")

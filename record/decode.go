@@ -61,7 +61,8 @@ func (s *L7State) ParseL7(p *Packet, k Kernel) {
 		if d.IsResponse {
 			p.DNSIsResponse = 1
 			if d.Answers > 0 {
-				p.DNSAnswerAddrs = string(l7.AppendDNSAnswerAddrs(nil, k.Snippet, p.IPProto == ipProtoTCP))
+				var buf [256]byte // most answer lists fit: one allocation, the string
+				p.DNSAnswerAddrs = string(l7.AppendDNSAnswerAddrs(buf[:0], k.Snippet, p.IPProto == ipProtoTCP))
 			}
 		}
 	case schema.L7TLS:
