@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 	"github.com/packetlake/packetlake/internal/testkit/testpcaps"
+	"github.com/packetlake/packetlake/record"
 	"github.com/packetlake/packetlake/test/analytics"
 )
 
@@ -214,4 +216,59 @@ func TestPassiveDNSFromCaptures(t *testing.T) {
 		}
 		break
 	}
+}
+
+// TestPassiveDNSFailureCountedAndRetried: a cycle that fails (passive_dns gone) is logged,
+// counted, and its window read again by the next cycle once the table is back; a server that
+// does not answer makes Start fail with a clear error.
+func TestPassiveDNSFailureCountedAndRetried(t *testing.T) {
+	db, ch := migrated(t)
+	cfg := DefaultConfig()
+	cfg.ClickHouse = env.CHConfig(db)
+	cfg.PassiveDNSInterval = 50 * time.Millisecond
+	cfg.PassiveDNSBackfill = 0
+	cfg.PassiveDNSOverlap = 0 // so only a window kept after its failure can still hold the packet below
+	e, err := New(cfg, Dependencies{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	ddl, err := ch.Query(testCtx(t), "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'passive_dns'")
+	if err != nil || len(ddl) != 1 {
+		t.Fatalf("read passive_dns DDL: %v %v", ddl, err)
+	}
+	if err := ch.Exec(testCtx(t), "DROP TABLE passive_dns SYNC SETTINGS check_table_dependencies = 0"); err != nil {
+		t.Fatal(err)
+	}
+	dropped := time.Now() // every cycle started from here on fails; one that succeeded ended before
+	waitFor(t, "a failed cycle counted", func() (bool, error) { return testutil.ToFloat64(e.m.pdnsErrors) >= 1, nil })
+	// A DNS answer captured at the drop, stored after failed cycles whose windows covered it:
+	// without overlap, only a cycle that kept their window can read it.
+	p := pkt("192.0.2.53", "10.0.0.1", 1, dropped)[0]
+	p.IPProto, p.SrcPort, p.DNSIsResponse, p.DNSQName, p.DNSAnswers, p.DNSAnswerAddrs = 17, 53, 1, "back.example", 1, "198.51.100.9"
+	if err := ch.InsertPackets(testCtx(t), []record.Packet{p}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Exec(testCtx(t), strings.ReplaceAll(ddl[0], `\'`, `'`)); err != nil {
+		t.Fatalf("re-create passive_dns: %v", err)
+	}
+	waitFor(t, "the name in passive_dns", func() (bool, error) {
+		n, err := ch.Uint(testCtx(t), "SELECT count() FROM passive_dns WHERE name = 'back.example' AND addr = toIPv6('198.51.100.9')")
+		return n == 1, err
+	})
+
+	down := cfg
+	down.ClickHouse.HTTPAddr = testinfra.FreeAddr(t)
+	e2, err := New(down, Dependencies{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e2.Start(testCtx(t))
+	if err == nil || !strings.Contains(err.Error(), down.ClickHouse.HTTPAddr) {
+		t.Errorf("Start against a server that is down: %v, want an error naming %s", err, down.ClickHouse.HTTPAddr)
+	}
+	e2.Stop()
 }
