@@ -237,3 +237,53 @@ func TestGeoIPLoadAndReload(t *testing.T) {
 		t.Errorf("geoip_loads has %d rows after a restart (%v), want 4: unchanged files are not loaded again", n, err)
 	}
 }
+
+// TestGeoIPIPinfoLayout: IPinfo's flat records (country_code, country, asn "AS…", as_name), one
+// file given as both the country and the ASN database, fill the same dictionaries.
+func TestGeoIPIPinfoLayout(t *testing.T) {
+	db, ch := migrated(t)
+	path := filepath.Join(t.TempDir(), "ipinfo_lite.mmdb")
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "ipinfo country_asn.mmdb", RecordSize: 24, IncludeReservedNetworks: true, BuildEpoch: 1_800_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []struct{ prefix, cc, country, asn, org string }{
+		{"192.0.2.0/24", "CH", "Switzerland", "AS64496", "Beispiel AG"},
+		{"2001:db8::/32", "CA", "Canada", "AS64497", "Example Inc."},
+	} {
+		_, ipnet, _ := net.ParseCIDR(n.prefix)
+		if err := w.Insert(ipnet, mmdbtype.Map{"country_code": mmdbtype.String(n.cc), "country": mmdbtype.String(n.country),
+			"asn": mmdbtype.String(n.asn), "as_name": mmdbtype.String(n.org)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cfg := DefaultConfig()
+	cfg.ClickHouse = env.CHConfig(db)
+	cfg.GeoIPCountry, cfg.GeoIPASN = path, path
+	cfg.PassiveDNS = false
+	e, err := New(cfg, Dependencies{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	for addr, want := range map[string]string{
+		"192.0.2.77":   "CH|Switzerland|||0|0|64496|Beispiel AG",
+		"2001:db8::42": "CA|Canada|||0|0|64497|Example Inc.",
+		"198.51.100.1": "||||0|0|0|",
+	} {
+		if got := dictAnswers(t, ch, db, addr); got != want {
+			t.Errorf("%s: %q, want %q", addr, got, want)
+		}
+	}
+}
