@@ -287,3 +287,32 @@ func TestGeoIPIPinfoLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestGeoIPCityFillsCountry: with a City database and no Country one, the country dictionary
+// answers from the City file, as MaxMind's reader does from it.
+func TestGeoIPCityFillsCountry(t *testing.T) {
+	db, ch := migrated(t)
+	path := filepath.Join(t.TempDir(), "GeoLite2-City.mmdb")
+	writeMMDB(t, path, "GeoLite2-City", countryNets)
+	cfg := DefaultConfig()
+	cfg.ClickHouse = env.CHConfig(db)
+	cfg.GeoIPCity = path
+	cfg.PassiveDNS = false
+	e, err := New(cfg, Dependencies{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	for _, a := range probes {
+		r := lookup(t, path, a)
+		want := fmt.Sprintf("%s|%s|%s|%v|%v", r.Country.ISOCode, r.Country.Names["en"], r.City.Names["en"], r.Location.Latitude, r.Location.Longitude)
+		got := dictAnswers(t, ch, db, a)
+		f := strings.Split(got, "|")
+		if g := strings.Join([]string{f[0], f[1], f[2], f[4], f[5]}, "|"); g != want {
+			t.Errorf("%s: ClickHouse %q, MaxMind's reader %q", a, g, want)
+		}
+	}
+}
