@@ -80,7 +80,7 @@ func (s *Server) packetsQuery(ctx context.Context, v url.Values) (*packetsRespon
 	return resp, nil
 }
 
-// originColumns are where each end comes from (packetlake enrich's dictionaries; ” and 0 while
+// originColumns are where each end comes from (packetlake enrich's dictionaries; empty and 0 while
 // nothing is loaded or known): shown in the details, not stored columns, so not in the exports.
 const originColumns = "dictGet('geoip_country_dict', 'country_code', src_addr) AS src_country, " +
 	"dictGet('geoip_asn_dict', 'asn', src_addr) AS src_asn, dictGet('geoip_asn_dict', 'asn_org', src_addr) AS src_as_org, " +
