@@ -248,7 +248,7 @@ func TestPassiveDNSFailureCountedAndRetried(t *testing.T) {
 	// A DNS answer captured at the drop, stored after failed cycles whose windows covered it:
 	// without overlap, only a cycle that kept their window can read it.
 	p := pkt("192.0.2.53", "10.0.0.1", 1, dropped)[0]
-	p.IPProto, p.SrcPort, p.DNSIsResponse, p.DNSQName, p.DNSAnswers, p.DNSAnswerAddrs = 17, 53, 1, "back.example", 1, "198.51.100.9"
+	p.IPProto, p.SrcPort, p.DNSIsResponse, p.DNSQName, p.DNSAnswers, p.DNSAnswerIPs = 17, 53, 1, "back.example", 1, "198.51.100.9"
 	if err := ch.InsertPackets(testCtx(t), []record.Packet{p}, ""); err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestReportsShowEnrichment(t *testing.T) {
 	// A DNS response from 192.0.2.53 naming 198.51.100.7, and a ClientHello naming 2001:db8:1::9.
 	dns := pkt("192.0.2.53", "10.0.0.1", 1, base)[0]
 	dns.IPProto, dns.SrcPort, dns.DstPort = 17, 53, 33333
-	dns.DNSIsResponse, dns.DNSQName, dns.DNSAnswers, dns.DNSAnswerAddrs = 1, "www.example.net", 1, "198.51.100.7"
+	dns.DNSIsResponse, dns.DNSQName, dns.DNSAnswers, dns.DNSAnswerIPs = 1, "www.example.net", 1, "198.51.100.7"
 	hello := pkt("10.9.9.9", "2001:db8:1::9", 1, base.Add(time.Second))[0]
 	hello.TLSSNI = "api.example.org"
 	ps = append(ps, dns, hello)

@@ -62,7 +62,7 @@ func (s *L7State) ParseL7(p *Packet, k Kernel) {
 			p.DNSIsResponse = 1
 			if d.Answers > 0 {
 				var buf [256]byte // most answer lists fit: one allocation, the string
-				p.DNSAnswerAddrs = string(l7.AppendDNSAnswerAddrs(buf[:0], k.Snippet, p.IPProto == ipProtoTCP))
+				p.DNSAnswerIPs = string(l7.AppendDNSAnswerIPs(buf[:0], k.Snippet, p.IPProto == ipProtoTCP))
 			}
 		}
 	case schema.L7TLS:

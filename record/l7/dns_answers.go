@@ -11,7 +11,7 @@ const (
 	dnsClassIN  = 1
 )
 
-// AppendDNSAnswerAddrs appends to dst the addresses of the A and AAAA records in the answer
+// AppendDNSAnswerIPs appends to dst the addresses of the A and AAAA records in the answer
 // section of the DNS message in b, as text separated by single spaces (IPv4 dotted), and
 // returns it. It is what passive DNS ties the question's name to (schema column
 // dns_answer_addrs). overTCP as for ParseDNS.
@@ -20,7 +20,7 @@ const (
 // the records read whole before that are still true answers, so a cut or malformed record ends
 // the list without an error; ParseDNS reports the message's errors. Records of another class
 // than IN are skipped (mDNS sets the top "cache flush" bit of the class, which is masked).
-func AppendDNSAnswerAddrs(dst, b []byte, overTCP bool) []byte {
+func AppendDNSAnswerIPs(dst, b []byte, overTCP bool) []byte {
 	if overTCP {
 		if len(b) < 2 {
 			return dst

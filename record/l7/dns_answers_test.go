@@ -13,11 +13,11 @@ import (
 	"github.com/packetlake/packetlake/schema"
 )
 
-// TestOracleDNSAnswerAddrs compares the answer addresses read from every DNS response of the
+// TestOracleDNSAnswerIPs compares the answer addresses read from every DNS response of the
 // shared real captures with tshark's. tshark lists the A and AAAA values of all three sections
 // in order; the answers are the first dns.count.answers records, so the expected addresses are
 // the first k of dns.a and of dns.aaaa, k counted over the answer records' types (class IN).
-func TestOracleDNSAnswerAddrs(t *testing.T) {
+func TestOracleDNSAnswerIPs(t *testing.T) {
 	var captures []string
 	for _, dir := range []string{"tcpdump", "ja4"} {
 		m, _ := filepath.Glob(filepath.Join(pcapDir, dir, "*.pcap*"))
@@ -46,7 +46,7 @@ func TestOracleDNSAnswerAddrs(t *testing.T) {
 				t.Fatal(err)
 			}
 			snip := full[:min(len(full), schema.SnippetHeadMax)]
-			got := strings.Fields(string(AppendDNSAnswerAddrs(nil, snip, overTCP)))
+			got := strings.Fields(string(AppendDNSAnswerIPs(nil, snip, overTCP)))
 			want := expectedAnswers(t, f)
 			where := filepath.Base(capture) + " frame " + f["frame.number"]
 			responses++
@@ -142,18 +142,18 @@ func tsharkAll(t *testing.T, capture string, fields []string) [][]string {
 	return rows
 }
 
-// TestDNSAnswerAddrsBadInput: cut, looping and lying messages end the list, never panic.
-func TestDNSAnswerAddrsBadInput(t *testing.T) {
+// TestDNSAnswerIPsBadInput: cut, looping and lying messages end the list, never panic.
+func TestDNSAnswerIPsBadInput(t *testing.T) {
 	// A response for a.example with two answers: A 192.0.2.1 then AAAA 2001:db8::1.
 	msg := []byte{0, 1, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
 		1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,
 		0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1,
 		0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
-	if got := string(AppendDNSAnswerAddrs(nil, msg, false)); got != "192.0.2.1 2001:db8::1" {
+	if got := string(AppendDNSAnswerIPs(nil, msg, false)); got != "192.0.2.1 2001:db8::1" {
 		t.Fatalf("whole message: %q", got)
 	}
 	for i := range len(msg) {
-		got := string(AppendDNSAnswerAddrs(nil, msg[:i], false))
+		got := string(AppendDNSAnswerIPs(nil, msg[:i], false))
 		want := ""
 		if i >= 43 {
 			want = "192.0.2.1"
@@ -164,26 +164,26 @@ func TestDNSAnswerAddrsBadInput(t *testing.T) {
 	}
 	loop := slices.Clone(msg)
 	loop[27], loop[28] = 0xc0, 27 // the first answer's name points at itself
-	if got := AppendDNSAnswerAddrs(nil, loop, false); len(got) != 0 {
+	if got := AppendDNSAnswerIPs(nil, loop, false); len(got) != 0 {
 		t.Errorf("pointer loop: %q", got)
 	}
 	query := slices.Clone(msg)
 	query[2] &^= 0x80
-	if got := AppendDNSAnswerAddrs(nil, query, false); len(got) != 0 {
+	if got := AppendDNSAnswerIPs(nil, query, false); len(got) != 0 {
 		t.Errorf("a query's records were read: %q", got)
 	}
 }
 
-// BenchmarkDNSAnswerAddrs: what reading the answers adds to a DNS response's parse (the
+// BenchmarkDNSAnswerIPs: what reading the answers adds to a DNS response's parse (the
 // ingester's only new per-row work for passive DNS), on the real responses of payloads.tsv.
-func BenchmarkDNSAnswerAddrs(b *testing.B) {
+func BenchmarkDNSAnswerIPs(b *testing.B) {
 	p := payloads(b)
 	for _, c := range []struct {
 		name    string
 		overTCP bool
 	}{{"dns_response", false}, {"dns_tcp_response", true}} {
 		in := p[c.name]
-		if len(AppendDNSAnswerAddrs(nil, in, c.overTCP)) == 0 {
+		if len(AppendDNSAnswerIPs(nil, in, c.overTCP)) == 0 {
 			b.Fatalf("%s has no A/AAAA answer", c.name)
 		}
 		b.Run(c.name+"/header+question", func(b *testing.B) {
@@ -201,7 +201,7 @@ func BenchmarkDNSAnswerAddrs(b *testing.B) {
 					b.Fatal(err)
 				}
 				var buf [256]byte // as record.ParseL7 does
-				_ = string(AppendDNSAnswerAddrs(buf[:0], in, c.overTCP))
+				_ = string(AppendDNSAnswerIPs(buf[:0], in, c.overTCP))
 			}
 		})
 	}
