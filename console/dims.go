@@ -77,6 +77,16 @@ var dimensions = []dimension{
 	strDim("http_host", "HTTP host", "http"),
 	strDim("http_method", "HTTP method", "http"),
 	strDim("parse_error", "Parse error", ""),
+	// Where it comes from (packetlake enrich): dictionaries over the addresses, so every table
+	// holding the address answers them; '' (0) while nothing is loaded or known. Filter the address.
+	geoDim("src_country", "Source country (GeoIP)", "dictGet('geoip_country_dict', 'country_code', ${src_addr})"),
+	geoDim("src_asn", "Source AS (GeoIP)", "concat('AS', toString(dictGet('geoip_asn_dict', 'asn', ${src_addr})), ' ', dictGet('geoip_asn_dict', 'asn_org', ${src_addr}))"),
+	geoDim("src_name", "Source name (passive DNS)", "dictGet('passive_dns_dict', 'name', tuple(${src_addr}))"),
+	geoDim("dst_name", "Destination name (passive DNS)", "dictGet('passive_dns_dict', 'name', tuple(${dst_addr}))"),
+}
+
+func geoDim(name, title, expr string) dimension {
+	return dimension{Name: name, Title: title, Kind: "string", Expr: expr, GroupOnly: true}
 }
 
 func fmtPrefix(c string) string { return strings.ReplaceAll(prefixExpr, "%[1]s", c) }

@@ -55,8 +55,8 @@ func (s *Server) packetsQuery(ctx context.Context, v url.Values) (*packetsRespon
 	for _, c := range schema.Columns {
 		names = append(names, c.Name)
 	}
-	sql := fmt.Sprintf("SELECT %s FROM packets WHERE %s ORDER BY ts, host, collector_id, seq LIMIT {limit:UInt32} FORMAT JSONEachRow",
-		strings.Join(names, ", "), where)
+	sql := fmt.Sprintf("SELECT %s, %s FROM packets WHERE %s ORDER BY ts, host, collector_id, seq LIMIT {limit:UInt32} FORMAT JSONEachRow",
+		strings.Join(names, ", "), originColumns, where)
 	resp := &packetsResponse{From: from.Format(chTime), To: to.Format(chTime), Limit: limit, Columns: names, Packets: []map[string]any{}}
 	err = s.queryRows(ctx, sql, params, func(raw []byte) error {
 		var p map[string]any
@@ -79,6 +79,15 @@ func (s *Server) packetsQuery(ctx context.Context, v url.Values) (*packetsRespon
 	}
 	return resp, nil
 }
+
+// originColumns are where each end comes from (packetlake enrich's dictionaries; empty and 0 while
+// nothing is loaded or known): shown in the details, not stored columns, so not in the exports.
+const originColumns = "dictGet('geoip_country_dict', 'country_code', src_addr) AS src_country, " +
+	"dictGet('geoip_asn_dict', 'asn', src_addr) AS src_asn, dictGet('geoip_asn_dict', 'asn_org', src_addr) AS src_as_org, " +
+	"dictGet('passive_dns_dict', 'name', tuple(src_addr)) AS src_name, " +
+	"dictGet('geoip_country_dict', 'country_code', dst_addr) AS dst_country, " +
+	"dictGet('geoip_asn_dict', 'asn', dst_addr) AS dst_asn, dictGet('geoip_asn_dict', 'asn_org', dst_addr) AS dst_as_org, " +
+	"dictGet('passive_dns_dict', 'name', tuple(dst_addr)) AS dst_name"
 
 // decorate adds the list's display columns: addresses as people write them, MACs, the protocol
 // name, the TCP flags and Wireshark's Info.

@@ -60,6 +60,10 @@ func (s *L7State) ParseL7(p *Packet, k Kernel) {
 		p.DNSID, p.DNSQName, p.DNSQType, p.DNSRCode, p.DNSAnswers = d.ID, d.QName, d.QType, d.RCode, d.Answers
 		if d.IsResponse {
 			p.DNSIsResponse = 1
+			if d.Answers > 0 {
+				var buf [256]byte // most answer lists fit: one allocation, the string
+				p.DNSAnswerIPs = string(l7.AppendDNSAnswerIPs(buf[:0], k.Snippet, p.IPProto == ipProtoTCP))
+			}
 		}
 	case schema.L7TLS:
 		var h l7.ClientHello

@@ -55,6 +55,7 @@ type Packet struct {
 	DNSQType      uint16   `col:"dns_qtype"`
 	DNSRCode      uint8    `col:"dns_rcode"`
 	DNSAnswers    uint16   `col:"dns_answers"`
+	DNSAnswerIPs  string   `col:"dns_answer_addrs"`
 	TLSSNI        string   `col:"tls_sni"`
 	TLSJA4        string   `col:"tls_ja4"`
 	TLSALPN       string   `col:"tls_alpn"`

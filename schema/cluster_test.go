@@ -95,6 +95,14 @@ func TestClusterDDL(t *testing.T) {
 					t.Errorf("view %s reads or writes %s, not a local table: each node must roll up its own shard", tb.Name, ref[1])
 				}
 			}
+		case tb.Engine == "Dictionary":
+			// Created on every node, reading the whole data set through the Distributed tables.
+			d := has(fmt.Sprintf("CREATE DICTIONARY IF NOT EXISTS %s.%s ON CLUSTER %s", db, tb.Name, cluster))
+			if d == "" {
+				t.Errorf("dictionary %s: no CREATE DICTIONARY ON CLUSTER", tb.Name)
+			} else if strings.Contains(d, "_local") {
+				t.Errorf("dictionary %s reads a local table, so one shard's part only: %.200s", tb.Name, d)
+			}
 		default:
 			t.Errorf("table %s: engine %s has no cluster form in this test", tb.Name, tb.Engine)
 		}

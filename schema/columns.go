@@ -74,6 +74,7 @@ var Columns = []Column{
 	{"dns_qtype", "UInt16", L7, "first question's type"},
 	{"dns_rcode", "UInt8", L7, "DNS response code"},
 	{"dns_answers", "UInt16", L7, "DNS answer count"},
+	{"dns_answer_addrs", "String", L7, "addresses of the A and AAAA answers of a response that the snippet holds whole, space-separated (IPv4 dotted): what passive DNS ties dns_qname to"},
 	{"tls_sni", "String", L7, "TLS ClientHello server name (TLS over TCP, or QUIC's ClientHello)"},
 	{"tls_ja4", "String", L7, "JA4 fingerprint of the ClientHello (FoxIO; 't' TLS over TCP, 'q' QUIC); '' unless the whole hello was read"},
 	{"tls_alpn", "LowCardinality(String)", L7, "first ALPN protocol offered (the one JA4 encodes, the client's preference)"},

@@ -11,7 +11,8 @@ const layers = [
   ['Ethernet', ['src_mac_text', 'dst_mac_text', 'eth_type', 'vlan_id', 'inner_vlan_id']],
   ['IP', ['ip_version', 'src', 'dst', 'ip_proto', 'ttl', 'tos', 'ip_len', 'ip_id', 'ip_flags', 'frag_offset', 'flow_label', 'ip6_ext']],
   ['Transport', ['src_port', 'dst_port', 'flags', 'tcp_flags', 'tcp_seq', 'tcp_ack', 'tcp_window', 'icmp_type', 'icmp_code', 'payload_len']],
-  ['DNS', ['dns_id', 'dns_is_response', 'dns_qname', 'dns_qtype', 'dns_rcode', 'dns_answers']],
+  ['Origin (GeoIP, passive DNS)', ['src_name', 'src_country', 'src_asn', 'src_as_org', 'dst_name', 'dst_country', 'dst_asn', 'dst_as_org']],
+  ['DNS', ['dns_id', 'dns_is_response', 'dns_qname', 'dns_qtype', 'dns_rcode', 'dns_answers', 'dns_answer_addrs']],
   ['TLS', ['tls_sni']],
   ['HTTP', ['http_method', 'http_host', 'http_path']],
 ];
@@ -55,7 +56,7 @@ export async function packetsView(main, navigate, gen) {
         const present = cols.filter((c) => p[c] !== undefined && p[c] !== '' && !(title !== 'Capture' && title !== 'IP' && title !== 'Ethernet' && (p[c] === 0 || p[c] === '0')));
         if (!present.length) return null;
         return h('section', {}, h('h3', {}, title), h('dl', { class: 'fields' }, present.flatMap((c) => [h('dt', {}, c.replace('_text', '')), h('dd', {}, String(p[c]))])));
-      }));
+      }).filter(Boolean)); // replaceChildren would print an empty layer's null as text
   };
   const cols = [
     { title: 'No.', num: true, get: (p, i) => i + 1 },

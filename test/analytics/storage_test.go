@@ -48,7 +48,7 @@ FROM (
         tcp_window, icmp_type, icmp_code, payload_len,
         tunnel_type, tunnel_id, tunnel_src, tunnel_dst, tunnel_ttl, tunnel_depth,
         if(dns_id = 0, 0, bitXor(dns_id, h %% 65536)) AS dns_id,
-        dns_is_response, dns_qname, dns_qtype, dns_rcode, dns_answers,
+        dns_is_response, dns_qname, dns_qtype, dns_rcode, dns_answers, dns_answer_addrs,
         tls_sni, tls_ja4, tls_alpn, tls_version_max, quic_version, quic_dcid, quic_scid, http_method, http_host, http_path,
         sample_rate, parse_error, n
     FROM (SELECT *, row_number() OVER (ORDER BY ts, iface, seq) AS n FROM %[2]s) AS b,

@@ -61,7 +61,7 @@ var oracleFields = []string{
 	"udp.srcport", "udp.dstport", "udp.length", "udp.payload",
 	"icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code",
 	"dns.id", "dns.flags.response", "dns.qry.name", "dns.qry.type", "dns.flags.rcode",
-	"dns.count.answers",
+	"dns.count.answers", "dns.resp.type", "dns.resp.class", "dns.a", "dns.aaaa",
 	"tls.handshake.type", "tls.handshake.extensions_server_name",
 	"tls.handshake.extensions_alpn_str", "tls.handshake.extensions.supported_version", "tls.handshake.version",
 	"quic.version", "quic.dcid", "quic.scid",
@@ -583,9 +583,12 @@ walk:
 	case kind == schema.L7DNS:
 		if d.first("dns.id") == "" {
 			// Not a DNS message to tshark either (a TCP segment without a message start).
-			unknown("dns_id", "dns_is_response", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
+			unknown("dns_id", "dns_is_response", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers", "dns_answer_addrs")
 			e.l7ErrOK["dns_truncated"], e.l7ErrOK["dns_bad_name"] = true, true
 			return e
+		}
+		if d.first("dns.flags.response") == "1" {
+			set("dns_answer_addrs", oracleAnswerAddrs(d))
 		}
 		setNum("dns_id", "dns.id")
 		setNum("dns_is_response", "dns.flags.response")
@@ -601,7 +604,7 @@ walk:
 			setNum("dns_qtype", "dns.qry.type")
 		}
 		if cut {
-			unknown("dns_qname", "dns_qtype")
+			unknown("dns_qname", "dns_qtype", "dns_answer_addrs")
 			e.l7ErrOK["dns_truncated"] = true
 		}
 	case kind == schema.L7TLS:
@@ -759,4 +762,30 @@ func oracleASCII(s string) string { return strings.ReplaceAll(s, `\t`, "\t") }
 
 func oracleHeadersEnd(b []byte) bool {
 	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
+}
+
+// oracleAnswerAddrs is dns_answer_addrs as tshark shows the message: the A and AAAA values of
+// the answer records of class IN, in record order, space-separated. tshark lists the records of
+// all three sections in order (answers first) and the A/AAAA values in the same order.
+func oracleAnswerAddrs(d oracleFrame) string {
+	n, _ := strconv.Atoi(d.first("dns.count.answers"))
+	types, classes := d.vals["dns.resp.type"], d.vals["dns.resp.class"]
+	var out []string
+	var ia, i6 int
+	for i := 0; i < n && i < len(types); i++ {
+		in := i < len(classes) && classes[i] == "0x0001"
+		switch types[i] {
+		case "1":
+			if in && ia < len(d.vals["dns.a"]) {
+				out = append(out, d.vals["dns.a"][ia])
+			}
+			ia++
+		case "28":
+			if in && i6 < len(d.vals["dns.aaaa"]) {
+				out = append(out, d.vals["dns.aaaa"][i6])
+			}
+			i6++
+		}
+	}
+	return strings.Join(out, " ")
 }

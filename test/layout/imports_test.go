@@ -16,7 +16,7 @@ const module = "github.com/packetlake/packetlake"
 // stages lists the pipeline in the order the data flows. A package may import an earlier stage
 // (or its own), never a later one. record holds the wire formats both ends share, so it comes
 // right after the schema that defines them.
-var stages = []string{"schema", "record", "bpf", "collector", "ingester", "query", "detector", "console"}
+var stages = []string{"schema", "record", "bpf", "collector", "ingester", "enrich", "query", "detector", "console"}
 
 // onlyImports pins the few packages whose whole component dependency set is part of the design.
 var onlyImports = map[string][]string{
