@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * TLS handshake records that span several TCP segments (a post-quantum ClientHello is ~2 KB: two
+ * segments). Only a segment that starts a record is classified as TLS (snippet.h); the rest of the
+ * record would never reach user space. So when a ClientHello record is longer than its segment,
+ * the flow is remembered here (direction-sensitive 5-tuple + tunnel id) with the sequence range
+ * still missing and a deadline; a later segment of the flow whose first byte falls in that range
+ * gets its payload copied with l7_kind PL_L7_TLS_CONT. User space joins the pieces by tcp_seq
+ * (record/tlsreasm.go). Out-of-order and retransmitted pieces inside the range are copied too:
+ * user space orders them and refuses conflicting bytes.
+ *
+ * Cost on every other packet: TCP payload that classifies as nothing reads one array slot
+ * (pl_tls_cont_until) and compares it with the packet's timestamp; only while some remembered
+ * flow may still be waiting does it look the flow up in the LRU hash.
+ */
+#ifndef PL_TLS_CONT_H
+#define PL_TLS_CONT_H
+
+#include <linux/in.h>
+#include "pl_record.h"
+#include "maps.h"
+#include "stats.h"
+
+/* Bytes a flow may still be missing: a TLS record's largest plaintext (2^14) and its header. */
+#define PL_TLS_CONT_MAX (16384 + 5)
+/* How long a flow is remembered: a client's hello leaves in one burst, well within a second. */
+#define PL_TLS_CONT_NS (1000ULL * 1000 * 1000)
+
+struct pl_tls_cont_key {
+	__u8 src_addr[16]; /* as in pl_record */
+	__u8 dst_addr[16];
+	__u32 tunnel_id;
+	__u16 src_port;
+	__u16 dst_port;
+};
+
+struct pl_tls_cont {
+	__u64 deadline; /* ts_ns after which the flow is forgotten */
+	__u32 start;    /* tcp_seq of the first missing byte */
+	__u32 left;     /* missing bytes from start on */
+};
+
+/* LRU: a flood of hellos that never continue pushes out the oldest, never blocks new ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pl_tls_cont_key);
+	__type(value, struct pl_tls_cont);
+} pl_tls_cont SEC(".maps");
+
+/*
+ * The latest deadline of any remembered flow: while a packet's timestamp is past it no entry can
+ * match, and the hash lookup is skipped. Plain stores from several CPUs may lose one of two
+ * deadlines set within the same instant; they differ by that instant only.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pl_tls_cont_until SEC(".maps");
+
+static __always_inline void pl_tls_cont_key(const struct pl_record *r, struct pl_tls_cont_key *k)
+{
+	__builtin_memcpy(k->src_addr, r->src_addr, sizeof(k->src_addr));
+	__builtin_memcpy(k->dst_addr, r->dst_addr, sizeof(k->dst_addr));
+	k->tunnel_id = r->tunnel_id;
+	k->src_port = r->src_port;
+	k->dst_port = r->dst_port;
+}
+
+/*
+ * After a TLS segment's snippet was copied: remembers the flow when the handshake record goes on
+ * past this segment. Only when the whole segment was copied, or user space would get a hole.
+ */
+static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, __u32 avail)
+{
+	const struct pl_record *r = &s->rec;
+	struct pl_tls_cont_key k;
+	struct pl_tls_cont v = {};
+	__u32 zero = 0, need;
+	__u64 *until;
+
+	if (r->snippet_len < 5 || r->snippet_len != avail || s->snippet[0] != 0x16)
+		return; /* (a ChangeCipherSpec first: not followed) */
+	need = 5 + ((__u32)s->snippet[3] << 8 | s->snippet[4]);
+	if (need <= avail)
+		return;
+	pl_tls_cont_key(r, &k);
+	v.deadline = r->ts_ns + PL_TLS_CONT_NS;
+	v.start = r->tcp_seq + avail;
+	v.left = need - avail;
+	if (bpf_map_update_elem(&pl_tls_cont, &k, &v, BPF_ANY) < 0)
+		return;
+	pl_count(PL_STAT_TLS_CONT_TRACKED);
+	until = bpf_map_lookup_elem(&pl_tls_cont_until, &zero);
+	if (until && *until < v.deadline)
+		*until = v.deadline;
+}
+
+/*
+ * For TCP payload that classified as nothing: true when it continues a remembered record (its
+ * payload is then to be copied as PL_L7_TLS_CONT). The flow is forgotten once the missing bytes
+ * came in order, or at its first packet after the deadline.
+ */
+static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 avail)
+{
+	struct pl_tls_cont_key k;
+	struct pl_tls_cont *v;
+	__u32 zero = 0, d;
+	__u64 *until = bpf_map_lookup_elem(&pl_tls_cont_until, &zero);
+
+	if (!until || r->ts_ns > *until)
+		return false;
+	pl_tls_cont_key(r, &k);
+	v = bpf_map_lookup_elem(&pl_tls_cont, &k);
+	if (!v)
+		return false;
+	if (r->ts_ns > v->deadline) {
+		bpf_map_delete_elem(&pl_tls_cont, &k);
+		pl_count(PL_STAT_TLS_CONT_EXPIRED);
+		return false;
+	}
+	d = r->tcp_seq - v->start; /* modulo 2^32, as sequence numbers are */
+	if (d >= v->left) {
+		pl_count(PL_STAT_TLS_CONT_OUTSIDE);
+		return false;
+	}
+	pl_count(PL_STAT_TLS_CONT_COPIED);
+	if (d == 0) { /* in order: the range shrinks; a piece that came early stays inside it */
+		if (avail >= v->left) {
+			bpf_map_delete_elem(&pl_tls_cont, &k);
+		} else {
+			v->start += avail;
+			v->left -= avail;
+		}
+	}
+	return true;
+}
+
+#endif
