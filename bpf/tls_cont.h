@@ -9,6 +9,12 @@
  * (record/tlsreasm.go). Out-of-order and retransmitted pieces inside the range are copied too:
  * user space orders them and refuses conflicting bytes.
  *
+ * Counters: tracked (flows remembered), copied, outside (a remembered flow's segment outside the
+ * missing range: not copied), done (the missing bytes came, in order). tracked - done is what
+ * the kernel gave up on or still waits for: the deadline passed, the LRU evicted the flow
+ * (neither can be seen cheaply here: a flow past every deadline is never looked up again), or a
+ * piece came out of order (copied, but the range only closes in order).
+ *
  * Cost on every other packet: TCP payload that classifies as nothing reads one array slot
  * (pl_tls_cont_until) and compares it with the packet's timestamp; only while some remembered
  * flow may still be waiting does it look the flow up in the LRU hash.
@@ -90,9 +96,11 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, __u32 
 	v.deadline = r->ts_ns + PL_TLS_CONT_NS;
 	v.start = r->tcp_seq + avail;
 	v.left = need - avail;
-	if (bpf_map_update_elem(&pl_tls_cont, &k, &v, BPF_ANY) < 0)
+	/* A retransmitted first segment renews its flow without counting it twice. */
+	if (bpf_map_update_elem(&pl_tls_cont, &k, &v, BPF_NOEXIST) == 0)
+		pl_count(PL_STAT_TLS_CONT_TRACKED);
+	else if (bpf_map_update_elem(&pl_tls_cont, &k, &v, BPF_ANY) < 0)
 		return;
-	pl_count(PL_STAT_TLS_CONT_TRACKED);
 	until = bpf_map_lookup_elem(&pl_tls_cont_until, &zero);
 	if (until && *until < v.deadline)
 		*until = v.deadline;
@@ -116,9 +124,8 @@ static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 a
 	v = bpf_map_lookup_elem(&pl_tls_cont, &k);
 	if (!v)
 		return false;
-	if (r->ts_ns > v->deadline) {
+	if (r->ts_ns > v->deadline) { /* given up: tracked - done counts it */
 		bpf_map_delete_elem(&pl_tls_cont, &k);
-		pl_count(PL_STAT_TLS_CONT_EXPIRED);
 		return false;
 	}
 	d = r->tcp_seq - v->start; /* modulo 2^32, as sequence numbers are */
@@ -130,6 +137,7 @@ static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 a
 	if (d == 0) { /* in order: the range shrinks; a piece that came early stays inside it */
 		if (avail >= v->left) {
 			bpf_map_delete_elem(&pl_tls_cont, &k);
+			pl_count(PL_STAT_TLS_CONT_DONE);
 		} else {
 			v->start += avail;
 			v->left -= avail;

@@ -67,7 +67,7 @@ const (
 	StatTlsContTracked    = 7
 	StatTlsContCopied     = 8
 	StatTlsContOutside    = 9
-	StatTlsContExpired    = 10
+	StatTlsContDone       = 10
 	StatParseErrorBase    = 16
 	StatSlots             = 80
 )

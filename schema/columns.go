@@ -236,7 +236,7 @@ var KernelCounters = []string{
 	"tls_cont_tracked",    // TLS handshake records longer than their segment: flow remembered for the rest (bpf/tls_cont.h)
 	"tls_cont_copied",     // segments of a remembered flow inside the missing bytes: payload copied (l7_kind tls_cont)
 	"tls_cont_outside",    // segments of a remembered flow outside the missing bytes (retransmission, later data): not copied
-	"tls_cont_expired",    // remembered flows whose rest had not come within the deadline, dropped at their next packet
+	"tls_cont_done",       // remembered flows whose missing bytes all came in order; tracked - done: given up (deadline, LRU eviction, out of order) or waiting
 }
 
 // KernelCounterParseErrorBase is the pl_stats index of parse error reason 0; reasons 1..63 follow.
