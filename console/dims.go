@@ -77,6 +77,12 @@ var dimensions = []dimension{
 	strDim("http_host", "HTTP host", "http"),
 	strDim("http_method", "HTTP method", "http"),
 	strDim("parse_error", "Parse error", ""),
+	// Encapsulation (bpf/parse_tun.h): the other columns are the inner packet's. Only the packets
+	// table has these; the chooser falls back to it.
+	strDim("tunnel_type", "Tunnel type", ""),
+	uintDim("tunnel_id", "Tunnel id (VNI, GRE key, label)", 1<<32-1),
+	addrDim("tunnel_src", "Tunnel outer source"),
+	addrDim("tunnel_dst", "Tunnel outer destination"),
 }
 
 func fmtPrefix(c string) string { return strings.ReplaceAll(prefixExpr, "%[1]s", c) }
