@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -110,5 +111,71 @@ func TestTLSContinuation(t *testing.T) {
 	check("second, too late, gate open", e.run(t, tlsSegment(41020, seqs[1], segs[1]), false), schema.L7None, nil)
 	if got, want := statDelta(t, e, before, record.StatTlsContTracked)-statDelta(t, e, before, record.StatTlsContDone), uint64(3); got != want {
 		t.Errorf("tracked - done = %d, want %d (out of order, expired, waiting)", got, want)
+	}
+}
+
+// BenchmarkTLSContGate measures what tls_cont.h adds to a TCP segment whose payload classifies
+// as nothing (the packets that pay for it), side by side in alternating passes: gate_shut (no
+// remembered flow within its deadline: one array read), gate_open_miss (some flow remembered,
+// not this one: plus an LRU hash lookup), outside (this flow remembered, the segment outside the
+// missing bytes: plus a counter), copied (a continuation: plus the 256-byte copy). Reports the
+// median ns/packet of each (BPF_PROG_TEST_RUN's own timing) and each one's ratio to gate_shut.
+func BenchmarkTLSContGate(b *testing.B) {
+	e := newEnv(b, Config{RingBytes: benchRing})
+	const seq = 1_000_000
+	frame := cat(ether(0x0800), ip4{ttl: 64, proto: ipProto.TCP}.build(tcp{sport: 40000, dport: 8080, seq: seq, flags: 0x018}.build(fill(256, 0x41))))
+	d := e.run(b, frame, false)
+	if d.k.L7Kind != schema.L7None {
+		b.Fatalf("the data segment classifies as %d", d.k.L7Kind)
+	}
+	key := plPlTlsContKey{SrcAddr: d.p.SrcAddr, DstAddr: d.p.DstAddr, SrcPort: 40000, DstPort: 8080}
+	setGate := func(until uint64) {
+		if err := e.o.objs.PlTlsContUntil.Put(uint32(0), until); err != nil {
+			b.Fatal(err)
+		}
+	}
+	states := []struct {
+		name string
+		set  func()
+	}{
+		{"gate_shut", func() { setGate(0); e.o.objs.PlTlsCont.Delete(key) }},
+		{"gate_open_miss", func() { setGate(^uint64(0)); e.o.objs.PlTlsCont.Delete(key) }},
+		{"outside", func() {
+			setGate(^uint64(0))
+			if err := e.o.objs.PlTlsCont.Put(key, plPlTlsCont{Deadline: ^uint64(0), Start: seq + 100_000, Left: 10}); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"copied", func() { // d = 1: copied, the range not moved
+			setGate(^uint64(0))
+			if err := e.o.objs.PlTlsCont.Put(key, plPlTlsCont{Deadline: ^uint64(0), Start: seq - 1, Left: 1 << 20}); err != nil {
+				b.Fatal(err)
+			}
+		}},
+	}
+	const runs, passes = 65536, 9
+	per := make([][]float64, len(states))
+	for range b.N {
+		for pass := range passes {
+			for i := range states {
+				s := states[(i+pass)%len(states)] // rotate who goes first
+				s.set()
+				_, dur, err := e.o.xdpProg().Benchmark(frame, runs, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				per[(i+pass)%len(states)] = append(per[(i+pass)%len(states)], float64(dur.Nanoseconds()))
+				e.drainSamples(b)
+			}
+		}
+	}
+	med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	shut := med(per[0])
+	for i, s := range states {
+		m := med(per[i])
+		b.ReportMetric(m, s.name+"-ns/pkt")
+		if i > 0 {
+			b.ReportMetric(m/shut, s.name+"/shut")
+		}
 	}
 }
