@@ -190,6 +190,7 @@ const (
 	plVarPlSampleHigh   = "pl_sample_high"
 	plVarPlSampleLow    = "pl_sample_low"
 	plVarPlSampleMax    = "pl_sample_max"
+	plVarPlTlsContOn    = "pl_tls_cont_on"
 	plVarPlWakeupBytes  = "pl_wakeup_bytes"
 )
 
@@ -273,6 +274,7 @@ type plVariableSpecs struct {
 	PlSampleHigh   *ebpf.VariableSpec `ebpf:"pl_sample_high"`
 	PlSampleLow    *ebpf.VariableSpec `ebpf:"pl_sample_low"`
 	PlSampleMax    *ebpf.VariableSpec `ebpf:"pl_sample_max"`
+	PlTlsContOn    *ebpf.VariableSpec `ebpf:"pl_tls_cont_on"`
 	PlWakeupBytes  *ebpf.VariableSpec `ebpf:"pl_wakeup_bytes"`
 }
 
@@ -336,6 +338,7 @@ type plVariables struct {
 	PlSampleHigh   *ebpf.Variable `ebpf:"pl_sample_high"`
 	PlSampleLow    *ebpf.Variable `ebpf:"pl_sample_low"`
 	PlSampleMax    *ebpf.Variable `ebpf:"pl_sample_max"`
+	PlTlsContOn    *ebpf.Variable `ebpf:"pl_tls_cont_on"`
 	PlWakeupBytes  *ebpf.Variable `ebpf:"pl_wakeup_bytes"`
 }
 

@@ -46,6 +46,9 @@ struct pl_tls_cont {
 	__u32 left;     /* missing bytes from start on */
 };
 
+/* 0 turns it off (Config.NoTLSCont): the verifier then drops the code below as dead. Set from Go. */
+volatile const __u32 pl_tls_cont_on = 1;
+
 /* LRU: a flood of hellos that never continue pushes out the oldest, never blocks new ones. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -87,7 +90,7 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, __u32 
 	__u32 zero = 0, need;
 	__u64 *until;
 
-	if (r->snippet_len < 5 || r->snippet_len != avail || s->snippet[0] != 0x16)
+	if (!pl_tls_cont_on || r->snippet_len < 5 || r->snippet_len != avail || s->snippet[0] != 0x16)
 		return; /* (a ChangeCipherSpec first: not followed) */
 	need = 5 + ((__u32)s->snippet[3] << 8 | s->snippet[4]);
 	if (need <= avail)
@@ -116,8 +119,11 @@ static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 a
 	struct pl_tls_cont_key k;
 	struct pl_tls_cont *v;
 	__u32 zero = 0, d;
-	__u64 *until = bpf_map_lookup_elem(&pl_tls_cont_until, &zero);
+	__u64 *until;
 
+	if (!pl_tls_cont_on)
+		return false;
+	until = bpf_map_lookup_elem(&pl_tls_cont_until, &zero);
 	if (!until || r->ts_ns > *until)
 		return false;
 	pl_tls_cont_key(r, &k);

@@ -179,3 +179,23 @@ func BenchmarkTLSContGate(b *testing.B) {
 		}
 	}
 }
+
+// TestTLSContinuationOff: with Config.NoTLSCont the rest of a record is not copied and no flow
+// is remembered.
+func TestTLSContinuationOff(t *testing.T) {
+	e := newEnv(t, Config{NoTLSCont: true})
+	rec := tlsRecord(2600)
+	before, err := e.o.ReadStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := e.run(t, tlsSegment(42000, 1000, rec[:1400]), false); d.k.L7Kind != schema.L7TLS || !bytes.Equal(d.k.Snippet, rec[:1400]) {
+		t.Fatalf("first segment: kind %d, %d snippet bytes", d.k.L7Kind, len(d.k.Snippet))
+	}
+	if d := e.run(t, tlsSegment(42000, 2400, rec[1400:]), false); d.k.L7Kind != schema.L7None || len(d.k.Snippet) != 0 {
+		t.Errorf("rest: kind %d with %d snippet bytes, want nothing copied", d.k.L7Kind, len(d.k.Snippet))
+	}
+	if got := statDelta(t, e, before, record.StatTlsContTracked); got != 0 {
+		t.Errorf("tls_cont_tracked moved by %d, want 0", got)
+	}
+}

@@ -61,6 +61,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.DurationVar(&cfg.FlowIdle, "flow-idle", cfg.FlowIdle, "delete a flow from the kernel map after this long without packets (once exported)")
 	fs.IntVar(&cfg.FlowEntries, "flow-entries", cfg.FlowEntries, "flows tracked at once in each kernel flow table, IPv4 and IPv6/other; a table has 4/3 as many buckets rounded up to a power of two, each ~48 B per possible CPU (0: program default, 49152: 65536 buckets)")
 	fs.IntVar(&cfg.SampleMax, "sample-max", cfg.SampleMax, "record at worst 1 in N ordinary packets when the ring fills (0: default 64; 1: never sample)")
+	fs.BoolVar(&cfg.NoTLSReassembly, "no-tls-reassembly", cfg.NoTLSReassembly, "do not copy the later TCP segments of a TLS ClientHello longer than its first segment (post-quantum hellos then get no JA4)")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "host name stamped on frames and stats")
 	fs.Var(&ring, "ring-bytes", "BPF ring buffer size, a power of two (e.g. 64M)")
 	fs.IntVar(&cfg.WakeupBytes, "wakeup-bytes", cfg.WakeupBytes, "ring fill level that wakes the reader (0: program default)")
