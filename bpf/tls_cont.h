@@ -16,8 +16,9 @@
  * piece came out of order (copied, but the range only closes in order).
  *
  * Cost on every other packet: TCP payload that classifies as nothing reads one array slot
- * (pl_tls_cont_until) and compares it with the packet's timestamp; only while some remembered
- * flow may still be waiting does it look the flow up in the LRU hash.
+ * (pl_tls_cont_until, by a hash of its flow) and compares it with the packet's timestamp; only
+ * while a remembered flow of that slot may still be waiting does it look the flow up in the LRU
+ * hash.
  */
 #ifndef PL_TLS_CONT_H
 #define PL_TLS_CONT_H
@@ -58,16 +59,42 @@ struct {
 } pl_tls_cont SEC(".maps");
 
 /*
- * The latest deadline of any remembered flow: while a packet's timestamp is past it no entry can
- * match, and the hash lookup is skipped. Plain stores from several CPUs may lose one of two
- * deadlines set within the same instant; they differ by that instant only.
+ * The gate in front of the hash: per slot (a hash of the flow), the latest deadline of the flows
+ * remembered there; 0 once the last of them completed. While a packet's timestamp is past its
+ * slot's value no entry can match it, and the LRU lookup (~26 ns, BENCH.md) is skipped: on a
+ * server taking post-quantum hellos all the time only the slots of the hellos in flight are open.
+ * A flow that completes closes its slot only if the slot holds its own deadline; if another flow
+ * of the same slot was still waiting with an earlier one, that flow's rest is missed (user space
+ * counts it expired). Plain stores from several CPUs may lose one of two deadlines set within
+ * the same instant; they differ by that instant only.
  */
+#define PL_TLS_CONT_SLOTS 4096
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, PL_TLS_CONT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } pl_tls_cont_until SEC(".maps");
+
+/* The gate slot of r's flow: the key's last address words, ports and tunnel id, multiplied. */
+static __always_inline __u64 *pl_tls_cont_slot(const struct pl_record *r)
+{
+	__u32 a, b, h;
+
+	__builtin_memcpy(&a, r->src_addr + 12, 4);
+	__builtin_memcpy(&b, r->dst_addr + 12, 4);
+	h = (a ^ b ^ r->tunnel_id ^ ((__u32)r->src_port << 16 | r->dst_port)) * 0x9e3779b1u;
+	h >>= 20; /* 32 - log2(PL_TLS_CONT_SLOTS) */
+	return bpf_map_lookup_elem(&pl_tls_cont_until, &h);
+}
+
+/* Closes the slot after the flow whose deadline it holds is forgotten. */
+static __always_inline void pl_tls_cont_close(__u64 *until, __u64 deadline)
+{
+	if (*until == deadline)
+		*until = 0;
+}
 
 static __always_inline void pl_tls_cont_key(const struct pl_record *r, struct pl_tls_cont_key *k)
 {
@@ -87,7 +114,7 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, __u32 
 	const struct pl_record *r = &s->rec;
 	struct pl_tls_cont_key k;
 	struct pl_tls_cont v = {};
-	__u32 zero = 0, need;
+	__u32 need;
 	__u64 *until;
 
 	if (!pl_tls_cont_on || r->snippet_len < 5 || r->snippet_len != avail || s->snippet[0] != 0x16)
@@ -104,7 +131,7 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, __u32 
 		pl_count(PL_STAT_TLS_CONT_TRACKED);
 	else if (bpf_map_update_elem(&pl_tls_cont, &k, &v, BPF_ANY) < 0)
 		return;
-	until = bpf_map_lookup_elem(&pl_tls_cont_until, &zero);
+	until = pl_tls_cont_slot(r);
 	if (until && *until < v.deadline)
 		*until = v.deadline;
 }
@@ -118,12 +145,12 @@ static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 a
 {
 	struct pl_tls_cont_key k;
 	struct pl_tls_cont *v;
-	__u32 zero = 0, d;
 	__u64 *until;
+	__u32 d;
 
 	if (!pl_tls_cont_on)
 		return false;
-	until = bpf_map_lookup_elem(&pl_tls_cont_until, &zero);
+	until = pl_tls_cont_slot(r);
 	if (!until || r->ts_ns > *until)
 		return false;
 	pl_tls_cont_key(r, &k);
@@ -131,6 +158,7 @@ static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 a
 	if (!v)
 		return false;
 	if (r->ts_ns > v->deadline) { /* given up: tracked - done counts it */
+		pl_tls_cont_close(until, v->deadline);
 		bpf_map_delete_elem(&pl_tls_cont, &k);
 		return false;
 	}
@@ -142,6 +170,7 @@ static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 a
 	pl_count(PL_STAT_TLS_CONT_COPIED);
 	if (d == 0) { /* in order: the range shrinks; a piece that came early stays inside it */
 		if (avail >= v->left) {
+			pl_tls_cont_close(until, v->deadline);
 			bpf_map_delete_elem(&pl_tls_cont, &k);
 			pl_count(PL_STAT_TLS_CONT_DONE);
 		} else {

@@ -65,6 +65,13 @@ func TestTLSContinuation(t *testing.T) {
 		// Complete: the flow is forgotten, a retransmitted last piece is not copied again.
 		check("after", e.run(t, tlsSegment(sport, seqs[2], segs[2]), tc), schema.L7None, nil)
 	}
+	// Both flows completed: their gate slots are shut again, so other packets skip the lookup.
+	for i := range e.o.objs.PlTlsContUntil.MaxEntries() {
+		var until uint64
+		if err := e.o.objs.PlTlsContUntil.Lookup(i, &until); err != nil || until != 0 {
+			t.Fatalf("gate slot %d holds %d (%v) after every remembered flow completed", i, until, err)
+		}
+	}
 	// Out of order, with a retransmission of the first segment in between; then data past the record.
 	sport := uint16(41010)
 	check("first", e.run(t, tlsSegment(sport, seqs[0], segs[0]), false), schema.L7TLS, segs[0])
@@ -105,7 +112,7 @@ func TestTLSContinuation(t *testing.T) {
 		check("unrelated", e.run(t, tlsSegment(sport+1, seqs[1], segs[1]), false), schema.L7None, nil)
 	}
 	check("second, too late", e.run(t, tlsSegment(sport, seqs[1], segs[1]), false), schema.L7None, nil)
-	// Past every deadline no flow is looked up; while another waits, the late one is found and dropped.
+	// Late, while another flow is remembered: still not copied.
 	sport = 41030
 	check("first", e.run(t, tlsSegment(sport, seqs[0], segs[0]), false), schema.L7TLS, segs[0])
 	check("second, too late, gate open", e.run(t, tlsSegment(41020, seqs[1], segs[1]), false), schema.L7None, nil)
@@ -116,8 +123,8 @@ func TestTLSContinuation(t *testing.T) {
 
 // BenchmarkTLSContGate measures what tls_cont.h adds to a TCP segment whose payload classifies
 // as nothing (the packets that pay for it), side by side in alternating passes: gate_shut (no
-// remembered flow within its deadline: one array read), gate_open_miss (some flow remembered,
-// not this one: plus an LRU hash lookup), outside (this flow remembered, the segment outside the
+// remembered flow in its gate slot: one array read), gate_open_miss (its slot open for another
+// flow: plus an LRU hash lookup), outside (this flow remembered, the segment outside the
 // missing bytes: plus a counter), copied (a continuation: plus the 256-byte copy). Reports the
 // median ns/packet of each (BPF_PROG_TEST_RUN's own timing) and each one's ratio to gate_shut.
 func BenchmarkTLSContGate(b *testing.B) {
@@ -129,9 +136,11 @@ func BenchmarkTLSContGate(b *testing.B) {
 		b.Fatalf("the data segment classifies as %d", d.k.L7Kind)
 	}
 	key := plPlTlsContKey{SrcAddr: d.p.SrcAddr, DstAddr: d.p.DstAddr, SrcPort: 40000, DstPort: 8080}
-	setGate := func(until uint64) {
-		if err := e.o.objs.PlTlsContUntil.Put(uint32(0), until); err != nil {
-			b.Fatal(err)
+	setGate := func(until uint64) { // every slot: this flow's among them
+		for i := range e.o.objs.PlTlsContUntil.MaxEntries() {
+			if err := e.o.objs.PlTlsContUntil.Put(i, until); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	states := []struct {
