@@ -129,7 +129,8 @@ func TestLiveTLSSplitClientHello(t *testing.T) {
 		want = append(want, h)
 	}
 	if len(want) != 3 {
-		t.Fatalf("tshark found %d ClientHellos over several segments, want 3: %+v", len(want), want)
+		all := tsharkRows(t, pcap, "frame", "frame.number", "tcp.srcport", "tcp.dstport", "tcp.len")
+		t.Fatalf("tshark found %d ClientHellos over several segments, want 3: %+v (capture of %d frames: %v)", len(want), want, len(all), all)
 	}
 
 	// Every record of a connection in one partition (the collector keys frames by host and
