@@ -49,7 +49,7 @@ func TestLiveTLSSplitClientHello(t *testing.T) {
 		"-cert", certFile, "-key", keyFile, "-alpn", "h2,http/1.1", "-www")
 
 	pcap := filepath.Join(dir, "server.pcapng")
-	stopCapture := startDaemon(t, v.NS, "tshark", "Capturing on", "tshark", "-n", "-i", v.Name, "-f", "tcp port "+port, "-w", pcap)
+	stopCapture := startDaemon(t, v.NS, "tshark", "Capturing on", "tshark", "-n", "-i", v.Name, "-w", pcap)
 	topic, stats, flows := env.Topic(t, 4), env.Topic(t, 1), env.Topic(t, 1)
 	cfg := collector.DefaultConfig()
 	cfg.Iface, cfg.NetNS, cfg.Hook = v.Name, v.NS, "xdp"
@@ -101,6 +101,15 @@ func TestLiveTLSSplitClientHello(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := c.Stats()
+	// dumpcap writes what it has read every 100 ms or so: wait until the capture holds the three
+	// hellos before stopping it (stopped at once, it lost every frame under load).
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		out, _ := exec.Command("tshark", "-n", "-r", pcap, "-Y", "tls.handshake.type == 1").Output()
+		if n := strings.Count(string(out), "\n"); n >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	stopCapture()
 
 	// The oracle: tshark's reassembled ClientHellos (reassembly on, as tshark does by default).
