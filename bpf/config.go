@@ -38,6 +38,9 @@ type Config struct {
 	FlowEntries int
 	// NoFlows turns exact flow counting off (benchmarks: the cost without it).
 	NoFlows bool
+	// NoTLSCont turns off following TLS ClientHello records over several TCP segments
+	// (tls_cont.h): only a segment that starts a record is copied, as before it existed.
+	NoTLSCont bool
 	// SampleMax bounds adaptive sampling: under ring pressure a CPU records 1 in N ordinary
 	// packets, N doubling up to SampleMax (default DefaultSampleMax; 1 never samples). Pressure:
 	// more than 3/4 of the ring pending after a batch write, or a batch the ring refused; N halves

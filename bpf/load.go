@@ -84,9 +84,12 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config, flushKey uint64) error
 	if err := sizeFlowMaps(spec, cfg.FlowEntries, cpus); err != nil {
 		return err
 	}
-	flowsOn := uint32(1)
+	flowsOn, tlsContOn := uint32(1), uint32(1)
 	if cfg.NoFlows {
 		flowsOn = 0
+	}
+	if cfg.NoTLSCont {
+		tlsContOn = 0
 	}
 	for name, v := range map[string]any{
 		plVarPlWakeupBytes:  uint64(cfg.WakeupBytes),
@@ -95,6 +98,7 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config, flushKey uint64) error
 		plVarPlBatchAgeNs:   uint64(cfg.BatchAge.Nanoseconds()),
 		plVarPlFlushKey:     flushKey,
 		plVarPlFlowsOn:      flowsOn,
+		plVarPlTlsContOn:    tlsContOn,
 		plVarPlFlowCpus:     uint32(cpus),
 		plVarPlFlowMask:     uint32(flowBuckets(cfg.FlowEntries) - 1),
 		plVarPlFlowSeed:     randomKey(),
@@ -105,6 +109,9 @@ func configureSpec(spec *ebpf.CollectionSpec, cfg Config, flushKey uint64) error
 		sv, ok := spec.Variables[name]
 		if !ok && (name == plVarPlFlowMask || name == plVarPlFlowSeed) {
 			continue // an object from before the flow tables (BenchmarkParserObjects)
+		}
+		if !ok && name == plVarPlTlsContOn && !cfg.NoTLSCont {
+			continue // an object from before tls_cont.h (BenchmarkParserObjects)
 		}
 		if !ok {
 			return fmt.Errorf("object has no variable %s", name)

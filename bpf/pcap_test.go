@@ -309,9 +309,14 @@ func compareFrame(d decoded, tp tsharkPacket, ethernet bool, eth []byte) compari
 	// of the payload, and the snippet must be that payload's first bytes.
 	if p.ParseError == "" && (p.IPProto == 6 || p.IPProto == 17) && len(payload) > 0 {
 		kind := record.ClassifyL7(p.IPProto, p.SrcPort, p.DstPort, payload)
+		if kind == schema.L7None && d.k.L7Kind == schema.L7TLSCont && first("tcp.srcport") != "" {
+			// The rest of a ClientHello record begun in an earlier segment (tls_cont.h): the
+			// kernel's memory of the flow, not this payload, decides; it is copied as TLS.
+			kind = schema.L7TLSCont
+		}
 		c.eq("l7_kind", uint64(d.k.L7Kind), uint64(kind))
 		cut := schema.SnippetHeadMax
-		if kind == schema.L7QUIC {
+		if kind == schema.L7QUIC || kind == schema.L7TLS || kind == schema.L7TLSCont {
 			cut = schema.SnippetMax
 		}
 		want := payload[:min(len(payload), cut)]

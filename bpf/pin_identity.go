@@ -38,9 +38,9 @@ func (c Config) Identity(att Attachment) (Identity, error) {
 	var id Identity
 	id.Layout = LayoutFingerprint()
 	id.Object = sha256.Sum256(_PlBytes)
-	id.Settings = sha256.Sum256(fmt.Appendf(nil, "ring=%d wakeup=%d batch=%d age=%d flows=%d noflows=%t sample=%d frags=%t hook=%s mode=%s",
+	id.Settings = sha256.Sum256(fmt.Appendf(nil, "ring=%d wakeup=%d batch=%d age=%d flows=%d noflows=%t sample=%d frags=%t hook=%s mode=%s notlscont=%t",
 		cfg.RingBytes, cfg.WakeupBytes, cfg.BatchRecords, cfg.BatchAge.Nanoseconds(), cfg.FlowEntries, cfg.NoFlows,
-		cfg.SampleMax, cfg.XDPFrags, att.Hook, att.XDPMode))
+		cfg.SampleMax, cfg.XDPFrags, att.Hook, att.XDPMode, cfg.NoTLSCont))
 	return id, nil
 }
 

@@ -144,6 +144,22 @@ type plPlTimer struct {
 	}
 }
 
+type plPlTlsCont struct {
+	_        structs.HostLayout
+	Deadline uint64
+	Start    uint32
+	Left     uint32
+}
+
+type plPlTlsContKey struct {
+	_        structs.HostLayout
+	SrcAddr  [16]uint8
+	DstAddr  [16]uint8
+	TunnelId uint32
+	SrcPort  uint16
+	DstPort  uint16
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -155,6 +171,8 @@ const (
 	plMapPlStageMap     = "pl_stage_map"
 	plMapPlStats        = "pl_stats"
 	plMapPlTimers       = "pl_timers"
+	plMapPlTlsCont      = "pl_tls_cont"
+	plMapPlTlsContUntil = "pl_tls_cont_until"
 	plProgPlFlush       = "pl_flush"
 	plProgPlTc          = "pl_tc"
 	plProgPlXdp         = "pl_xdp"
@@ -172,6 +190,7 @@ const (
 	plVarPlSampleHigh   = "pl_sample_high"
 	plVarPlSampleLow    = "pl_sample_low"
 	plVarPlSampleMax    = "pl_sample_max"
+	plVarPlTlsContOn    = "pl_tls_cont_on"
 	plVarPlWakeupBytes  = "pl_wakeup_bytes"
 )
 
@@ -229,13 +248,15 @@ type plProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type plMapSpecs struct {
-	PlEvents     *ebpf.MapSpec `ebpf:"pl_events"`
-	PlFlows      *ebpf.MapSpec `ebpf:"pl_flows"`
-	PlFlows4     *ebpf.MapSpec `ebpf:"pl_flows4"`
-	PlScratchMap *ebpf.MapSpec `ebpf:"pl_scratch_map"`
-	PlStageMap   *ebpf.MapSpec `ebpf:"pl_stage_map"`
-	PlStats      *ebpf.MapSpec `ebpf:"pl_stats"`
-	PlTimers     *ebpf.MapSpec `ebpf:"pl_timers"`
+	PlEvents       *ebpf.MapSpec `ebpf:"pl_events"`
+	PlFlows        *ebpf.MapSpec `ebpf:"pl_flows"`
+	PlFlows4       *ebpf.MapSpec `ebpf:"pl_flows4"`
+	PlScratchMap   *ebpf.MapSpec `ebpf:"pl_scratch_map"`
+	PlStageMap     *ebpf.MapSpec `ebpf:"pl_stage_map"`
+	PlStats        *ebpf.MapSpec `ebpf:"pl_stats"`
+	PlTimers       *ebpf.MapSpec `ebpf:"pl_timers"`
+	PlTlsCont      *ebpf.MapSpec `ebpf:"pl_tls_cont"`
+	PlTlsContUntil *ebpf.MapSpec `ebpf:"pl_tls_cont_until"`
 }
 
 // plVariableSpecs contains global variables before they are loaded into the kernel.
@@ -253,6 +274,7 @@ type plVariableSpecs struct {
 	PlSampleHigh   *ebpf.VariableSpec `ebpf:"pl_sample_high"`
 	PlSampleLow    *ebpf.VariableSpec `ebpf:"pl_sample_low"`
 	PlSampleMax    *ebpf.VariableSpec `ebpf:"pl_sample_max"`
+	PlTlsContOn    *ebpf.VariableSpec `ebpf:"pl_tls_cont_on"`
 	PlWakeupBytes  *ebpf.VariableSpec `ebpf:"pl_wakeup_bytes"`
 }
 
@@ -276,13 +298,15 @@ func (o *plObjects) Close() error {
 //
 // It can be passed to loadPlObjects or ebpf.CollectionSpec.LoadAndAssign.
 type plMaps struct {
-	PlEvents     *ebpf.Map `ebpf:"pl_events"`
-	PlFlows      *ebpf.Map `ebpf:"pl_flows"`
-	PlFlows4     *ebpf.Map `ebpf:"pl_flows4"`
-	PlScratchMap *ebpf.Map `ebpf:"pl_scratch_map"`
-	PlStageMap   *ebpf.Map `ebpf:"pl_stage_map"`
-	PlStats      *ebpf.Map `ebpf:"pl_stats"`
-	PlTimers     *ebpf.Map `ebpf:"pl_timers"`
+	PlEvents       *ebpf.Map `ebpf:"pl_events"`
+	PlFlows        *ebpf.Map `ebpf:"pl_flows"`
+	PlFlows4       *ebpf.Map `ebpf:"pl_flows4"`
+	PlScratchMap   *ebpf.Map `ebpf:"pl_scratch_map"`
+	PlStageMap     *ebpf.Map `ebpf:"pl_stage_map"`
+	PlStats        *ebpf.Map `ebpf:"pl_stats"`
+	PlTimers       *ebpf.Map `ebpf:"pl_timers"`
+	PlTlsCont      *ebpf.Map `ebpf:"pl_tls_cont"`
+	PlTlsContUntil *ebpf.Map `ebpf:"pl_tls_cont_until"`
 }
 
 func (m *plMaps) Close() error {
@@ -294,6 +318,8 @@ func (m *plMaps) Close() error {
 		m.PlStageMap,
 		m.PlStats,
 		m.PlTimers,
+		m.PlTlsCont,
+		m.PlTlsContUntil,
 	)
 }
 
@@ -312,6 +338,7 @@ type plVariables struct {
 	PlSampleHigh   *ebpf.Variable `ebpf:"pl_sample_high"`
 	PlSampleLow    *ebpf.Variable `ebpf:"pl_sample_low"`
 	PlSampleMax    *ebpf.Variable `ebpf:"pl_sample_max"`
+	PlTlsContOn    *ebpf.Variable `ebpf:"pl_tls_cont_on"`
 	PlWakeupBytes  *ebpf.Variable `ebpf:"pl_wakeup_bytes"`
 }
 

@@ -15,6 +15,7 @@
 #include "stats.h"
 #include "pkt.h"
 #include "parse_l4.h"
+#include "tls_cont.h"
 
 /* DNS, multicast DNS (RFC 6762), LLMNR (RFC 4795): one message format. l7.IsDNSPort */
 static __always_inline bool pl_dns_port(__u16 port)
@@ -192,7 +193,8 @@ static __always_inline bool pl_copy_direct(const struct pl_pkt *p, __u32 off, __
 
 /*
  * Sets l7_kind and copies min(payload present, PL_SNIPPET_HEAD_MAX) bytes behind the record, a
- * QUIC Initial up to PL_SNIPPET_MAX (its CRYPTO frames may lie anywhere in it). A failed copy is
+ * QUIC Initial, TLS and a TLS continuation up to PL_SNIPPET_MAX (its CRYPTO frames may lie
+ * anywhere in it; a split ClientHello needs every byte). A failed copy is
  * counted and the record goes out without its snippet (l7_kind kept: the leading bytes were read).
  */
 static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch *s,
@@ -205,18 +207,22 @@ static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch
 		return;
 	avail = l4->end - l4->off;
 	r->l7_kind = pl_classify(p, r, l4, avail);
-	if (r->l7_kind == PL_L7_NONE)
-		return;
-	n = pl_clamp_len(avail, r->l7_kind == PL_L7_QUIC ? PL_SNIPPET_MAX : PL_SNIPPET_HEAD_MAX);
-	if (pl_copy_direct(p, l4->off, s->snippet, n)) {
-		r->snippet_len = n;
-		return;
+	if (r->l7_kind == PL_L7_NONE) {
+		if (r->ip_proto != IPPROTO_TCP || !pl_tls_cont_match(r, avail))
+			return;
+		r->l7_kind = PL_L7_TLS_CONT;
 	}
-	if (n == 0 || pl_load_slow(p, l4->off, s->snippet, n) < 0) {
+	/* A ClientHello's segments whole (tls_cont.h): a post-quantum one fills its first segment. */
+	n = pl_clamp_len(avail, r->l7_kind >= PL_L7_TLS && r->l7_kind != PL_L7_HTTP ? PL_SNIPPET_MAX
+										      : PL_SNIPPET_HEAD_MAX);
+	if (!pl_copy_direct(p, l4->off, s->snippet, n) &&
+	    (n == 0 || pl_load_slow(p, l4->off, s->snippet, n) < 0)) {
 		pl_count(PL_STAT_SNIPPET_COPY_FAILED);
 		return;
 	}
 	r->snippet_len = n;
+	if (r->l7_kind == PL_L7_TLS)
+		pl_tls_cont_start(s, avail);
 }
 
 #endif

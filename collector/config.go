@@ -96,6 +96,10 @@ type Config struct {
 	// SampleMax bounds the kernel's adaptive sampling of ordinary packets' records under ring
 	// pressure (1 in up to SampleMax); 0 leaves the bpf default (64), 1 disables sampling.
 	SampleMax int
+	// NoTLSReassembly stops the kernel from copying the segments that carry the rest of a TLS
+	// ClientHello record longer than its first segment (bpf/tls_cont.h): such hellos then get
+	// no JA4 (and no SNI when it lies beyond the first segment).
+	NoTLSReassembly bool
 
 	// Drops counts the packets the kernel drops after the program saw them, per drop reason
 	// and flow (a tracepoint program on skb:kfree_skb, bpf/drops.c; it runs only when the kernel

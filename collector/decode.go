@@ -34,7 +34,7 @@ func DecodeCapture(path string, w io.Writer) (ReplayStats, error) {
 		line  []byte
 		werr  error
 		count int
-		l7st  = record.NewL7State() // QUIC ClientHellos over several Initials, as the ingester does
+		l7st  = record.NewL7State() // ClientHellos over several QUIC Initials or TCP segments, as the ingester does
 	)
 	if len(hdr.Iface) > 255 {
 		hdr.Iface = hdr.Iface[:255]

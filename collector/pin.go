@@ -19,7 +19,7 @@ func (c *Collector) pinned() bool {
 // bpfConfig is what the program is loaded with.
 func (c *Collector) bpfConfig() bpf.Config {
 	return bpf.Config{RingBytes: c.cfg.RingBytes, WakeupBytes: c.cfg.WakeupBytes,
-		FlowEntries: c.cfg.FlowEntries, SampleMax: c.cfg.SampleMax, XDPFrags: c.cfg.XDPFrags}
+		FlowEntries: c.cfg.FlowEntries, SampleMax: c.cfg.SampleMax, XDPFrags: c.cfg.XDPFrags, NoTLSCont: c.cfg.NoTLSReassembly}
 }
 
 // attachment is where the program goes (Validate has checked XDPMode).

@@ -60,6 +60,8 @@ func (c *Collector) endReplacedRun(ctx context.Context, p *bpf.Pinned, old *runS
 	s.ProduceErrors, s.BufferedBytes, s.FlowsActive = nil, 0, 0
 	s.KernelSeen, s.KernelEmitted, s.KernelRingFull = kc["seen"], kc["emitted"], kc["ring_full"]
 	s.KernelSampledOut, s.KernelFlowCounted, s.KernelFlowFailed = kc["sampled_out"], kc["flow_counted"], kc["flow_failed"]
+	s.KernelTLSContTracked, s.KernelTLSContCopied = kc["tls_cont_tracked"], kc["tls_cont_copied"]
+	s.KernelTLSContOutside, s.KernelTLSContDone = kc["tls_cont_outside"], kc["tls_cont_done"]
 	if read := r.Seq + r.Malformed; s.KernelEmitted > read {
 		s.RecordsDiscarded = s.KernelEmitted - read
 	}

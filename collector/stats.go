@@ -79,6 +79,8 @@ func (c *Collector) kernelStats(s *record.Stats) {
 			s.KernelSeen, s.KernelEmitted, s.KernelRingFull = f.KernelSeen, f.KernelEmitted, f.KernelRingFull
 			s.KernelSampledOut, s.KernelSnippetCopyFailed = f.KernelSampledOut, f.KernelSnippetCopyFailed
 			s.KernelFlowCounted, s.KernelFlowFailed = f.KernelFlowCounted, f.KernelFlowFailed
+			s.KernelTLSContTracked, s.KernelTLSContCopied = f.KernelTLSContTracked, f.KernelTLSContCopied
+			s.KernelTLSContOutside, s.KernelTLSContDone = f.KernelTLSContOutside, f.KernelTLSContDone
 			maps.Copy(s.KernelParseErrors, f.KernelParseErrors)
 		}
 		return
@@ -104,6 +106,10 @@ func (c *Collector) kernelStats(s *record.Stats) {
 	s.KernelSnippetCopyFailed = at(record.StatSnippetCopyFailed)
 	s.KernelFlowCounted = at(record.StatFlowCounted)
 	s.KernelFlowFailed = at(record.StatFlowFailed)
+	s.KernelTLSContTracked = at(record.StatTlsContTracked)
+	s.KernelTLSContCopied = at(record.StatTlsContCopied)
+	s.KernelTLSContOutside = at(record.StatTlsContOutside)
+	s.KernelTLSContDone = at(record.StatTlsContDone)
 	for code := 1; code < record.StatSlots-record.StatParseErrorBase; code++ {
 		if n := at(record.StatParseErrorBase + code); n > 0 {
 			s.KernelParseErrors[record.ParseErrorName(uint8(code))] = n

@@ -83,6 +83,12 @@ var dimensions = []dimension{
 	geoDim("src_asn", "Source AS (GeoIP)", "concat('AS', toString(dictGet('geoip_asn_dict', 'asn', ${src_addr})), ' ', dictGet('geoip_asn_dict', 'asn_org', ${src_addr}))"),
 	geoDim("src_name", "Source name (passive DNS)", "dictGet('passive_dns_dict', 'name', tuple(${src_addr}))"),
 	geoDim("dst_name", "Destination name (passive DNS)", "dictGet('passive_dns_dict', 'name', tuple(${dst_addr}))"),
+	// Encapsulation (bpf/parse_tun.h): the other columns are the inner packet's. Only the packets
+	// table has these; the chooser falls back to it.
+	strDim("tunnel_type", "Tunnel type", ""),
+	uintDim("tunnel_id", "Tunnel id (VNI, GRE key, label)", 1<<32-1),
+	addrDim("tunnel_src", "Tunnel outer source"),
+	addrDim("tunnel_dst", "Tunnel outer destination"),
 }
 
 func geoDim(name, title, expr string) dimension {

@@ -32,6 +32,7 @@ type metrics struct {
 	rejected         *prometheus.CounterVec // topic: records ClickHouse refused, stored in dead_letters
 	expired          *prometheus.CounterVec // topic: records Kafka deleted (retention) before they were ingested
 	quicHellos       *prometheus.CounterVec // outcome: QUIC ClientHello reassembly (record.L7Stats)
+	tlsHellos        *prometheus.CounterVec // outcome: TLS-over-TCP ClientHello reassembly (record.L7Stats)
 }
 
 func newMetrics() *metrics {
@@ -83,6 +84,8 @@ func newMetrics() *metrics {
 			Name: "kafka_expired_records_total", Help: "Kafka records deleted by the topic's retention before the ingester read them (recorded in ingest_gaps)."}, []string{"topic"}),
 		quicHellos: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "quic_hellos_total", Help: "QUIC ClientHellos: parsed, reassembled (over several Initials), or given up: expired, evicted, too_large."}, []string{"outcome"}),
+		tlsHellos: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "tls_split_hellos_total", Help: "TLS ClientHello records over several TCP segments: reassembled, or given up: expired, orphaned (no first segment), evicted, too_large, conflict (copies of a byte differed), replaced (another record began)."}, []string{"outcome"}),
 	}
 	return m
 }
@@ -93,11 +96,11 @@ func (m *metrics) register(reg prometheus.Registerer) {
 		reg.MustRegister(m.kafkaRecords, m.packets, m.rowsInserted, m.insertDuration, m.insertRetries,
 			m.batches, m.deadLetters, m.flowDuplicates, m.dropDuplicates, m.commits, m.commitRetries, m.commitsRefused, m.claims, m.claimsRefused,
 			m.staleCommits, m.topicRecreations, m.kafkaErrors, m.lag, m.paused, m.bisected, m.rejected, m.expired,
-			m.quicHellos)
+			m.quicHellos, m.tlsHellos)
 	}
 }
 
-// addQUIC counts the QUIC ClientHello reassembly's outcomes since the previous call.
+// addQUIC counts the QUIC and TLS-over-TCP ClientHello reassemblies' outcomes since the previous call.
 func (m *metrics) addQUIC(d record.L7Stats) {
 	for _, c := range []struct {
 		outcome string
@@ -105,6 +108,15 @@ func (m *metrics) addQUIC(d record.L7Stats) {
 	}{{"parsed", d.QUICHellos}, {"reassembled", d.QUICReassembled}, {"expired", d.QUICExpired}, {"evicted", d.QUICEvicted}, {"too_large", d.QUICTooLarge}} {
 		if c.n > 0 {
 			m.quicHellos.WithLabelValues(c.outcome).Add(float64(c.n))
+		}
+	}
+	for _, c := range []struct {
+		outcome string
+		n       uint64
+	}{{"reassembled", d.TLSReassembled}, {"expired", d.TLSExpired}, {"orphaned", d.TLSOrphaned}, {"evicted", d.TLSEvicted},
+		{"too_large", d.TLSTooLarge}, {"conflict", d.TLSConflict}, {"replaced", d.TLSReplaced}} {
+		if c.n > 0 {
+			m.tlsHellos.WithLabelValues(c.outcome).Add(float64(c.n))
 		}
 	}
 }

@@ -12,7 +12,7 @@ type packetSink struct {
 	w       Writer
 	batch   Batch
 	p       record.Packet
-	l7      *record.L7State // QUIC ClientHellos spread over several Initial packets
+	l7      *record.L7State // ClientHellos spread over several QUIC Initials or TCP segments
 	scratch []record.Packet // one frame's packets, appended only once the whole frame decoded
 	decoded func(n int)
 	quic    func(delta record.L7Stats) // nil: not counted
@@ -42,8 +42,7 @@ func (s *packetSink) add(r *kgo.Record) (int, error) {
 	}
 	s.decoded(len(s.scratch))
 	if now := s.l7.Stats; s.quic != nil && now != s.quicWas {
-		s.quic(record.L7Stats{QUICHellos: now.QUICHellos - s.quicWas.QUICHellos, QUICReassembled: now.QUICReassembled - s.quicWas.QUICReassembled,
-			QUICExpired: now.QUICExpired - s.quicWas.QUICExpired, QUICEvicted: now.QUICEvicted - s.quicWas.QUICEvicted, QUICTooLarge: now.QUICTooLarge - s.quicWas.QUICTooLarge})
+		s.quic(now.Sub(s.quicWas))
 		s.quicWas = now
 	}
 	return len(s.scratch), nil

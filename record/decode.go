@@ -46,8 +46,9 @@ func ParseL7(p *Packet, k Kernel) { (*L7State)(nil).ParseL7(p, k) }
 // reason the kernel recorded takes precedence over one found here; the columns parsed before an
 // L7 error are kept. A QUIC ClientHello is parsed where it completes: in the packet, or (s not
 // nil) in the last Initial of its connection that brings a missing part; the earlier ones get the
-// QUIC columns only. Without a state, an incomplete hello gives what its part holds (the SNI
-// when it is there, else tls_truncated).
+// QUIC columns only. So is a TLS ClientHello record over several TCP segments (s not nil): its
+// columns go to the segment that completes it, as tshark shows it. Without a state, an
+// incomplete hello gives what its part holds (the SNI when it is there, else tls_truncated).
 func (s *L7State) ParseL7(p *Packet, k Kernel) {
 	if len(k.Snippet) == 0 {
 		return
@@ -66,8 +67,26 @@ func (s *L7State) ParseL7(p *Packet, k Kernel) {
 			}
 		}
 	case schema.L7TLS:
+		rec := k.Snippet
+		if s != nil && tlsContinues(p, rec) {
+			var complete bool
+			if rec, complete = s.tlsHello(p, rec, true); !complete {
+				break // waiting for the rest (bpf/tls_cont.h copies it), or given up (counted)
+			}
+		}
 		var h l7.ClientHello
-		h, err = l7.ParseClientHelloRecord(k.Snippet)
+		h, err = l7.ParseClientHelloRecord(rec)
+		setHello(p, &h)
+	case schema.L7TLSCont:
+		if s == nil {
+			break // a piece alone says nothing
+		}
+		rec, complete := s.tlsHello(p, k.Snippet, false)
+		if !complete {
+			break
+		}
+		var h l7.ClientHello
+		h, err = l7.ParseClientHelloRecord(rec)
 		setHello(p, &h)
 	case schema.L7QUIC:
 		var q l7.QUICInitial

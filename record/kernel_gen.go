@@ -52,7 +52,7 @@ const KernelRecordSize = 152
 // SnippetMax bounds the payload bytes after a pl_record.
 const SnippetMax = 1472
 
-// SnippetHeadMax bounds the snippet of a DNS, TLS or HTTP candidate.
+// SnippetHeadMax bounds the snippet of a DNS or HTTP candidate.
 const SnippetHeadMax = 1024
 
 // Indices of the per-CPU counter map pl_stats.
@@ -64,6 +64,10 @@ const (
 	StatSnippetCopyFailed = 4
 	StatFlowCounted       = 5
 	StatFlowFailed        = 6
+	StatTlsContTracked    = 7
+	StatTlsContCopied     = 8
+	StatTlsContOutside    = 9
+	StatTlsContDone       = 10
 	StatParseErrorBase    = 16
 	StatSlots             = 80
 )

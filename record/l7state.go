@@ -19,10 +19,15 @@ const (
 // (QUICPendingTime of capture time after a connection's first Initial); a connection dropped
 // before its hello completed is counted in Stats. Not safe for concurrent use: one per decoding
 // goroutine. The zero value is not ready: use NewL7State.
+//
+// It also joins TLS ClientHello records spread over several TCP segments (tlsreasm.go), under
+// the same kind of bounds (TLSMaxFlows, TLSMaxRecord, TLSPendingTime).
 type L7State struct {
-	conns map[quicConnKey]*quicConn
-	fifo  []quicConnKey // in order of first packet; entries already gone are skipped
-	Stats L7Stats
+	conns   map[quicConnKey]*quicConn
+	fifo    []quicConnKey // in order of first packet; entries already gone are skipped
+	tls     map[tlsFlowKey]*tlsFlow
+	tlsFifo []tlsFlowKey // the same for tls
+	Stats   L7Stats
 }
 
 // L7Stats counts the QUIC ClientHello reassembly's outcomes.
@@ -32,6 +37,28 @@ type L7Stats struct {
 	QUICExpired     uint64 // connections given up: the rest did not come within QUICPendingTime
 	QUICEvicted     uint64 // connections given up: QUICMaxConns others were waiting
 	QUICTooLarge    uint64 // connections given up: crypto data beyond QUICMaxHello (or QUICMaxFrags frames)
+
+	// TLS over TCP: ClientHello records spread over several segments.
+	TLSReassembled uint64 // joined whole and parsed in the segment that completed them
+	TLSExpired     uint64 // flows given up: the rest did not come within TLSPendingTime
+	TLSOrphaned    uint64 // flows given up: later segments came, the first never did (within TLSPendingTime)
+	TLSEvicted     uint64 // flows given up: TLSMaxFlows others were waiting
+	TLSTooLarge    uint64 // flows given up: a record above TLSMaxRecord, or too many segments
+	TLSConflict    uint64 // flows given up: two copies of a byte differed (no SNI/JA4 rather than a wrong one)
+	TLSReplaced    uint64 // flows given up: another record began on the flow before this one completed
+}
+
+// Sub returns the counts of s since was.
+func (s L7Stats) Sub(was L7Stats) L7Stats {
+	return L7Stats{
+		QUICHellos: s.QUICHellos - was.QUICHellos, QUICReassembled: s.QUICReassembled - was.QUICReassembled,
+		QUICExpired: s.QUICExpired - was.QUICExpired, QUICEvicted: s.QUICEvicted - was.QUICEvicted,
+		QUICTooLarge:   s.QUICTooLarge - was.QUICTooLarge,
+		TLSReassembled: s.TLSReassembled - was.TLSReassembled, TLSExpired: s.TLSExpired - was.TLSExpired,
+		TLSOrphaned: s.TLSOrphaned - was.TLSOrphaned, TLSEvicted: s.TLSEvicted - was.TLSEvicted,
+		TLSTooLarge: s.TLSTooLarge - was.TLSTooLarge, TLSConflict: s.TLSConflict - was.TLSConflict,
+		TLSReplaced: s.TLSReplaced - was.TLSReplaced,
+	}
 }
 
 type quicConnKey struct {
@@ -48,7 +75,9 @@ type quicConn struct {
 }
 
 // NewL7State returns an empty state.
-func NewL7State() *L7State { return &L7State{conns: map[quicConnKey]*quicConn{}} }
+func NewL7State() *L7State {
+	return &L7State{conns: map[quicConnKey]*quicConn{}, tls: map[tlsFlowKey]*tlsFlow{}}
+}
 
 // Pending returns the connections waiting for the rest of their ClientHello.
 func (s *L7State) Pending() int { return len(s.conns) }

@@ -57,6 +57,13 @@ type Stats struct {
 	KernelSnippetCopyFailed uint64 `json:"kernel_snippet_copy_failed"` // records emitted without their L7 snippet
 	KernelFlowCounted       uint64 `json:"kernel_flow_counted"`        // packets added to a kernel flow entry (every packet, before sampling)
 	KernelFlowFailed        uint64 `json:"kernel_flow_failed"`         // packets the flow map refused: in no flow
+	// TLS handshake records over several TCP segments (bpf/tls_cont.h): flows remembered, their
+	// segments copied, segments outside the missing bytes, flows whose rest all came in order
+	// (tracked - done: given up or waiting). Absent from messages of collectors before them.
+	KernelTLSContTracked uint64 `json:"kernel_tls_cont_tracked,omitempty"`
+	KernelTLSContCopied  uint64 `json:"kernel_tls_cont_copied,omitempty"`
+	KernelTLSContOutside uint64 `json:"kernel_tls_cont_outside,omitempty"`
+	KernelTLSContDone    uint64 `json:"kernel_tls_cont_done,omitempty"`
 	// Flow export (the collector's flows.go): rows and their packets/bytes acknowledged by Kafka on the flows topic.
 	FlowExports         uint64 `json:"flow_exports"`
 	FlowExportErrors    uint64 `json:"flow_export_errors"` // flow messages not acknowledged when an export ended (kept; no new export until they are)

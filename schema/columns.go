@@ -149,13 +149,15 @@ var KernelRecord = []CField{
 // generated with the same number.
 const KernelRecordSize = 152
 
-// SnippetHeadMax bounds the L4 payload bytes the BPF program copies after the struct for DNS,
-// TLS and HTTP. The HTTP Host header sits beyond 512 bytes in some real requests, so 1024.
+// SnippetHeadMax bounds the L4 payload bytes the BPF program copies after the struct for DNS
+// and HTTP. The HTTP Host header sits beyond 512 bytes in some real requests, so 1024.
 const SnippetHeadMax = 1024
 
 // SnippetMax bounds any snippet: a QUIC client Initial is copied whole up to the UDP payload of a
 // 1500-byte IPv4 packet. Clients pad Initials to 1200 bytes or more (Chrome 1250) and scatter
 // their CRYPTO frames over the whole packet, so a 1024-byte head loses parts of the ClientHello.
+// TCP segments with (part of) a TLS ClientHello are copied up to it too: a post-quantum hello is
+// ~2 KB, its first segment full, and every byte of it is needed for JA4.
 const SnippetMax = 1472
 
 // Values of pl_record.l7_kind: which user-space parser reads the snippet.
@@ -165,6 +167,9 @@ const (
 	L7TLS  = 2 // TCP payload starting with a TLS ClientHello record (or ChangeCipherSpec, then a handshake record)
 	L7HTTP = 3 // TCP payload starting with an HTTP/1.x method and a space; UDP payload starting M-SEARCH or NOTIFY
 	L7QUIC = 4 // UDP payload starting with a QUIC v1/v2 client Initial header
+	// L7TLSCont: TCP payload that continues a TLS handshake record begun in an earlier segment of
+	// the flow (bpf/tls_cont.h); user space joins it to that segment by tcp_seq (record.L7State).
+	L7TLSCont = 5
 )
 
 // ParseErrors are the reasons a parse stopped early, by code. Codes below 64 are set by the BPF
@@ -229,6 +234,10 @@ var KernelCounters = []string{
 	"snippet_copy_failed", // L7 snippet could not be copied (record still emitted, without it)
 	"flow_counted",        // packets added to their entry of a flow map, pl_flows4 or pl_flows (every packet, before sampling)
 	"flow_failed",         // packets of new flows the full flow table refused: in no flow
+	"tls_cont_tracked",    // TLS handshake records longer than their segment: flow remembered for the rest (bpf/tls_cont.h)
+	"tls_cont_copied",     // segments of a remembered flow inside the missing bytes: payload copied (l7_kind tls_cont)
+	"tls_cont_outside",    // segments of a remembered flow outside the missing bytes (retransmission, later data): not copied
+	"tls_cont_done",       // remembered flows whose missing bytes all came in order; tracked - done: given up (deadline, LRU eviction, out of order) or waiting
 }
 
 // KernelCounterParseErrorBase is the pl_stats index of parse error reason 0; reasons 1..63 follow.

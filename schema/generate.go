@@ -21,8 +21,8 @@ func GenerateCHeader() ([]byte, error) {
 	fmt.Fprintf(&b, "/* %s */\n", generatedBy)
 	b.WriteString("#ifndef PL_RECORD_H\n#define PL_RECORD_H\n\n")
 	fmt.Fprintf(&b, "#define PL_SNIPPET_MAX %d\n#define PL_SNIPPET_HEAD_MAX %d\n\n", SnippetMax, SnippetHeadMax)
-	fmt.Fprintf(&b, "enum pl_l7_kind {\n\tPL_L7_NONE = %d,\n\tPL_L7_DNS = %d,\n\tPL_L7_TLS = %d,\n\tPL_L7_HTTP = %d,\n\tPL_L7_QUIC = %d,\n};\n\n",
-		L7None, L7DNS, L7TLS, L7HTTP, L7QUIC)
+	fmt.Fprintf(&b, "enum pl_l7_kind {\n\tPL_L7_NONE = %d,\n\tPL_L7_DNS = %d,\n\tPL_L7_TLS = %d,\n\tPL_L7_HTTP = %d,\n\tPL_L7_QUIC = %d,\n\tPL_L7_TLS_CONT = %d,\n};\n\n",
+		L7None, L7DNS, L7TLS, L7HTTP, L7QUIC, L7TLSCont)
 	b.WriteString("enum pl_tunnel_type {\n")
 	for code := range uint8(len(TunnelTypes)) {
 		name, ok := TunnelTypes[code]
@@ -91,7 +91,7 @@ func GenerateGoDecoder() ([]byte, error) {
 	b.WriteString(")\n\n")
 	fmt.Fprintf(&b, "// KernelRecordSize is sizeof(struct pl_record).\nconst KernelRecordSize = %d\n\n", size)
 	fmt.Fprintf(&b, "// SnippetMax bounds the payload bytes after a pl_record.\nconst SnippetMax = %d\n\n", SnippetMax)
-	fmt.Fprintf(&b, "// SnippetHeadMax bounds the snippet of a DNS, TLS or HTTP candidate.\nconst SnippetHeadMax = %d\n\n", SnippetHeadMax)
+	fmt.Fprintf(&b, "// SnippetHeadMax bounds the snippet of a DNS or HTTP candidate.\nconst SnippetHeadMax = %d\n\n", SnippetHeadMax)
 	b.WriteString("// Indices of the per-CPU counter map pl_stats.\nconst (\n")
 	for i, name := range KernelCounters {
 		fmt.Fprintf(&b, "\tStat%s = %d\n", camel(name), i)

@@ -66,6 +66,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 	fs.BoolVar(&cfg.Receivers, "receivers", cfg.Receivers, "name on each exported TCP/UDP flow the process reading its socket (pid, command, cgroup, container, pod): a tracing program on every socket read of the host (raw tracepoint sock:sock_recv_length, Linux 6.5+)")
 	fs.IntVar(&cfg.ReceiverEntries, "receiver-entries", cfg.ReceiverEntries, "sockets the kernel remembers for --receivers at once, least recently read forgotten first (0: default 16384)")
 	fs.IntVar(&cfg.SampleMax, "sample-max", cfg.SampleMax, "record at worst 1 in N ordinary packets when the ring fills (0: default 64; 1: never sample)")
+	fs.BoolVar(&cfg.NoTLSReassembly, "no-tls-reassembly", cfg.NoTLSReassembly, "do not copy the later TCP segments of a TLS ClientHello longer than its first segment (post-quantum hellos then get no JA4)")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "host name stamped on frames and stats")
 	fs.Var(&ring, "ring-bytes", "BPF ring buffer size, a power of two (e.g. 64M)")
 	fs.IntVar(&cfg.WakeupBytes, "wakeup-bytes", cfg.WakeupBytes, "ring fill level that wakes the reader (0: program default)")

@@ -541,7 +541,7 @@ walk:
 	}
 	kind := record.ClassifyL7(proto, sport, dport, payload)
 	max := schema.SnippetHeadMax
-	if kind == schema.L7QUIC {
+	if kind == schema.L7QUIC || kind == schema.L7TLS { // bpf/snippet.h: a ClientHello segment whole
 		max = schema.SnippetMax
 	}
 	snip := payload[:min(len(payload), max)]
