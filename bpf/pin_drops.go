@@ -105,15 +105,26 @@ func OpenPinnedDrops(dir string, cfg DropsConfig) (*Drops, string, error) {
 }
 
 // RemovePinnedDrops removes a drop program pinned in dir (it detaches), whatever its version.
-func RemovePinnedDrops(dir string) error { return removeExtra(dir, dropsPrefix) }
+func RemovePinnedDrops(dir string) error { return removeExtra(dir, dropsPrefix, false) }
 
 // Unpin removes this program's pins (Close then detaches it).
 func (d *Drops) Unpin() error {
 	if d.pinDir == "" {
 		return nil
 	}
-	err := removeExtra(d.pinDir, dropsPrefix)
+	err := removeExtra(d.pinDir, dropsPrefix, true)
 	d.pinDir = ""
+	return err
+}
+
+// Detach ends the program for good: unpinned and its link closed, no drop is counted after it
+// returns; the maps stay readable until Close.
+func (d *Drops) Detach() error {
+	err := d.Unpin()
+	if d.link != nil {
+		err = errors.Join(err, d.link.Close())
+		d.link = nil
+	}
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // The tracing programs beside the packet program (drops.c, receiver.c) are pinned in the same
@@ -102,7 +103,7 @@ func (s *extraSet) pin() (err error) {
 	}
 	defer func() {
 		if err != nil {
-			removeExtra(s.dir, s.prefix)
+			removeExtra(s.dir, s.prefix, false)
 		}
 	}()
 	if err := eachTagged(s.objs, func(name string, m **ebpf.Map, p **ebpf.Program) error {
@@ -134,7 +135,7 @@ func (s *extraSet) pin() (err error) {
 // or an unfinished pin, removed), or a mismatch (the set is removed: its links detach).
 func (s *extraSet) open(id [32]byte, nLinks int) (reason string, err error) {
 	if _, err := os.Stat(s.path(extraStateName)); errors.Is(err, os.ErrNotExist) {
-		return "none", removeExtra(s.dir, s.prefix)
+		return "none", removeExtra(s.dir, s.prefix, false)
 	}
 	st, err := ebpf.LoadPinnedMap(s.path(extraStateName), nil)
 	if err != nil {
@@ -143,11 +144,11 @@ func (s *extraSet) open(id [32]byte, nLinks int) (reason string, err error) {
 	v := make([]byte, extraStateBytes)
 	if st.ValueSize() != extraStateBytes || st.Lookup(uint32(0), &v) != nil || [8]byte(v[:8]) != extraMagic {
 		st.Close()
-		return "pin_version", removeExtra(s.dir, s.prefix)
+		return "pin_version", removeExtra(s.dir, s.prefix, false)
 	}
 	if [32]byte(v[8:40]) != id {
 		st.Close()
-		return "program_or_settings", removeExtra(s.dir, s.prefix)
+		return "program_or_settings", removeExtra(s.dir, s.prefix, false)
 	}
 	s.state = st
 	fail := func(err error) (string, error) {
@@ -206,9 +207,10 @@ func (s *extraSet) close() {
 	}
 }
 
-// removeExtra unpins every file of a set (by its prefix only) and removes dir if that empties
-// it. Tracing links are released once unpinned and closed: their programs stop.
-func removeExtra(dir, prefix string) error {
+// removeExtra unpins every file of a set (by its prefix only) and, with rmdir, removes dir if
+// that empties it (the run's end; not while a collector may be about to pin there). Tracing
+// links are released once unpinned and closed: their programs stop.
+func removeExtra(dir, prefix string, rmdir bool) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -224,7 +226,10 @@ func removeExtra(dir, prefix string) error {
 			}
 		}
 	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) && !strings.Contains(err.Error(), "directory not empty") {
+	if !rmdir {
+		return errors.Join(errs...)
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTEMPTY) {
 		errs = append(errs, fmt.Errorf("remove pin directory: %w", err))
 	}
 	return errors.Join(errs...)

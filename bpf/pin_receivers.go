@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -57,14 +58,20 @@ func OpenPinnedReceivers(dir string, entries int) (*Receivers, string, error) {
 }
 
 // RemovePinnedReceivers removes a tracer pinned in dir (it detaches), whatever its version.
-func RemovePinnedReceivers(dir string) error { return removeExtra(dir, receiversPrefix) }
+func RemovePinnedReceivers(dir string) error { return removeExtra(dir, receiversPrefix, false) }
+
+// RemovePinnedTracing removes the drop program and the receiver tracer pinned in dir, and dir
+// if that empties it: what `collect --detach` leaves when no packet program is pinned there.
+func RemovePinnedTracing(dir string) error {
+	return errors.Join(removeExtra(dir, dropsPrefix, false), removeExtra(dir, receiversPrefix, true))
+}
 
 // Unpin removes this tracer's pins (Close then detaches it).
 func (r *Receivers) Unpin() error {
 	if r.pinDir == "" {
 		return nil
 	}
-	err := removeExtra(r.pinDir, receiversPrefix)
+	err := removeExtra(r.pinDir, receiversPrefix, true)
 	r.pinDir = ""
 	return err
 }

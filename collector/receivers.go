@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,7 @@ func newReceiverJoin(c *Collector) (*receiverJoin, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("receivers: network namespace of %s: %w", c.cfg.Iface, err)
 	}
-	t, err := bpf.LoadReceivers(c.cfg.ReceiverEntries)
+	t, err := c.loadReceivers()
 	if err != nil {
 		return nil, fmt.Errorf("receivers: %w", err)
 	}
@@ -69,11 +70,16 @@ func newReceiverJoin(c *Collector) (*receiverJoin, error) {
 	return j, nil
 }
 
-func (j *receiverJoin) close() error {
+// close releases the tracer; final (the run ends) unpins it first, so it detaches.
+func (j *receiverJoin) close(final bool) error {
 	if j.c != nil {
 		j.c.recvTracer.Store(nil)
 	}
-	return j.tracer.Close()
+	var err error
+	if final {
+		err = j.tracer.Unpin()
+	}
+	return errors.Join(err, j.tracer.Close())
 }
 
 // refresh reads the kernel's map, once per export. (A key is in it once: the kernel keeps the
