@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packetlake/packetlake/internal/local/kafkalocal"
+	"github.com/packetlake/packetlake/internal/testkit/nettest"
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
+)
+
+// TestCollectorRestartKeepsDropsExact: the drop-reason program is pinned with the run, so a
+// collector killed with SIGKILL loses no drop and a restarted one sends none twice. Real kernel
+// (XDP on a veth in test-made namespaces), the test's own Apache Kafka, the ingester and
+// ClickHouse, the collector as a process of the packetlake binary. The kill lands while an
+// export is unacknowledged (the broker paused: the export's messages may reach Kafka after the
+// kill, or not), drops go on while no collector runs, the next collector adopts the program and
+// sends the unacknowledged export again with its identity, and `collect --detach` ends it all.
+// The drops table must hold, per reason and flow, exactly the packets and bytes sent, with the
+// kernel's own counters (/proc/net/snmp NoPorts, InCsumErrors) as the independent oracle, all
+// under one run.
+func TestCollectorRestartKeepsDropsExact(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	k := startOwnKafka(t, ctx)
+	topics := make([]string, 4)
+	for i, name := range []string{"packets", "stats", "flows", "drops"} {
+		topics[i] = "pinx-" + name
+		if err := kafkalocal.CreateTopic(ctx, k.Addr(), topics[i], 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := nettest.NewVethPair(t)
+	nettest.NeighboursBothWays(t, v)
+	pinDir := testPinDir(t)
+	args := []string{"collect", "--netns", v.NS, "--iface", v.Name, "--brokers", k.Addr(), "--host", "pinx",
+		"--topic", topics[0], "--stats-topic", topics[1], "--flows-topic", topics[2], "--drops-topic", topics[3],
+		"--pin-dir", pinDir, "--ring-bytes", "8M", "--flow-interval", "300ms", "--stats-interval", "500ms", "--log-format", "json"}
+	snmpBefore := snmpUDPIn(t, v.NS)
+	const frame = 14 + 20 + 8
+
+	m1 := freeAddr(t)
+	first := startCollect(t, "first", append(args, "--metrics-addr", m1)...)
+	run := first.waitLog(t, ctx, "kernel drop reasons on")["run"]
+	nettest.SendUDP(t, v, 42000, 7000, 10, 100, false) // nothing listens: NO_SOCKET
+	waitScrape(t, ctx, m1, "the first drops acknowledged", `packetlake_collector_kernel_drops_exported_total`, `observed="1"`, 10)
+
+	// Kill point: an export is cut and unacknowledged (the broker paused past its wait).
+	pid := k.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Errorf("SIGCONT broker %d: %v", pid, err)
+			}
+		}
+	}
+	t.Cleanup(resume)
+	nettest.SendUDP(t, v, 42000, 7000, 20, 100, false)
+	waitScrape(t, ctx, m1, "an export unacknowledged", `packetlake_collector_drop_export_errors_total`, "", 1)
+	nettest.SendUDP(t, v, 42001, 7001, 15, 200, false) // counted, not yet exported
+	first.kill(t)
+	if !pinsPresent(t, pinDir) {
+		t.Fatal("after SIGKILL: no pins")
+	}
+	// The gap: drops while no collector runs.
+	nettest.SendUDP(t, v, 42002, 7002, 25, 300, true) // wrong UDP checksum: UDP_CSUM
+	resume()
+
+	m2 := freeAddr(t)
+	second := startCollect(t, "second", append(args, "--metrics-addr", m2)...)
+	second.waitLog(t, ctx, "adopted the pinned drop-reason program: its counts go on")
+	resent := second.waitLog(t, ctx, "drops: sending again the export the last process left unacknowledged")
+	if got := second.waitLog(t, ctx, "kernel drop reasons on")["run"]; fmt.Sprint(got) != fmt.Sprint(run) {
+		t.Errorf("the restarted collector's drop run is %v, want the first's %v", got, run)
+	}
+	nettest.SendUDP(t, v, 42000, 7000, 5, 100, false)
+	// What the second process accounts: the resent export (20), then 15 + 25 + 5.
+	waitScrape(t, ctx, m2, "every drop acknowledged after the restart", `packetlake_collector_kernel_drops_exported_total`, `observed="1"`, 65)
+	second.term(t)
+	if !pinsPresent(t, pinDir) {
+		t.Fatal("after SIGTERM: no pins (--on-stop keep)")
+	}
+	det := startCollect(t, "detach", append(args, "--metrics-addr", "", "--detach")...)
+	if err := det.wait(60 * time.Second); err != nil {
+		t.Fatalf("collect --detach: %v\n%s", err, det.logText())
+	}
+	if _, err := os.Stat(pinDir); !os.IsNotExist(err) {
+		ents, _ := os.ReadDir(pinDir)
+		t.Errorf("pin directory %s left after --detach (%v): %v", pinDir, err, ents)
+	}
+
+	db := "pinx_" + fmt.Sprint(time.Now().UnixNano())
+	group := "pinx-" + db
+	stopIngest := startIngestAt(t, ctx, k.Addr(), topics[0], topics[1], topics[2], group, db, "--drops-topic", topics[3])
+	if err := testinfra.WaitCommitted(ctx, k.Addr(), group, topics[3]); err != nil {
+		t.Fatal(err)
+	}
+	stopIngest()
+	ch := env.CH(t)
+	rows, err := ch.Query(ctx, "SELECT reason, dst_port, sum(packets), sum(bytes), count() - uniqExact(run, export_seq, chunk, reason, src_port, dst_port) "+
+		"FROM "+db+".drops WHERE observed = 1 GROUP BY reason, dst_port ORDER BY dst_port")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var reason string
+		var port uint16
+		var pk, by uint64
+		var twice int64
+		if err := rows.Scan(&reason, &port, &pk, &by, &twice); err != nil {
+			t.Fatal(err)
+		}
+		got[fmt.Sprintf("%s %d", reason, port)] = fmt.Sprintf("%d pkts %d B, %d rows twice", pk, by, twice)
+	}
+	rows.Close()
+	want := map[string]string{
+		"NO_SOCKET 7000": fmt.Sprintf("35 pkts %d B, 0 rows twice", 35*(frame+100)),
+		"NO_SOCKET 7001": fmt.Sprintf("15 pkts %d B, 0 rows twice", 15*(frame+200)),
+		"UDP_CSUM 7002":  fmt.Sprintf("25 pkts %d B, 0 rows twice", 25*(frame+300)),
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("drops table: %v, want %v", got, want)
+	}
+	// The kernel's own counters: every datagram sent was refused.
+	snmp := snmpUDPIn(t, v.NS)
+	if np, ce := snmp["NoPorts"]-snmpBefore["NoPorts"], snmp["InCsumErrors"]-snmpBefore["InCsumErrors"]; np != 50 || ce != 25 {
+		t.Errorf("/proc/net/snmp: NoPorts +%d, InCsumErrors +%d; want 50, 25", np, ce)
+	}
+	var runs uint64
+	if err := ch.QueryRow(ctx, "SELECT uniqExact(run) FROM "+db+".drops").Scan(&runs); err != nil || runs != 1 {
+		t.Errorf("drops rows carry %d runs (%v), want 1: the restarted collector goes on with the pinned counters", runs, err)
+	}
+	t.Logf("drops: %v; export resent after the restart: seq %v", got, resent["export_seq"])
+}
+
+// waitScrape waits until the sum of metric name's series (those containing label, if set) on
+// the collector's /metrics reaches at least n.
+func waitScrape(t *testing.T, ctx context.Context, addr, what, name, label string, n float64) {
+	t.Helper()
+	var sum float64
+	for ctx.Err() == nil {
+		sum = 0
+		for _, l := range strings.Split(scrapeQuiet(addr), "\n") {
+			if !strings.HasPrefix(l, name) || (label != "" && !strings.Contains(l, label)) {
+				continue
+			}
+			if f := strings.Fields(l); len(f) == 2 {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				sum += v
+			}
+		}
+		if sum >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %s is %v, never reached %v", what, name, sum, n)
+}
+
+// scrapeQuiet is scrape that returns "" while the collector does not serve yet.
+func scrapeQuiet(addr string) string {
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// snmpUDPIn reads the Udp counters of /proc/net/snmp in namespace ns: the kernel's own count of
+// what its UDP layer refused.
+func snmpUDPIn(t *testing.T, ns string) map[string]uint64 {
+	t.Helper()
+	out := nettest.MustExec(t, ns, "cat", "/proc/net/snmp")
+	var lines [][]string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) > 1 && f[0] == "Udp:" {
+			lines = append(lines, f[1:])
+		}
+	}
+	if len(lines) != 2 || len(lines[0]) != len(lines[1]) {
+		t.Fatalf("no Udp counters in /proc/net/snmp of %s:\n%s", ns, out)
+	}
+	m := map[string]uint64{}
+	for i, k := range lines[0] {
+		m[k], _ = strconv.ParseUint(lines[1][i], 10, 64)
+	}
+	return m
+}
