@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,9 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 	"github.com/packetlake/packetlake/internal/testkit/nettest"
 	"github.com/packetlake/packetlake/internal/testkit/testinfra"
+	"github.com/packetlake/packetlake/record"
 )
 
 // TestCollectorRestartKeepsDropsExact: the drop-reason program is pinned with the run, so a
@@ -146,7 +151,42 @@ func TestCollectorRestartKeepsDropsExact(t *testing.T) {
 	if err := ch.QueryRow(ctx, "SELECT uniqExact(run) FROM "+db+".drops").Scan(&runs); err != nil || runs != 1 {
 		t.Errorf("drops rows carry %d runs (%v), want 1: the restarted collector goes on with the pinned counters", runs, err)
 	}
-	t.Logf("drops: %v; export resent after the restart: seq %v", got, resent["export_seq"])
+	t.Logf("drops: %v; export resent after the restart: seq %v; message identities in Kafka more than once: %d (stored once)",
+		got, resent["export_seq"], identitiesTwice(t, ctx, k.Addr(), topics[3]))
+}
+
+// identitiesTwice counts the drop message identities that the topic holds more than once: an
+// export the killed process had produced and the next one sent again.
+func identitiesTwice(t *testing.T, ctx context.Context, addr, topic string) int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end int64
+	ends.Each(func(o kadm.ListedOffset) { end += o.Offset })
+	seen := map[string]int{}
+	for n := int64(0); n < end && ctx.Err() == nil; {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			n++
+			var m record.DropMessage
+			if json.Unmarshal(r.Value, &m) == nil {
+				seen[fmt.Sprint(m.Run, m.ExportSeq, m.Chunk)]++
+			}
+		})
+	}
+	twice := 0
+	for _, c := range seen {
+		if c > 1 {
+			twice++
+		}
+	}
+	return twice
 }
 
 // waitScrape waits until the sum of metric name's series (those containing label, if set) on
