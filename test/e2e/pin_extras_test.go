@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -245,4 +247,97 @@ func snmpUDPIn(t *testing.T, ns string) map[string]uint64 {
 		m[k], _ = strconv.ParseUint(lines[1][i], 10, 64)
 	}
 	return m
+}
+
+// TestCollectorRestartKeepsReceivers: the receiver tracer is pinned with the run, so a server
+// that read before a collector's SIGKILL is still named on its flow after the restart without
+// reading again, and one that read only while no collector ran is named too (the pinned tracer
+// kept recording). Real kernel, Apache Kafka, ClickHouse, the collector and ingester as processes.
+// Without the pin the restarted collector's tracer starts empty and both flows name nobody.
+func TestCollectorRestartKeepsReceivers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	l := newPinLab(t, ctx, "recvpin", "--receivers", "--flow-interval", "1h", "--metrics-addr", "")
+	v := l.v
+	nettest.NeighboursBothWays(t, v)
+	listen := func(port uint16) *net.UDPConn {
+		var c *net.UDPConn
+		if err := nettest.Do(v.NS, func() (err error) {
+			c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(v.Addr, port)))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	readN := func(c *net.UDPConn, n int) {
+		t.Helper()
+		buf := make([]byte, 2048)
+		for range n {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Read(buf); err != nil {
+				t.Fatalf("server read: %v", err)
+			}
+		}
+	}
+	before, gap := listen(7301), listen(7302)
+
+	first := startCollect(t, "first", l.args...)
+	first.waitLog(t, ctx, "collector started")
+	nettest.SendUDP(t, v, 43001, 7301, 3, 50, false)
+	readN(before, 3) // kill point: the server's reads returned, so the tracer has run for them
+	first.kill(t)
+	nettest.SendUDP(t, v, 43001, 7301, 4, 50, false) // sits unread in the socket
+	nettest.SendUDP(t, v, 43002, 7302, 2, 50, false)
+	readN(gap, 2) // read while no collector runs
+
+	second := startCollect(t, "second", l.args...)
+	second.waitLog(t, ctx, "adopted the pinned receiver tracer: sockets read before the restart are still named")
+	second.waitLog(t, ctx, "collector started")
+	second.term(t) // exports the flows, with their receivers
+	det := startCollect(t, "detach", append(l.args, "--detach")...)
+	if err := det.wait(60 * time.Second); err != nil {
+		t.Fatalf("collect --detach: %v\n%s", err, det.logText())
+	}
+	if _, err := os.Stat(l.pinDir); !os.IsNotExist(err) {
+		ents, _ := os.ReadDir(l.pinDir)
+		t.Errorf("pin directory %s left after --detach (%v): %v", l.pinDir, err, ents)
+	}
+
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint16]string{
+		7301: fmt.Sprintf("7 pkts pid %d comm %s", os.Getpid(), strings.TrimSpace(string(comm))),
+		7302: fmt.Sprintf("2 pkts pid %d comm %s", os.Getpid(), strings.TrimSpace(string(comm))),
+	}
+	ch := env.CH(t)
+	var got map[uint16]string
+	for deadline := time.Now().Add(30 * time.Second); ctx.Err() == nil && time.Now().Before(deadline); {
+		got = map[uint16]string{}
+		rows, err := ch.Query(ctx, fmt.Sprintf("SELECT dst_port, sum(packets), groupUniqArray(recv_pid), groupUniqArray(recv_comm) FROM %s.flows "+
+			"WHERE host = '%s' AND ip_proto = 17 AND dst_port IN (7301, 7302) GROUP BY dst_port", l.db, l.host))
+		if err == nil {
+			for rows.Next() {
+				var port uint16
+				var pk uint64
+				var pids []uint32
+				var comms []string
+				if rows.Scan(&port, &pk, &pids, &comms) == nil {
+					got[port] = fmt.Sprintf("%d pkts pid %s comm %s", pk, strings.Trim(fmt.Sprint(pids), "[]"), strings.Join(comms, ","))
+				}
+			}
+			rows.Close()
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("flows after the restart: %v, want %v", got, want)
+	}
+	t.Logf("flows: %v", got)
 }
