@@ -16,6 +16,8 @@ import (
 // issue 19). The kernel side (bpf/receiver.c) remembers, per socket, the last process that read
 // it (or, for a TCP listener, listened on it); at each export the exporter reads that map once and looks every flow up in it: per flow and
 // per export, never per packet. The cgroup id is named by its path once per cgroup (cached).
+// With a pinned run the tracer is pinned beside the packet program (pinextras.go): its map, and
+// its recording while no collector runs, outlive a restart.
 //
 // A flow's packets come from its source to its destination, so a socket matches it as
 // remote = source, local = destination, looked up in this order:
