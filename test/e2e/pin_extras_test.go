@@ -11,12 +11,15 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -340,4 +343,56 @@ func TestCollectorRestartKeepsReceivers(t *testing.T) {
 		t.Errorf("flows after the restart: %v, want %v", got, want)
 	}
 	t.Logf("flows: %v", got)
+}
+
+// TestCollectorReplacesPinnedDropsOfOtherSettings: a collector started with another
+// --drop-entries than the pinned drop-reason program's does not adopt it: it removes it (the old
+// program is freed), logs and counts the replacement, and loads and pins its own under a new run;
+// --on-stop detach then leaves no pin.
+func TestCollectorReplacesPinnedDropsOfOtherSettings(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	l := newPinLab(t, ctx, "dropsrepl", "--drops-topic", env.Topic(t, 1))
+	old := startCollect(t, "old", append(l.args, "--metrics-addr", "")...)
+	oldRun := old.waitLog(t, ctx, "kernel drop reasons on")["run"]
+	old.kill(t)
+	oldProg := pinnedProgID(t, l.pinDir, "drops_prog_pl_kfree_skb")
+
+	metrics := freeAddr(t)
+	repl := startCollect(t, "replacing", append(l.args, "--drop-entries", "1024", "--on-stop", "detach", "--metrics-addr", metrics)...)
+	replaced := repl.waitLog(t, ctx, "replacing the pinned drop-reason program: its drops since its last acknowledged export are not exported")
+	newRun := repl.waitLog(t, ctx, "kernel drop reasons on")["run"]
+	if replaced["reason"] != "program_or_settings" || fmt.Sprint(newRun) == fmt.Sprint(oldRun) {
+		t.Errorf("replacement: reason %v, run %v after %v; want program_or_settings and a new run", replaced["reason"], newRun, oldRun)
+	}
+	if p := pinnedProgID(t, l.pinDir, "drops_prog_pl_kfree_skb"); p == oldProg {
+		t.Errorf("the pinned drop program is still the old one (%d)", p)
+	}
+	if out, err := exec.Command("bpftool", "prog", "show", "id", fmt.Sprint(oldProg)).CombinedOutput(); err == nil {
+		t.Errorf("the replaced drop program %d still exists:\n%s", oldProg, out)
+	}
+	if m := scrapeQuiet(metrics); !strings.Contains(m, `reason="drops_program_or_settings"} 1`) {
+		t.Errorf("/metrics has no drops replacement counted:\n%s", grepLines(m, "pin_replacements"))
+	}
+	repl.term(t)
+	if _, err := os.Stat(l.pinDir); !os.IsNotExist(err) {
+		ents, _ := os.ReadDir(l.pinDir)
+		t.Errorf("pin directory %s left after SIGTERM with --on-stop detach (%v): %v", l.pinDir, err, ents)
+	}
+}
+
+// pinnedProgID is the id of the program pinned at dir/name.
+func pinnedProgID(t *testing.T, dir, name string) ebpf.ProgramID {
+	t.Helper()
+	p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, name), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	return id
 }
