@@ -44,14 +44,23 @@ type Drops struct {
 	objs   dropsObjects
 	link   link.Link
 	closed bool
+	// The exporter's ledger and snapshots (pin_drops.go); pinDir is set while pinned.
+	state  *ebpf.Map
+	snaps  [2]*ebpf.Map
+	pinDir string
+}
+
+func (cfg DropsConfig) withDefaults() DropsConfig {
+	if cfg.Entries <= 0 {
+		cfg.Entries = 4096
+	}
+	return cfg
 }
 
 // LoadDrops loads drops.c and attaches it to the skb:kfree_skb tracepoint (tp_btf: needs the
 // kernel's BTF, /sys/kernel/btf/vmlinux). It counts nothing until Observe names an interface.
 func LoadDrops(cfg DropsConfig) (*Drops, error) {
-	if cfg.Entries <= 0 {
-		cfg.Entries = 4096
-	}
+	cfg = cfg.withDefaults()
 	if err := CheckCaps(); err != nil {
 		return nil, err
 	}
@@ -71,9 +80,13 @@ func LoadDrops(cfg DropsConfig) (*Drops, error) {
 		}
 		return nil, fmt.Errorf("load drops program: %w", err)
 	}
+	if err := d.newLedger(cfg.Entries); err != nil {
+		d.Close()
+		return nil, err
+	}
 	d.link, err = link.AttachTracing(link.TracingOptions{Program: d.objs.PlKfreeSkb})
 	if err != nil {
-		d.objs.Close()
+		d.Close()
 		return nil, fmt.Errorf("attach drops program to tp_btf/kfree_skb: %w", err)
 	}
 	return d, nil
@@ -97,6 +110,29 @@ func (d *Drops) Observe(netns uint32, ifindex int) error {
 		return fmt.Errorf("observe drops on ifindex %d: %w", ifindex, err)
 	}
 	return nil
+}
+
+// ObserveOnly makes interface ifindex of netns the only one observed (an adopted program may
+// name an interface deleted and made again since).
+func (d *Drops) ObserveOnly(netns uint32, ifindex int) error {
+	var k dropsPlDropIface
+	var v uint8
+	var old []dropsPlDropIface
+	it := d.objs.PlDropIfaces.Iterate()
+	for it.Next(&k, &v) {
+		if k.Netns != netns || k.Ifindex != uint32(ifindex) {
+			old = append(old, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read observed interfaces: %w", err)
+	}
+	for _, k := range old {
+		if err := d.objs.PlDropIfaces.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("forget observed interface: %w", err)
+		}
+	}
+	return d.Observe(netns, ifindex)
 }
 
 // Forget stops counting the drops of an interface Observe named.
@@ -166,15 +202,21 @@ func (d *Drops) ProgramStats() (*ebpf.ProgramStats, error) {
 	return d.objs.PlKfreeSkb.Stats()
 }
 
-// Close detaches the program and releases its maps; again, nothing.
+// Close releases this process's handles: an unpinned program is detached and freed, a pinned
+// one stays attached and counting (Unpin first to end it); again, nothing.
 func (d *Drops) Close() error {
 	if d.closed {
 		return nil
 	}
 	d.closed = true
-	var err error
+	var errs []error
 	if d.link != nil {
-		err = d.link.Close()
+		errs = append(errs, d.link.Close())
 	}
-	return errors.Join(err, d.objs.Close())
+	for _, m := range append([]*ebpf.Map{d.state}, d.snaps[:]...) {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
+	}
+	return errors.Join(append(errs, d.objs.Close())...)
 }

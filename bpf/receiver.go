@@ -15,8 +15,9 @@ import (
 // reads each local TCP/UDP socket, host-wide (every network namespace), in an LRU map. Close
 // detaches and unloads it.
 type Receivers struct {
-	objs  receiverObjects
-	links []link.Link
+	objs   receiverObjects
+	links  []link.Link
+	pinDir string // set while pinned (pin_receivers.go): Close leaves the tracer attached
 }
 
 // RecvKey is a socket as its incoming packets' flow sees it (receiver.c struct pl_recv_key):
@@ -89,7 +90,8 @@ func (r *Receivers) Attach() error {
 	return nil
 }
 
-// Detach takes the programs off the tracepoints.
+// Detach takes the programs off the tracepoints (of a pinned tracer: this process's handles
+// only; Unpin ends it).
 func (r *Receivers) Detach() error {
 	var errs []error
 	for _, l := range r.links {
@@ -99,7 +101,7 @@ func (r *Receivers) Detach() error {
 	return errors.Join(errs...)
 }
 
-// Close detaches the programs and releases the map.
+// Close detaches the programs and releases the map; a pinned tracer stays attached.
 func (r *Receivers) Close() error {
 	return errors.Join(r.Detach(), r.objs.Close())
 }

@@ -83,17 +83,18 @@ func newFlowExporter(c *Collector) (*flowExporter, error) {
 	if err := c.objs.ReadFlowBaseline(func(id bpf.FlowID, key bpf.FlowKey, counts bpf.FlowCounts) {
 		x.last[id] = exportedBucket{key: key, counts: counts}
 	}); err != nil {
-		x.close()
+		x.close(false)
 		return nil, err
 	}
 	return x, nil
 }
 
-// close releases the exporter's client and the receiver tracer.
-func (x *flowExporter) close() error {
+// close releases the exporter's client and the receiver tracer (final: the run ends, a pinned
+// tracer is unpinned too).
+func (x *flowExporter) close(final bool) error {
 	x.cl.Close()
 	if x.recv != nil {
-		return x.recv.close()
+		return x.recv.close(final)
 	}
 	return nil
 }
@@ -183,6 +184,9 @@ func monoNow() uint64 {
 
 // startFlows starts the exporter goroutine (FlowsTopic set).
 func (c *Collector) startFlows() error {
+	if !c.cfg.Receivers {
+		c.removePinnedReceivers() // off now: a tracer an earlier run pinned stops
+	}
 	if c.cfg.FlowsTopic == "" {
 		return nil
 	}
@@ -211,7 +215,7 @@ func (c *Collector) stopFlows(ctx context.Context, final bool) error {
 	c.flowsCancel()
 	<-c.flowsDone
 	err := c.flows.export(ctx, final)
-	if cerr := c.flows.close(); cerr != nil {
+	if cerr := c.flows.close(final); cerr != nil {
 		c.log.Warn("receivers: detach", "err", cerr)
 	}
 	c.flows = nil

@@ -123,6 +123,12 @@ func (c *Collector) DetachPinned(ctx context.Context) error {
 	}
 	c.cfg.DetachOnStop, c.detachOnly = true, true
 	err := c.Start(ctx)
+	if err != nil {
+		// No run to end: tracing programs pinned without one (their run replaced, a partial pin) go too.
+		if rerr := bpf.RemovePinnedTracing(c.cfg.PinDir); rerr != nil {
+			c.log.Warn("remove the pinned tracing programs", "err", rerr)
+		}
+	}
 	if errors.Is(err, ErrNothingPinned) && c.replaced {
 		return nil // a pin of another binary was ended and removed: nothing is left attached
 	}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,8 @@ import (
 // issue 19). The kernel side (bpf/receiver.c) remembers, per socket, the last process that read
 // it (or, for a TCP listener, listened on it); at each export the exporter reads that map once and looks every flow up in it: per flow and
 // per export, never per packet. The cgroup id is named by its path once per cgroup (cached).
+// With a pinned run the tracer is pinned beside the packet program (pinextras.go): its map, and
+// its recording while no collector runs, outlive a restart.
 //
 // A flow's packets come from its source to its destination, so a socket matches it as
 // remote = source, local = destination, looked up in this order:
@@ -57,7 +60,7 @@ func newReceiverJoin(c *Collector) (*receiverJoin, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("receivers: network namespace of %s: %w", c.cfg.Iface, err)
 	}
-	t, err := bpf.LoadReceivers(c.cfg.ReceiverEntries)
+	t, err := c.loadReceivers()
 	if err != nil {
 		return nil, fmt.Errorf("receivers: %w", err)
 	}
@@ -69,11 +72,16 @@ func newReceiverJoin(c *Collector) (*receiverJoin, error) {
 	return j, nil
 }
 
-func (j *receiverJoin) close() error {
+// close releases the tracer; final (the run ends) unpins it first, so it detaches.
+func (j *receiverJoin) close(final bool) error {
 	if j.c != nil {
 		j.c.recvTracer.Store(nil)
 	}
-	return j.tracer.Close()
+	var err error
+	if final {
+		err = j.tracer.Unpin()
+	}
+	return errors.Join(err, j.tracer.Close())
 }
 
 // refresh reads the kernel's map, once per export. (A key is in it once: the kernel keeps the

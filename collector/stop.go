@@ -62,7 +62,7 @@ func (c *Collector) stop() error {
 		if err := c.stopFlows(ctx, !keep); err != nil {
 			errs = append(errs, err)
 		}
-		if err := c.stopDrops(ctx); err != nil {
+		if err := c.stopDrops(ctx, !keep); err != nil {
 			errs = append(errs, err)
 		}
 		c.statsCancel()
