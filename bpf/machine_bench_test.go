@@ -44,7 +44,10 @@ func machineFacts() string {
 	for _, v := range []string{"spec_rstack_overflow", "retbleed", "spectre_v2"} {
 		mit = append(mit, v+": "+read("/sys/devices/system/cpu/vulnerabilities/"+v))
 	}
-	return fmt.Sprintf("CPU %s, kernel %s, clocksource %s; %s", model, unix.ByteSliceToString(u.Release[:]),
+	// The ring (64 MiB here, 16 by default) is written through once per lap: whether it fits the
+	// last-level cache decides whether its writes miss (BENCH.md).
+	return fmt.Sprintf("CPU %s, L3 %s, kernel %s, clocksource %s; %s", model,
+		read("/sys/devices/system/cpu/cpu0/cache/index3/size"), unix.ByteSliceToString(u.Release[:]),
 		read("/sys/devices/system/clocksource/clocksource0/current_clocksource"), strings.Join(mit, "; "))
 }
 
