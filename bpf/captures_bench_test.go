@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -83,7 +84,9 @@ func BenchmarkParserCaptures(b *testing.B) {
 		per[i] = make([][]time.Duration, len(frames))
 	}
 	passMean := make([][]float64, len(progs))
+	ops := newOpCosts(with)
 	start := time.Now()
+	load0, _ := os.ReadFile("/proc/loadavg")
 	for range passes {
 		sum := make([]float64, len(progs))
 		for fi, f := range frames {
@@ -100,8 +103,10 @@ func BenchmarkParserCaptures(b *testing.B) {
 		for pi := range progs {
 			passMean[pi] = append(passMean[pi], sum[pi]/float64(len(frames)))
 		}
+		measureOpCosts(b, with, with.o.objs.PlXdpPass, ops, frames[0].data, 20*captureRepeat)
 	}
 	wall := time.Since(start)
+	load1, _ := os.ReadFile("/proc/loadavg")
 	for i, e := range []*env{with, without} {
 		if err := e.o.Flush(); err != nil {
 			b.Fatal(err)
@@ -144,6 +149,9 @@ func BenchmarkParserCaptures(b *testing.B) {
 	}
 	sort.Strings(kinds[1:])
 	var out strings.Builder
+	fmt.Fprintf(&out, "%s UTC, load %s -> %s; %s\nmeasured in the same run, after each pass (pl.c's pl_cost_* against the empty program, %d runs x 5 rounds, median):\n",
+		start.UTC().Format("2006-01-02 15:04"), strings.Fields(string(load0))[0], strings.Fields(string(load1))[0], machineFacts(), 20*captureRepeat)
+	reportOpCosts(b, &out, ops)
 	fmt.Fprintf(&out, "%d packets from the shared captures (skipped: %v), %d runs each per pass, %d passes, %.0f s; per pass, mean of all packets, empty / no flows / default:",
 		len(frames), skipped, captureRepeat, passes, wall.Seconds())
 	for i := range passes {
@@ -156,6 +164,10 @@ func BenchmarkParserCaptures(b *testing.B) {
 			m[pi] = sums[k][pi] / float64(count[k])
 		}
 		fmt.Fprintf(&out, "| %s | %d | %.1f | %.1f | %.2fx | %.1f | **%.2fx** |\n", k, count[k], m[0], m[1], m[1]/m[0], m[2], m[2]/m[0])
+		if k == "all" {
+			b.ReportMetric(m[2]/m[0], "x-empty")
+			b.ReportMetric(m[1]/m[0], "x-empty-noflows")
+		}
 	}
 	b.Logf("ns/packet, BPF_PROG_TEST_RUN, mean over every packet of the real captures:\n%s", out.String())
 }

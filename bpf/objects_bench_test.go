@@ -80,7 +80,7 @@ func loadObjectFile(t testing.TB, label, path, prog string, cfg Config) benchObj
 // BenchmarkParserObjects compares object files, e.g. the committed object with earlier or
 // experimental ones, in one run: `PL_BENCH_OBJECTS=old=/tmp/old.o[:prog],... go test ./bpf/ -run
 // '^$' -bench ParserObjects` (an old object: `git show REV:bpf/pl_bpfel.o > /tmp/old.o`; path@N
-// loads it with Config.BatchRecords N). Columns:
+// loads it with Config.BatchRecords N, path~M with a ring of M MiB instead of 64, path~M@N both). Columns:
 // the empty program (the harness), "new" (this directory's pl_bpfel.o), then each listed object;
 // each object's program is prog, by default the one AttachXDP attaches on an ordinary MTU
 // (pl_xdp_linear, or pl_xdp in objects without it). All objects are loaded the same way (from
@@ -121,6 +121,14 @@ func BenchmarkParserObjects(b *testing.B) {
 			if c.BatchRecords, _ = strconv.Atoi(n); c.BatchRecords <= 0 {
 				b.Fatalf("PL_BENCH_OBJECTS entry %q: batch size", s)
 			}
+		}
+		if p, n, ok := strings.Cut(path, "~"); ok { // file~N: a ring of N MiB (cache behaviour)
+			path = p
+			mib, err := strconv.Atoi(n)
+			if err != nil || mib <= 0 {
+				b.Fatalf("PL_BENCH_OBJECTS entry %q: ring MiB", s)
+			}
+			c.RingBytes = mib << 20
 		}
 		for range instances {
 			objs = append(objs, loadObjectFile(b, label, path, prog, c))

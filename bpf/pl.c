@@ -300,3 +300,67 @@ int pl_xdp_pass(struct xdp_md *ctx)
 {
 	return XDP_PASS;
 }
+
+/*
+ * Yardsticks that tell two machines apart (BENCH.md, "Why the ratio moves"): each does one kind
+ * of operation PL_COST_N times, so (its time - pl_xdp_pass's) / PL_COST_N is what one costs on
+ * the machine at hand. The parser's cost over the empty program is mostly a handful of these per
+ * packet, and their price depends on the CPU's call/return mitigations (SRSO, retbleed) and the
+ * clock source more than on the code. Only BenchmarkParserCaptures runs them.
+ */
+#define PL_COST_N 16
+
+/* A BPF-to-BPF call that does nothing: the empty asm keeps clang from folding it away. */
+static __noinline __u32 pl_cost_fn(__u32 x)
+{
+	asm volatile("" : "+r"(x));
+	return x;
+}
+
+SEC("xdp")
+int pl_cost_call(struct xdp_md *ctx)
+{
+	__u32 x = 0;
+
+#pragma clang loop unroll(full)
+	for (int i = 0; i < PL_COST_N; i++)
+		x = pl_cost_fn(x);
+	return x ? XDP_DROP : XDP_PASS;
+}
+
+/* A helper the verifier does not inline and that does next to nothing: the call and its return. */
+SEC("xdp")
+int pl_cost_helper(struct xdp_md *ctx)
+{
+#pragma clang loop unroll(full)
+	for (int i = 0; i < PL_COST_N; i++)
+		bpf_get_prandom_u32();
+	return XDP_PASS;
+}
+
+/* The clock every record reads once. */
+SEC("xdp")
+int pl_cost_ktime(struct xdp_md *ctx)
+{
+#pragma clang loop unroll(full)
+	for (int i = 0; i < PL_COST_N; i++)
+		bpf_ktime_get_ns();
+	return XDP_PASS;
+}
+
+/*
+ * One ring reservation and its commit, as a batch write pays (plus the copy). Discarded, so no
+ * reader ever sees these samples (readers skip discarded ones); the commit is the same path.
+ */
+SEC("xdp")
+int pl_cost_ring(struct xdp_md *ctx)
+{
+#pragma clang loop unroll(full)
+	for (int i = 0; i < PL_COST_N; i++) {
+		void *p = bpf_ringbuf_reserve(&pl_events, 64, 0);
+
+		if (p)
+			bpf_ringbuf_discard(p, BPF_RB_NO_WAKEUP);
+	}
+	return XDP_PASS;
+}

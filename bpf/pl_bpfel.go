@@ -173,6 +173,10 @@ const (
 	plMapPlTimers       = "pl_timers"
 	plMapPlTlsCont      = "pl_tls_cont"
 	plMapPlTlsContUntil = "pl_tls_cont_until"
+	plProgPlCostCall    = "pl_cost_call"
+	plProgPlCostHelper  = "pl_cost_helper"
+	plProgPlCostKtime   = "pl_cost_ktime"
+	plProgPlCostRing    = "pl_cost_ring"
 	plProgPlFlush       = "pl_flush"
 	plProgPlTc          = "pl_tc"
 	plProgPlXdp         = "pl_xdp"
@@ -236,12 +240,16 @@ type plSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type plProgramSpecs struct {
-	PlFlush     *ebpf.ProgramSpec `ebpf:"pl_flush"`
-	PlTc        *ebpf.ProgramSpec `ebpf:"pl_tc"`
-	PlXdp       *ebpf.ProgramSpec `ebpf:"pl_xdp"`
-	PlXdpLinear *ebpf.ProgramSpec `ebpf:"pl_xdp_linear"`
-	PlXdpPass   *ebpf.ProgramSpec `ebpf:"pl_xdp_pass"`
-	PlXdpRecord *ebpf.ProgramSpec `ebpf:"pl_xdp_record"`
+	PlCostCall   *ebpf.ProgramSpec `ebpf:"pl_cost_call"`
+	PlCostHelper *ebpf.ProgramSpec `ebpf:"pl_cost_helper"`
+	PlCostKtime  *ebpf.ProgramSpec `ebpf:"pl_cost_ktime"`
+	PlCostRing   *ebpf.ProgramSpec `ebpf:"pl_cost_ring"`
+	PlFlush      *ebpf.ProgramSpec `ebpf:"pl_flush"`
+	PlTc         *ebpf.ProgramSpec `ebpf:"pl_tc"`
+	PlXdp        *ebpf.ProgramSpec `ebpf:"pl_xdp"`
+	PlXdpLinear  *ebpf.ProgramSpec `ebpf:"pl_xdp_linear"`
+	PlXdpPass    *ebpf.ProgramSpec `ebpf:"pl_xdp_pass"`
+	PlXdpRecord  *ebpf.ProgramSpec `ebpf:"pl_xdp_record"`
 }
 
 // plMapSpecs contains maps before they are loaded into the kernel.
@@ -346,16 +354,24 @@ type plVariables struct {
 //
 // It can be passed to loadPlObjects or ebpf.CollectionSpec.LoadAndAssign.
 type plPrograms struct {
-	PlFlush     *ebpf.Program `ebpf:"pl_flush"`
-	PlTc        *ebpf.Program `ebpf:"pl_tc"`
-	PlXdp       *ebpf.Program `ebpf:"pl_xdp"`
-	PlXdpLinear *ebpf.Program `ebpf:"pl_xdp_linear"`
-	PlXdpPass   *ebpf.Program `ebpf:"pl_xdp_pass"`
-	PlXdpRecord *ebpf.Program `ebpf:"pl_xdp_record"`
+	PlCostCall   *ebpf.Program `ebpf:"pl_cost_call"`
+	PlCostHelper *ebpf.Program `ebpf:"pl_cost_helper"`
+	PlCostKtime  *ebpf.Program `ebpf:"pl_cost_ktime"`
+	PlCostRing   *ebpf.Program `ebpf:"pl_cost_ring"`
+	PlFlush      *ebpf.Program `ebpf:"pl_flush"`
+	PlTc         *ebpf.Program `ebpf:"pl_tc"`
+	PlXdp        *ebpf.Program `ebpf:"pl_xdp"`
+	PlXdpLinear  *ebpf.Program `ebpf:"pl_xdp_linear"`
+	PlXdpPass    *ebpf.Program `ebpf:"pl_xdp_pass"`
+	PlXdpRecord  *ebpf.Program `ebpf:"pl_xdp_record"`
 }
 
 func (p *plPrograms) Close() error {
 	return _PlClose(
+		p.PlCostCall,
+		p.PlCostHelper,
+		p.PlCostKtime,
+		p.PlCostRing,
 		p.PlFlush,
 		p.PlTc,
 		p.PlXdp,
