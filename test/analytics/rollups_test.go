@@ -35,7 +35,8 @@ var rollupFamilies = []rollupFamily{
 	{
 		name: "flows",
 		keys: [][2]string{{"host", "host"}, {"iface", "iface"}, {"src_addr", "src_addr"}, {"dst_addr", "dst_addr"},
-			{"ip_proto", "ip_proto"}, {"src_port", "src_port"}, {"dst_port", "dst_port"}},
+			{"ip_proto", "ip_proto"}, {"src_port", "src_port"}, {"dst_port", "dst_port"},
+			{"tunnel_type", "tunnel_type"}, {"tunnel_id", "tunnel_id"}},
 		values: []rollupValue{
 			sumOf("packets", "sum(sample_rate)"),
 			sumOf("bytes", "sum(toUInt64(pkt_len) * sample_rate)"),
@@ -50,7 +51,7 @@ var rollupFamilies = []rollupFamily{
 	{
 		name: "traffic",
 		keys: [][2]string{{"host", "host"}, {"iface", "iface"}, {"vlan_id", "vlan_id"}, {"ip_version", "ip_version"},
-			{"ip_proto", "ip_proto"}, {"dst_port", "dst_port"}},
+			{"ip_proto", "ip_proto"}, {"dst_port", "dst_port"}, {"tunnel_type", "tunnel_type"}, {"tunnel_id", "tunnel_id"}},
 		values: []rollupValue{
 			sumOf("packets", "sum(sample_rate)"),
 			sumOf("bytes", "sum(toUInt64(pkt_len) * sample_rate)"),
