@@ -45,6 +45,9 @@ type Config struct {
 	FlushAge   time.Duration
 	// Writer is WriterArrowHTTP or WriterNative.
 	Writer string
+	// Presort sorts each batch by packets' ORDER BY before sending it (arrow-http writer), so
+	// ClickHouse finds the block sorted and skips its own sort (presort.go).
+	Presort bool
 
 	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
 	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
@@ -84,6 +87,7 @@ func DefaultConfig() Config {
 		FlushBytes:      32 << 20,
 		FlushAge:        time.Second,
 		Writer:          WriterArrowHTTP,
+		Presort:         true,
 		MaxQueuedBytes:  64 << 20,
 		InsertTimeout:   60 * time.Second,
 		RetryBackoffMax: 5 * time.Second,

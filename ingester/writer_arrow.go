@@ -22,6 +22,7 @@ type arrowHTTPWriter struct {
 	insert *chconn.PreparedInsert
 	schema *arrow.Schema
 	cols   []packetColumn
+	order  *sortOrder // nil: batches go in the order they were read (Config.Presort off)
 }
 
 func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
@@ -48,7 +49,14 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 	for k, v := range insertSettings {
 		settings[k] = v
 	}
+	var order *sortOrder
+	if cfg.Presort {
+		if order, err = newSortOrder(cols); err != nil {
+			return nil, err
+		}
+	}
 	return &arrowHTTPWriter{
+		order:  order,
 		client: client,
 		insert: client.PrepareInsert("INSERT INTO packets ("+columnList(cols)+") FORMAT ArrowStream", settings),
 		schema: sc,
@@ -63,11 +71,12 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 // slower to append to (39 vs 13 ms per 100k rows: a validity bit per value of columns that
 // are never null, and buffers handed to each record and allocated anew; see BENCH.md).
 type arrowBatch struct {
-	w      *arrowHTTPWriter
-	cols   []arrowColumn
-	n      int
-	sealed bool
-	body   bytes.Buffer // the encoded ArrowStream, kept for retries
+	w       *arrowHTTPWriter
+	cols    []arrowColumn
+	n       int
+	sealed  bool
+	body    bytes.Buffer // the encoded ArrowStream, kept for retries
+	sortBuf sortBuffers
 }
 
 // arrowColumn holds one column; only the fields of its kind are used.
@@ -162,6 +171,9 @@ func (b *arrowBatch) array(i int, dt arrow.DataType) arrow.Array {
 func (b *arrowBatch) seal() error {
 	if b.sealed {
 		return nil
+	}
+	if b.w.order != nil {
+		b.w.order.sort(b)
 	}
 	arrs := make([]arrow.Array, len(b.cols))
 	for i, f := range b.w.schema.Fields() {

@@ -40,6 +40,9 @@ import (
 // Sub-benchmarks: without and with every materialized view the migrations ship (rollups and
 // the detector's). Rows: env BENCH_INGEST_ROWS (default 1,000,000).
 //
+// BENCH_INGEST_MERGES=0 stops background merges on every table of the run's database, so that
+// the CPU compared is the insert path's alone.
+//
 // Issue #18's metrics: ingester-rows/cpu-s (this sub-benchmark's views), floor-rows/cpu-s
 // (ch-floor into the same packets table with no views, in the same run) and their ratio
 // ingester/floor; floor-same-views-rows/cpu-s and ingester-of-floor are ch-floor with this
@@ -61,20 +64,28 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			topics.once.Do(func() { topics.make(b, n) })
 			for range b.N {
-				ing := ingestRun(b, n, rollups, "ingester", func(db string) func() {
-					cfg := ingester.DefaultConfig()
-					cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
-					cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
-					cfg.SessionTimeout = 6 * time.Second
-					in, err := ingester.New(cfg, ingester.Dependencies{Registerer: prometheus.NewRegistry()})
-					if err != nil {
-						b.Fatal(err)
+				ingest := func(presort bool) func(db string) func() {
+					return func(db string) func() {
+						cfg := ingester.DefaultConfig()
+						cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
+						cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
+						cfg.SessionTimeout = 6 * time.Second
+						cfg.Presort = presort
+						reg := prometheus.NewRegistry()
+						in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
+						if err != nil {
+							b.Fatal(err)
+						}
+						if err := in.Start(context.Background()); err != nil {
+							b.Fatal(err)
+						}
+						return func() { in.Stop(); logBatches(b, reg) }
 					}
-					if err := in.Start(context.Background()); err != nil {
-						b.Fatal(err)
-					}
-					return func() { in.Stop() }
-				})
+				}
+				ing := ingestRun(b, n, rollups, "ingester", ingest(true))
+				// The same ingester sending its batches in Kafka order (Config.Presort off): the
+				// price of pre-sorting, side by side.
+				unsorted := ingestRun(b, n, rollups, "ingester-unsorted", ingest(false))
 				var e1, e1000 ingestResult
 				if engines {
 					e1 = ingestRun(b, n, rollups, "engine-rb1", engine(b, topics.rb1, 100_000))
@@ -93,6 +104,8 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				b.ReportMetric(floor.perCore(), "floor-same-views-rows/cpu-s")
 				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
 				b.ReportMetric(ing.rate(), "ingester-rows/s")
+				b.ReportMetric(unsorted.perCore(), "ingester-unsorted-rows/cpu-s")
+				b.ReportMetric(unsorted.perCore()/bare.perCore(), "ingester-unsorted/floor")
 				if !engines {
 					continue
 				}
@@ -261,6 +274,14 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db str
 	conn := env.CH(b)
 	db := migrated(b, conn, rollups)
 	nviews := views(b, conn, db)
+	if os.Getenv("BENCH_INGEST_MERGES") == "0" {
+		// Background merges start at moments no mover controls: in one loaded run the same
+		// ch-floor cost 1.51 and 2.73 CPU-s. Stopped on every table, each mover's CPU is its
+		// insert path alone (the merges of packets are the same work for every mover).
+		for _, t := range mergeTreeTables(b, db) {
+			chExec(b, conn, "SYSTEM STOP MERGES "+db+"."+t)
+		}
+	}
 	q := "SELECT count() FROM " + db + ".packets"
 	time.Sleep(time.Second) // let the DDL's own work settle
 	c0, t0 := snapCPU(b), time.Now()
@@ -278,7 +299,7 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db str
 			first, firstRows = time.Since(t0), got
 		}
 	}
-	r := ingestResult{rows: n, elapsed: time.Since(t0), cpu: snapCPU(b).sub(c0), engine: name != "ingester", first: first, firstRows: firstRows}
+	r := ingestResult{rows: n, elapsed: time.Since(t0), cpu: snapCPU(b).sub(c0), engine: !strings.HasPrefix(name, "ingester"), first: first, firstRows: firstRows}
 	stop()
 	if got != uint64(n) {
 		b.Errorf("%s: %d rows, want %d", name, got, n)
@@ -300,4 +321,29 @@ func newLoadProducer(b *testing.B) *kgo.Client {
 	}
 	b.Cleanup(cl.Close)
 	return cl
+}
+
+// logBatches logs the ingester's inserts by what cut them: a view's cost is mostly per insert,
+// so the size of the inserts explains much of the difference to ch-floor's 100k-row blocks.
+func logBatches(b *testing.B, reg *prometheus.Registry) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cuts []string
+	var total float64
+	for _, mf := range mfs {
+		if mf.GetName() != "packetlake_ingester_batches_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cut" {
+					cuts = append(cuts, fmt.Sprintf("%s %.0f", l.GetValue(), m.GetCounter().GetValue()))
+				}
+			}
+			total += m.GetCounter().GetValue()
+		}
+	}
+	b.Logf("ingester: %.0f inserts into packets (%s)", total, strings.Join(cuts, ", "))
 }
