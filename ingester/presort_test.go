@@ -15,8 +15,7 @@ import (
 // TestPresortedBatch: a presorted batch, read back by Arrow's own IPC reader, is in packets'
 // ORDER BY order (UTC hour of ts, dst_addr, src_addr, ts) and every row is still the packet it
 // was (each column checked against the packet with its seq); a second batch of the same packets
-// encodes byte for byte the same (a replay sends what the first attempt sent). ClickHouse-side:
-// TestIngest stores presorted batches (DefaultConfig) and compares every column.
+// encodes byte for byte the same (a replay sends what the first attempt sent).
 func TestPresortedBatch(t *testing.T) {
 	cols, err := packetColumns()
 	if err != nil {
