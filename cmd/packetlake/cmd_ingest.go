@@ -40,6 +40,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	addClickHouseFlags(fs, ch)
 	fs.StringVar(&cfg.Writer, "writer", cfg.Writer, "packets writer: arrow-http or native")
 	fs.IntVar(&cfg.FlushRows, "flush-rows", cfg.FlushRows, "insert a partition's batch at this many rows")
+	fs.BoolVar(&cfg.Presort, "presort", cfg.Presort, "sort each batch by the packets table's ORDER BY before its INSERT (arrow-http writer), so ClickHouse skips its own sort")
 	flushBytes := bytesFlag(cfg.FlushBytes)
 	fs.Var(&flushBytes, "flush-bytes", "insert a partition's batch at this many bytes of frames")
 	fs.DurationVar(&cfg.FlushAge, "flush-age", cfg.FlushAge, "insert a partition's batch this long after its first frame")
