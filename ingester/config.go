@@ -43,7 +43,7 @@ type Config struct {
 	FlushRows  int
 	FlushBytes int
 	FlushAge   time.Duration
-	// Writer is WriterArrowHTTP or WriterNative.
+	// Writer is WriterArrowHTTP, WriterNative or WriterNativeHTTP.
 	Writer string
 	// Presort sorts each batch by packets' ORDER BY before sending it (arrow-http writer), so
 	// ClickHouse finds the block sorted and skips its own sort (presort.go). Off by default:
@@ -115,9 +115,9 @@ func (c Config) Validate() error {
 		return errors.New("ingester: the flows topic must differ from the packet and stats topics")
 	case c.ClickHouse.Addr == "":
 		return errors.New("ingester: no ClickHouse native address")
-	case c.Writer == WriterArrowHTTP && c.ClickHouse.HTTPAddr == "":
+	case (c.Writer == WriterArrowHTTP || c.Writer == WriterNativeHTTP) && c.ClickHouse.HTTPAddr == "":
 		return errors.New("ingester: the arrow-http writer needs the ClickHouse HTTP address")
-	case c.Writer != WriterArrowHTTP && c.Writer != WriterNative:
+	case c.Writer != WriterArrowHTTP && c.Writer != WriterNative && c.Writer != WriterNativeHTTP:
 		return fmt.Errorf("ingester: unknown writer %q", c.Writer)
 	case c.ClickHouse.Database == "":
 		return errors.New("ingester: no database")

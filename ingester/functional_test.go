@@ -8,10 +8,10 @@ import (
 )
 
 // TestIngest: frames from three collectors over four partitions, and their stats messages,
-// land once each with every column as the decoder reads it — for both writers, and for the
+// land once each with every column as the decoder reads it — for every writer, and for the
 // arrow-http writer with Config.Presort (batches reordered before they are sent).
 func TestIngest(t *testing.T) {
-	for _, writer := range []string{WriterArrowHTTP, WriterNative, WriterArrowHTTP + "+presort"} {
+	for _, writer := range []string{WriterArrowHTTP, WriterNative, WriterNativeHTTP, WriterArrowHTTP + "+presort"} {
 		t.Run(writer, func(t *testing.T) {
 			topic, stats, group, db := names("ingest")
 			createTopic(t, topic, 4)

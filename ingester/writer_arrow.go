@@ -23,6 +23,7 @@ type arrowHTTPWriter struct {
 	schema *arrow.Schema
 	cols   []packetColumn
 	order  *sortOrder // nil: batches go in the order they were read (Config.Presort off)
+	native bool       // FORMAT Native instead of ArrowStream (writer native-http)
 }
 
 func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
@@ -55,10 +56,15 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 			return nil, err
 		}
 	}
+	format := "ArrowStream"
+	if cfg.Writer == WriterNativeHTTP {
+		format = "Native"
+	}
 	return &arrowHTTPWriter{
 		order:  order,
+		native: format == "Native",
 		client: client,
-		insert: client.PrepareInsert("INSERT INTO packets ("+columnList(cols)+") FORMAT ArrowStream", settings),
+		insert: client.PrepareInsert("INSERT INTO packets ("+columnList(cols)+") FORMAT "+format, settings),
 		schema: sc,
 		cols:   cols,
 	}, nil
@@ -174,6 +180,12 @@ func (b *arrowBatch) seal() error {
 	}
 	if b.w.order != nil {
 		b.w.order.sort(b)
+	}
+	if b.w.native {
+		b.body.Reset()
+		b.encodeNative()
+		b.sealed = true
+		return nil
 	}
 	arrs := make([]arrow.Array, len(b.cols))
 	for i, f := range b.w.schema.Fields() {
