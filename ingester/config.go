@@ -43,13 +43,8 @@ type Config struct {
 	FlushRows  int
 	FlushBytes int
 	FlushAge   time.Duration
-	// Writer is WriterArrowHTTP, WriterNative or WriterNativeHTTP.
+	// Writer is WriterArrowHTTP or WriterNative.
 	Writer string
-	// Presort sorts each batch by packets' ORDER BY before sending it (arrow-http writer), so
-	// ClickHouse finds the block sorted and skips its own sort (presort.go). Off by default:
-	// ClickHouse's saving and the ingester's cost were of the same size in the loaded runs of
-	// BENCHMARKS.md ("Ingest", issue #18); the benchmark runs both for a re-measure.
-	Presort bool
 
 	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
 	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
@@ -115,9 +110,9 @@ func (c Config) Validate() error {
 		return errors.New("ingester: the flows topic must differ from the packet and stats topics")
 	case c.ClickHouse.Addr == "":
 		return errors.New("ingester: no ClickHouse native address")
-	case (c.Writer == WriterArrowHTTP || c.Writer == WriterNativeHTTP) && c.ClickHouse.HTTPAddr == "":
+	case c.Writer == WriterArrowHTTP && c.ClickHouse.HTTPAddr == "":
 		return errors.New("ingester: the arrow-http writer needs the ClickHouse HTTP address")
-	case c.Writer != WriterArrowHTTP && c.Writer != WriterNative && c.Writer != WriterNativeHTTP:
+	case c.Writer != WriterArrowHTTP && c.Writer != WriterNative:
 		return fmt.Errorf("ingester: unknown writer %q", c.Writer)
 	case c.ClickHouse.Database == "":
 		return errors.New("ingester: no database")

@@ -2,24 +2,19 @@ package ingester
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 )
 
 // TestIngest: frames from three collectors over four partitions, and their stats messages,
-// land once each with every column as the decoder reads it — for every writer, and for the
-// arrow-http writer with Config.Presort (batches reordered before they are sent).
+// land once each with every column as the decoder reads it — for both writers.
 func TestIngest(t *testing.T) {
-	for _, writer := range []string{WriterArrowHTTP, WriterNative, WriterNativeHTTP, WriterArrowHTTP + "+presort"} {
+	for _, writer := range []string{WriterArrowHTTP, WriterNative} {
 		t.Run(writer, func(t *testing.T) {
 			topic, stats, group, db := names("ingest")
 			createTopic(t, topic, 4)
 			createTopic(t, stats, 1)
-			w, presort := strings.CutSuffix(writer, "+presort")
-			cfg := testConfig(sharedCH, topic, stats, group, db, w)
-			cfg.Presort = presort
-			startIngester(t, cfg)
+			startIngester(t, testConfig(sharedCH, topic, stats, group, db, writer))
 
 			const collectors, frames, perFrame = 3, 40, 500
 			cl := producer(t)

@@ -11,9 +11,6 @@ import (
 const (
 	WriterArrowHTTP = "arrow-http" // INSERT ... FORMAT ArrowStream over HTTP (the default: faster, see BENCH.md)
 	WriterNative    = "native"     // clickhouse-go/v2 native protocol, PrepareBatch + column appends
-	// WriterNativeHTTP is arrow-http's batch sent as INSERT ... FORMAT Native over HTTP
-	// (writer_nativehttp.go).
-	WriterNativeHTTP = "native-http"
 )
 
 // A Batch accumulates the rows of one INSERT into packets. Reset keeps its memory for the next
@@ -36,10 +33,10 @@ type Writer interface {
 // newWriter builds the writer cfg names.
 func newWriter(cfg Config) (Writer, error) {
 	switch cfg.Writer {
-	case WriterArrowHTTP, WriterNativeHTTP:
+	case WriterArrowHTTP:
 		return newArrowHTTPWriter(cfg)
 	case WriterNative:
 		return newNativeWriter(cfg)
 	}
-	return nil, fmt.Errorf("unknown writer %q (want %q, %q or %q)", cfg.Writer, WriterArrowHTTP, WriterNative, WriterNativeHTTP)
+	return nil, fmt.Errorf("unknown writer %q (want %q or %q)", cfg.Writer, WriterArrowHTTP, WriterNative)
 }

@@ -22,8 +22,6 @@ type arrowHTTPWriter struct {
 	insert *chconn.PreparedInsert
 	schema *arrow.Schema
 	cols   []packetColumn
-	order  *sortOrder // nil: batches go in the order they were read (Config.Presort off)
-	native bool       // FORMAT Native instead of ArrowStream (writer native-http)
 }
 
 func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
@@ -50,21 +48,9 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 	for k, v := range insertSettings {
 		settings[k] = v
 	}
-	var order *sortOrder
-	if cfg.Presort {
-		if order, err = newSortOrder(cols); err != nil {
-			return nil, err
-		}
-	}
-	format := "ArrowStream"
-	if cfg.Writer == WriterNativeHTTP {
-		format = "Native"
-	}
 	return &arrowHTTPWriter{
-		order:  order,
-		native: format == "Native",
 		client: client,
-		insert: client.PrepareInsert("INSERT INTO packets ("+columnList(cols)+") FORMAT "+format, settings),
+		insert: client.PrepareInsert("INSERT INTO packets ("+columnList(cols)+") FORMAT ArrowStream", settings),
 		schema: sc,
 		cols:   cols,
 	}, nil
@@ -77,12 +63,11 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 // slower to append to (39 vs 13 ms per 100k rows: a validity bit per value of columns that
 // are never null, and buffers handed to each record and allocated anew; see BENCH.md).
 type arrowBatch struct {
-	w       *arrowHTTPWriter
-	cols    []arrowColumn
-	n       int
-	sealed  bool
-	body    bytes.Buffer // the encoded ArrowStream, kept for retries
-	sortBuf sortBuffers
+	w      *arrowHTTPWriter
+	cols   []arrowColumn
+	n      int
+	sealed bool
+	body   bytes.Buffer // the encoded ArrowStream, kept for retries
 }
 
 // arrowColumn holds one column; only the fields of its kind are used.
@@ -176,15 +161,6 @@ func (b *arrowBatch) array(i int, dt arrow.DataType) arrow.Array {
 // seal encodes the rows as an Arrow IPC stream into body, once; retries resend body.
 func (b *arrowBatch) seal() error {
 	if b.sealed {
-		return nil
-	}
-	if b.w.order != nil {
-		b.w.order.sort(b)
-	}
-	if b.w.native {
-		b.body.Reset()
-		b.encodeNative()
-		b.sealed = true
 		return nil
 	}
 	arrs := make([]arrow.Array, len(b.cols))

@@ -38,9 +38,8 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&ch.Database, "database", ch.Database, "ClickHouse database (created if missing)")
 	ch.User = "default"
 	addClickHouseFlags(fs, ch)
-	fs.StringVar(&cfg.Writer, "writer", cfg.Writer, "packets writer: arrow-http, native or native-http")
+	fs.StringVar(&cfg.Writer, "writer", cfg.Writer, "packets writer: arrow-http or native")
 	fs.IntVar(&cfg.FlushRows, "flush-rows", cfg.FlushRows, "insert a partition's batch at this many rows")
-	fs.BoolVar(&cfg.Presort, "presort", cfg.Presort, "sort each batch by the packets table's ORDER BY before its INSERT (arrow-http writer), so ClickHouse skips its own sort")
 	flushBytes := bytesFlag(cfg.FlushBytes)
 	fs.Var(&flushBytes, "flush-bytes", "insert a partition's batch at this many bytes of frames")
 	fs.DurationVar(&cfg.FlushAge, "flush-age", cfg.FlushAge, "insert a partition's batch this long after its first frame")
@@ -58,7 +57,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 			return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
 		}
 		cfg.FlushBytes, cfg.Migrate, cfg.Kafka = int(flushBytes), !*noMigrate, *kafka
-		if ch.HTTPAddr == "" && (cfg.Writer == ingester.WriterArrowHTTP || cfg.Writer == ingester.WriterNativeHTTP) {
+		if ch.HTTPAddr == "" && cfg.Writer == ingester.WriterArrowHTTP {
 			return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")
 		}
 		logger, err := logf.logger()

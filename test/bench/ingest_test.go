@@ -64,30 +64,21 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			topics.once.Do(func() { topics.make(b, n) })
 			for range b.N {
-				ingest := func(writer string, presort bool) func(db string) func() {
-					return func(db string) func() {
-						cfg := ingester.DefaultConfig()
-						cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
-						cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
-						cfg.SessionTimeout = 6 * time.Second
-						cfg.Presort, cfg.Writer = presort, writer
-						reg := prometheus.NewRegistry()
-						in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
-						if err != nil {
-							b.Fatal(err)
-						}
-						if err := in.Start(context.Background()); err != nil {
-							b.Fatal(err)
-						}
-						return func() { in.Stop(); logBatches(b, reg) }
+				ing := ingestRun(b, n, rollups, "ingester", func(db string) func() {
+					cfg := ingester.DefaultConfig()
+					cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
+					cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
+					cfg.SessionTimeout = 6 * time.Second
+					reg := prometheus.NewRegistry()
+					in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
+					if err != nil {
+						b.Fatal(err)
 					}
-				}
-				ing := ingestRun(b, n, rollups, "ingester", ingest(ingester.WriterArrowHTTP, false))
-				// The same ingester sorting each batch by packets' ORDER BY first (Config.Presort,
-				// off by default: it did not pay measurably on the loaded machine, BENCHMARKS.md).
-				presorted := ingestRun(b, n, rollups, "ingester-presort", ingest(ingester.WriterArrowHTTP, true))
-				// The same batches sent as FORMAT Native instead of ArrowStream (writer native-http).
-				native := ingestRun(b, n, rollups, "ingester-native-http", ingest(ingester.WriterNativeHTTP, false))
+					if err := in.Start(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					return func() { in.Stop(); logBatches(b, reg) }
+				})
 				var e1, e1000 ingestResult
 				if engines {
 					e1 = ingestRun(b, n, rollups, "engine-rb1", engine(b, topics.rb1, 100_000))
@@ -106,10 +97,6 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				b.ReportMetric(floor.perCore(), "floor-same-views-rows/cpu-s")
 				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
 				b.ReportMetric(ing.rate(), "ingester-rows/s")
-				b.ReportMetric(presorted.perCore(), "ingester-presort-rows/cpu-s")
-				b.ReportMetric(presorted.perCore()/bare.perCore(), "ingester-presort/floor")
-				b.ReportMetric(native.perCore(), "ingester-native-http-rows/cpu-s")
-				b.ReportMetric(native.perCore()/bare.perCore(), "ingester-native-http/floor")
 				if !engines {
 					continue
 				}
