@@ -8,8 +8,14 @@
 -- the (Aggregating)MergeTree would keep one arbitrary tunnel per key. Rows written before this
 -- migration keep '' and 0: their tunnelled traffic stays under "no tunnel".
 --
--- The views change with MODIFY QUERY, not DROP and CREATE: an INSERT into packets between the
--- two would miss the rollups. Priced with BenchmarkRollupPrices (BENCHMARKS.md, "Ingest").
+-- The views are dropped and created again, each pair right after the other: an INSERT into
+-- packets in between (another ingester still running while one applies this migration) misses
+-- that view's rollup. ALTER TABLE ... MODIFY QUERY would have no such window, but measured on
+-- the sharded cluster (test/cluster TestClusterPipelineSurvivesKills, twice) the views it
+-- modified no longer dropped the replayed blocks of a killed shard's retried INSERTs: flows and
+-- traffic counted replayed packets twice there, while the untouched views stayed exact. Apply it
+-- with the ingesters stopped for exact rollups across the upgrade. Priced with
+-- BenchmarkRollupPrices (BENCHMARKS.md, "Ingest").
 
 ALTER TABLE {database}.flows_1m
     ADD COLUMN IF NOT EXISTS tunnel_type LowCardinality(String) AFTER dst_port,
@@ -28,7 +34,8 @@ ALTER TABLE {database}.traffic_1h
     ADD COLUMN IF NOT EXISTS tunnel_id UInt32 AFTER tunnel_type,
     MODIFY ORDER BY (hour, host, iface, ip_proto, dst_port, vlan_id, ip_version, tunnel_type, tunnel_id);
 
-ALTER TABLE {database}.flows_1m_mv MODIFY QUERY
+DROP VIEW IF EXISTS {database}.flows_1m_mv;
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.flows_1m_mv TO {database}.flows_1m AS
 SELECT
     toStartOfMinute(ts) AS minute,
     host,
@@ -51,7 +58,8 @@ SELECT
 FROM {database}.packets
 GROUP BY minute, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id;
 
-ALTER TABLE {database}.flows_1h_mv MODIFY QUERY
+DROP VIEW IF EXISTS {database}.flows_1h_mv;
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.flows_1h_mv TO {database}.flows_1h AS
 SELECT
     toStartOfHour(minute) AS hour,
     host,
@@ -74,7 +82,8 @@ SELECT
 FROM {database}.flows_1m
 GROUP BY hour, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id;
 
-ALTER TABLE {database}.traffic_1m_mv MODIFY QUERY
+DROP VIEW IF EXISTS {database}.traffic_1m_mv;
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.traffic_1m_mv TO {database}.traffic_1m AS
 SELECT
     toStartOfMinute(ts) AS minute,
     host,
@@ -90,7 +99,8 @@ SELECT
 FROM {database}.packets
 GROUP BY minute, host, iface, vlan_id, ip_version, ip_proto, dst_port, tunnel_type, tunnel_id;
 
-ALTER TABLE {database}.traffic_1h_mv MODIFY QUERY
+DROP VIEW IF EXISTS {database}.traffic_1h_mv;
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.traffic_1h_mv TO {database}.traffic_1h AS
 SELECT
     toStartOfHour(minute) AS hour,
     host,
