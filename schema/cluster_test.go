@@ -61,6 +61,9 @@ func TestClusterDDL(t *testing.T) {
 		if strings.HasPrefix(f, "CREATE TABLE") || strings.HasPrefix(f, "CREATE MATERIALIZED VIEW") {
 			creates++
 		}
+		if strings.HasPrefix(f, "DROP TABLE") || strings.HasPrefix(f, "DROP VIEW") { // re-created later (0600 re-creates views)
+			creates--
+		}
 	}
 	want := 0
 	for _, tb := range tables {

@@ -37,13 +37,24 @@ import (
 // The engine gets the ingester's batch settings: inserts of 100k rows, flush 1 s, one consumer. Each run is timed from its start (ingester.Start, CREATE MATERIALIZED VIEW) until
 // count() of its table reaches N (polled every 50 ms); CPU is user+system from /proc for this
 // process (the ingester), the ClickHouse child and the Kafka JVM over the same interval.
-// Sub-benchmarks: without and with the rollup views of migrations 0100/0101. Rows: env
-// BENCH_INGEST_ROWS (default 1,000,000).
+// Sub-benchmarks: without and with every materialized view the migrations ship (rollups and
+// the detector's). Rows: env BENCH_INGEST_ROWS (default 1,000,000).
+//
+// BENCH_INGEST_MERGES=0 stops background merges on every table of the run's database, so that
+// the CPU compared is the insert path's alone.
+//
+// Issue #18's metrics: ingester-rows/cpu-s (this sub-benchmark's views), floor-rows/cpu-s
+// (ch-floor into the same packets table with no views, in the same run) and their ratio
+// ingester/floor; floor-same-views-rows/cpu-s and ingester-of-floor are ch-floor with this
+// sub-benchmark's views.
 func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("BENCH_INGEST_ROWS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
+	// BENCH_INGEST_ENGINES=0 leaves out the two Kafka-engine movers (engine-rb1 alone costs ~30
+	// CPU-s of ClickHouse per million rows) when only the ingester against the floor is wanted.
+	engines := os.Getenv("BENCH_INGEST_ENGINES") != "0"
 	var topics ingestTopics
 	for _, rollups := range []bool{false, true} {
 		name := "packets-only"
@@ -58,31 +69,46 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 					cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
 					cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
 					cfg.SessionTimeout = 6 * time.Second
-					in, err := ingester.New(cfg, ingester.Dependencies{Registerer: prometheus.NewRegistry()})
+					reg := prometheus.NewRegistry()
+					in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
 					if err != nil {
 						b.Fatal(err)
 					}
 					if err := in.Start(context.Background()); err != nil {
 						b.Fatal(err)
 					}
-					return func() { in.Stop() }
+					return func() { in.Stop(); logBatches(b, reg) }
 				})
-				e1 := ingestRun(b, n, rollups, "engine-rb1", engine(b, topics.rb1, 100_000))
-				e1000 := ingestRun(b, n, rollups, "engine-rb1000", engine(b, topics.rb1000, 100))
+				var e1, e1000 ingestResult
+				if engines {
+					e1 = ingestRun(b, n, rollups, "engine-rb1", engine(b, topics.rb1, 100_000))
+					e1000 = ingestRun(b, n, rollups, "engine-rb1000", engine(b, topics.rb1000, 100))
+				}
 				floor := ingestRun(b, n, rollups, "ch-floor", copyFrom(b, topics.memory))
+				// Issue #18's reference: ClickHouse writing today's packets table with no views at
+				// all, in the same run, whatever this sub-benchmark's views.
+				bare := floor
+				if rollups {
+					bare = ingestRun(b, n, false, "ch-floor", copyFrom(b, topics.memory))
+				}
+				b.ReportMetric(ing.perCore(), "ingester-rows/cpu-s")
+				b.ReportMetric(bare.perCore(), "floor-rows/cpu-s")
+				b.ReportMetric(ing.perCore()/bare.perCore(), "ingester/floor")
+				b.ReportMetric(floor.perCore(), "floor-same-views-rows/cpu-s")
+				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
 				b.ReportMetric(ing.rate(), "ingester-rows/s")
+				if !engines {
+					continue
+				}
 				b.ReportMetric(e1.rate(), "engine-rb1-rows/s")
 				b.ReportMetric(e1000.rate(), "engine-rb1000-rows/s")
 				b.ReportMetric(ing.rate()/e1.rate(), "x-vs-rb1")
 				b.ReportMetric(ing.rate()/e1000.rate(), "x-vs-rb1000")
 				b.ReportMetric(ing.steady()/e1000.steady(), "steady-x-vs-rb1000")
-				b.ReportMetric(ing.perCore(), "ingester-rows/cpu-s")
 				b.ReportMetric(e1.perCore(), "engine-rb1-rows/cpu-s")
 				b.ReportMetric(e1000.perCore(), "engine-rb1000-rows/cpu-s")
-				b.ReportMetric(floor.perCore(), "floor-rows/cpu-s")
-				// The most any mover could lead the engine by per core, and how close the ingester is.
+				// The most any mover could lead the engine by per core.
 				b.ReportMetric(floor.perCore()/e1000.perCore(), "bound-x-vs-rb1000")
-				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
 			}
 		})
 	}
@@ -239,6 +265,14 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db str
 	conn := env.CH(b)
 	db := migrated(b, conn, rollups)
 	nviews := views(b, conn, db)
+	if os.Getenv("BENCH_INGEST_MERGES") == "0" {
+		// Background merges start at moments no mover controls: in one loaded run the same
+		// ch-floor cost 1.51 and 2.73 CPU-s. Stopped on every table, each mover's CPU is its
+		// insert path alone (the merges of packets are the same work for every mover).
+		for _, t := range mergeTreeTables(b, db) {
+			chExec(b, conn, "SYSTEM STOP MERGES "+db+"."+t)
+		}
+	}
 	q := "SELECT count() FROM " + db + ".packets"
 	time.Sleep(time.Second) // let the DDL's own work settle
 	c0, t0 := snapCPU(b), time.Now()
@@ -256,7 +290,7 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db str
 			first, firstRows = time.Since(t0), got
 		}
 	}
-	r := ingestResult{rows: n, elapsed: time.Since(t0), cpu: snapCPU(b).sub(c0), engine: name != "ingester", first: first, firstRows: firstRows}
+	r := ingestResult{rows: n, elapsed: time.Since(t0), cpu: snapCPU(b).sub(c0), engine: !strings.HasPrefix(name, "ingester"), first: first, firstRows: firstRows}
 	stop()
 	if got != uint64(n) {
 		b.Errorf("%s: %d rows, want %d", name, got, n)
@@ -278,4 +312,29 @@ func newLoadProducer(b *testing.B) *kgo.Client {
 	}
 	b.Cleanup(cl.Close)
 	return cl
+}
+
+// logBatches logs the ingester's inserts by what cut them: a view's cost is mostly per insert,
+// so the size of the inserts explains much of the difference to ch-floor's 100k-row blocks.
+func logBatches(b *testing.B, reg *prometheus.Registry) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cuts []string
+	var total float64
+	for _, mf := range mfs {
+		if mf.GetName() != "packetlake_ingester_batches_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cut" {
+					cuts = append(cuts, fmt.Sprintf("%s %.0f", l.GetValue(), m.GetCounter().GetValue()))
+				}
+			}
+			total += m.GetCounter().GetValue()
+		}
+	}
+	b.Logf("ingester: %.0f inserts into packets (%s)", total, strings.Join(cuts, ", "))
 }

@@ -350,7 +350,7 @@ func waitStable(ctx context.Context, want uint64, now func() uint64) uint64 {
 	return n
 }
 
-// compareEverything runs every report, every dashboard query and every detector query on the
+// compareEverything runs every report, every rollup, every dashboard query and every detector query on the
 // cluster (database db through shard 1) and on the single server (database single) and wants
 // the same answers, as sorted rows with floats rounded to 9 significant digits (sums over
 // shards add in another order).
@@ -402,6 +402,28 @@ func compareEverything(t *testing.T, ctx context.Context, db, single string, fro
 			rows, err := c.Query(ctx, sql)
 			return normalize(strings.Join(rows, "\n")), err
 		})
+	}
+	// Every rollup, read through the Distributed tables (each shard's views rolled up its own
+	// packets) and on the single server: the same rows, tunnel keys (0600) included.
+	for _, tier := range []struct{ suffix, bucket string }{{"_1m", "minute"}, {"_1h", "hour"}} {
+		for _, q := range []string{
+			"SELECT %s, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id, sum(packets), sum(bytes), sum(syn), sum(ack), sum(fin), sum(rst), min(first_seen), max(last_seen) FROM flows%s GROUP BY ALL ORDER BY ALL",
+			"SELECT %s, host, iface, vlan_id, ip_version, ip_proto, dst_port, tunnel_type, tunnel_id, sum(packets), sum(bytes) FROM traffic%s GROUP BY ALL ORDER BY ALL",
+			"SELECT %s, host, iface, src_addr, sum(packets), sum(bytes), uniqMerge(dst_ports), uniqMerge(dst_addrs) FROM talkers%s GROUP BY ALL ORDER BY ALL",
+			"SELECT %s, host, iface, qname, qtype, sum(queries), sum(responses), sum(nxdomain) FROM dns_names%s GROUP BY ALL ORDER BY ALL",
+			"SELECT %s, host, iface, sni, sum(client_hellos), uniqMerge(clients) FROM tls_sni%s GROUP BY ALL ORDER BY ALL",
+			"SELECT %s, host, iface, http_host, method, sum(requests), uniqMerge(clients) FROM http_hosts%s GROUP BY ALL ORDER BY ALL",
+		} {
+			sql := fmt.Sprintf(q, tier.bucket, tier.suffix)
+			same("rollup "+sql[strings.Index(sql, " FROM ")+6:strings.Index(sql, " GROUP")], func(cfg chconn.Config) ([]string, error) {
+				c, err := analytics.NewCH(cfg)
+				if err != nil {
+					return nil, err
+				}
+				rows, err := c.Query(ctx, sql)
+				return normalize(strings.Join(rows, "\n")), err
+			})
+		}
 	}
 	sensitive := detector.DefaultThresholds()
 	sensitive.SYNFloodMinRate, sensitive.PortScanMinPorts, sensitive.HostSweepMinHosts = 1, 2, 2

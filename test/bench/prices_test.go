@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkRollupPrices prices each lever of issue #18 on the ClickHouse side alone: the same
+// packets (the synthetic mix of BenchmarkIngestVsKafkaEngine), already in an ENGINE = Memory
+// table, copied into a fresh migrated database with INSERT ... SELECT in 100k-row blocks, one
+// thread (ch-floor's settings), under each variant: no views (the floor), every view, each view
+// family alone (minute and hour views), and insert settings. The cost is ClickHouse's CPU (/proc) over the INSERT, so a
+// variant's price is its CPU over the floor's in the same round. Variants run interleaved,
+// round after round (env BENCH_PRICE_ROUNDS, default 3; rows BENCH_PRICE_ROWS, default 1M);
+// the medians are reported as <variant>-cpu-s and <variant>/floor.
+func BenchmarkRollupPrices(b *testing.B) {
+	n, rounds := envInt("BENCH_PRICE_ROWS", 1_000_000), envInt("BENCH_PRICE_ROUNDS", 3)
+	_, _, pkts := frames(n, 1000, 4, time.Now().Add(-time.Hour).UnixNano())
+	stamp := time.Now().UnixNano()
+	src := fmt.Sprintf("price_src_%d.packets", stamp)
+	fillMemoryTable(b, src, pkts)
+	conn := env.CH(b)
+	b.Cleanup(func() { chExec(b, conn, fmt.Sprintf("DROP DATABASE price_src_%d SYNC", stamp)) })
+
+	// The same rows sorted by packets' ORDER BY: what a mover that pre-sorts its batch sends.
+	sorted := fmt.Sprintf("price_src_%d.sorted", stamp)
+	chExec(b, conn, fmt.Sprintf("CREATE TABLE %s AS %s ENGINE = Memory", sorted, src))
+	chExec(b, conn, fmt.Sprintf("INSERT INTO %s SELECT * FROM %s ORDER BY toStartOfHour(ts), dst_addr, src_addr, ts SETTINGS max_block_size = 100000, min_insert_block_size_rows = 100000", sorted, src))
+
+	type variant struct {
+		name     string
+		keep     func(view string) bool // which views stay
+		settings string                 // extra INSERT settings
+		block    int                    // rows per insert block (default 100k, the ingester's FlushRows)
+		from     string                 // source table (default src)
+	}
+	all := func(string) bool { return true }
+	none := func(string) bool { return false }
+	vs := []variant{{name: "floor", keep: none}, {name: "all-views", keep: all},
+		{name: "all-views-no-optimize-on-insert", keep: all, settings: "optimize_on_insert = 0"},
+		{name: "floor-500k-blocks", keep: none, block: 500_000}, {name: "all-views-500k-blocks", keep: all, block: 500_000},
+		{name: "floor-presorted", keep: none, from: sorted}, {name: "all-views-presorted", keep: all, from: sorted}}
+	// A family is a rollup's minute and hour views (the hour view reads the minute table).
+	for _, fam := range []string{"flows", "talkers", "traffic", "dns_names", "tls_sni", "http_hosts", "detect_dst_1s", "detect_recent"} {
+		vs = append(vs, variant{name: "only-" + fam, keep: func(x string) bool { return strings.HasPrefix(x, fam+"_") }})
+	}
+	if re := os.Getenv("BENCH_PRICE_VARIANTS"); re != "" { // a subset, e.g. "^floor$|^all-views"
+		vs = slices.DeleteFunc(vs, func(v variant) bool { return !regexp.MustCompile(re).MatchString(v.name) })
+	}
+	cpu := map[string][]float64{}
+	for range b.N {
+		for r := range rounds {
+			for _, v := range vs {
+				db := migrated(b, conn, true)
+				for _, name := range viewNames(b, db) {
+					if !v.keep(name) {
+						chExec(b, conn, "DROP VIEW "+db+"."+name+" SYNC")
+					}
+				}
+				// Merges of the parts would run during one variant or the next at random (measured:
+				// 0.5 to 2.5 CPU-s for the same floor): stopped on every table, so each price is
+				// the INSERT's own work. (SYSTEM STOP MERGES without a table does not reach
+				// tables created after it.)
+				for _, t := range mergeTreeTables(b, db) {
+					chExec(b, conn, "SYSTEM STOP MERGES "+db+"."+t)
+				}
+				block, from := cmp.Or(v.block, 100_000), cmp.Or(v.from, src)
+				set := fmt.Sprintf("max_threads = 1, max_insert_threads = 1, max_block_size = %d, min_insert_block_size_rows = %d", block, block)
+				if v.block > 0 { // also squash the 100k-row blocks the Memory table holds
+					set += fmt.Sprintf(", min_insert_block_size_bytes = %d", 1<<32)
+				}
+				if v.settings != "" {
+					set += ", " + v.settings
+				}
+				c0 := snapCPU(b)
+				chExec(b, conn, fmt.Sprintf("INSERT INTO %s.packets SELECT * FROM %s SETTINGS %s", db, from, set))
+				c := snapCPU(b).sub(c0).ch
+				if got := count(b, conn, "SELECT count() FROM "+db+".packets"); got != uint64(n) {
+					b.Fatalf("%s: %d rows, want %d", v.name, got, n)
+				}
+				cpu[v.name] = append(cpu[v.name], c)
+				chExec(b, conn, "DROP DATABASE "+db+" SYNC")
+				b.Logf("round %d %-40s clickhouse %5.2f cpu-s", r, v.name, c)
+			}
+		}
+	}
+	floor := median(cpu["floor"])
+	for _, v := range vs {
+		m := median(cpu[v.name])
+		b.ReportMetric(m, v.name+"-cpu-s")
+		b.ReportMetric(m/floor, v.name+"/floor")
+		b.Logf("%-40s median %5.2f cpu-s  %5.2f x floor  (+%5.2f cpu-s per million rows)", v.name, m, m/floor, (m-floor)*1e6/float64(n))
+	}
+}
+
+func viewNames(tb testing.TB, db string) []string {
+	rows, err := env.CH(tb).Query(context.Background(), "SELECT name FROM system.tables WHERE database = ? AND engine = 'MaterializedView' ORDER BY name", db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func mergeTreeTables(tb testing.TB, db string) []string {
+	rows, err := env.CH(tb).Query(context.Background(), "SELECT name FROM system.tables WHERE database = ? AND engine LIKE '%MergeTree'", db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
