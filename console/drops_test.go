@@ -1,0 +1,162 @@
+package console
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// oneHour is the range of the drops and receivers tests: it leaves out the 11:10 rows of h2.
+var oneHour = url.Values{"from": {"2026-12-06T10:00:00Z"}, "to": {"2026-12-06T11:00:00Z"}}
+
+// handDrops: drops rows are deltas, so each count below is a sum worked out by hand.
+//
+//	time   host iface observed reason          proto src              dst              packets bytes
+//	10:00:05 h1 eth0  1        NO_SOCKET       UDP   10.0.0.3:53000   10.0.0.2:9999    3       300
+//	10:00:10 h1 eth0  1        NETFILTER_DROP  TCP   10.0.0.1:40000   10.0.0.2:22      5       330
+//	10:01:10 h1 eth0  1        NO_SOCKET       UDP   10.0.0.3:53000   10.0.0.2:9999    2       200
+//	10:01:20 h1 ""    0        NO_SOCKET       (not seen: no flow)                     7       700
+//	10:02:00 h1 eth0  1        UDP_CSUM        UDP   [2001:db8::1]:1234 [2001:db8::2]:53 1     90
+//	11:10:00 h2 eth0  1        NO_SOCKET       UDP   10.0.0.9:1       10.0.0.2:9999    4       400  (outside)
+func handDrops() []pkt {
+	d := func(ts time.Duration, host, iface string, observed int, reason string, ver, proto int, src, dst string, sport, dport, packets, bytes int) pkt {
+		return pkt{"ts": at(ts), "host": host, "iface": iface, "collector_id": 7, "run": 1, "export_seq": int(ts / time.Second),
+			"observed": observed, "reason": reason, "ip_version": ver, "ip_proto": proto, "src_addr": src, "dst_addr": dst,
+			"src_port": sport, "dst_port": dport, "packets": packets, "bytes": bytes}
+	}
+	return []pkt{
+		d(5*time.Second, "h1", "eth0", 1, "NO_SOCKET", 4, 17, "::ffff:10.0.0.3", "::ffff:10.0.0.2", 53000, 9999, 3, 300),
+		d(10*time.Second, "h1", "eth0", 1, "NETFILTER_DROP", 4, 6, "::ffff:10.0.0.1", "::ffff:10.0.0.2", 40000, 22, 5, 330),
+		d(70*time.Second, "h1", "eth0", 1, "NO_SOCKET", 4, 17, "::ffff:10.0.0.3", "::ffff:10.0.0.2", 53000, 9999, 2, 200),
+		d(80*time.Second, "h1", "", 0, "NO_SOCKET", 0, 0, "::", "::", 0, 0, 7, 700),
+		d(120*time.Second, "h1", "eth0", 1, "UDP_CSUM", 6, 17, "2001:db8::1", "2001:db8::2", 1234, 53, 1, 90),
+		d(70*time.Minute, "h2", "eth0", 1, "NO_SOCKET", 4, 17, "::ffff:10.0.0.9", "::ffff:10.0.0.2", 1, 9999, 4, 400),
+	}
+}
+
+// handReceivers: flow exports (deltas) naming the process that read each flow's socket.
+//
+//	time     host proto src             dst            packets bytes pid  comm     container pod
+//	10:00:05 h1   TCP   10.0.0.1:40000  10.0.0.2:443   10      5000  4242 nginx    c0ffee    pod-1
+//	10:01:05 h1   TCP   10.0.0.1:40000  10.0.0.2:443   4       2000  4242 nginx    c0ffee    pod-1
+//	10:00:05 h1   UDP   10.0.0.3:53000  10.0.0.2:53    2       160   777  dnsmasq
+//	10:00:06 h1   UDP   10.0.0.4:53001  10.0.0.2:53    1       80    777  dnsmasq
+//	10:00:05 h1   UDP   10.0.0.3:53001  10.0.0.2:9999  3       300   0    (none: nobody read it)
+//	11:10:00 h2   TCP   10.0.0.5:5000   10.0.0.2:22    9       900   9    sshd               (outside)
+func handReceivers() []pkt {
+	fl := func(ts time.Duration, host string, proto int, src string, sport int, dport, packets, bytes, pid int, comm, container, pod string) pkt {
+		return pkt{"ts": at(ts), "host": host, "iface": "eth0", "collector_id": 7, "ip_version": 4, "ip_proto": proto,
+			"src_addr": src, "dst_addr": "::ffff:10.0.0.2", "src_port": sport, "dst_port": dport, "packets": packets, "bytes": bytes,
+			"recv_pid": pid, "recv_comm": comm, "recv_container_id": container, "recv_pod_uid": pod}
+	}
+	return []pkt{
+		fl(5*time.Second, "h1", 6, "::ffff:10.0.0.1", 40000, 443, 10, 5000, 4242, "nginx", "c0ffee", "pod-1"),
+		fl(65*time.Second, "h1", 6, "::ffff:10.0.0.1", 40000, 443, 4, 2000, 4242, "nginx", "c0ffee", "pod-1"),
+		fl(5*time.Second, "h1", 17, "::ffff:10.0.0.3", 53000, 53, 2, 160, 777, "dnsmasq", "", ""),
+		fl(6*time.Second, "h1", 17, "::ffff:10.0.0.4", 53001, 53, 1, 80, 777, "dnsmasq", "", ""),
+		fl(5*time.Second, "h1", 17, "::ffff:10.0.0.3", 53001, 9999, 3, 300, 0, "", "", ""),
+		fl(70*time.Minute, "h2", 6, "::ffff:10.0.0.5", 5000, 22, 9, 900, 9, "sshd", "", ""),
+	}
+}
+
+func dropsFixture(t *testing.T) *fixture {
+	f := newFixture(t, nil)
+	f.insert(t, "drops", handDrops())
+	f.insert(t, "flows", handReceivers())
+	return f
+}
+
+// rowsOf prints chosen keys of each row as "a/b/c", one string per row, in order.
+func rowsOf(rows []map[string]any, keys ...string) []string {
+	var out []string
+	for _, r := range rows {
+		var parts []string
+		for _, k := range keys {
+			if n, ok := r[k].(float64); ok { // JSON numbers: print 1796551200000, not 1.7965512e+12
+				parts = append(parts, strconv.FormatFloat(n, 'f', -1, 64))
+				continue
+			}
+			parts = append(parts, fmt.Sprint(r[k]))
+		}
+		out = append(out, strings.Join(parts, "/"))
+	}
+	return out
+}
+
+func eqRows(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("%s:\n got  %q\n want %q", what, got, want)
+	}
+}
+
+func TestDropsHandChecked(t *testing.T) {
+	f := dropsFixture(t)
+	var r dropsResponse
+	if code, body := f.get(t, "/api/v1/drops", oneHour, &r); code != 200 {
+		t.Fatalf("drops: %d %s", code, body)
+	}
+	// One hour: 1-minute buckets (pickStep), axis 10:00 to 11:00.
+	if r.Step != 60 || r.From != base.UnixMilli() || r.To != base.Add(time.Hour).UnixMilli() {
+		t.Errorf("step %d from %d to %d, want 60, %d, %d", r.Step, r.From, r.To, base.UnixMilli(), base.Add(time.Hour).UnixMilli())
+	}
+	m := func(d time.Duration) string { return fmt.Sprint(base.Add(d).UnixMilli()) }
+	eqRows(t, "series", rowsOf(r.Series, "t", "reason", "observed", "packets"), []string{
+		m(0) + "/NETFILTER_DROP/1/5", m(0) + "/NO_SOCKET/1/3",
+		m(time.Minute) + "/NO_SOCKET/0/7", m(time.Minute) + "/NO_SOCKET/1/2",
+		m(2*time.Minute) + "/UDP_CSUM/1/1"})
+	eqRows(t, "reasons", rowsOf(r.Reasons, "reason", "observed", "packets", "bytes"), []string{
+		"NO_SOCKET/0/7/700", "NETFILTER_DROP/1/5/330", "NO_SOCKET/1/5/500", "UDP_CSUM/1/1/90"})
+	// Only the drops packetlake saw have a flow; NO_SOCKET's 5 packets beat NETFILTER_DROP's 5 on bytes.
+	eqRows(t, "flows", rowsOf(r.Flows, "host", "iface", "reason", "proto", "src", "src_port", "dst", "dst_port", "packets", "bytes"), []string{
+		"h1/eth0/NO_SOCKET/UDP/10.0.0.3/53000/10.0.0.2/9999/5/500",
+		"h1/eth0/NETFILTER_DROP/TCP/10.0.0.1/40000/10.0.0.2/22/5/330",
+		"h1/eth0/UDP_CSUM/UDP/2001:db8::1/1234/2001:db8::2/53/1/90"})
+
+	// The filter narrows every part; the drops of packets packetlake did not see have no flow.
+	f.get(t, "/api/v1/drops", with(oneHour, "filter", "ip_proto = udp AND dst_addr << 10.0.0.0/8"), &r)
+	eqRows(t, "reasons, UDP to 10/8", rowsOf(r.Reasons, "reason", "observed", "packets"), []string{"NO_SOCKET/1/5"})
+	eqRows(t, "flows, UDP to 10/8", rowsOf(r.Flows, "reason", "packets"), []string{"NO_SOCKET/5"})
+	f.get(t, "/api/v1/drops", with(oneHour, "filter", "dst_port = 53"), &r)
+	eqRows(t, "series, dst_port 53", rowsOf(r.Series, "t", "reason", "packets"), []string{m(2*time.Minute) + "/UDP_CSUM/1"})
+	// The whole day: h2's drops at 11:10 count too.
+	f.get(t, "/api/v1/drops", with(twoHours, "filter", "dst_port = 9999"), &r)
+	eqRows(t, "flows, two hours", rowsOf(r.Flows, "host", "src", "packets"), []string{"h1/10.0.0.3/5", "h2/10.0.0.9/4"})
+}
+
+func TestReceiversHandChecked(t *testing.T) {
+	f := dropsFixture(t)
+	var r struct{ Receivers []map[string]any }
+	if code, body := f.get(t, "/api/v1/receivers", oneHour, &r); code != 200 {
+		t.Fatalf("receivers: %d %s", code, body)
+	}
+	eqRows(t, "receivers", rowsOf(r.Receivers, "host", "pid", "comm", "container", "pod", "packets", "bytes", "flows"), []string{
+		"h1/4242/nginx/c0ffee/pod-1/14/7000/1", "h1/0/(none)///3/300/1", "h1/777/dnsmasq///3/240/2"})
+	f.get(t, "/api/v1/receivers", with(oneHour, "filter", "dst_port = 53"), &r)
+	eqRows(t, "receivers on port 53", rowsOf(r.Receivers, "comm", "packets", "bytes", "flows"), []string{"dnsmasq/3/240/2"})
+}
+
+// A filter on a column the table lacks, or a broken one, is a 400 that says so.
+func TestDropsBadInput(t *testing.T) {
+	f := dropsFixture(t)
+	for _, c := range []struct {
+		path string
+		v    url.Values
+		want string
+	}{
+		{"/api/v1/drops", with(oneHour, "filter", "tls_sni = 'a.example'"), "the drops table has no tls_sni"},
+		{"/api/v1/drops", with(oneHour, "filter", "dst_port >"), "expected a value"},
+		{"/api/v1/drops", with(oneHour, "filter", "nope = 1"), "unknown column"},
+		{"/api/v1/drops", url.Values{"from": {"yesterday"}}, "want now, now-6h"},
+		{"/api/v1/receivers", with(oneHour, "filter", "dns_qname = 'a.example'"), "the flow counters have no dns_qname"},
+		{"/api/v1/receivers", with(oneHour, "filter", "src_addr << 10.0.0.0/33"), "is not a prefix"},
+	} {
+		code, body := f.get(t, c.path, c.v, nil)
+		if code != 400 || !strings.Contains(body, c.want) {
+			t.Errorf("%s?%s: %d %s, want 400 with %q", c.path, c.v.Encode(), code, strings.TrimSpace(body), c.want)
+		}
+	}
+}
