@@ -160,3 +160,47 @@ func TestDropsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// The Drops and Receivers views show the hand-worked numbers: the chart's stacks per reason,
+// the tables' rows; a filter on a column the drops table lacks is shown, not swallowed.
+func TestBrowserDropsAndReceivers(t *testing.T) {
+	f := dropsFixture(t)
+	b := newBrowser(t, f.url)
+	if s := b.open("/drops?from=2026-12-06T10:00:00Z&to=2026-12-06T11:00:00Z"); s != "ready" {
+		t.Fatalf("/drops: state %s", s)
+	}
+	b.noErrors("/drops")
+	cells := func(testid string) []string {
+		return evalJS[[]string](b, `[...document.querySelectorAll('[data-testid=`+testid+`] tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent).join('|'))`)
+	}
+	eqRows(t, "reasons table", cells("drop-reasons"), []string{
+		"NO_SOCKET|no: other interface or made on the host|7|700", "NETFILTER_DROP|yes|5|330", "NO_SOCKET|yes|5|500", "UDP_CSUM|yes|1|90"})
+	eqRows(t, "flows table", cells("drop-flows"), []string{
+		"h1|eth0|NO_SOCKET|UDP|10.0.0.3:53000|10.0.0.2:9999|5|500",
+		"h1|eth0|NETFILTER_DROP|TCP|10.0.0.1:40000|10.0.0.2:22|5|330",
+		"h1|eth0|UDP_CSUM|UDP|[2001:db8::1]:1234|[2001:db8::2]:53|1|90"})
+	// The chart: one stacked series per reason (drops elsewhere apart), 60 one-minute bars.
+	series := evalJS[[]string](b, `echarts.getInstanceByDom(document.querySelector('[data-testid=chart]')).getOption().series
+  .map((s) => s.name + '|' + s.data.length + '|' + s.data.filter((p) => p[1] > 0).map((p) => new Date(p[0]).toISOString().slice(11, 16) + '=' + p[1]).join(','))`)
+	eqRows(t, "chart series", series, []string{
+		"NO_SOCKET (elsewhere)|60|10:01=7", "NETFILTER_DROP|60|10:00=5", "NO_SOCKET|60|10:00=3,10:01=2", "UDP_CSUM|60|10:02=1"})
+	b.screenshot("drops")
+
+	if s := b.open("/drops?filter=" + url.QueryEscape("tls_sni = 'a'")); s != "error" {
+		t.Fatalf("/drops with a filter on tls_sni: state %s, want error", s)
+	}
+	if msg := evalJS[string](b, `document.querySelector('[data-testid=error]').textContent`); !strings.Contains(msg, "the drops table has no tls_sni") {
+		t.Errorf("error shown: %q", msg)
+	}
+	b.mu.Lock()
+	b.errs = nil // the 400 the browser logged is the one asked for
+	b.mu.Unlock()
+
+	if s := b.open("/receivers?from=2026-12-06T10:00:00Z&to=2026-12-06T11:00:00Z"); s != "ready" {
+		t.Fatalf("/receivers: state %s", s)
+	}
+	b.noErrors("/receivers")
+	eqRows(t, "receivers table", cells("receivers"), []string{
+		"h1|4242|nginx|c0ffee|pod-1|14|7,000|1", "h1|–|(none)|–|–|3|300|1", "h1|777|dnsmasq|–|–|3|240|2"})
+	b.screenshot("receivers")
+}

@@ -43,7 +43,7 @@ export async function dropsView(main, navigate, gen) {
     series: names.map((n, i) => ({ name: n, type: 'bar', stack: 'drops', color: palette[i % palette.length], data: ts.map((t) => [t, buckets.get(n).get(t) || 0]) })),
   });
   const n = (k, t) => ({ title: t, num: true, get: (x) => fmtCount(x[k]) });
-  const ports = (a, p) => (Number(p) ? `${a}:${p}` : a);
+  const ports = (a, p) => (Number(p) ? (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`) : a);
   rest.replaceChildren(
     h('h2', {}, 'Per reason'),
     r.reasons.length ? table([{ title: 'Reason', get: (x) => x.reason },
