@@ -189,7 +189,7 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 		return err
 	}
 
-	fmt.Fprintf(r.cfg.Out, "Driving traffic for %v from %s to %s (curl, dig, openssl, nping, one nmap scan).\n"+
+	fmt.Fprintf(r.cfg.Out, "Driving traffic for %v from %s to %s (curl, dig, openssl, nping, one nmap scan, a datagram a second to a closed UDP port).\n"+
 		"ClickHouse answers meanwhile: curl 'http://%s/?query=SELECT+count()+FROM+%s.packets'\n",
 		r.cfg.Duration, r.lab.cliNS, r.lab.srvNS, r.ch.HTTPAddr(), Database)
 	probe := &closedPortProbe{}
@@ -245,9 +245,13 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	if err := r.fillDrops(ctx, sum); err != nil {
 		return err
 	}
+	if err := r.fillTCPHealth(ctx, sum); err != nil {
+		return err
+	}
 	if err := r.printReports(ctx, sum.Start); err != nil {
 		return err
 	}
+	r.printTCPHealth(sum)
 	if err := r.printDrops(ctx, sum); err != nil {
 		return err
 	}
@@ -260,7 +264,6 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 		formatRuns(sum.Traffic), sum.KernelSeen, sum.Rows, sum.Lost, sum.ScanSource, sum.ScanPorts, sum.Elapsed.Round(time.Second))
 	fmt.Fprintf(r.cfg.Out, "Kernel drops of packets packetlake saw: %s (the scan's SYNs to closed ports: %d; %d datagrams to closed UDP port %d: %d counted, the server kernel's NoPorts says %d).\n",
 		formatDrops(sum.KernelDrops), sum.ScanNoSocketDrops, sum.ClosedPortDatagrams, ClosedPort, sum.ClosedPortDrops, sum.ServerNoPorts)
-	fmt.Fprintf(r.cfg.Out, "TCP health of the services: %s.\n", formatTCPHealth(sum.TCPHealth))
 	r.printHowTo()
 	return nil
 }

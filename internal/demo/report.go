@@ -22,7 +22,6 @@ var finalReports = []struct{ name, title string }{
 	{"tls_sni", "TLS server names (SNI)"},
 	{"http_hosts", "HTTP hosts"},
 	{"syn_without_handshake", "SYNs without a handshake (nmap's half-open scan)"},
-	{"tcp_health", "TCP health per service (retransmissions, out-of-order, zero windows, resets, handshake RTT)"},
 	{"top_receivers", "Receiving processes (collect --receivers: nginx, dnsmasq; (none): nothing local read it)"},
 }
 
