@@ -166,7 +166,7 @@ func (r *runner) printDrops(ctx context.Context, sum *Summary) error {
 	fmt.Fprintf(r.cfg.Out, "\n== Kernel drops: packets packetlake saw, then the kernel dropped (table drops; packetlake query loss_budget)\n")
 	p := query.Params{Since: sum.Start, Until: time.Now().Add(time.Second), Limit: 10}
 	return query.RunSQL(ctx, r.queryConfig(), strings.ReplaceAll(`SELECT reason,
-    multiIf(ip_proto = 6, 'TCP', ip_proto = 17, 'UDP', ip_proto = 1, 'ICMP', toString(ip_proto)) AS proto,
+    multiIf(ip_proto = 6, 'TCP', ip_proto = 17, 'UDP', ip_proto = 1, 'ICMP', ip_proto = 58, 'ICMPv6', toString(ip_proto)) AS proto,
     sum(packets) AS packets, sum(bytes) AS bytes, uniqExact(src_addr, dst_addr, src_port, dst_port) AS flows,
     uniqExact(dst_port) AS dst_ports, arraySlice(arraySort(groupUniqArray(dst_port)), 1, 5) AS lowest_dst_ports
 FROM drops WHERE collector_id = $ID AND observed = 1
