@@ -137,6 +137,11 @@ func TestReceiversHandChecked(t *testing.T) {
 		"h1/4242/nginx/c0ffee/pod-1/14/7000/1", "h1/0/(none)///3/300/1", "h1/777/dnsmasq///3/240/2"})
 	f.get(t, "/api/v1/receivers", with(oneHour, "filter", "dst_port = 53"), &r)
 	eqRows(t, "receivers on port 53", rowsOf(r.Receivers, "comm", "packets", "bytes", "flows"), []string{"dnsmasq/3/240/2"})
+	// The packets view's flow counters name the receiver of each flow too.
+	var fl flowsResponse
+	f.get(t, "/api/v1/flows", with(oneHour, "filter", "dst_port IN (443, 9999)"), &fl)
+	eqRows(t, "flows' receivers", rowsOf(fl.Flows, "dst_port", "packets", "recv_pid", "recv_comm", "recv_container", "recv_pod"), []string{
+		"443/14/4242/nginx/c0ffee/pod-1", "9999/3/0///"})
 }
 
 // A filter on a column the table lacks, or a broken one, is a 400 that says so.
@@ -203,4 +208,11 @@ func TestBrowserDropsAndReceivers(t *testing.T) {
 	eqRows(t, "receivers table", cells("receivers"), []string{
 		"h1|4242|nginx|c0ffee|pod-1|14|7,000|1", "h1|–|(none)|–|–|3|300|1", "h1|777|dnsmasq|–|–|3|240|2"})
 	b.screenshot("receivers")
+
+	if s := b.open("/packets?from=2026-12-06T10:00:00Z&to=2026-12-06T11:00:00Z&filter=" + url.QueryEscape("dst_port = 443")); s != "ready" {
+		t.Fatalf("/packets: state %s", s)
+	}
+	b.noErrors("/packets")
+	recv := evalJS[[]string](b, `[...document.querySelectorAll('[data-testid=flows-table] tbody tr')].map((tr) => tr.cells[4].textContent)`)
+	eqRows(t, "packets view, flow received by", recv, []string{"nginx (4242) container c0ffee pod pod-1"})
 }
