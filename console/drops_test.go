@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // oneHour is the range of the drops and receivers tests: it leaves out the 11:10 rows of h2.
@@ -215,4 +217,17 @@ func TestBrowserDropsAndReceivers(t *testing.T) {
 	b.noErrors("/packets")
 	recv := evalJS[[]string](b, `[...document.querySelectorAll('[data-testid=flows-table] tbody tr')].map((tr) => tr.cells[4].textContent)`)
 	eqRows(t, "packets view, flow received by", recv, []string{"nginx (4242) container c0ffee pod pod-1"})
+
+	// At phone width neither view is wider than the screen (tables scroll inside their frame).
+	b.run(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	for _, v := range []string{"/drops?from=2026-12-06T10:00:00Z&to=2026-12-06T11:00:00Z", "/receivers?from=2026-12-06T10:00:00Z&to=2026-12-06T11:00:00Z"} {
+		if s := b.open(v); s != "ready" {
+			t.Errorf("%s at phone width: %s", v, s)
+		}
+		if overflow := evalJS[int](b, `document.documentElement.scrollWidth - window.innerWidth`); overflow > 0 {
+			t.Errorf("%s at phone width is %d px wider than the screen", v, overflow)
+		}
+		b.noErrors(v + " at phone width")
+	}
+	b.screenshot("drops-phone")
 }
