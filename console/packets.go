@@ -219,7 +219,8 @@ type flowsResponse struct {
 }
 
 // flows are the exact kernel counters of the flows matching the filter, summed over the exports
-// in the range (an export's ts is when the collector read the counters).
+// in the range (an export's ts is when the collector read the counters), with the local process
+// the newest export names as the flow's receiver (collect --receivers; pid 0: none seen).
 func (s *Server) flows(ctx context.Context, v url.Values) (any, error) {
 	from, to, err := timeRange(v, s.now())
 	if err != nil {
@@ -244,7 +245,9 @@ func (s *Server) flows(ctx context.Context, v url.Values) (any, error) {
 	}
 	sql := `SELECT host, iface, vlan_id, ip_proto, src_addr, dst_addr, src_port, dst_port,
   sum(packets) AS packets, sum(bytes) AS bytes, sum(syn) AS syn, sum(fin) AS fin, sum(rst) AS rst, sum(ack) AS ack,
-  min(first_seen) AS first_seen, max(last_seen) AS last_seen, count() AS exports
+  min(first_seen) AS first_seen, max(last_seen) AS last_seen, count() AS exports,
+  argMax(recv_pid, ts) AS recv_pid, argMax(recv_comm, ts) AS recv_comm,
+  argMax(recv_container_id, ts) AS recv_container, argMax(recv_pod_uid, ts) AS recv_pod
 FROM flows WHERE ` + where + `
 GROUP BY host, iface, vlan_id, ip_proto, src_addr, dst_addr, src_port, dst_port
 ORDER BY packets DESC, bytes DESC LIMIT 200 FORMAT JSONEachRow`

@@ -67,7 +67,7 @@ func New(cfg Config) *Server {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, static, "index.html")
 	}
-	for _, p := range []string{"GET /{$}", "GET /traffic", "GET /packets", "GET /anomalies", "GET /pipeline", "GET /tcp"} {
+	for _, p := range []string{"GET /{$}", "GET /traffic", "GET /packets", "GET /anomalies", "GET /pipeline", "GET /tcp", "GET /drops", "GET /receivers"} {
 		s.mux.HandleFunc(p, index)
 	}
 	s.mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
@@ -79,6 +79,8 @@ func New(cfg Config) *Server {
 	s.api("/api/v1/anomalies", s.anomalies)
 	s.api("/api/v1/pipeline", s.pipeline)
 	s.api("/api/v1/tcp_health", s.tcpHealth)
+	s.api("/api/v1/drops", s.drops)
+	s.api("/api/v1/receivers", s.receivers)
 	s.mux.HandleFunc("GET /api/v1/packets", s.metrics.wrap("packets", s.packetsHandler))
 	return s
 }

@@ -6,8 +6,9 @@ import { packetsView } from './packets.js';
 import { anomaliesView } from './anomalies.js';
 import { pipelineView } from './pipeline.js';
 import { tcpView } from './tcp.js';
+import { dropsView, receiversView } from './drops.js';
 
-const views = { traffic: trafficView, packets: packetsView, anomalies: anomaliesView, pipeline: pipelineView, tcp: tcpView };
+const views = { traffic: trafficView, packets: packetsView, anomalies: anomaliesView, pipeline: pipelineView, tcp: tcpView, drops: dropsView, receivers: receiversView };
 
 export function navigate(url, { replace = false } = {}) {
   if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);

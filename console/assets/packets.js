@@ -80,6 +80,7 @@ export async function packetsView(main, navigate, gen) {
       { title: 'Packets', num: true, get: (f) => fmtCount(f.packets) },
       { title: 'Bytes', num: true, get: (f) => fmtCount(f.bytes) },
       { title: 'SYN/FIN/RST', num: true, get: (f) => `${f.syn}/${f.fin}/${f.rst}` },
+      { title: 'Received by', get: (f) => (Number(f.recv_pid) ? `${f.recv_comm} (${f.recv_pid})${f.recv_container ? ` container ${f.recv_container}` : ''}${f.recv_pod ? ` pod ${f.recv_pod}` : ''}` : '–') },
       { title: '', get: (f) => h('a', { href: stateURL('/packets', { from: state.from, to: state.to,
         filter: `src_addr = ${f.src} AND dst_addr = ${f.dst} AND ip_proto = ${f.ip_proto} AND src_port = ${f.src_port} AND dst_port = ${f.dst_port}` }) }, 'This flow') },
     ], fr.value.flows.slice(0, 50), { testid: 'flows-table' }) : h('p', { class: 'note' }, 'No flow exports in this range.'));

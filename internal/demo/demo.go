@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/packetlake/packetlake/detector"
 
 	"github.com/packetlake/packetlake/collector"
@@ -77,6 +79,19 @@ type Summary struct {
 	ConsoleURL         string
 	ConsoleScanPackets int
 
+	// KernelDrops: packets the server's kernel dropped after packetlake saw them, per drop
+	// reason (table drops). ClosedPortDatagrams were sent to the server's UDP ClosedPort;
+	// ClosedPortDrops is how many the drops table counts as NO_SOCKET there, ServerNoPorts the
+	// server kernel's own count (Udp NoPorts) over the traffic. ScanNoSocketDrops: the TCP
+	// packets from the client (the scan's SYNs to closed ports) dropped for NO_SOCKET.
+	KernelDrops         map[string]uint64
+	ClosedPortDatagrams uint64
+	ClosedPortDrops     uint64
+	ServerNoPorts       uint64
+	ScanNoSocketDrops   uint64
+	// TCPHealth: the tcp_health report over the run, by "address:port direction".
+	TCPHealth map[string]TCPService
+
 	Traffic    map[string]Runs // client commands by tool
 	Namespaces []string        // the lab's namespaces (all deleted when Run returns)
 	Processes  []Process       // every process started (all reaped when Run returns)
@@ -134,6 +149,7 @@ type runner struct {
 	det   *detector.Detector
 
 	consoleURL string
+	reg        *prometheus.Registry // the collector's metrics (kept after its Stop)
 }
 
 func (r *runner) run(ctx context.Context, sum *Summary) error {
@@ -173,20 +189,29 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 		return err
 	}
 
-	fmt.Fprintf(r.cfg.Out, "Driving traffic for %v from %s to %s (curl, dig, openssl, nping, one nmap scan).\n"+
+	fmt.Fprintf(r.cfg.Out, "Driving traffic for %v from %s to %s (curl, dig, openssl, nping, one nmap scan, a datagram a second to a closed UDP port).\n"+
 		"ClickHouse answers meanwhile: curl 'http://%s/?query=SELECT+count()+FROM+%s.packets'\n",
 		r.cfg.Duration, r.lab.cliNS, r.lab.srvNS, r.ch.HTTPAddr(), Database)
+	probe := &closedPortProbe{}
+	if probe.noPortsBefore, err = udpNoPorts(r.lab.srvNS); err != nil {
+		return err
+	}
 	trafficStart := time.Now()
 	pctx, stopProgress := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.progress(pctx, trafficStart) })
-	tr := &traffic{p: r.procs, lab: r.lab, log: r.log}
+	tr := &traffic{p: r.procs, lab: r.lab, log: r.log, probe: probe}
 	sum.Traffic = tr.run(ctx, r.cfg.Duration)
 	stopProgress()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	noPorts, err := udpNoPorts(r.lab.srvNS)
+	if err != nil {
+		return err
+	}
+	sum.ServerNoPorts, sum.ClosedPortDatagrams = noPorts-probe.noPortsBefore, probe.sent.Load()
 
 	// Detach first: from here on the counts are final, and ClickHouse must catch up to them.
 	if err := r.col.Stop(); err != nil {
@@ -197,6 +222,13 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	sum.Rows, err = r.waitRows(ctx, s.RecordsAcked, time.Minute)
 	r.printProgress(ctx, trafficStart)
 	if err != nil {
+		return err
+	}
+	exported, err := dropsExported(r.reg)
+	if err != nil {
+		return err
+	}
+	if err := r.waitDrops(ctx, exported, time.Minute); err != nil {
 		return err
 	}
 	// One more detection cycle over the last rows, then the anomalies are final.
@@ -210,7 +242,17 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	if err := r.fillSummary(ctx, sum); err != nil {
 		return err
 	}
+	if err := r.fillDrops(ctx, sum); err != nil {
+		return err
+	}
+	if err := r.fillTCPHealth(ctx, sum); err != nil {
+		return err
+	}
 	if err := r.printReports(ctx, sum.Start); err != nil {
+		return err
+	}
+	r.printTCPHealth(sum)
+	if err := r.printDrops(ctx, sum); err != nil {
 		return err
 	}
 	if err := r.printAnomalies(ctx, sum.Start); err != nil {
@@ -220,6 +262,8 @@ func (r *runner) run(ctx context.Context, sum *Summary) error {
 	sum.Elapsed = time.Since(sum.Start)
 	fmt.Fprintf(r.cfg.Out, "\nTraffic: %s.\n%d packets seen, %d rows stored, %d lost; nmap's source %s probed %d ports. Took %v.\n",
 		formatRuns(sum.Traffic), sum.KernelSeen, sum.Rows, sum.Lost, sum.ScanSource, sum.ScanPorts, sum.Elapsed.Round(time.Second))
+	fmt.Fprintf(r.cfg.Out, "Kernel drops of packets packetlake saw: %s (the scan's SYNs to closed ports: %d; %d datagrams to closed UDP port %d: %d counted, the server kernel's NoPorts says %d).\n",
+		formatDrops(sum.KernelDrops), sum.ScanNoSocketDrops, sum.ClosedPortDatagrams, ClosedPort, sum.ClosedPortDrops, sum.ServerNoPorts)
 	r.printHowTo()
 	return nil
 }

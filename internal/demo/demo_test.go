@@ -87,7 +87,43 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
+	checkKernelDrops(t, sum)
+	checkTCPHealth(t, sum)
 	checkNothingLeft(t, sum)
+}
+
+// checkKernelDrops: the datagrams sent to the closed UDP port are each one NO_SOCKET drop in
+// the drops table, as many as the server kernel's own NoPorts counter says; the scan's SYNs to
+// closed ports are NO_SOCKET drops too, one per closed port probed at least.
+func checkKernelDrops(t *testing.T, sum demo.Summary) {
+	t.Helper()
+	if sum.ClosedPortDatagrams == 0 || sum.ClosedPortDrops != sum.ClosedPortDatagrams || sum.ServerNoPorts != sum.ClosedPortDatagrams {
+		t.Errorf("closed UDP port %d: %d datagrams sent, %d NO_SOCKET drops stored, server NoPorts %d: want all equal and > 0",
+			demo.ClosedPort, sum.ClosedPortDatagrams, sum.ClosedPortDrops, sum.ServerNoPorts)
+	}
+	// 53, 80 and 443 listen among the scanned ports 1-1000; a closed port may be probed twice.
+	if sum.ScanNoSocketDrops+3 < sum.ScanPorts || sum.ScanNoSocketDrops > 2*sum.ScanPorts {
+		t.Errorf("the scan probed %d ports, %d of its TCP packets dropped for NO_SOCKET: want ports-3 to 2×ports", sum.ScanPorts, sum.ScanNoSocketDrops)
+	}
+	if got, want := sum.KernelDrops["NO_SOCKET"], sum.ClosedPortDrops+sum.ScanNoSocketDrops; got < want {
+		t.Errorf("NO_SOCKET drops %d, want at least the closed port's and the scan's %d (all: %v)", got, want, sum.KernelDrops)
+	}
+}
+
+// checkTCPHealth: every openssl run that worked made one TLS connection to 198.18.0.1:443 (curl's
+// HTTPS requests add more), so tcp_health counts at least as many handshakes there, with an RTT.
+func checkTCPHealth(t *testing.T, sum demo.Summary) {
+	t.Helper()
+	s, ok := sum.TCPHealth["198.18.0.1:443 to"]
+	if !ok {
+		t.Fatalf("tcp_health has no row for 198.18.0.1:443 to: %v", sum.TCPHealth)
+	}
+	if ok := sum.Traffic["openssl"].OK; s.Handshakes < uint64(ok) || s.Flows < s.Handshakes || s.HandshakeRTTp50ms <= 0 {
+		t.Errorf("tcp_health 198.18.0.1:443: %+v; want >= %d handshakes (openssl's), flows >= handshakes, an RTT", s, ok)
+	}
+	if _, ok := sum.TCPHealth["198.18.0.1:80 to"]; !ok {
+		t.Errorf("tcp_health has no row for 198.18.0.1:80 to (curl's HTTP): %v", sum.TCPHealth)
+	}
 }
 
 // checkNothingLeft: no namespace of the demo, no process it started, and not the program it

@@ -93,7 +93,7 @@ func (r *runner) startCollector(ctx context.Context) error {
 	cfg.Iface, cfg.NetNS = r.lab.srvIf, r.lab.srvNS
 	cfg.Kafka.Brokers = []string{r.kafka.Addr()}
 	cfg.Receivers = true // top_receivers names nginx and dnsmasq
-	c, err := collector.New(cfg, collector.Dependencies{Logger: r.componentLog.With("component", "collector")})
+	c, err := collector.New(cfg, collector.Dependencies{Logger: r.componentLog.With("component", "collector"), Registerer: r.collectorRegistry()})
 	if err != nil {
 		return err
 	}

@@ -148,8 +148,9 @@ serve it on 127.0.0.1:9000 and :8123 (until Ctrl-C):
 then, in another shell ('%[2]s query -h' lists the reports):
   %[2]s query --since 24h top_talkers
   curl 'http://127.0.0.1:8123/?query=SELECT+count()+FROM+%[3]s.packets'
-The web console (traffic, packets, anomalies, pipeline) over the same data, one command that
-starts ClickHouse on free ports itself (do not run clickhouse-local on the same data then):
+The web console (traffic, packets, anomalies, pipeline, TCP health, drops, receivers) over the
+same data, one command that starts ClickHouse on free ports itself (do not run clickhouse-local
+on the same data then):
   %[2]s console --clickhouse-data %[1]s/clickhouse
 and open http://127.0.0.1:8080/anomalies?from=now-24h
 `, data, bin, Database)

@@ -34,6 +34,8 @@ type traffic struct {
 	p   *procs
 	lab *lab
 	log *slog.Logger
+	// probe sends one datagram a round to a closed UDP port (a NO_SOCKET drop).
+	probe *closedPortProbe
 
 	mu   sync.Mutex
 	runs map[string]*Runs
@@ -95,6 +97,9 @@ func (t *traffic) round(ctx context.Context, i int) {
 	t.do(ctx, 5*time.Second, "openssl", "s_client", "-connect", net.JoinHostPort(srv4, "443"),
 		"-servername", APIHost, "-brief")
 	t.do(ctx, 5*time.Second, "nping", "--icmp", "-c", "2", "--delay", "100ms", "-q", srv4)
+	if err := t.probe.send(t.lab); err != nil {
+		t.log.Warn("datagram to the closed port", "err", err)
+	}
 }
 
 // do runs one client command in the client namespace and counts the outcome. A command cut
