@@ -219,7 +219,11 @@ func compareObjects(b *testing.B, objs []benchObject, frames []captureFrame, rep
 		for oi := range objs {
 			instMeans[oi] += med(oi, fi) / float64(len(frames))
 		}
-		for _, k := range []string{"mean", f.kind} {
+		keys := []string{"mean", f.kind}
+		if f.tunnel { // also a row of its own: what the encapsulations cost, whatever the inner kind
+			keys = append(keys, "of which tunnelled")
+		}
+		for _, k := range keys {
 			if sums[k] == nil {
 				sums[k] = make([]float64, len(labels))
 				if k != "mean" {
