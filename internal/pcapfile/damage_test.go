@@ -66,7 +66,7 @@ func TestDamagedPcapRecordSkipped(t *testing.T) {
 	path := testpcaps.Path("ja4/macos_tcp_flags.pcap")
 	orig, err := os.ReadFile(path)
 	if err != nil {
-		t.Skip(err)
+		t.Fatalf("the shared captures (testpcaps, $PACKETLAKE_PCAPS): %v", err)
 	}
 	want, _, dmg, err := ReadAllDamaged(path)
 	if err != nil || len(dmg) != 0 {
@@ -116,7 +116,7 @@ func TestDamagedPcapngBlockSkipped(t *testing.T) {
 	path := testpcaps.Path("ja4/tls-sni.pcapng")
 	orig, err := os.ReadFile(path)
 	if err != nil {
-		t.Skip(err)
+		t.Fatalf("the shared captures (testpcaps, $PACKETLAKE_PCAPS): %v", err)
 	}
 	want, _, dmg, err := ReadAllDamaged(path)
 	if err != nil || len(dmg) != 0 {

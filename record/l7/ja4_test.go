@@ -97,7 +97,7 @@ func TestJA4FoxIOReference(t *testing.T) {
 	want := readJA4Expected(t)
 	captures, _ := filepath.Glob(filepath.Join(pcapDir, "ja4", "*.pcap*"))
 	if len(captures) == 0 {
-		t.Skipf("no captures under %s", pcapDir)
+		t.Fatalf("no captures under %s (the shared captures: $PACKETLAKE_PCAPS)", pcapDir)
 	}
 	matched, tcpWanted, others := 0, 0, 0
 	for k := range want {

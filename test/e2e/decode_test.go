@@ -300,7 +300,7 @@ func TestDecodeDamagedCapture(t *testing.T) {
 	path := testpcaps.Path("ja4/macos_tcp_flags.pcap")
 	orig, err := os.ReadFile(path)
 	if err != nil {
-		t.Skip(err)
+		t.Fatalf("the shared captures (testpcaps, $PACKETLAKE_PCAPS): %v", err)
 	}
 	// The 22nd record header of the little-endian microsecond pcap.
 	off, rec := 24, 1
