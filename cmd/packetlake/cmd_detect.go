@@ -12,7 +12,7 @@ import (
 func init() {
 	register(subcommand{
 		name:    "detect",
-		summary: "detect SYN floods, scans, sweeps, ICMP/UDP floods, DNS tunnels and volume spikes in ClickHouse every few seconds",
+		summary: "detect SYN floods, scans, sweeps, ICMP/UDP floods, DNS tunnels, volume spikes and TCP health surges (retransmissions, zero windows) in ClickHouse every few seconds",
 		setup:   setupDetect,
 	})
 }
