@@ -172,7 +172,6 @@ const (
 	plMapPlStats        = "pl_stats"
 	plMapPlTimers       = "pl_timers"
 	plMapPlTlsCont      = "pl_tls_cont"
-	plMapPlTlsContAny   = "pl_tls_cont_any"
 	plMapPlTlsContUntil = "pl_tls_cont_until"
 	plProgPlCostCall    = "pl_cost_call"
 	plProgPlCostHelper  = "pl_cost_helper"
@@ -265,7 +264,6 @@ type plMapSpecs struct {
 	PlStats        *ebpf.MapSpec `ebpf:"pl_stats"`
 	PlTimers       *ebpf.MapSpec `ebpf:"pl_timers"`
 	PlTlsCont      *ebpf.MapSpec `ebpf:"pl_tls_cont"`
-	PlTlsContAny   *ebpf.MapSpec `ebpf:"pl_tls_cont_any"`
 	PlTlsContUntil *ebpf.MapSpec `ebpf:"pl_tls_cont_until"`
 }
 
@@ -316,7 +314,6 @@ type plMaps struct {
 	PlStats        *ebpf.Map `ebpf:"pl_stats"`
 	PlTimers       *ebpf.Map `ebpf:"pl_timers"`
 	PlTlsCont      *ebpf.Map `ebpf:"pl_tls_cont"`
-	PlTlsContAny   *ebpf.Map `ebpf:"pl_tls_cont_any"`
 	PlTlsContUntil *ebpf.Map `ebpf:"pl_tls_cont_until"`
 }
 
@@ -330,7 +327,6 @@ func (m *plMaps) Close() error {
 		m.PlStats,
 		m.PlTimers,
 		m.PlTlsCont,
-		m.PlTlsContAny,
 		m.PlTlsContUntil,
 	)
 }

@@ -78,27 +78,6 @@ struct {
 } pl_tls_cont_until SEC(".maps");
 
 /*
- * One gate in front of the slots: the latest deadline of any flow remembered (never lowered: a
- * flow that completes closes only its slot). Most of the time no ClientHello is in flight and a
- * TCP segment that classifies as nothing stops here, after one array read, without hashing its
- * flow for its slot in pl_tls_cont_until (BENCH.md, branch kparse). While any hello is in flight
- * every such segment goes on to its slot, as without this gate. Plain stores, as for the slots.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} pl_tls_cont_any SEC(".maps");
-
-static __always_inline __u64 *pl_tls_cont_any_until(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&pl_tls_cont_any, &zero);
-}
-
-/*
  * The gate slot of r's flow: the key's last address words, ports and tunnel id, multiplied.
  * The address words are read as 4-byte words (see PL_ALIGNED in pkt.h): clang did not infer the
  * alignment here and read them byte by byte, ~20 instructions on every TCP segment that reaches
@@ -161,9 +140,6 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, __u32 
 	until = pl_tls_cont_slot(r);
 	if (until && *until < v.deadline)
 		*until = v.deadline;
-	until = pl_tls_cont_any_until();
-	if (until && *until < v.deadline)
-		*until = v.deadline;
 }
 
 /*
@@ -179,9 +155,6 @@ static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 a
 	__u32 d;
 
 	if (!pl_tls_cont_on)
-		return false;
-	until = pl_tls_cont_any_until();
-	if (!until || r->ts_ns > *until)
 		return false;
 	until = pl_tls_cont_slot(r);
 	if (!until || r->ts_ns > *until)

@@ -136,14 +136,11 @@ func BenchmarkTLSContGate(b *testing.B) {
 		b.Fatalf("the data segment classifies as %d", d.k.L7Kind)
 	}
 	key := plPlTlsContKey{SrcAddr: d.p.SrcAddr, DstAddr: d.p.DstAddr, SrcPort: 40000, DstPort: 8080}
-	setGate := func(until uint64) { // every slot: this flow's among them, and the gate before them
+	setGate := func(until uint64) { // every slot: this flow's among them
 		for i := range e.o.objs.PlTlsContUntil.MaxEntries() {
 			if err := e.o.objs.PlTlsContUntil.Put(i, until); err != nil {
 				b.Fatal(err)
 			}
-		}
-		if err := e.o.objs.PlTlsContAny.Put(uint32(0), until); err != nil {
-			b.Fatal(err)
 		}
 	}
 	states := []struct {
@@ -189,48 +186,6 @@ func BenchmarkTLSContGate(b *testing.B) {
 		if i > 0 {
 			b.ReportMetric(m/shut, s.name+"/shut")
 		}
-	}
-}
-
-// TestTLSContAnyGate: the gate in front of the slots (pl_tls_cont_any) holds the latest deadline
-// of the flows remembered, 0 before any; while it is shut a remembered flow's rest is not looked
-// up (so the gate is what decides), and once open again the same segment is copied.
-func TestTLSContAnyGate(t *testing.T) {
-	e := newEnv(t, Config{})
-	anyUntil := func() uint64 {
-		t.Helper()
-		var v uint64
-		if err := e.o.objs.PlTlsContAny.Lookup(uint32(0), &v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	if v := anyUntil(); v != 0 {
-		t.Fatalf("gate holds %d before any flow was remembered", v)
-	}
-	rec := tlsRecord(2600)
-	d := e.run(t, tlsSegment(43000, 5000, rec[:1400]), false)
-	if d.k.L7Kind != schema.L7TLS {
-		t.Fatalf("first segment: kind %d", d.k.L7Kind)
-	}
-	open := anyUntil()
-	if want := d.k.TSNanos + 1_000_000_000; open != want { // PL_TLS_CONT_NS after the hello
-		t.Fatalf("gate holds %d, want the flow's deadline %d", open, want)
-	}
-	if err := e.o.objs.PlTlsContAny.Put(uint32(0), uint64(0)); err != nil {
-		t.Fatal(err)
-	}
-	if d := e.run(t, tlsSegment(43000, 6400, rec[1400:]), false); d.k.L7Kind != schema.L7None || len(d.k.Snippet) != 0 {
-		t.Fatalf("rest with the gate shut: kind %d with %d snippet bytes, want nothing copied", d.k.L7Kind, len(d.k.Snippet))
-	}
-	if err := e.o.objs.PlTlsContAny.Put(uint32(0), open); err != nil {
-		t.Fatal(err)
-	}
-	if d := e.run(t, tlsSegment(43000, 6400, rec[1400:]), false); d.k.L7Kind != schema.L7TLSCont || !bytes.Equal(d.k.Snippet, rec[1400:]) {
-		t.Fatalf("rest with the gate open: kind %d with %d snippet bytes, want %d copied", d.k.L7Kind, len(d.k.Snippet), len(rec)-1400)
-	}
-	if v := anyUntil(); v != open {
-		t.Errorf("gate holds %d after the flow completed, want %d (only the slot closes)", v, open)
 	}
 }
 
