@@ -77,19 +77,13 @@ struct {
 	__type(value, __u64);
 } pl_tls_cont_until SEC(".maps");
 
-/*
- * The gate slot of r's flow: the key's last address words, ports and tunnel id, multiplied.
- * The address words are read as 4-byte words (see PL_ALIGNED in pkt.h): clang did not infer the
- * alignment here and read them byte by byte, ~20 instructions on every TCP segment that reaches
- * the gate. In the stage a record may sit at any offset; the verifier allows misaligned map value
- * access on x86-64, as for the snippet copy.
- */
+/* The gate slot of r's flow: the key's last address words, ports and tunnel id, multiplied. */
 static __always_inline __u64 *pl_tls_cont_slot(const struct pl_record *r)
 {
 	__u32 a, b, h;
 
-	__builtin_memcpy(&a, __builtin_assume_aligned(r->src_addr + 12, 4), 4);
-	__builtin_memcpy(&b, __builtin_assume_aligned(r->dst_addr + 12, 4), 4);
+	__builtin_memcpy(&a, r->src_addr + 12, 4);
+	__builtin_memcpy(&b, r->dst_addr + 12, 4);
 	h = (a ^ b ^ r->tunnel_id ^ ((__u32)r->src_port << 16 | r->dst_port)) * 0x9e3779b1u;
 	h >>= 20; /* 32 - log2(PL_TLS_CONT_SLOTS) */
 	return bpf_map_lookup_elem(&pl_tls_cont_until, &h);
