@@ -56,18 +56,23 @@ const (
 	recentSQL = "INSERT INTO %[1]s (ts, src_addr, dst_addr, ip_proto, src_port, dst_port, tcp_flags, icmp_type, dns_is_response, dns_qname, sample_rate, pkt_len) FORMAT RowBinary"
 )
 
-func flowRows(a *agg[flowKey, flowVal]) (b rowBinary) {
+// appendHostIface appends the host and iface columns of interned pair hi.
+func (d *dims) appendHostIface(b *rowBinary, hi uint16) {
+	b.str(d.hostIfaces[hi][0])
+	b.str(d.hostIfaces[hi][1])
+}
+
+func flowRows(d *dims, a *agg[flowKey, flowVal]) (b rowBinary) {
 	for i, k := range a.keys {
 		v := a.vals[i]
 		b.u32(k.t)
-		b.str(k.host)
-		b.str(k.iface)
+		d.appendHostIface(&b, k.hi)
 		b.ip(k.src)
 		b.ip(k.dst)
 		b.u8(k.proto)
 		b.u16(k.sport)
 		b.u16(k.dport)
-		b.str(k.tunType)
+		b.str(d.tunTypes[k.tt])
 		b.u32(k.tunID)
 		for _, x := range []uint64{v.packets, v.bytes, v.syn, v.ack, v.fin, v.rst, uint64(v.first), uint64(v.last)} {
 			b.u64(x)
@@ -76,16 +81,15 @@ func flowRows(a *agg[flowKey, flowVal]) (b rowBinary) {
 	return b
 }
 
-func trafficRows(a *agg[trafficKey, sums]) (b rowBinary) {
+func trafficRows(d *dims, a *agg[trafficKey, sums]) (b rowBinary) {
 	for i, k := range a.keys {
 		b.u32(k.t)
-		b.str(k.host)
-		b.str(k.iface)
+		d.appendHostIface(&b, k.hi)
 		b.u16(k.vlan)
 		b.u8(k.ipver)
 		b.u8(k.proto)
 		b.u16(k.dport)
-		b.str(k.tunType)
+		b.str(d.tunTypes[k.tt])
 		b.u32(k.tunID)
 		b.u64(a.vals[i].packets)
 		b.u64(a.vals[i].bytes)
@@ -93,11 +97,10 @@ func trafficRows(a *agg[trafficKey, sums]) (b rowBinary) {
 	return b
 }
 
-func talkerRows(a *agg[talkerKey, sums]) (b rowBinary) {
+func talkerRows(d *dims, a *agg[talkerKey, sums]) (b rowBinary) {
 	for i, k := range a.keys {
 		b.u32(k.t)
-		b.str(k.host)
-		b.str(k.iface)
+		d.appendHostIface(&b, k.hi)
 		b.ip(k.src)
 		b.ip(k.dst)
 		b.u16(k.dport)
@@ -112,11 +115,10 @@ func talkerRows(a *agg[talkerKey, sums]) (b rowBinary) {
 	return b
 }
 
-func dnsRows(a *agg[dnsKey, dnsVal]) (b rowBinary) {
+func dnsRows(d *dims, a *agg[dnsKey, dnsVal]) (b rowBinary) {
 	for i, k := range a.keys {
 		b.u32(k.t)
-		b.str(k.host)
-		b.str(k.iface)
+		d.appendHostIface(&b, k.hi)
 		b.str(k.qname)
 		b.u16(k.qtype)
 		b.u64(a.vals[i].queries)
@@ -126,11 +128,10 @@ func dnsRows(a *agg[dnsKey, dnsVal]) (b rowBinary) {
 	return b
 }
 
-func nameRows(a *agg[nameKey, uint64], method bool) (b rowBinary) {
+func nameRows(d *dims, a *agg[nameKey, uint64], method bool) (b rowBinary) {
 	for i, k := range a.keys {
 		b.u32(k.t)
-		b.str(k.host)
-		b.str(k.iface)
+		d.appendHostIface(&b, k.hi)
 		b.str(k.name)
 		if method {
 			b.str(k.method)
@@ -173,28 +174,29 @@ func recentRows(pkts []record.Packet) (b rowBinary) {
 	return b
 }
 
-// inserts encodes the batch's aggregates as one insert per rollup table of db (detect_recent
-// too when recent), empty tables left out as the views write nothing for them either.
-func (r *rollupAgg) inserts(db string, pkts []record.Packet, recent bool) []rollupInsert {
+// inserts encodes the batch's aggregates as one insert per rollup table of db (the hour tables
+// when hours, detect_recent when recent), empty tables left out as the views write nothing for
+// them either.
+func (r *rollupAgg) inserts(db string, pkts []record.Packet, hours, recent bool) []rollupInsert {
 	out := []rollupInsert{
-		{table: "flows_1m", sql: flowsSQL, body: flowRows(&r.flows.m), rows: len(r.flows.m.keys)},
-		{table: "flows_1h", sql: flowsSQL, body: flowRows(&r.flows.h), rows: len(r.flows.h.keys)},
-		{table: "traffic_1m", sql: trafficSQL, body: trafficRows(&r.traffic.m), rows: len(r.traffic.m.keys)},
-		{table: "traffic_1h", sql: trafficSQL, body: trafficRows(&r.traffic.h), rows: len(r.traffic.h.keys)},
-		{table: "talkers_1m", sql: talkersSQL, body: talkerRows(&r.talkers.m), rows: len(r.talkers.m.keys)},
-		{table: "talkers_1h", sql: talkersSQL, body: talkerRows(&r.talkers.h), rows: len(r.talkers.h.keys)},
-		{table: "dns_names_1m", sql: dnsSQL, body: dnsRows(&r.dns.m), rows: len(r.dns.m.keys)},
-		{table: "dns_names_1h", sql: dnsSQL, body: dnsRows(&r.dns.h), rows: len(r.dns.h.keys)},
-		{table: "tls_sni_1m", sql: sniSQL, body: nameRows(&r.sni.m, false), rows: len(r.sni.m.keys)},
-		{table: "tls_sni_1h", sql: sniSQL, body: nameRows(&r.sni.h, false), rows: len(r.sni.h.keys)},
-		{table: "http_hosts_1m", sql: httpSQL, body: nameRows(&r.http.m, true), rows: len(r.http.m.keys)},
-		{table: "http_hosts_1h", sql: httpSQL, body: nameRows(&r.http.h, true), rows: len(r.http.h.keys)},
+		{table: "flows_1m", sql: flowsSQL, body: flowRows(&r.dims, &r.flows.m), rows: len(r.flows.m.keys)},
+		{table: "flows_1h", sql: flowsSQL, body: flowRows(&r.dims, &r.flows.h), rows: len(r.flows.h.keys)},
+		{table: "traffic_1m", sql: trafficSQL, body: trafficRows(&r.dims, &r.traffic.m), rows: len(r.traffic.m.keys)},
+		{table: "traffic_1h", sql: trafficSQL, body: trafficRows(&r.dims, &r.traffic.h), rows: len(r.traffic.h.keys)},
+		{table: "talkers_1m", sql: talkersSQL, body: talkerRows(&r.dims, &r.talkers.m), rows: len(r.talkers.m.keys)},
+		{table: "talkers_1h", sql: talkersSQL, body: talkerRows(&r.dims, &r.talkers.h), rows: len(r.talkers.h.keys)},
+		{table: "dns_names_1m", sql: dnsSQL, body: dnsRows(&r.dims, &r.dns.m), rows: len(r.dns.m.keys)},
+		{table: "dns_names_1h", sql: dnsSQL, body: dnsRows(&r.dims, &r.dns.h), rows: len(r.dns.h.keys)},
+		{table: "tls_sni_1m", sql: sniSQL, body: nameRows(&r.dims, &r.sni.m, false), rows: len(r.sni.m.keys)},
+		{table: "tls_sni_1h", sql: sniSQL, body: nameRows(&r.dims, &r.sni.h, false), rows: len(r.sni.h.keys)},
+		{table: "http_hosts_1m", sql: httpSQL, body: nameRows(&r.dims, &r.http.m, true), rows: len(r.http.m.keys)},
+		{table: "http_hosts_1h", sql: httpSQL, body: nameRows(&r.dims, &r.http.h, true), rows: len(r.http.h.keys)},
 		{table: "detect_dst_1s", sql: dst1sSQL, body: dst1sRows(&r.dst1s), rows: len(r.dst1s.keys)},
 	}
 	if recent {
 		out = append(out, rollupInsert{table: "detect_recent", sql: recentSQL, body: recentRows(pkts), rows: len(pkts)})
 	}
-	out = slices.DeleteFunc(out, func(in rollupInsert) bool { return in.rows == 0 })
+	out = slices.DeleteFunc(out, func(in rollupInsert) bool { return in.rows == 0 || !hours && strings.HasSuffix(in.table, "_1h") })
 	for i := range out {
 		tcol := "minute"
 		if strings.HasSuffix(out[i].table, "_1h") {
