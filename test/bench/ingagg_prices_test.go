@@ -20,7 +20,8 @@ import (
 //     ingagg writes every table the views write (detect_recent as a 12-column copy of each
 //     packet); -no-detect-recent leaves that copy to a detector reading packets; -minute-only
 //     also leaves the hour tables to a job that rolls minutes up once an hour (not priced: it
-//     reads the minute rows, not the packets).
+//     reads the minute rows, not the packets); -500k is ingagg with 500k-row batches, beside
+//     floor-500k-blocks and all-views-500k-blocks.
 //   - all-views-*: fewer, wider views: the three L7 name families in one table per tier
 //     (prices_wide_test.go), without detect_recent, without the hour views, and all three.
 //
@@ -31,12 +32,12 @@ func issue18Variants(b *testing.B, pkts []record.Packet) []variant {
 		b.Fatal(err)
 	}
 	b.Cleanup(client.Close)
-	own := func(hours, recent bool) func(db string) (float64, float64) {
+	own := func(hours, recent bool, batchRows int) func(db string) (float64, float64) {
 		return func(db string) (agg, all float64) {
 			var r rollupAgg
 			u0 := rusage(b)
-			for i := 0; i < len(pkts); i += 100_000 {
-				batch := pkts[i:min(i+100_000, len(pkts))]
+			for i := 0; i < len(pkts); i += batchRows {
+				batch := pkts[i:min(i+batchRows, len(pkts))]
 				a0 := rusage(b)
 				r.reset()
 				r.add(batch)
@@ -64,9 +65,10 @@ func issue18Variants(b *testing.B, pkts []record.Packet) []variant {
 		}
 	}
 	return []variant{
-		{name: "ingagg", keep: none, own: own(true, true), check: rollupChecks()},
-		{name: "ingagg-no-detect-recent", keep: none, own: own(true, false), check: checksExcept(recent)},
-		{name: "ingagg-minute-only", keep: none, own: own(false, false),
+		{name: "ingagg", keep: none, own: own(true, true, 100_000), check: rollupChecks()},
+		{name: "ingagg-500k", keep: none, block: 500_000, own: own(true, true, 500_000), check: rollupChecks()},
+		{name: "ingagg-no-detect-recent", keep: none, own: own(true, false, 100_000), check: checksExcept(recent)},
+		{name: "ingagg-minute-only", keep: none, own: own(false, false, 100_000),
 			check: checksExcept(func(t string) bool { return recent(t) || hourTable(t) })},
 		{name: "all-views-wide-l7", keep: func(v string) bool { return !isL7View(v) }, setup: wide,
 			check: append(checksExcept(l7), wideL7Checks()...)},
