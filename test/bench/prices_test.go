@@ -115,6 +115,9 @@ func BenchmarkRollupPrices(b *testing.B) {
 				if got := count(b, conn, "SELECT count() FROM "+db+".packets"); got != uint64(n) {
 					b.Fatalf("%s: %d rows, want %d", v.name, got, n)
 				}
+				if r == 0 {
+					b.Logf("%s: packets parts by type: %s", v.name, strings.Join(queryStrings(b, "SELECT part_type || ' ' || toString(count()) FROM system.parts WHERE database = '"+db+"' AND table = 'packets' AND active GROUP BY part_type"), ", "))
+				}
 				if r == 0 && v.check != nil { // a price for a wrong rollup is worthless
 					rows := checkRollups(b, db, v.check)
 					b.Logf("%s: %d rollup tables equal the aggregate over packets (rows: %v)", v.name, len(rows), rows)
@@ -165,7 +168,12 @@ func viewNames(tb testing.TB, db string) []string {
 }
 
 func mergeTreeTables(tb testing.TB, db string) []string {
-	rows, err := env.CH(tb).Query(context.Background(), "SELECT name FROM system.tables WHERE database = ? AND engine LIKE '%MergeTree'", db)
+	return queryStrings(tb, "SELECT name FROM system.tables WHERE database = ? AND engine LIKE '%MergeTree'", db)
+}
+
+// queryStrings runs a query of one String column and returns its rows.
+func queryStrings(tb testing.TB, q string, args ...any) []string {
+	rows, err := env.CH(tb).Query(context.Background(), q, args...)
 	if err != nil {
 		tb.Fatal(err)
 	}
