@@ -16,6 +16,12 @@ import (
 
 // cpuSeconds is user+system CPU time of a process from /proc/<pid>/stat ("self" for this one).
 func cpuSeconds(tb testing.TB, pid string) float64 {
+	u, s := userSys(tb, pid)
+	return u + s
+}
+
+// userSys is a process's user and system CPU seconds apart (/proc/<pid>/stat).
+func userSys(tb testing.TB, pid string) (user, sys float64) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		tb.Fatalf("cpu of %s: %v", pid, err)
@@ -24,7 +30,7 @@ func cpuSeconds(tb testing.TB, pid string) float64 {
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
+	return ut / 100, st / 100 // USER_HZ
 }
 
 // cpuSnap is the CPU of the three processes that do the work.

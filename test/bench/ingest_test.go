@@ -64,7 +64,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			topics.once.Do(func() { topics.make(b, n) })
 			for range b.N {
-				ing := ingestRun(b, n, rollups, "ingester", func(db string) func() {
+				startIngester := func(db string) func() {
 					cfg := ingester.DefaultConfig()
 					cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
 					cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
@@ -78,7 +78,16 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 						b.Fatal(err)
 					}
 					return func() { in.Stop(); logBatches(b, reg) }
-				})
+				}
+				ing := ingestRun(b, n, rollups, "ingester", startIngester)
+				// BENCH_INGEST_COMPACT=1: the same ingester again into packets whose 100k-row
+				// parts are Compact (one file) instead of Wide (two files per column): most of
+				// the floor's CPU here was the system's, creating those files (BENCHMARKS.md, ingagg).
+				var compact *ingestResult
+				if os.Getenv("BENCH_INGEST_COMPACT") == "1" {
+					c := ingestRun(b, n, rollups, "ingester-compact", startIngester)
+					compact = &c
+				}
 				var e1, e1000 ingestResult
 				if engines {
 					e1 = ingestRun(b, n, rollups, "engine-rb1", engine(b, topics.rb1, 100_000))
@@ -90,6 +99,10 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				bare := floor
 				if rollups {
 					bare = ingestRun(b, n, false, "ch-floor", copyFrom(b, topics.memory))
+				}
+				if compact != nil {
+					b.ReportMetric(compact.perCore(), "ingester-compact-rows/cpu-s")
+					b.ReportMetric(compact.perCore()/bare.perCore(), "ingester-compact/floor")
 				}
 				b.ReportMetric(ing.perCore(), "ingester-rows/cpu-s")
 				b.ReportMetric(bare.perCore(), "floor-rows/cpu-s")
@@ -272,6 +285,9 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db str
 		for _, t := range mergeTreeTables(b, db) {
 			chExec(b, conn, "SYSTEM STOP MERGES "+db+"."+t)
 		}
+	}
+	if name == "ingester-compact" {
+		chExec(b, conn, "ALTER TABLE "+db+".packets MODIFY SETTING min_bytes_for_wide_part = 1000000000")
 	}
 	q := "SELECT count() FROM " + db + ".packets"
 	time.Sleep(time.Second) // let the DDL's own work settle
