@@ -76,7 +76,7 @@ func BenchmarkParser(b *testing.B) {
 			b.Run(p.name+"/"+prog.name, func(b *testing.B) {
 				before := readStatsB(b, e)
 				// Records per chunk: half the ring, at the largest record size.
-				chunk := benchRing / 2 / (record.KernelRecordSize + schema.SnippetMax + 8)
+				chunk := benchRing / 2 / (record.KernelRecordSize + record.KernelTunnelSize + schema.SnippetMax + 8)
 				var total time.Duration
 				b.ResetTimer()
 				for done := 0; done < b.N; {

@@ -65,8 +65,8 @@ const (
 	// DefaultSampleMax: at most 1 in 64 ordinary packets' records kept under pressure.
 	DefaultSampleMax = 64
 
-	stageBytes   = 16384                                       // PL_STAGE_BYTES (maps.h)
-	recordMax    = schema.KernelRecordSize + schema.SnippetMax // PL_RECORD_MAX
+	stageBytes   = 16384                                                                 // PL_STAGE_BYTES (maps.h)
+	recordMax    = schema.KernelRecordSize + schema.KernelTunnelSize + schema.SnippetMax // PL_RECORD_MAX
 	maxBatchRecs = 1 << 16
 )
 

@@ -38,7 +38,7 @@ static __always_inline __u64 pl_wakeup_flags(__u64 size)
 /* The per-record design (pl_xdp_record, kept for BENCH.md): one ring sample per packet. */
 static __always_inline void pl_emit(struct pl_scratch *s)
 {
-	__u64 size = sizeof(s->rec) + s->rec.snippet_len;
+	__u64 size = pl_record_len(&s->rec);
 
 	if (size > sizeof(*s)) /* cannot happen; tells the verifier the copy stays in the map value */
 		size = sizeof(*s);

@@ -99,9 +99,14 @@ func decode(t testing.TB, raw []byte) decoded {
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	// A record costs the ring exactly its header and the snippet it carries.
-	if want := record.KernelRecordSize + len(k.Snippet); len(raw) != want {
-		t.Fatalf("sample of %d bytes, want %d (header + snippet_len)", len(raw), want)
+	// A record costs the ring exactly its header, the tunnel trailer if and only if the packet
+	// was tunnelled, and the snippet it carries.
+	want := record.KernelRecordSize + len(k.Snippet)
+	if d.p.TunnelDepth != 0 {
+		want += record.KernelTunnelSize
+	}
+	if len(raw) != want {
+		t.Fatalf("sample of %d bytes, want %d (header + trailer if tunnel_depth %d + snippet_len)", len(raw), want, d.p.TunnelDepth)
 	}
 	d.k, d.raw = k, raw
 	return d

@@ -59,23 +59,33 @@ func TestLoadPassesVerifier(t *testing.T) {
 }
 
 // TestBTFHasRecord: the lead's schema test reads struct pl_record from the object's BTF; its
-// layout must be the generated one.
+// layout, and the tunnel trailer's, must be the generated ones.
 func TestBTFHasRecord(t *testing.T) {
 	spec, err := loadPl()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s *btf.Struct
-	if err := spec.Types.TypeByName("pl_record", &s); err != nil {
-		t.Fatalf("struct pl_record not in BTF: %v", err)
-	}
-	if s.Size != record.KernelRecordSize || len(s.Members) != len(record.KernelMembers) {
-		t.Fatalf("pl_record: %d bytes, %d members; want %d, %d", s.Size, len(s.Members), record.KernelRecordSize, len(record.KernelMembers))
-	}
-	for i, m := range s.Members {
-		w := record.KernelMembers[i]
-		if m.Name != w.Name || int(m.Offset.Bytes()) != w.Offset {
-			t.Errorf("member %d: %s at %d, want %s at %d", i, m.Name, m.Offset.Bytes(), w.Name, w.Offset)
+	for _, c := range []struct {
+		name    string
+		size    int
+		members []struct {
+			Name   string
+			Offset int
+			Size   int
+		}
+	}{{"pl_record", record.KernelRecordSize, record.KernelMembers}, {"pl_record_tunnel", record.KernelTunnelSize, record.KernelTunnelMembers}} {
+		var s *btf.Struct
+		if err := spec.Types.TypeByName(c.name, &s); err != nil {
+			t.Fatalf("struct %s not in BTF: %v", c.name, err)
+		}
+		if int(s.Size) != c.size || len(s.Members) != len(c.members) {
+			t.Fatalf("%s: %d bytes, %d members; want %d, %d", c.name, s.Size, len(s.Members), c.size, len(c.members))
+		}
+		for i, m := range s.Members {
+			w := c.members[i]
+			if m.Name != w.Name || int(m.Offset.Bytes()) != w.Offset {
+				t.Errorf("%s member %d: %s at %d, want %s at %d", c.name, i, m.Name, m.Offset.Bytes(), w.Name, w.Offset)
+			}
 		}
 	}
 }

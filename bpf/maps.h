@@ -25,17 +25,37 @@ struct {
 } pl_stats SEC(".maps");
 
 /*
- * One record as the parser fills it: header, then up to PL_SNIPPET_MAX snippet bytes, of which
- * snippet_len count (a record without a snippet is 112 bytes in the ring). pl_xdp and pl_tc lay
- * it over the next free bytes of their CPU's stage (pl_stage_map); pl_scratch_map holds one for
- * pl_xdp_record, the per-record design kept for BENCH.md. Per-CPU maps rather than the stack:
- * the snippet does not fit in 512 bytes of stack. Being a map's value type also puts struct
- * pl_record into the object's BTF.
+ * One record as the parser fills it: header, then -- only if tunnel_depth != 0 -- the tunnel
+ * trailer, then up to PL_SNIPPET_MAX snippet bytes, of which snippet_len count (a record without
+ * tunnel or snippet is 120 bytes in the ring). So the snippet starts at tun or right after it
+ * (pl_snippet_at). pl_xdp and pl_tc lay it over the next free bytes of their CPU's stage
+ * (pl_stage_map); pl_scratch_map holds one for pl_xdp_record, the per-record design kept for
+ * BENCH.md. Per-CPU maps rather than the stack: the snippet does not fit in 512 bytes of stack.
+ * Being a map's value type also puts struct pl_record and pl_record_tunnel into the object's BTF.
  */
 struct pl_scratch {
 	struct pl_record rec;
+	struct pl_record_tunnel tun; /* valid only when rec.tunnel_depth != 0 (parse_tun.h writes it) */
 	__u8 snippet[PL_SNIPPET_MAX];
 };
+
+/* Bytes of the tunnel trailer behind r: it is there exactly when the packet was tunnelled. */
+static __always_inline __u32 pl_tun_len(const struct pl_record *r)
+{
+	return r->tunnel_depth ? sizeof(struct pl_record_tunnel) : 0;
+}
+
+/* Where s's snippet goes: right after the header, or after the trailer of a tunnelled packet. */
+static __always_inline __u8 *pl_snippet_at(struct pl_scratch *s)
+{
+	return (__u8 *)&s->tun + pl_tun_len(&s->rec);
+}
+
+/* The bytes of s's record: what goes to the ring and what record.SampleLen walks. */
+static __always_inline __u32 pl_record_len(const struct pl_record *r)
+{
+	return sizeof(*r) + pl_tun_len(r) + r->snippet_len;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -45,8 +65,8 @@ struct {
 } pl_scratch_map SEC(".maps");
 
 /*
- * Batching (emit.h). Each CPU stages records back to back in buf -- struct pl_record + snippet_len
- * bytes, the very bytes user space walks with record.SampleLen -- and hands the batch to the ring
+ * Batching (emit.h). Each CPU stages records back to back in buf -- struct pl_record, the tunnel
+ * trailer if any and snippet_len bytes, the very bytes user space walks with record.SampleLen -- and hands the batch to the ring
  * with one bpf_ringbuf_output: one ring write, one wake-up check and one counter update per batch
  * instead of per packet. A record is built in place at buf + len, so the snippet is copied once
  * into buf and once into the ring, as in the per-record design. XDP, TC and the flush timer of a
@@ -54,7 +74,7 @@ struct {
  * CPU, one after the other, never nested.
  */
 #define PL_STAGE_BYTES 16384
-#define PL_RECORD_MAX (sizeof(struct pl_record) + PL_SNIPPET_MAX)
+#define PL_RECORD_MAX (sizeof(struct pl_scratch)) /* header, trailer, largest snippet */
 /* The largest offset a record may start at: a record of the largest size still fits. */
 #define PL_STAGE_LAST (PL_STAGE_BYTES - PL_RECORD_MAX)
 

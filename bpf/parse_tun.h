@@ -4,7 +4,9 @@
  * options skipped), GRE (checksum, key, sequence; IPv4, IPv6, Ethernet 0x6558, MPLS, ERSPAN II
  * 0x88be and III 0x22eb), IPv4/IPv6 in IPv4/IPv6 (protocols 4 and 41) and MPLS label stacks.
  * The record keeps the innermost packet in the ordinary columns and the encapsulation it was
- * found in in tunnel_* (schema/columns.go), up to PL_TUNNEL_MAX_DEPTH levels.
+ * found in in tunnel_* (schema/columns.go), up to PL_TUNNEL_MAX_DEPTH levels; tunnel_src and
+ * tunnel_dst in the trailer (struct pl_record_tunnel in pl_scratch.tun), which the record carries
+ * exactly when tunnel_depth != 0, so packets that are not tunnelled do not pay for it.
  */
 #ifndef PL_PARSE_TUN_H
 #define PL_PARSE_TUN_H
@@ -13,6 +15,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include "pl_record.h"
+#include "maps.h"
 #include "pkt.h"
 #include "parse_l2.h"
 #include "parse_l3.h"
@@ -259,8 +262,9 @@ static __always_inline bool pl_tunnel_walk(const struct pl_pkt *p, struct pl_scr
 			r->tunnel_depth += 1;
 			r->tunnel_type = e.type;
 			r->tunnel_id = e.id;
-			__builtin_memcpy(r->tunnel_src, r->src_addr, 16);
-			__builtin_memcpy(r->tunnel_dst, r->dst_addr, 16);
+			/* The whole trailer: it exists from tunnel_depth 1 on, and pl_build zeroed only the header. */
+			__builtin_memcpy(s->tun.tunnel_src, r->src_addr, 16);
+			__builtin_memcpy(s->tun.tunnel_dst, r->dst_addr, 16);
 			r->tunnel_ttl = r->ttl;
 			pl_clear_l3(r);
 			r->payload_len = 0;
@@ -280,6 +284,10 @@ static __always_inline bool pl_tunnel_walk(const struct pl_pkt *p, struct pl_scr
 				pl_fail(r, PL_ERR_TUNNEL_TOO_DEEP);
 				return false;
 			}
+			/* Straight over Ethernet no IP header carried it: the trailer is there, all zero. Under
+			 * another encapsulation it keeps that one's addresses, as tunnel_src documents. */
+			if (r->tunnel_depth == 0)
+				__builtin_memset(&s->tun, 0, sizeof(s->tun));
 			r->tunnel_depth += 1;
 			r->tunnel_type = PL_TUN_MPLS;
 			next = pl_mpls_walk(p, r, &off);

@@ -45,14 +45,23 @@ func (c Config) Identity(att Attachment) (Identity, error) {
 }
 
 // LayoutFingerprint hashes the record layout the kernel and this binary share: every member of
-// struct pl_record with its type and offset, the snippet bound, and the kernel counters' order.
+// struct pl_record and of its tunnel trailer with type and offset, the snippet bound, and the
+// kernel counters' order.
 func LayoutFingerprint() [32]byte {
 	members, size, err := schema.Layout()
 	if err != nil {
 		panic(err) // schema's own tests fail first
 	}
+	tmembers, tsize, err := schema.TunnelLayout()
+	if err != nil {
+		panic(err)
+	}
 	b := fmt.Appendf(nil, "record=%d snippet=%d\n", size, schema.SnippetMax)
 	for _, m := range members {
+		b = fmt.Appendf(b, "%s %s[%d] @%d\n", m.Name, m.CType, m.Array, m.Offset)
+	}
+	b = fmt.Appendf(b, "tunnel trailer=%d\n", tsize)
+	for _, m := range tmembers {
 		b = fmt.Appendf(b, "%s %s[%d] @%d\n", m.Name, m.CType, m.Array, m.Offset)
 	}
 	b = fmt.Appendf(b, "counters=%q parse_errors@%d slots=%d\n", schema.KernelCounters,

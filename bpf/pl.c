@@ -131,7 +131,8 @@ l4:
 }
 
 /*
- * Fills the record at s from the packet: what every design shares, all but the hand-over.
+ * Fills the record at s from the packet: what every design shares, all but the hand-over. Only
+ * the header is zeroed: the tunnel walk writes the whole trailer when it finds an encapsulation.
  * vlan_stripped: in TC the kernel may already have moved the outer tag into skb->vlan_tci; it is
  * still reported as vlan_id and its 4 bytes count in pkt_len.
  */
@@ -188,7 +189,7 @@ static __always_inline void pl_observe(const struct pl_pkt *p, __u32 ifindex, bo
 	pl_flow_count(&s->rec);
 	if (!pl_sample_keep(st, &s->rec))
 		return; /* counted seen + sampled_out; the bytes at buf + off are free again */
-	pl_stage_commit(st, sizeof(s->rec) + s->rec.snippet_len, s->rec.ts_ns, flush);
+	pl_stage_commit(st, pl_record_len(&s->rec), s->rec.ts_ns, flush);
 }
 
 /* The previous design, one ring sample per packet: kept only for BENCH.md's comparison. */

@@ -82,8 +82,6 @@ type plPlScratch struct {
 		TsNs        uint64
 		SrcAddr     [16]uint8
 		DstAddr     [16]uint8
-		TunnelSrc   [16]uint8
-		TunnelDst   [16]uint8
 		SrcMac      [6]uint8
 		DstMac      [6]uint8
 		Ifindex     uint32
@@ -119,6 +117,11 @@ type plPlScratch struct {
 		TunnelTtl   uint8
 		TunnelDepth uint8
 		Reserved    uint8
+	}
+	Tun struct {
+		_         structs.HostLayout
+		TunnelSrc [16]uint8
+		TunnelDst [16]uint8
 	}
 	Snippet [1472]uint8
 }

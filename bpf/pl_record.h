@@ -68,13 +68,14 @@ enum pl_stat {
 	PL_STAT_SLOTS = 80,
 };
 
-/* 152 bytes, no padding; followed by snippet_len bytes of L4 payload. */
+/*
+ * 120 bytes, no padding; followed by struct pl_record_tunnel if tunnel_depth != 0, then by
+ * snippet_len bytes of L4 payload.
+ */
 struct pl_record {
 	__u64 ts_ns;               /* bpf_ktime_get_ns() at capture */
 	__u8 src_addr[16];         /* network order; IPv4 as ::ffff:a.b.c.d */
 	__u8 dst_addr[16];         /* network order; IPv4 as ::ffff:a.b.c.d */
-	__u8 tunnel_src[16];       /* network order; IPv4 as ::ffff:a.b.c.d */
-	__u8 tunnel_dst[16];       /* network order; IPv4 as ::ffff:a.b.c.d */
 	__u8 src_mac[6];           /* network order */
 	__u8 dst_mac[6];           /* network order */
 	__u32 ifindex;
@@ -95,7 +96,7 @@ struct pl_record {
 	__u16 tcp_flags;
 	__u16 tcp_window;
 	__u16 payload_len;
-	__u16 snippet_len;         /* bytes of L4 payload that follow the struct */
+	__u16 snippet_len;         /* bytes of L4 payload at the end of the record (after the trailer, if any) */
 	__u8 ip_version;
 	__u8 ip_proto;
 	__u8 ttl;
@@ -108,8 +109,14 @@ struct pl_record {
 	__u8 l7_kind;              /* what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP, L7QUIC */
 	__u8 tunnel_type;          /* index into TunnelTypes */
 	__u8 tunnel_ttl;
-	__u8 tunnel_depth;
+	__u8 tunnel_depth;         /* 0: no trailer follows; else struct pl_record_tunnel does */
 	__u8 reserved;             /* zero (keeps the struct free of padding) */
+};
+
+/* 32 bytes, no padding: the tunnel trailer, only behind records with tunnel_depth != 0. */
+struct pl_record_tunnel {
+	__u8 tunnel_src[16];       /* network order; IPv4 as ::ffff:a.b.c.d */
+	__u8 tunnel_dst[16];       /* network order; IPv4 as ::ffff:a.b.c.d */
 };
 
 #endif

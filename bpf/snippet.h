@@ -201,6 +201,7 @@ static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch
 				       const struct pl_l4 *l4)
 {
 	struct pl_record *r = &s->rec;
+	__u8 *to;
 	__u32 avail, n;
 
 	if (l4->end <= l4->off)
@@ -215,14 +216,15 @@ static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch
 	/* A ClientHello's segments whole (tls_cont.h): a post-quantum one fills its first segment. */
 	n = pl_clamp_len(avail, r->l7_kind >= PL_L7_TLS && r->l7_kind != PL_L7_HTTP ? PL_SNIPPET_MAX
 										      : PL_SNIPPET_HEAD_MAX);
-	if (!pl_copy_direct(p, l4->off, s->snippet, n) &&
-	    (n == 0 || pl_load_slow(p, l4->off, s->snippet, n) < 0)) {
+	to = pl_snippet_at(s); /* after the tunnel trailer, if any */
+	if (!pl_copy_direct(p, l4->off, to, n) &&
+	    (n == 0 || pl_load_slow(p, l4->off, to, n) < 0)) {
 		pl_count(PL_STAT_SNIPPET_COPY_FAILED);
 		return;
 	}
 	r->snippet_len = n;
 	if (r->l7_kind == PL_L7_TLS)
-		pl_tls_cont_start(s, avail);
+		pl_tls_cont_start(s, to, avail);
 }
 
 #endif

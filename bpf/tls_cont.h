@@ -109,7 +109,7 @@ static __always_inline void pl_tls_cont_key(const struct pl_record *r, struct pl
  * After a TLS segment's snippet was copied: remembers the flow when the handshake record goes on
  * past this segment. Only when the whole segment was copied, or user space would get a hole.
  */
-static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, __u32 avail)
+static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, const __u8 *snip, __u32 avail)
 {
 	const struct pl_record *r = &s->rec;
 	struct pl_tls_cont_key k;
@@ -117,9 +117,9 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, __u32 
 	__u32 need;
 	__u64 *until;
 
-	if (!pl_tls_cont_on || r->snippet_len < 5 || r->snippet_len != avail || s->snippet[0] != 0x16)
+	if (!pl_tls_cont_on || r->snippet_len < 5 || r->snippet_len != avail || snip[0] != 0x16)
 		return; /* (a ChangeCipherSpec first: not followed) */
-	need = 5 + ((__u32)s->snippet[3] << 8 | s->snippet[4]);
+	need = 5 + ((__u32)snip[3] << 8 | snip[4]);
 	if (need <= avail)
 		return;
 	pl_tls_cont_key(r, &k);

@@ -21,10 +21,13 @@ import (
 //	32     8    clock offset, ns: wall-clock ts = ts_ns + offset
 //	40     1+n  host (length-prefixed)
 //	       1+n  iface (length-prefixed)
-//	H      ...  N samples back to back, each a pl_record followed by its snippet
+//	H      ...  N samples back to back, each a pl_record, its tunnel trailer (if tunnel_depth
+//	            != 0) and its snippet (record/kernel.go)
 //
 // All integers little-endian. Fields are only ever added before H, so a reader that knows
-// version 1 can read any frame whose magic says version 1.
+// version 1 can read any frame whose magic says version 1. The pl_record size tells the sample
+// layouts apart: this build's (KernelRecordSize) and the 152-byte one from before the tunnel
+// trailer, converted on reading (legacy.go); any other is refused.
 const (
 	FrameVersion    = 1
 	frameFixedBytes = 40
@@ -99,8 +102,9 @@ func (f *FrameBuilder) Bytes() []byte {
 var ErrBadFrame = errors.New("bad frame")
 
 // ParseFrame checks a whole frame — header, and that exactly Count samples fill the rest — and
-// returns its header and the samples. Nothing is decoded from a frame that fails any check, so a
-// corrupt frame is never half ingested.
+// returns its header and the samples, in this build's layout (a frame of the 152-byte layout is
+// converted into a new buffer; otherwise the samples alias b). Nothing is decoded from a frame
+// that fails any check, so a corrupt frame is never half ingested.
 func ParseFrame(b []byte) (FrameHeader, []byte, error) {
 	var h FrameHeader
 	if len(b) < frameFixedBytes+2 {
@@ -113,8 +117,10 @@ func ParseFrame(b []byte) (FrameHeader, []byte, error) {
 		return h, nil, fmt.Errorf("%w: version %d, this build reads %d", ErrBadFrame, b[3], FrameVersion)
 	}
 	hlen := int(binary.LittleEndian.Uint16(b[4:]))
-	if rs := binary.LittleEndian.Uint16(b[6:]); rs != KernelRecordSize {
-		return h, nil, fmt.Errorf("%w: pl_record is %d bytes in the frame, %d in this build", ErrBadFrame, rs, KernelRecordSize)
+	rs := binary.LittleEndian.Uint16(b[6:])
+	if rs != KernelRecordSize && rs != legacyRecordSize {
+		return h, nil, fmt.Errorf("%w: pl_record is %d bytes in the frame, this build reads %d and %d", ErrBadFrame,
+			rs, KernelRecordSize, legacyRecordSize)
 	}
 	if hlen < frameFixedBytes+2 || hlen > len(b) {
 		return h, nil, fmt.Errorf("%w: header length %d out of range", ErrBadFrame, hlen)
@@ -133,6 +139,13 @@ func ParseFrame(b []byte) (FrameHeader, []byte, error) {
 		return h, nil, fmt.Errorf("%w: iface name overruns the header", ErrBadFrame)
 	}
 	samples := b[hlen:]
+	if rs == legacyRecordSize {
+		conv, err := legacySamples(samples, h.Count)
+		if err != nil {
+			return h, nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+		}
+		samples = conv
+	}
 	n, at := 0, 0
 	for at < len(samples) {
 		l, err := SampleLen(samples[at:])

@@ -17,16 +17,34 @@ type Kernel struct {
 
 var le = binary.LittleEndian // the BPF program writes host order; packetlake runs on little-endian hosts
 
-// DecodeKernel fills the kernel columns of p from one pl_record sample (header + snippet). It
-// does not touch the frame or L7 columns. b must hold at least the header and the snippet the
-// header announces; a shorter sample is an error and p is left partly filled.
-func DecodeKernel(b []byte, p *Packet) (Kernel, error) {
+// A sample is struct pl_record, then struct pl_record_tunnel when tunnel_depth != 0 (the tunnel
+// trailer: tunnel_src and tunnel_dst, zero on all other packets, so not paid for there), then
+// snippet_len bytes of snippet.
+
+// sampleParts returns the length of the trailer and of the snippet of the sample that starts b,
+// or an error if b cannot hold them.
+func sampleParts(b []byte) (trailer, snip int, err error) {
 	if len(b) < KernelRecordSize {
-		return Kernel{}, fmt.Errorf("pl_record: %d bytes, want at least %d", len(b), KernelRecordSize)
+		return 0, 0, fmt.Errorf("pl_record: %d bytes left, want at least %d", len(b), KernelRecordSize)
 	}
-	snip := int(le.Uint16(b[off_snippet_len:]))
-	if snip > SnippetMax || len(b) < KernelRecordSize+snip {
-		return Kernel{}, fmt.Errorf("pl_record: snippet_len %d does not fit a %d-byte sample", snip, len(b))
+	if b[off_tunnel_depth] != 0 {
+		trailer = KernelTunnelSize
+	}
+	snip = int(le.Uint16(b[off_snippet_len:]))
+	if snip > SnippetMax || len(b) < KernelRecordSize+trailer+snip {
+		return 0, 0, fmt.Errorf("pl_record: %d-byte tunnel trailer and snippet_len %d do not fit the %d bytes left",
+			trailer, snip, len(b))
+	}
+	return trailer, snip, nil
+}
+
+// DecodeKernel fills the kernel columns of p from one pl_record sample (header, tunnel trailer,
+// snippet). It does not touch the frame or L7 columns. b must hold at least what the header
+// announces; a shorter sample is an error and p is left partly filled.
+func DecodeKernel(b []byte, p *Packet) (Kernel, error) {
+	trailer, snip, err := sampleParts(b)
+	if err != nil {
+		return Kernel{}, err
 	}
 	p.Ifindex = le.Uint32(b[off_ifindex:])
 	p.PktLen = le.Uint32(b[off_pkt_len:])
@@ -59,29 +77,32 @@ func DecodeKernel(b []byte, p *Packet) (Kernel, error) {
 	p.SampleRate = le.Uint32(b[off_sample_rate:])
 	p.TunnelType = TunnelTypeName(b[off_tunnel_type])
 	p.TunnelID = le.Uint32(b[off_tunnel_id:])
-	copy(p.TunnelSrc[:], b[off_tunnel_src:off_tunnel_src+16])
-	copy(p.TunnelDst[:], b[off_tunnel_dst:off_tunnel_dst+16])
+	if trailer != 0 {
+		t := b[KernelRecordSize:]
+		copy(p.TunnelSrc[:], t[offt_tunnel_src:offt_tunnel_src+16])
+		copy(p.TunnelDst[:], t[offt_tunnel_dst:offt_tunnel_dst+16])
+	} else {
+		p.TunnelSrc, p.TunnelDst = [16]byte{}, [16]byte{}
+	}
 	p.TunnelTTL = b[off_tunnel_ttl]
 	p.TunnelDepth = b[off_tunnel_depth]
 	p.ParseError = ParseErrorName(b[off_parse_error])
 	return Kernel{
 		TSNanos: le.Uint64(b[off_ts_ns:]),
 		L7Kind:  b[off_l7_kind],
-		Snippet: b[KernelRecordSize : KernelRecordSize+snip],
+		Snippet: b[KernelRecordSize+trailer : KernelRecordSize+trailer+snip],
 	}, nil
 }
 
-// SampleLen returns the length of the pl_record sample that starts b (header + snippet), or an
-// error if b is too short to tell or to hold it. It lets a frame be walked record by record.
+// SampleLen returns the length of the pl_record sample that starts b (header, tunnel trailer if
+// tunnel_depth says so, snippet), or an error if b is too short to tell or to hold it. It lets a
+// frame, or a batch from the ring, be walked record by record.
 func SampleLen(b []byte) (int, error) {
-	if len(b) < KernelRecordSize {
-		return 0, fmt.Errorf("pl_record: %d bytes left, want at least %d", len(b), KernelRecordSize)
+	trailer, snip, err := sampleParts(b)
+	if err != nil {
+		return 0, err
 	}
-	n := KernelRecordSize + int(le.Uint16(b[off_snippet_len:]))
-	if n > KernelRecordSize+SnippetMax || n > len(b) {
-		return 0, fmt.Errorf("pl_record: sample of %d bytes does not fit the %d left", n, len(b))
-	}
-	return n, nil
+	return KernelRecordSize + trailer + snip, nil
 }
 
 // SetTSNanos overwrites ts_ns in a raw sample: captures replayed from a pcap carry the capture's

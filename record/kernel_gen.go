@@ -7,47 +7,54 @@ const (
 	off_ts_ns         = 0   // __u64
 	off_src_addr      = 8   // __u8[16]
 	off_dst_addr      = 24  // __u8[16]
-	off_tunnel_src    = 40  // __u8[16]
-	off_tunnel_dst    = 56  // __u8[16]
-	off_src_mac       = 72  // __u8[6]
-	off_dst_mac       = 78  // __u8[6]
-	off_ifindex       = 84  // __u32
-	off_pkt_len       = 88  // __u32
-	off_flow_label    = 92  // __u32
-	off_ip_id         = 96  // __u32
-	off_tcp_seq       = 100 // __u32
-	off_tcp_ack       = 104 // __u32
-	off_sample_rate   = 108 // __u32
-	off_tunnel_id     = 112 // __u32
-	off_eth_type      = 116 // __u16
-	off_vlan_id       = 118 // __u16
-	off_inner_vlan_id = 120 // __u16
-	off_ip_len        = 122 // __u16
-	off_frag_offset   = 124 // __u16
-	off_src_port      = 126 // __u16
-	off_dst_port      = 128 // __u16
-	off_tcp_flags     = 130 // __u16
-	off_tcp_window    = 132 // __u16
-	off_payload_len   = 134 // __u16
-	off_snippet_len   = 136 // __u16
-	off_ip_version    = 138 // __u8
-	off_ip_proto      = 139 // __u8
-	off_ttl           = 140 // __u8
-	off_tos           = 141 // __u8
-	off_ip_flags      = 142 // __u8
-	off_ip6_ext       = 143 // __u8
-	off_icmp_type     = 144 // __u8
-	off_icmp_code     = 145 // __u8
-	off_parse_error   = 146 // __u8
-	off_l7_kind       = 147 // __u8
-	off_tunnel_type   = 148 // __u8
-	off_tunnel_ttl    = 149 // __u8
-	off_tunnel_depth  = 150 // __u8
-	off_reserved      = 151 // __u8
+	off_src_mac       = 40  // __u8[6]
+	off_dst_mac       = 46  // __u8[6]
+	off_ifindex       = 52  // __u32
+	off_pkt_len       = 56  // __u32
+	off_flow_label    = 60  // __u32
+	off_ip_id         = 64  // __u32
+	off_tcp_seq       = 68  // __u32
+	off_tcp_ack       = 72  // __u32
+	off_sample_rate   = 76  // __u32
+	off_tunnel_id     = 80  // __u32
+	off_eth_type      = 84  // __u16
+	off_vlan_id       = 86  // __u16
+	off_inner_vlan_id = 88  // __u16
+	off_ip_len        = 90  // __u16
+	off_frag_offset   = 92  // __u16
+	off_src_port      = 94  // __u16
+	off_dst_port      = 96  // __u16
+	off_tcp_flags     = 98  // __u16
+	off_tcp_window    = 100 // __u16
+	off_payload_len   = 102 // __u16
+	off_snippet_len   = 104 // __u16
+	off_ip_version    = 106 // __u8
+	off_ip_proto      = 107 // __u8
+	off_ttl           = 108 // __u8
+	off_tos           = 109 // __u8
+	off_ip_flags      = 110 // __u8
+	off_ip6_ext       = 111 // __u8
+	off_icmp_type     = 112 // __u8
+	off_icmp_code     = 113 // __u8
+	off_parse_error   = 114 // __u8
+	off_l7_kind       = 115 // __u8
+	off_tunnel_type   = 116 // __u8
+	off_tunnel_ttl    = 117 // __u8
+	off_tunnel_depth  = 118 // __u8
+	off_reserved      = 119 // __u8
+)
+
+// Offsets of the members of struct pl_record_tunnel, from the end of pl_record.
+const (
+	offt_tunnel_src = 0  // __u8[16]
+	offt_tunnel_dst = 16 // __u8[16]
 )
 
 // KernelRecordSize is sizeof(struct pl_record).
-const KernelRecordSize = 152
+const KernelRecordSize = 120
+
+// KernelTunnelSize is sizeof(struct pl_record_tunnel), the trailer of tunnelled records.
+const KernelTunnelSize = 32
 
 // SnippetMax bounds the payload bytes after a pl_record.
 const SnippetMax = 1472
@@ -81,41 +88,49 @@ var KernelMembers = []struct {
 	{"ts_ns", 0, 8},
 	{"src_addr", 8, 16},
 	{"dst_addr", 24, 16},
-	{"tunnel_src", 40, 16},
-	{"tunnel_dst", 56, 16},
-	{"src_mac", 72, 6},
-	{"dst_mac", 78, 6},
-	{"ifindex", 84, 4},
-	{"pkt_len", 88, 4},
-	{"flow_label", 92, 4},
-	{"ip_id", 96, 4},
-	{"tcp_seq", 100, 4},
-	{"tcp_ack", 104, 4},
-	{"sample_rate", 108, 4},
-	{"tunnel_id", 112, 4},
-	{"eth_type", 116, 2},
-	{"vlan_id", 118, 2},
-	{"inner_vlan_id", 120, 2},
-	{"ip_len", 122, 2},
-	{"frag_offset", 124, 2},
-	{"src_port", 126, 2},
-	{"dst_port", 128, 2},
-	{"tcp_flags", 130, 2},
-	{"tcp_window", 132, 2},
-	{"payload_len", 134, 2},
-	{"snippet_len", 136, 2},
-	{"ip_version", 138, 1},
-	{"ip_proto", 139, 1},
-	{"ttl", 140, 1},
-	{"tos", 141, 1},
-	{"ip_flags", 142, 1},
-	{"ip6_ext", 143, 1},
-	{"icmp_type", 144, 1},
-	{"icmp_code", 145, 1},
-	{"parse_error", 146, 1},
-	{"l7_kind", 147, 1},
-	{"tunnel_type", 148, 1},
-	{"tunnel_ttl", 149, 1},
-	{"tunnel_depth", 150, 1},
-	{"reserved", 151, 1},
+	{"src_mac", 40, 6},
+	{"dst_mac", 46, 6},
+	{"ifindex", 52, 4},
+	{"pkt_len", 56, 4},
+	{"flow_label", 60, 4},
+	{"ip_id", 64, 4},
+	{"tcp_seq", 68, 4},
+	{"tcp_ack", 72, 4},
+	{"sample_rate", 76, 4},
+	{"tunnel_id", 80, 4},
+	{"eth_type", 84, 2},
+	{"vlan_id", 86, 2},
+	{"inner_vlan_id", 88, 2},
+	{"ip_len", 90, 2},
+	{"frag_offset", 92, 2},
+	{"src_port", 94, 2},
+	{"dst_port", 96, 2},
+	{"tcp_flags", 98, 2},
+	{"tcp_window", 100, 2},
+	{"payload_len", 102, 2},
+	{"snippet_len", 104, 2},
+	{"ip_version", 106, 1},
+	{"ip_proto", 107, 1},
+	{"ttl", 108, 1},
+	{"tos", 109, 1},
+	{"ip_flags", 110, 1},
+	{"ip6_ext", 111, 1},
+	{"icmp_type", 112, 1},
+	{"icmp_code", 113, 1},
+	{"parse_error", 114, 1},
+	{"l7_kind", 115, 1},
+	{"tunnel_type", 116, 1},
+	{"tunnel_ttl", 117, 1},
+	{"tunnel_depth", 118, 1},
+	{"reserved", 119, 1},
+}
+
+// KernelTunnelMembers lists pl_record_tunnel's members with offset and size, for the BTF check.
+var KernelTunnelMembers = []struct {
+	Name   string
+	Offset int
+	Size   int
+}{
+	{"tunnel_src", 0, 16},
+	{"tunnel_dst", 16, 16},
 }

@@ -90,8 +90,10 @@ var Columns = []Column{
 }
 
 // CField is one member of struct pl_record, the fixed header the BPF program writes into the ring
-// buffer. It is followed by snippet_len bytes of L4 payload for L7 parsing in user space.
-// Members are ordered by alignment so the struct has no padding (a test checks it).
+// buffer, or of struct pl_record_tunnel, the trailer that follows it only for tunnelled packets.
+// A record is pl_record, then pl_record_tunnel if tunnel_depth != 0, then snippet_len bytes of L4
+// payload for L7 parsing in user space. Members are ordered by alignment so the structs have no
+// padding (a test checks it).
 type CField struct {
 	Name   string // C member name; the column it feeds unless Column says otherwise
 	CType  string // __u8, __u16, __u32 or __u64
@@ -105,8 +107,6 @@ var KernelRecord = []CField{
 	{"ts_ns", "__u64", 0, "ts", "bpf_ktime_get_ns() at capture"},
 	{"src_addr", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
 	{"dst_addr", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
-	{"tunnel_src", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
-	{"tunnel_dst", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
 	{"src_mac", "__u8", 6, "", "network order"},
 	{"dst_mac", "__u8", 6, "", "network order"},
 	{"ifindex", "__u32", 0, "", ""},
@@ -127,7 +127,7 @@ var KernelRecord = []CField{
 	{"tcp_flags", "__u16", 0, "", ""},
 	{"tcp_window", "__u16", 0, "", ""},
 	{"payload_len", "__u16", 0, "", ""},
-	{"snippet_len", "__u16", 0, "-", "bytes of L4 payload that follow the struct"},
+	{"snippet_len", "__u16", 0, "-", "bytes of L4 payload at the end of the record (after the trailer, if any)"},
 	{"ip_version", "__u8", 0, "", ""},
 	{"ip_proto", "__u8", 0, "", ""},
 	{"ttl", "__u8", 0, "", ""},
@@ -140,14 +140,31 @@ var KernelRecord = []CField{
 	{"l7_kind", "__u8", 0, "-", "what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP, L7QUIC"},
 	{"tunnel_type", "__u8", 0, "", "index into TunnelTypes"},
 	{"tunnel_ttl", "__u8", 0, "", ""},
-	{"tunnel_depth", "__u8", 0, "", ""},
+	{"tunnel_depth", "__u8", 0, "", "0: no trailer follows; else struct pl_record_tunnel does"},
 	{"reserved", "__u8", 0, "-", "zero (keeps the struct free of padding)"},
+}
+
+// KernelTunnel is struct pl_record_tunnel, in member order: the tunnel columns too big to pay for
+// on every packet (32 of the 40 bytes issue 17 added, ~4 ns a record in the kernel's memset and
+// batch copy, bpf/BENCH.md). It follows pl_record exactly when tunnel_depth != 0 -- the kernel
+// writes both together, also for a truncated MPLS stack (depth 1, addresses ::) -- and its
+// columns are zero when it is absent, which is what they were on such packets before.
+// tunnel_id, tunnel_type, tunnel_ttl and tunnel_depth stay in pl_record: they fill its last 8
+// bytes, which 8-byte alignment would leave as padding anyway, and the flow and TLS maps key on
+// tunnel_id.
+var KernelTunnel = []CField{
+	{"tunnel_src", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
+	{"tunnel_dst", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
 }
 
 // KernelRecordSize is sizeof(struct pl_record): the bytes of KernelRecord laid out by Layout,
 // which fails if they do not add up to it. bpf sizes its batches by it; record/kernel_gen.go is
-// generated with the same number.
-const KernelRecordSize = 152
+// generated with the same number. 152 before the tunnel trailer (one struct with the tunnel
+// addresses in it; record/legacy.go still reads frames of that layout), 112 before issue 17.
+const KernelRecordSize = 120
+
+// KernelTunnelSize is sizeof(struct pl_record_tunnel), the trailer of tunnelled packets.
+const KernelTunnelSize = 32
 
 // SnippetHeadMax bounds the L4 payload bytes the BPF program copies after the struct for DNS
 // and HTTP. The HTTP Host header sits beyond 512 bytes in some real requests, so 1024.

@@ -17,6 +17,10 @@ func GenerateCHeader() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	tmembers, tsize, err := TunnelLayout()
+	if err != nil {
+		return nil, err
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "/* %s */\n", generatedBy)
 	b.WriteString("#ifndef PL_RECORD_H\n#define PL_RECORD_H\n\n")
@@ -55,8 +59,17 @@ func GenerateCHeader() ([]byte, error) {
 		fmt.Fprintf(&b, "\tPL_STAT_%s = %d,\n", strings.ToUpper(name), i)
 	}
 	fmt.Fprintf(&b, "\tPL_STAT_PARSE_ERROR_BASE = %d,\n\tPL_STAT_SLOTS = %d,\n};\n\n", KernelCounterParseErrorBase, KernelCounterSlots)
-	fmt.Fprintf(&b, "/* %d bytes, no padding; followed by snippet_len bytes of L4 payload. */\n", size)
-	b.WriteString("struct pl_record {\n")
+	fmt.Fprintf(&b, "/*\n * %d bytes, no padding; followed by struct pl_record_tunnel if tunnel_depth != 0, then by\n * snippet_len bytes of L4 payload.\n */\n", size)
+	writeCStruct(&b, "pl_record", members)
+	b.WriteString("};\n\n")
+	fmt.Fprintf(&b, "/* %d bytes, no padding: the tunnel trailer, only behind records with tunnel_depth != 0. */\n", tsize)
+	writeCStruct(&b, "pl_record_tunnel", tmembers)
+	b.WriteString("};\n\n#endif\n")
+	return b.Bytes(), nil
+}
+
+func writeCStruct(b *bytes.Buffer, name string, members []Member) {
+	fmt.Fprintf(b, "struct %s {\n", name)
 	for _, m := range members {
 		decl := fmt.Sprintf("\t%s %s", m.CType, m.Name)
 		if m.Array > 0 {
@@ -68,13 +81,16 @@ func GenerateCHeader() ([]byte, error) {
 		}
 		b.WriteString(decl + "\n")
 	}
-	b.WriteString("};\n\n#endif\n")
-	return b.Bytes(), nil
 }
 
-// GenerateGoDecoder returns record/kernel_gen.go: the offsets and size of struct pl_record.
+// GenerateGoDecoder returns record/kernel_gen.go: the offsets and sizes of struct pl_record and
+// struct pl_record_tunnel.
 func GenerateGoDecoder() ([]byte, error) {
 	members, size, err := Layout()
+	if err != nil {
+		return nil, err
+	}
+	tmembers, tsize, err := TunnelLayout()
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +105,17 @@ func GenerateGoDecoder() ([]byte, error) {
 		b.WriteString("\n")
 	}
 	b.WriteString(")\n\n")
+	b.WriteString("// Offsets of the members of struct pl_record_tunnel, from the end of pl_record.\nconst (\n")
+	for _, m := range tmembers {
+		fmt.Fprintf(&b, "\tofft_%s = %d // %s", m.Name, m.Offset, m.CType)
+		if m.Array > 0 {
+			fmt.Fprintf(&b, "[%d]", m.Array)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(")\n\n")
 	fmt.Fprintf(&b, "// KernelRecordSize is sizeof(struct pl_record).\nconst KernelRecordSize = %d\n\n", size)
+	fmt.Fprintf(&b, "// KernelTunnelSize is sizeof(struct pl_record_tunnel), the trailer of tunnelled records.\nconst KernelTunnelSize = %d\n\n", tsize)
 	fmt.Fprintf(&b, "// SnippetMax bounds the payload bytes after a pl_record.\nconst SnippetMax = %d\n\n", SnippetMax)
 	fmt.Fprintf(&b, "// SnippetHeadMax bounds the snippet of a DNS or HTTP candidate.\nconst SnippetHeadMax = %d\n\n", SnippetHeadMax)
 	b.WriteString("// Indices of the per-CPU counter map pl_stats.\nconst (\n")
@@ -100,6 +126,12 @@ func GenerateGoDecoder() ([]byte, error) {
 	b.WriteString("// KernelMembers lists pl_record's members with offset and size, for the BTF check.\n")
 	b.WriteString("var KernelMembers = []struct {\n\tName   string\n\tOffset int\n\tSize   int\n}{\n")
 	for _, m := range members {
+		fmt.Fprintf(&b, "\t{%q, %d, %d},\n", m.Name, m.Offset, m.Size)
+	}
+	b.WriteString("}\n\n")
+	b.WriteString("// KernelTunnelMembers lists pl_record_tunnel's members with offset and size, for the BTF check.\n")
+	b.WriteString("var KernelTunnelMembers = []struct {\n\tName   string\n\tOffset int\n\tSize   int\n}{\n")
+	for _, m := range tmembers {
 		fmt.Fprintf(&b, "\t{%q, %d, %d},\n", m.Name, m.Offset, m.Size)
 	}
 	b.WriteString("}\n")

@@ -28,26 +28,40 @@ type Member struct {
 // struct's size. It fails if the order in KernelRecord would make the compiler insert padding:
 // padding would be bytes the BPF program never writes, read by the decoder as whatever was there.
 func Layout() ([]Member, int, error) {
+	return layout("pl_record", KernelRecord, KernelRecordSize)
+}
+
+// TunnelLayout is Layout for struct pl_record_tunnel (KernelTunnel). Its size must be a multiple
+// of 8 too: the snippet after it, and the next record of a batch, keep the base's alignment.
+func TunnelLayout() ([]Member, int, error) {
+	m, size, err := layout("pl_record_tunnel", KernelTunnel, KernelTunnelSize)
+	if err == nil && size%8 != 0 {
+		err = fmt.Errorf("pl_record_tunnel is %d bytes, not a multiple of 8", size)
+	}
+	return m, size, err
+}
+
+func layout(name string, fields []CField, want int) ([]Member, int, error) {
 	var out []Member
 	off, maxAlign := 0, 1
-	for _, f := range KernelRecord {
+	for _, f := range fields {
 		elem := CSize(f.CType)
 		n := 1
 		if f.Array > 0 {
 			n = f.Array
 		}
 		if off%elem != 0 {
-			return nil, 0, fmt.Errorf("pl_record.%s at offset %d is not %d-aligned: reorder KernelRecord", f.Name, off, elem)
+			return nil, 0, fmt.Errorf("%s.%s at offset %d is not %d-aligned: reorder its members", name, f.Name, off, elem)
 		}
 		maxAlign = max(maxAlign, elem)
 		out = append(out, Member{CField: f, Offset: off, Size: elem * n})
 		off += elem * n
 	}
 	if off%maxAlign != 0 {
-		return nil, 0, fmt.Errorf("pl_record size %d is not a multiple of its alignment %d: tail padding", off, maxAlign)
+		return nil, 0, fmt.Errorf("%s size %d is not a multiple of its alignment %d: tail padding", name, off, maxAlign)
 	}
-	if off != KernelRecordSize {
-		return nil, 0, fmt.Errorf("pl_record members add up to %d bytes, KernelRecordSize says %d: update one or the other", off, KernelRecordSize)
+	if off != want {
+		return nil, 0, fmt.Errorf("%s members add up to %d bytes, the schema says %d: update one or the other", name, off, want)
 	}
 	return out, off, nil
 }

@@ -39,7 +39,7 @@ func TestKernelRecordFeedsKnownColumns(t *testing.T) {
 		cols[c.Name] = c
 	}
 	fed := map[string]bool{}
-	for _, f := range schema.KernelRecord {
+	for _, f := range append(append([]schema.CField(nil), schema.KernelRecord...), schema.KernelTunnel...) {
 		name := f.ColumnOf()
 		if name == "" {
 			continue
@@ -62,19 +62,32 @@ func TestKernelRecordFeedsKnownColumns(t *testing.T) {
 }
 
 func TestLayoutHasNoPadding(t *testing.T) {
-	members, size, err := schema.Layout()
-	if err != nil {
-		t.Fatal(err)
-	}
-	end := 0
-	for _, m := range members {
-		if m.Offset != end {
-			t.Errorf("gap before %s: offset %d, previous member ends at %d", m.Name, m.Offset, end)
+	for name, layout := range map[string]func() ([]schema.Member, int, error){
+		"pl_record": schema.Layout, "pl_record_tunnel": schema.TunnelLayout} {
+		members, size, err := layout()
+		if err != nil {
+			t.Fatal(err)
 		}
-		end = m.Offset + m.Size
+		end := 0
+		for _, m := range members {
+			if m.Offset != end {
+				t.Errorf("%s: gap before %s: offset %d, previous member ends at %d", name, m.Name, m.Offset, end)
+			}
+			end = m.Offset + m.Size
+		}
+		if end != size {
+			t.Errorf("%s: members end at %d, struct size %d", name, end, size)
+		}
+		// A record's trailer and snippet, and the next record of a batch, start 8-aligned when the
+		// structs are multiples of 8 (the BPF program's word stores rely on it).
+		if size%8 != 0 {
+			t.Errorf("%s is %d bytes, not a multiple of 8", name, size)
+		}
 	}
-	if end != size {
-		t.Errorf("members end at %d, struct size %d", end, size)
+	// Issue 17 priced every byte of pl_record on every packet: it may not outgrow pre-17's 112 by
+	// more than the one word the always-present tunnel columns need.
+	if schema.KernelRecordSize > 120 {
+		t.Errorf("pl_record is %d bytes, more than 120", schema.KernelRecordSize)
 	}
 }
 
