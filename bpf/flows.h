@@ -98,8 +98,8 @@ static __always_inline int pl_flow_add(void *table, const __u64 *want, const int
 }
 
 /*
- * Adds the packet whose record r is to its flow: IPv4 without a tunnel id in pl_flows4 (20-byte
- * key), everything else in pl_flows (with the tunnel id). Counted in flow_counted, or flow_failed if the table had no room.
+ * Adds the packet whose record s holds to its flow: IPv4 without a tunnel id in pl_flows4 (20-byte
+ * key), everything else in pl_flows (with the tunnel id, from the trailer: pl_tunnel_id). Counted in flow_counted, or flow_failed if the table had no room.
  */
 static __always_inline void pl_flow_count(const struct pl_scratch *s)
 {
