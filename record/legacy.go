@@ -49,7 +49,9 @@ var (
 // (base, trailer when the packet was tunnelled, snippet), checking that exactly count samples
 // fill b.
 func legacySamples(b []byte, rs uint16, count int) ([]byte, error) {
-	out := make([]byte, 0, len(b)+count*(KernelTunnelSize-legacy120TrailerSize))
+	// Sized by the bytes there are, never by the header's count (a damaged frame may claim
+	// billions): at most one trailer's growth per smallest legacy sample.
+	out := make([]byte, 0, len(b)+len(b)/legacy120Size*(KernelTunnelSize-legacy120TrailerSize))
 	var rec [legacy120Size]byte // the sample's struct in the 120-byte layout
 	n := 0
 	for len(b) > 0 {
