@@ -98,20 +98,17 @@ static __always_inline int pl_flow_add(void *table, const __u64 *want, const int
 }
 
 /*
- * Adds the packet whose record s holds to its flow: IPv4 without a tunnel id in pl_flows4 (20-byte
- * key), everything else in pl_flows (with the tunnel id, from the trailer: pl_tunnel_id). Counted in flow_counted, or flow_failed if the table had no room.
+ * Adds the packet whose record r is to its flow: IPv4 without a tunnel id in pl_flows4 (20-byte
+ * key), everything else in pl_flows (with the tunnel id). Counted in flow_counted, or flow_failed if the table had no room.
  */
-static __always_inline void pl_flow_count(const struct pl_scratch *s)
+static __always_inline void pl_flow_count(const struct pl_record *r)
 {
-	const struct pl_record *r = &s->rec;
-	__u32 tid;
 	int err;
 
 	if (!pl_flows_on)
 		return;
-	tid = pl_tunnel_id(s); /* 0 unless the trailer says otherwise */
 	/* IPv4 with tunnel_id 0: the addresses are ::ffff:a.b.c.d (parse_l3.h) */
-	if (r->ip_version == 4 && !tid) {
+	if (r->ip_version == 4 && !r->tunnel_id) {
 		union {
 			struct pl_flow4_head h;
 			__u64 w[sizeof(struct pl_flow4_head) / 8];
@@ -142,7 +139,7 @@ static __always_inline void pl_flow_count(const struct pl_scratch *s)
 		want.h.key.vlan_id = r->vlan_id;
 		want.h.key.ip_proto = r->ip_proto;
 		want.h.key.ip_version = r->ip_version;
-		want.h.key.tunnel_id = tid;
+		want.h.key.tunnel_id = r->tunnel_id;
 		want.h.key.pad2 = 0;
 		err = pl_flow_add(&pl_flows, want.w, sizeof(want.w) / 8, r);
 	}

@@ -182,7 +182,7 @@ func randomKey() uint64 {
 }
 
 // Events is the ring buffer. Each sample is one or more records back to back, each a struct
-// pl_record, its tunnel trailer when snippet_len has the tunnel flag, then its snippet bytes
+// pl_record, its tunnel trailer when tunnel_depth != 0, then its snippet_len bytes
 // (record.SampleLen walks them). Records of one CPU
 // keep their order; batches of different CPUs may interleave out of capture order (ts_ns tells).
 func (o *Objects) Events() *ebpf.Map { return o.objs.PlEvents }

@@ -25,10 +25,9 @@ struct {
 } pl_stats SEC(".maps");
 
 /*
- * One record as the parser fills it: header, then -- only if snippet_len has PL_SNIPPET_LEN_TUNNEL
- * -- the tunnel trailer, then up to PL_SNIPPET_MAX snippet bytes, of which snippet_len &
- * PL_SNIPPET_LEN_MASK count (a record without tunnel or snippet is 112 bytes in the ring, as
- * before issue 17). So the snippet starts at tun or right after it
+ * One record as the parser fills it: header, then -- only if tunnel_depth != 0 -- the tunnel
+ * trailer, then up to PL_SNIPPET_MAX snippet bytes, of which snippet_len count (a record without
+ * tunnel or snippet is 120 bytes in the ring). So the snippet starts at tun or right after it
  * (pl_snippet_at). pl_xdp and pl_tc lay it over the next free bytes of their CPU's stage
  * (pl_stage_map); pl_scratch_map holds one for pl_xdp_record, the per-record design kept for
  * BENCH.md. Per-CPU maps rather than the stack: the snippet does not fit in 512 bytes of stack.
@@ -36,35 +35,14 @@ struct {
  */
 struct pl_scratch {
 	struct pl_record rec;
-	struct pl_record_tunnel tun; /* valid only when pl_tunnelled(&rec) (parse_tun.h writes it) */
+	struct pl_record_tunnel tun; /* valid only when rec.tunnel_depth != 0 (parse_tun.h writes it) */
 	__u8 snippet[PL_SNIPPET_MAX];
 };
-
-/* Whether the tunnel trailer follows r: set by the tunnel walk with the trailer, never cleared. */
-static __always_inline int pl_tunnelled(const struct pl_record *r)
-{
-	return r->snippet_len & PL_SNIPPET_LEN_TUNNEL;
-}
 
 /* Bytes of the tunnel trailer behind r: it is there exactly when the packet was tunnelled. */
 static __always_inline __u32 pl_tun_len(const struct pl_record *r)
 {
-	return pl_tunnelled(r) ? sizeof(struct pl_record_tunnel) : 0;
-}
-
-/* Bytes of snippet behind r (and its trailer): snippet_len without the flag. */
-static __always_inline __u32 pl_snip_len(const struct pl_record *r)
-{
-	return r->snippet_len & PL_SNIPPET_LEN_MASK;
-}
-
-/*
- * tunnel_id of s's packet, as the flow and TLS continuation keys use it: the trailer's when the
- * packet was tunnelled, else 0 (what the header's tunnel_id was on such packets before).
- */
-static __always_inline __u32 pl_tunnel_id(const struct pl_scratch *s)
-{
-	return pl_tunnelled(&s->rec) ? s->tun.tunnel_id : 0;
+	return r->tunnel_depth ? sizeof(struct pl_record_tunnel) : 0;
 }
 
 /* Where s's snippet goes: right after the header, or after the trailer of a tunnelled packet. */
@@ -76,7 +54,7 @@ static __always_inline __u8 *pl_snippet_at(struct pl_scratch *s)
 /* The bytes of s's record: what goes to the ring and what record.SampleLen walks. */
 static __always_inline __u32 pl_record_len(const struct pl_record *r)
 {
-	return sizeof(*r) + pl_tun_len(r) + pl_snip_len(r);
+	return sizeof(*r) + pl_tun_len(r) + r->snippet_len;
 }
 
 struct {
@@ -213,7 +191,7 @@ struct pl_flow_key {
 	__u16 vlan_id;
 	__u8 ip_proto;
 	__u8 ip_version;
-	__u32 tunnel_id; /* pl_tunnel_id(): the same inner flow in two VNIs is two flows */
+	__u32 tunnel_id; /* pl_record.tunnel_id: the same inner flow in two VNIs is two flows */
 	__u32 pad2;      /* zero */
 };
 

@@ -4,9 +4,9 @@
  * options skipped), GRE (checksum, key, sequence; IPv4, IPv6, Ethernet 0x6558, MPLS, ERSPAN II
  * 0x88be and III 0x22eb), IPv4/IPv6 in IPv4/IPv6 (protocols 4 and 41) and MPLS label stacks.
  * The record keeps the innermost packet in the ordinary columns and the encapsulation it was
- * found in in tunnel_* (schema/columns.go), up to PL_TUNNEL_MAX_DEPTH levels, all in the trailer
- * (struct pl_record_tunnel in pl_scratch.tun), which the record carries exactly when snippet_len
- * has PL_SNIPPET_LEN_TUNNEL, so packets that are not tunnelled do not pay for it.
+ * found in in tunnel_* (schema/columns.go), up to PL_TUNNEL_MAX_DEPTH levels; tunnel_src and
+ * tunnel_dst in the trailer (struct pl_record_tunnel in pl_scratch.tun), which the record carries
+ * exactly when tunnel_depth != 0, so packets that are not tunnelled do not pay for it.
  */
 #ifndef PL_PARSE_TUN_H
 #define PL_PARSE_TUN_H
@@ -189,8 +189,7 @@ static __always_inline void pl_clear_l3(struct pl_record *r)
  * tunnel_id; what follows is IPv4 or IPv6 by its first nibble (anything else -- a pseudowire
  * control word, Ethernet -- is not followed). Returns the EtherType to go on with, 0 to stop.
  */
-static __always_inline __u16 pl_mpls_walk(const struct pl_pkt *p, struct pl_record *r,
-					   struct pl_record_tunnel *t, __u32 *off)
+static __always_inline __u16 pl_mpls_walk(const struct pl_pkt *p, struct pl_record *r, __u32 *off)
 {
 	__u8 w[4] PL_ALIGNED;
 	__u32 o = *off;
@@ -203,7 +202,7 @@ static __always_inline __u16 pl_mpls_walk(const struct pl_pkt *p, struct pl_reco
 		}
 		o += 4;
 		if (w[2] & 1) { /* bottom of stack */
-			t->tunnel_id = (__u32)w[0] << 12 | (__u32)w[1] << 4 | w[2] >> 4;
+			r->tunnel_id = (__u32)w[0] << 12 | (__u32)w[1] << 4 | w[2] >> 4;
 			*off = o;
 			if (pl_load_slow(p, o, w, 1) < 0) {
 				pl_fail(r, PL_ERR_TUNNEL_TRUNCATED);
@@ -248,33 +247,25 @@ static __always_inline bool pl_ipv6_ext(const struct pl_pkt *p, struct pl_scratc
 static __always_inline bool pl_tunnel_walk(const struct pl_pkt *p, struct pl_scratch *s,
 					   struct pl_record *r, struct pl_l3 *l3, __u32 off, __u16 next)
 {
-	struct pl_record_tunnel *t = &s->tun;
 	struct pl_encap e = {};
 	__u32 l2;
-	/* Encapsulations walked so far: the trailer's count once the flag says it was written (the
-	 * walk may be entered twice, MPLS then a tunnel inside, pl.c); pl_build left it stale. */
-	__u8 depth = pl_tunnelled(r) ? t->tunnel_depth : 0;
 
 #pragma clang loop unroll(disable)
 	for (int i = 0; i <= PL_TUNNEL_MAX_DEPTH; i++) {
 		if (!next) {
 			if (!pl_decap(p, r, l3, &e))
 				return true;
-			if (depth >= PL_TUNNEL_MAX_DEPTH) {
+			if (r->tunnel_depth >= PL_TUNNEL_MAX_DEPTH) {
 				pl_fail(r, PL_ERR_TUNNEL_TOO_DEEP);
 				return true;
 			}
-			/* The whole trailer, every member (pl_build zeroed only the header), and the flag
-			 * that puts it into the record. */
-			depth += 1;
-			__builtin_memcpy(t->tunnel_src, r->src_addr, 16);
-			__builtin_memcpy(t->tunnel_dst, r->dst_addr, 16);
-			t->tunnel_id = e.id;
-			t->tunnel_type = e.type;
-			t->tunnel_ttl = r->ttl;
-			t->tunnel_depth = depth;
-			t->reserved = 0;
-			r->snippet_len |= PL_SNIPPET_LEN_TUNNEL;
+			r->tunnel_depth += 1;
+			r->tunnel_type = e.type;
+			r->tunnel_id = e.id;
+			/* The whole trailer: it exists from tunnel_depth 1 on, and pl_build zeroed only the header. */
+			__builtin_memcpy(s->tun.tunnel_src, r->src_addr, 16);
+			__builtin_memcpy(s->tun.tunnel_dst, r->dst_addr, 16);
+			r->tunnel_ttl = r->ttl;
 			pl_clear_l3(r);
 			r->payload_len = 0;
 			off = e.off;
@@ -289,21 +280,17 @@ static __always_inline bool pl_tunnel_walk(const struct pl_pkt *p, struct pl_scr
 			next = r->eth_type;
 		}
 		if (next == PL_ETH_P_MPLS_UC || next == PL_ETH_P_MPLS_MC) {
-			if (depth >= PL_TUNNEL_MAX_DEPTH) {
+			if (r->tunnel_depth >= PL_TUNNEL_MAX_DEPTH) {
 				pl_fail(r, PL_ERR_TUNNEL_TOO_DEEP);
 				return false;
 			}
 			/* Straight over Ethernet no IP header carried it: the trailer is there, all zero. Under
-			 * another encapsulation it keeps that one's addresses, id and TTL (until the bottom
-			 * label), as tunnel_src documents. */
-			if (depth == 0) {
-				__builtin_memset(t, 0, sizeof(*t));
-				r->snippet_len |= PL_SNIPPET_LEN_TUNNEL;
-			}
-			depth += 1;
-			t->tunnel_depth = depth;
-			t->tunnel_type = PL_TUN_MPLS;
-			next = pl_mpls_walk(p, r, t, &off);
+			 * another encapsulation it keeps that one's addresses, as tunnel_src documents. */
+			if (r->tunnel_depth == 0)
+				__builtin_memset(&s->tun, 0, sizeof(s->tun));
+			r->tunnel_depth += 1;
+			r->tunnel_type = PL_TUN_MPLS;
+			next = pl_mpls_walk(p, r, &off);
 		}
 		if (next != ETH_P_IP && next != ETH_P_IPV6)
 			return false; /* not IP inside: L2 only */

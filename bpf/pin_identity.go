@@ -45,8 +45,8 @@ func (c Config) Identity(att Attachment) (Identity, error) {
 }
 
 // LayoutFingerprint hashes the record layout the kernel and this binary share: every member of
-// struct pl_record and of its tunnel trailer with type and offset, the snippet bound, snippet_len's
-// length mask and trailer flag, and the kernel counters' order.
+// struct pl_record and of its tunnel trailer with type and offset, the snippet bound, and the
+// kernel counters' order.
 func LayoutFingerprint() [32]byte {
 	members, size, err := schema.Layout()
 	if err != nil {
@@ -56,9 +56,7 @@ func LayoutFingerprint() [32]byte {
 	if err != nil {
 		panic(err)
 	}
-	// snippet_len's flag is layout too: it says whether the trailer is there.
-	b := fmt.Appendf(nil, "record=%d snippet=%d snippet_len=%#x|%#x\n", size, schema.SnippetMax,
-		schema.SnippetLenMask, schema.SnippetLenTunnel)
+	b := fmt.Appendf(nil, "record=%d snippet=%d\n", size, schema.SnippetMax)
 	for _, m := range members {
 		b = fmt.Appendf(b, "%s %s[%d] @%d\n", m.Name, m.CType, m.Array, m.Offset)
 	}

@@ -132,8 +132,7 @@ l4:
 
 /*
  * Fills the record at s from the packet: what every design shares, all but the hand-over. Only
- * the 112-byte header is zeroed (its snippet_len without the trailer flag): the tunnel walk
- * writes the whole trailer, and sets the flag, when it finds an encapsulation.
+ * the header is zeroed: the tunnel walk writes the whole trailer when it finds an encapsulation.
  * vlan_stripped: in TC the kernel may already have moved the outer tag into skb->vlan_tci; it is
  * still reported as vlan_id and its 4 bytes count in pkt_len.
  */
@@ -187,7 +186,7 @@ static __always_inline void pl_observe(const struct pl_pkt *p, __u32 ifindex, bo
 	s = (struct pl_scratch *)&st->buf[off];
 	pl_build(p, s, ifindex, vlan_stripped, tci);
 	/* Every packet counts in its flow, exactly, whatever becomes of its record. */
-	pl_flow_count(s);
+	pl_flow_count(&s->rec);
 	if (!pl_sample_keep(st, &s->rec))
 		return; /* counted seen + sampled_out; the bytes at buf + off are free again */
 	pl_stage_commit(st, pl_record_len(&s->rec), s->rec.ts_ns, flush);

@@ -91,6 +91,7 @@ type plPlScratch struct {
 		TcpSeq      uint32
 		TcpAck      uint32
 		SampleRate  uint32
+		TunnelId    uint32
 		EthType     uint16
 		VlanId      uint16
 		InnerVlanId uint16
@@ -112,16 +113,15 @@ type plPlScratch struct {
 		IcmpCode    uint8
 		ParseError  uint8
 		L7Kind      uint8
-	}
-	Tun struct {
-		_           structs.HostLayout
-		TunnelSrc   [16]uint8
-		TunnelDst   [16]uint8
-		TunnelId    uint32
 		TunnelType  uint8
 		TunnelTtl   uint8
 		TunnelDepth uint8
 		Reserved    uint8
+	}
+	Tun struct {
+		_         structs.HostLayout
+		TunnelSrc [16]uint8
+		TunnelDst [16]uint8
 	}
 	Snippet [1472]uint8
 }

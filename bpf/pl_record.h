@@ -5,10 +5,6 @@
 #define PL_SNIPPET_MAX 1472
 #define PL_SNIPPET_HEAD_MAX 1024
 
-/* pl_record.snippet_len: the snippet's length under the mask, the tunnel trailer's presence in the flag. */
-#define PL_SNIPPET_LEN_MASK 0x7fff
-#define PL_SNIPPET_LEN_TUNNEL 0x8000
-
 enum pl_l7_kind {
 	PL_L7_NONE = 0,
 	PL_L7_DNS = 1,
@@ -73,8 +69,8 @@ enum pl_stat {
 };
 
 /*
- * 112 bytes, no padding; followed by struct pl_record_tunnel if snippet_len & PL_SNIPPET_LEN_TUNNEL,
- * then by snippet_len & PL_SNIPPET_LEN_MASK bytes of L4 payload.
+ * 120 bytes, no padding; followed by struct pl_record_tunnel if tunnel_depth != 0, then by
+ * snippet_len bytes of L4 payload.
  */
 struct pl_record {
 	__u64 ts_ns;               /* bpf_ktime_get_ns() at capture */
@@ -89,6 +85,7 @@ struct pl_record {
 	__u32 tcp_seq;
 	__u32 tcp_ack;
 	__u32 sample_rate;
+	__u32 tunnel_id;
 	__u16 eth_type;
 	__u16 vlan_id;
 	__u16 inner_vlan_id;
@@ -99,7 +96,7 @@ struct pl_record {
 	__u16 tcp_flags;
 	__u16 tcp_window;
 	__u16 payload_len;
-	__u16 snippet_len;         /* & SnippetLenMask: bytes of L4 payload at the end of the record (after the trailer, if any); | SnippetLenTunnel: the trailer follows */
+	__u16 snippet_len;         /* bytes of L4 payload at the end of the record (after the trailer, if any) */
 	__u8 ip_version;
 	__u8 ip_proto;
 	__u8 ttl;
@@ -110,17 +107,16 @@ struct pl_record {
 	__u8 icmp_code;
 	__u8 parse_error;          /* kernel reason code, index into ParseErrors */
 	__u8 l7_kind;              /* what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP, L7QUIC */
+	__u8 tunnel_type;          /* index into TunnelTypes */
+	__u8 tunnel_ttl;
+	__u8 tunnel_depth;         /* 0: no trailer follows; else struct pl_record_tunnel does */
+	__u8 reserved;             /* zero (keeps the struct free of padding) */
 };
 
-/* 40 bytes, no padding: the tunnel trailer, only behind records with PL_SNIPPET_LEN_TUNNEL set. */
+/* 32 bytes, no padding: the tunnel trailer, only behind records with tunnel_depth != 0. */
 struct pl_record_tunnel {
 	__u8 tunnel_src[16];       /* network order; IPv4 as ::ffff:a.b.c.d */
 	__u8 tunnel_dst[16];       /* network order; IPv4 as ::ffff:a.b.c.d */
-	__u32 tunnel_id;
-	__u8 tunnel_type;          /* index into TunnelTypes */
-	__u8 tunnel_ttl;
-	__u8 tunnel_depth;         /* encapsulations walked, >= 1 (the trailer exists from the first) */
-	__u8 reserved;             /* zero (keeps the struct free of padding) */
 };
 
 #endif

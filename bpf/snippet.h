@@ -209,7 +209,7 @@ static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch
 	avail = l4->end - l4->off;
 	r->l7_kind = pl_classify(p, r, l4, avail);
 	if (r->l7_kind == PL_L7_NONE) {
-		if (r->ip_proto != IPPROTO_TCP || !pl_tls_cont_match(s, avail))
+		if (r->ip_proto != IPPROTO_TCP || !pl_tls_cont_match(r, avail))
 			return;
 		r->l7_kind = PL_L7_TLS_CONT;
 	}
@@ -222,7 +222,7 @@ static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch
 		pl_count(PL_STAT_SNIPPET_COPY_FAILED);
 		return;
 	}
-	r->snippet_len |= n; /* keeps the trailer flag (n <= PL_SNIPPET_MAX: under the mask) */
+	r->snippet_len = n;
 	if (r->l7_kind == PL_L7_TLS)
 		pl_tls_cont_start(s, to, avail);
 }

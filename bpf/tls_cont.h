@@ -77,17 +77,14 @@ struct {
 	__type(value, __u64);
 } pl_tls_cont_until SEC(".maps");
 
-/*
- * The gate slot of r's flow: the key's last address words, ports and tunnel id (tid:
- * pl_tunnel_id, which reads it from the trailer), multiplied.
- */
-static __always_inline __u64 *pl_tls_cont_slot(const struct pl_record *r, __u32 tid)
+/* The gate slot of r's flow: the key's last address words, ports and tunnel id, multiplied. */
+static __always_inline __u64 *pl_tls_cont_slot(const struct pl_record *r)
 {
 	__u32 a, b, h;
 
 	__builtin_memcpy(&a, r->src_addr + 12, 4);
 	__builtin_memcpy(&b, r->dst_addr + 12, 4);
-	h = (a ^ b ^ tid ^ ((__u32)r->src_port << 16 | r->dst_port)) * 0x9e3779b1u;
+	h = (a ^ b ^ r->tunnel_id ^ ((__u32)r->src_port << 16 | r->dst_port)) * 0x9e3779b1u;
 	h >>= 20; /* 32 - log2(PL_TLS_CONT_SLOTS) */
 	return bpf_map_lookup_elem(&pl_tls_cont_until, &h);
 }
@@ -99,11 +96,11 @@ static __always_inline void pl_tls_cont_close(__u64 *until, __u64 deadline)
 		*until = 0;
 }
 
-static __always_inline void pl_tls_cont_key(const struct pl_record *r, __u32 tid, struct pl_tls_cont_key *k)
+static __always_inline void pl_tls_cont_key(const struct pl_record *r, struct pl_tls_cont_key *k)
 {
 	__builtin_memcpy(k->src_addr, r->src_addr, sizeof(k->src_addr));
 	__builtin_memcpy(k->dst_addr, r->dst_addr, sizeof(k->dst_addr));
-	k->tunnel_id = tid;
+	k->tunnel_id = r->tunnel_id;
 	k->src_port = r->src_port;
 	k->dst_port = r->dst_port;
 }
@@ -117,16 +114,15 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, const 
 	const struct pl_record *r = &s->rec;
 	struct pl_tls_cont_key k;
 	struct pl_tls_cont v = {};
-	__u32 need, tid;
+	__u32 need;
 	__u64 *until;
 
-	if (!pl_tls_cont_on || pl_snip_len(r) < 5 || pl_snip_len(r) != avail || snip[0] != 0x16)
+	if (!pl_tls_cont_on || r->snippet_len < 5 || r->snippet_len != avail || snip[0] != 0x16)
 		return; /* (a ChangeCipherSpec first: not followed) */
 	need = 5 + ((__u32)snip[3] << 8 | snip[4]);
 	if (need <= avail)
 		return;
-	tid = pl_tunnel_id(s);
-	pl_tls_cont_key(r, tid, &k);
+	pl_tls_cont_key(r, &k);
 	v.deadline = r->ts_ns + PL_TLS_CONT_NS;
 	v.start = r->tcp_seq + avail;
 	v.left = need - avail;
@@ -135,7 +131,7 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, const 
 		pl_count(PL_STAT_TLS_CONT_TRACKED);
 	else if (bpf_map_update_elem(&pl_tls_cont, &k, &v, BPF_ANY) < 0)
 		return;
-	until = pl_tls_cont_slot(r, tid);
+	until = pl_tls_cont_slot(r);
 	if (until && *until < v.deadline)
 		*until = v.deadline;
 }
@@ -145,21 +141,19 @@ static __always_inline void pl_tls_cont_start(const struct pl_scratch *s, const 
  * payload is then to be copied as PL_L7_TLS_CONT). The flow is forgotten once the missing bytes
  * came in order, or at its first packet after the deadline.
  */
-static __always_inline bool pl_tls_cont_match(const struct pl_scratch *s, __u32 avail)
+static __always_inline bool pl_tls_cont_match(const struct pl_record *r, __u32 avail)
 {
-	const struct pl_record *r = &s->rec;
 	struct pl_tls_cont_key k;
 	struct pl_tls_cont *v;
 	__u64 *until;
-	__u32 d, tid;
+	__u32 d;
 
 	if (!pl_tls_cont_on)
 		return false;
-	tid = pl_tunnel_id(s);
-	until = pl_tls_cont_slot(r, tid);
+	until = pl_tls_cont_slot(r);
 	if (!until || r->ts_ns > *until)
 		return false;
-	pl_tls_cont_key(r, tid, &k);
+	pl_tls_cont_key(r, &k);
 	v = bpf_map_lookup_elem(&pl_tls_cont, &k);
 	if (!v)
 		return false;

@@ -7,18 +7,16 @@ import (
 )
 
 // AppendKernel appends the pl_record sample the BPF program would write for p (kernel columns
-// only; ts_ns given separately): the struct, the tunnel trailer if p.TunnelDepth != 0 (flagged in
-// snippet_len), then snippet. It is the inverse of DecodeKernel, for tests, benchmarks and load
-// generators that need samples without a kernel. Tunnel columns without a tunnel_depth have no
-// place in a record (the kernel sets them together, in the trailer): that is a bug of the
-// caller, and panics.
+// only; ts_ns given separately): the struct, the tunnel trailer if p.TunnelDepth != 0, then
+// snippet. It is the inverse of DecodeKernel, for tests, benchmarks and load generators that need
+// samples without a kernel. Tunnel addresses without a tunnel_depth have no place in a record
+// (the kernel sets them together): that is a bug of the caller, and panics.
 func AppendKernel(b []byte, p *Packet, tsNanos uint64, l7Kind uint8, snippet []byte) []byte {
 	if len(snippet) > SnippetMax {
 		panic(fmt.Sprintf("record: snippet of %d bytes, max %d", len(snippet), SnippetMax))
 	}
-	if p.TunnelDepth == 0 && (p.TunnelSrc != [16]byte{} || p.TunnelDst != [16]byte{} || p.TunnelID != 0 ||
-		p.TunnelTTL != 0 || tunnelTypeCode(p.TunnelType) != 0) {
-		panic("record: tunnel columns set with tunnel_depth 0: no trailer to carry them")
+	if p.TunnelDepth == 0 && (p.TunnelSrc != [16]byte{} || p.TunnelDst != [16]byte{}) {
+		panic("record: tunnel_src or tunnel_dst set with tunnel_depth 0: no trailer to carry them")
 	}
 	start := len(b)
 	b = append(b, make([]byte, KernelRecordSize)...)
@@ -54,22 +52,18 @@ func AppendKernel(b []byte, p *Packet, tsNanos uint64, l7Kind uint8, snippet []b
 	le.PutUint16(s[off_payload_len:], p.PayloadLen)
 	le.PutUint32(s[off_sample_rate:], p.SampleRate)
 	s[off_parse_error] = parseErrorCode(p.ParseError)
+	s[off_tunnel_type] = tunnelTypeCode(p.TunnelType)
+	le.PutUint32(s[off_tunnel_id:], p.TunnelID)
+	s[off_tunnel_ttl] = p.TunnelTTL
+	s[off_tunnel_depth] = p.TunnelDepth
 	s[off_l7_kind] = l7Kind
-	sl := uint16(len(snippet))
-	if p.TunnelDepth != 0 {
-		sl |= SnippetLenTunnel
-	}
-	le.PutUint16(s[off_snippet_len:], sl)
+	le.PutUint16(s[off_snippet_len:], uint16(len(snippet)))
 	if p.TunnelDepth != 0 {
 		start = len(b)
 		b = append(b, make([]byte, KernelTunnelSize)...)
 		t := b[start:]
 		copy(t[offt_tunnel_src:], p.TunnelSrc[:])
 		copy(t[offt_tunnel_dst:], p.TunnelDst[:])
-		le.PutUint32(t[offt_tunnel_id:], p.TunnelID)
-		t[offt_tunnel_type] = tunnelTypeCode(p.TunnelType)
-		t[offt_tunnel_ttl] = p.TunnelTTL
-		t[offt_tunnel_depth] = p.TunnelDepth
 	}
 	return append(b, snippet...)
 }

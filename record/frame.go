@@ -21,13 +21,13 @@ import (
 //	32     8    clock offset, ns: wall-clock ts = ts_ns + offset
 //	40     1+n  host (length-prefixed)
 //	       1+n  iface (length-prefixed)
-//	H      ...  N samples back to back, each a pl_record, its tunnel trailer (if snippet_len
-//	            has SnippetLenTunnel) and its snippet (record/kernel.go)
+//	H      ...  N samples back to back, each a pl_record, its tunnel trailer (if tunnel_depth
+//	            != 0) and its snippet (record/kernel.go)
 //
 // All integers little-endian. Fields are only ever added before H, so a reader that knows
 // version 1 can read any frame whose magic says version 1. The pl_record size tells the sample
-// layouts apart: this build's (KernelRecordSize, also pre-17's), and the 120- and 152-byte ones
-// of issue 17's earlier builds, converted on reading (legacy.go); any other is refused.
+// layouts apart: this build's (KernelRecordSize) and the 152-byte one from before the tunnel
+// trailer, converted on reading (legacy.go); any other is refused.
 const (
 	FrameVersion    = 1
 	frameFixedBytes = 40
@@ -102,8 +102,8 @@ func (f *FrameBuilder) Bytes() []byte {
 var ErrBadFrame = errors.New("bad frame")
 
 // ParseFrame checks a whole frame — header, and that exactly Count samples fill the rest — and
-// returns its header and the samples, in this build's layout (a frame of the 120- or 152-byte
-// layout is converted into a new buffer; otherwise the samples alias b). Nothing is decoded from a frame
+// returns its header and the samples, in this build's layout (a frame of the 152-byte layout is
+// converted into a new buffer; otherwise the samples alias b). Nothing is decoded from a frame
 // that fails any check, so a corrupt frame is never half ingested.
 func ParseFrame(b []byte) (FrameHeader, []byte, error) {
 	var h FrameHeader
@@ -118,9 +118,9 @@ func ParseFrame(b []byte) (FrameHeader, []byte, error) {
 	}
 	hlen := int(binary.LittleEndian.Uint16(b[4:]))
 	rs := binary.LittleEndian.Uint16(b[6:])
-	if rs != KernelRecordSize && rs != legacy120Size && rs != legacy152Size {
-		return h, nil, fmt.Errorf("%w: pl_record is %d bytes in the frame, this build reads %d, %d and %d", ErrBadFrame,
-			rs, KernelRecordSize, legacy120Size, legacy152Size)
+	if rs != KernelRecordSize && rs != legacyRecordSize {
+		return h, nil, fmt.Errorf("%w: pl_record is %d bytes in the frame, this build reads %d and %d", ErrBadFrame,
+			rs, KernelRecordSize, legacyRecordSize)
 	}
 	if hlen < frameFixedBytes+2 || hlen > len(b) {
 		return h, nil, fmt.Errorf("%w: header length %d out of range", ErrBadFrame, hlen)
@@ -139,8 +139,8 @@ func ParseFrame(b []byte) (FrameHeader, []byte, error) {
 		return h, nil, fmt.Errorf("%w: iface name overruns the header", ErrBadFrame)
 	}
 	samples := b[hlen:]
-	if rs != KernelRecordSize {
-		conv, err := legacySamples(samples, rs, h.Count)
+	if rs == legacyRecordSize {
+		conv, err := legacySamples(samples, h.Count)
 		if err != nil {
 			return h, nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
 		}

@@ -17,9 +17,9 @@ type Kernel struct {
 
 var le = binary.LittleEndian // the BPF program writes host order; packetlake runs on little-endian hosts
 
-// A sample is struct pl_record, then struct pl_record_tunnel when snippet_len has SnippetLenTunnel
-// set (the tunnel trailer: all the tunnel columns, zero on all other packets, so not paid for
-// there), then snippet_len & SnippetLenMask bytes of snippet.
+// A sample is struct pl_record, then struct pl_record_tunnel when tunnel_depth != 0 (the tunnel
+// trailer: tunnel_src and tunnel_dst, zero on all other packets, so not paid for there), then
+// snippet_len bytes of snippet.
 
 // sampleParts returns the length of the trailer and of the snippet of the sample that starts b,
 // or an error if b cannot hold them.
@@ -27,11 +27,10 @@ func sampleParts(b []byte) (trailer, snip int, err error) {
 	if len(b) < KernelRecordSize {
 		return 0, 0, fmt.Errorf("pl_record: %d bytes left, want at least %d", len(b), KernelRecordSize)
 	}
-	sl := le.Uint16(b[off_snippet_len:])
-	if sl&SnippetLenTunnel != 0 {
+	if b[off_tunnel_depth] != 0 {
 		trailer = KernelTunnelSize
 	}
-	snip = int(sl & SnippetLenMask)
+	snip = int(le.Uint16(b[off_snippet_len:]))
 	if snip > SnippetMax || len(b) < KernelRecordSize+trailer+snip {
 		return 0, 0, fmt.Errorf("pl_record: %d-byte tunnel trailer and snippet_len %d do not fit the %d bytes left",
 			trailer, snip, len(b))
@@ -76,19 +75,17 @@ func DecodeKernel(b []byte, p *Packet) (Kernel, error) {
 	p.ICMPCode = b[off_icmp_code]
 	p.PayloadLen = le.Uint16(b[off_payload_len:])
 	p.SampleRate = le.Uint32(b[off_sample_rate:])
+	p.TunnelType = TunnelTypeName(b[off_tunnel_type])
+	p.TunnelID = le.Uint32(b[off_tunnel_id:])
 	if trailer != 0 {
 		t := b[KernelRecordSize:]
 		copy(p.TunnelSrc[:], t[offt_tunnel_src:offt_tunnel_src+16])
 		copy(p.TunnelDst[:], t[offt_tunnel_dst:offt_tunnel_dst+16])
-		p.TunnelID = le.Uint32(t[offt_tunnel_id:])
-		p.TunnelType = TunnelTypeName(t[offt_tunnel_type])
-		p.TunnelTTL = t[offt_tunnel_ttl]
-		p.TunnelDepth = t[offt_tunnel_depth]
 	} else {
-		// p is reused from record to record: a record without trailer has all of them zero.
-		p.TunnelSrc, p.TunnelDst, p.TunnelID, p.TunnelTTL, p.TunnelDepth = [16]byte{}, [16]byte{}, 0, 0, 0
-		p.TunnelType = TunnelTypeName(0)
+		p.TunnelSrc, p.TunnelDst = [16]byte{}, [16]byte{}
 	}
+	p.TunnelTTL = b[off_tunnel_ttl]
+	p.TunnelDepth = b[off_tunnel_depth]
 	p.ParseError = ParseErrorName(b[off_parse_error])
 	return Kernel{
 		TSNanos: le.Uint64(b[off_ts_ns:]),
@@ -98,7 +95,7 @@ func DecodeKernel(b []byte, p *Packet) (Kernel, error) {
 }
 
 // SampleLen returns the length of the pl_record sample that starts b (header, tunnel trailer if
-// snippet_len's flag says so, snippet), or an error if b is too short to tell or to hold it. It lets a
+// tunnel_depth says so, snippet), or an error if b is too short to tell or to hold it. It lets a
 // frame, or a batch from the ring, be walked record by record.
 func SampleLen(b []byte) (int, error) {
 	trailer, snip, err := sampleParts(b)

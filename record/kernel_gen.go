@@ -16,58 +16,51 @@ const (
 	off_tcp_seq       = 68  // __u32
 	off_tcp_ack       = 72  // __u32
 	off_sample_rate   = 76  // __u32
-	off_eth_type      = 80  // __u16
-	off_vlan_id       = 82  // __u16
-	off_inner_vlan_id = 84  // __u16
-	off_ip_len        = 86  // __u16
-	off_frag_offset   = 88  // __u16
-	off_src_port      = 90  // __u16
-	off_dst_port      = 92  // __u16
-	off_tcp_flags     = 94  // __u16
-	off_tcp_window    = 96  // __u16
-	off_payload_len   = 98  // __u16
-	off_snippet_len   = 100 // __u16
-	off_ip_version    = 102 // __u8
-	off_ip_proto      = 103 // __u8
-	off_ttl           = 104 // __u8
-	off_tos           = 105 // __u8
-	off_ip_flags      = 106 // __u8
-	off_ip6_ext       = 107 // __u8
-	off_icmp_type     = 108 // __u8
-	off_icmp_code     = 109 // __u8
-	off_parse_error   = 110 // __u8
-	off_l7_kind       = 111 // __u8
+	off_tunnel_id     = 80  // __u32
+	off_eth_type      = 84  // __u16
+	off_vlan_id       = 86  // __u16
+	off_inner_vlan_id = 88  // __u16
+	off_ip_len        = 90  // __u16
+	off_frag_offset   = 92  // __u16
+	off_src_port      = 94  // __u16
+	off_dst_port      = 96  // __u16
+	off_tcp_flags     = 98  // __u16
+	off_tcp_window    = 100 // __u16
+	off_payload_len   = 102 // __u16
+	off_snippet_len   = 104 // __u16
+	off_ip_version    = 106 // __u8
+	off_ip_proto      = 107 // __u8
+	off_ttl           = 108 // __u8
+	off_tos           = 109 // __u8
+	off_ip_flags      = 110 // __u8
+	off_ip6_ext       = 111 // __u8
+	off_icmp_type     = 112 // __u8
+	off_icmp_code     = 113 // __u8
+	off_parse_error   = 114 // __u8
+	off_l7_kind       = 115 // __u8
+	off_tunnel_type   = 116 // __u8
+	off_tunnel_ttl    = 117 // __u8
+	off_tunnel_depth  = 118 // __u8
+	off_reserved      = 119 // __u8
 )
 
 // Offsets of the members of struct pl_record_tunnel, from the end of pl_record.
 const (
-	offt_tunnel_src   = 0  // __u8[16]
-	offt_tunnel_dst   = 16 // __u8[16]
-	offt_tunnel_id    = 32 // __u32
-	offt_tunnel_type  = 36 // __u8
-	offt_tunnel_ttl   = 37 // __u8
-	offt_tunnel_depth = 38 // __u8
-	offt_reserved     = 39 // __u8
+	offt_tunnel_src = 0  // __u8[16]
+	offt_tunnel_dst = 16 // __u8[16]
 )
 
 // KernelRecordSize is sizeof(struct pl_record).
-const KernelRecordSize = 112
+const KernelRecordSize = 120
 
 // KernelTunnelSize is sizeof(struct pl_record_tunnel), the trailer of tunnelled records.
-const KernelTunnelSize = 40
+const KernelTunnelSize = 32
 
 // SnippetMax bounds the payload bytes after a pl_record.
 const SnippetMax = 1472
 
 // SnippetHeadMax bounds the snippet of a DNS or HTTP candidate.
 const SnippetHeadMax = 1024
-
-// pl_record.snippet_len: the snippet's length under SnippetLenMask; SnippetLenTunnel set when the
-// tunnel trailer follows the struct.
-const (
-	SnippetLenMask   = 0x7fff
-	SnippetLenTunnel = 0x8000
-)
 
 // Indices of the per-CPU counter map pl_stats.
 const (
@@ -104,27 +97,32 @@ var KernelMembers = []struct {
 	{"tcp_seq", 68, 4},
 	{"tcp_ack", 72, 4},
 	{"sample_rate", 76, 4},
-	{"eth_type", 80, 2},
-	{"vlan_id", 82, 2},
-	{"inner_vlan_id", 84, 2},
-	{"ip_len", 86, 2},
-	{"frag_offset", 88, 2},
-	{"src_port", 90, 2},
-	{"dst_port", 92, 2},
-	{"tcp_flags", 94, 2},
-	{"tcp_window", 96, 2},
-	{"payload_len", 98, 2},
-	{"snippet_len", 100, 2},
-	{"ip_version", 102, 1},
-	{"ip_proto", 103, 1},
-	{"ttl", 104, 1},
-	{"tos", 105, 1},
-	{"ip_flags", 106, 1},
-	{"ip6_ext", 107, 1},
-	{"icmp_type", 108, 1},
-	{"icmp_code", 109, 1},
-	{"parse_error", 110, 1},
-	{"l7_kind", 111, 1},
+	{"tunnel_id", 80, 4},
+	{"eth_type", 84, 2},
+	{"vlan_id", 86, 2},
+	{"inner_vlan_id", 88, 2},
+	{"ip_len", 90, 2},
+	{"frag_offset", 92, 2},
+	{"src_port", 94, 2},
+	{"dst_port", 96, 2},
+	{"tcp_flags", 98, 2},
+	{"tcp_window", 100, 2},
+	{"payload_len", 102, 2},
+	{"snippet_len", 104, 2},
+	{"ip_version", 106, 1},
+	{"ip_proto", 107, 1},
+	{"ttl", 108, 1},
+	{"tos", 109, 1},
+	{"ip_flags", 110, 1},
+	{"ip6_ext", 111, 1},
+	{"icmp_type", 112, 1},
+	{"icmp_code", 113, 1},
+	{"parse_error", 114, 1},
+	{"l7_kind", 115, 1},
+	{"tunnel_type", 116, 1},
+	{"tunnel_ttl", 117, 1},
+	{"tunnel_depth", 118, 1},
+	{"reserved", 119, 1},
 }
 
 // KernelTunnelMembers lists pl_record_tunnel's members with offset and size, for the BTF check.
@@ -135,9 +133,4 @@ var KernelTunnelMembers = []struct {
 }{
 	{"tunnel_src", 0, 16},
 	{"tunnel_dst", 16, 16},
-	{"tunnel_id", 32, 4},
-	{"tunnel_type", 36, 1},
-	{"tunnel_ttl", 37, 1},
-	{"tunnel_depth", 38, 1},
-	{"reserved", 39, 1},
 }

@@ -3,16 +3,15 @@ package record
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 )
 
-// TestKernelTunnelTrailer: a record carries the 40-byte tunnel trailer exactly when tunnel_depth
-// != 0, flagged by snippet_len's top bit, between the struct and the snippet, and decodes back to
-// the same packet; without it every tunnel column is zero, as they were in the one-struct layout.
+// TestKernelTunnelTrailer: a record carries the 32-byte tunnel trailer exactly when tunnel_depth
+// != 0, between the struct and the snippet, and decodes back to the same packet; without it the
+// tunnel addresses are zero, as they were in the one-struct layout.
 func TestKernelTunnelTrailer(t *testing.T) {
 	plain := samplePacket(1)
 	tun := samplePacket(2)
@@ -39,11 +38,6 @@ func TestKernelTunnelTrailer(t *testing.T) {
 		}
 		if n, err := SampleLen(b); err != nil || n != len(b) {
 			t.Errorf("%s: SampleLen %d, %v; want %d", c.name, n, err, len(b))
-		}
-		// The flag, and only the flag, says the trailer is there; the length bits are the snippet's.
-		sl := le.Uint16(b[off_snippet_len:])
-		if (sl&SnippetLenTunnel != 0) != (c.trailer != 0) || int(sl&SnippetLenMask) != len(c.snip) {
-			t.Errorf("%s: snippet_len %#x, want flag %v and length %d", c.name, sl, c.trailer != 0, len(c.snip))
 		}
 		// Garbage in the tunnel address fields of the packet to decode into must not survive a
 		// record without a trailer: p is reused from record to record.
@@ -99,42 +93,16 @@ func TestAppendKernelRefusesAddressesWithoutDepth(t *testing.T) {
 	AppendKernel(nil, &p, 0, 0, nil)
 }
 
-// TestSnippetLenFlagNotALength: the bits between the flag and SnippetMax are no length the kernel
-// writes; a record whose snippet_len claims one is refused, with or without the flag, and a
-// flagged record is never read as a long snippet.
-func TestSnippetLenFlagNotALength(t *testing.T) {
-	tun := samplePacket(2)
-	tun.TunnelType, tun.TunnelID, tun.TunnelDepth = "vxlan", 7, 1
-	b := AppendKernel(nil, &tun, 1, 0, []byte("abc"))
-	b = append(b, make([]byte, 1<<15)...) // room for any length the bits could claim
-	if n, err := SampleLen(b); err != nil || n != KernelRecordSize+KernelTunnelSize+3 {
-		t.Errorf("SampleLen %d, %v; want %d", n, err, KernelRecordSize+KernelTunnelSize+3)
-	}
-	for _, sl := range []uint16{SnippetMax + 1, SnippetLenMask, SnippetLenTunnel | (SnippetMax + 1), 0xffff} {
-		le.PutUint16(b[off_snippet_len:], sl)
-		if n, err := SampleLen(b); err == nil {
-			t.Errorf("snippet_len %#x: accepted as a %d-byte sample", sl, n)
-		}
-	}
-}
-
 // TestLegacyFrameDecoded: testdata/frame_152.bin was written by the FrameBuilder and AppendKernel
-// of the build before the tunnel trailer (git main at 1f3c568), frame_120.bin by the build with
-// the 32-byte address trailer (git main at c4ae9f2), both with legacyPackets. Their records decode
-// to the same packets, seqs and snippets as today's records of them.
+// of the build before the tunnel trailer (git main at 1f3c568), with legacyPackets. Its 152-byte
+// records decode to the same packets, seqs and snippets as today's records of them.
 func TestLegacyFrameDecoded(t *testing.T) {
-	for _, rs := range []uint16{legacy120Size, legacy152Size} {
-		t.Run(fmt.Sprint(rs), func(t *testing.T) { testLegacyFrame(t, rs) })
-	}
-}
-
-func testLegacyFrame(t *testing.T, rs uint16) {
-	b, err := os.ReadFile(fmt.Sprintf("testdata/frame_%d.bin", rs))
+	b, err := os.ReadFile("testdata/frame_152.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := le.Uint16(b[6:]); got != rs {
-		t.Fatalf("testdata frame says pl_record is %d bytes", got)
+	if rs := le.Uint16(b[6:]); rs != legacyRecordSize {
+		t.Fatalf("testdata frame says pl_record is %d bytes", rs)
 	}
 	h, samples, err := ParseFrame(b)
 	if err != nil {
@@ -143,14 +111,6 @@ func testLegacyFrame(t *testing.T, rs uint16) {
 	ps, snips := legacyPackets()
 	if h.Count != len(ps) || h.Host != "old" || h.FirstSeq != 100 {
 		t.Fatalf("header %+v", h)
-	}
-	// The samples are today's bytes of the same records, flag and trailer included.
-	var want []byte
-	for i := range ps {
-		want = AppendKernel(want, &ps[i], uint64(1000+i), map[int]uint8{1: 3, 4: 1}[i], snips[i])
-	}
-	if !bytes.Equal(samples, want) {
-		t.Errorf("converted samples differ from today's records of the same packets")
 	}
 	i := 0
 	var p Packet
@@ -166,8 +126,7 @@ func testLegacyFrame(t *testing.T, rs uint16) {
 		}
 		ParseL7(&now, k)
 		now.Host, now.Iface, now.CollectorID, now.Seq, now.TS = want.Host, want.Iface, want.CollectorID, want.Seq, want.TS
-		if *p != now || p.TunnelSrc != want.TunnelSrc || p.TunnelDst != want.TunnelDst || p.TunnelDepth != want.TunnelDepth ||
-			p.TunnelID != want.TunnelID || p.TunnelTTL != want.TunnelTTL || p.TunnelType != want.TunnelType {
+		if *p != now || p.TunnelSrc != want.TunnelSrc || p.TunnelDst != want.TunnelDst || p.TunnelDepth != want.TunnelDepth {
 			t.Errorf("packet %d: %+v\nwant %+v", i, *p, now)
 		}
 		i++
@@ -187,25 +146,8 @@ func testLegacyFrame(t *testing.T, rs uint16) {
 	}
 }
 
-// TestBaseIsPre17Layout: struct pl_record is pre-17's (git 76b91fe^, frozen here) member for
-// member, so a pre-17 frame -- 112 bytes, snippet_len never flagged, snippets of at most 1024
-// bytes -- reads as records without trailer, needing no conversion.
-func TestBaseIsPre17Layout(t *testing.T) {
-	pre17 := []string{"ts_ns", "src_addr", "dst_addr", "src_mac", "dst_mac", "ifindex", "pkt_len", "flow_label",
-		"ip_id", "tcp_seq", "tcp_ack", "sample_rate", "eth_type", "vlan_id", "inner_vlan_id", "ip_len", "frag_offset",
-		"src_port", "dst_port", "tcp_flags", "tcp_window", "payload_len", "snippet_len", "ip_version", "ip_proto",
-		"ttl", "tos", "ip_flags", "ip6_ext", "icmp_type", "icmp_code", "parse_error", "l7_kind"}
-	var got []string
-	for _, m := range KernelMembers {
-		got = append(got, m.Name)
-	}
-	if KernelRecordSize != 112 || strings.Join(got, " ") != strings.Join(pre17, " ") {
-		t.Errorf("pl_record (%d bytes): %v\nis not pre-17's 112 bytes: %v", KernelRecordSize, got, pre17)
-	}
-}
-
-// TestFrameOtherRecordSizeRefused: a frame of a layout this build does not know (104 bytes, say)
-// is refused as a bad frame -- the ingester's dead letters, counted -- and says why.
+// TestFrameOtherRecordSizeRefused: a frame of a layout this build does not know (pre-17's 112
+// bytes, say) is refused as a bad frame -- the ingester's dead letters, counted -- and says why.
 func TestFrameOtherRecordSizeRefused(t *testing.T) {
 	var fb FrameBuilder
 	fb.Reset(FrameHeader{Host: "h", Iface: "i"})
@@ -215,14 +157,14 @@ func TestFrameOtherRecordSizeRefused(t *testing.T) {
 	if le.Uint16(b[6:]) != KernelRecordSize {
 		t.Fatalf("frame says pl_record is %d bytes, want %d", le.Uint16(b[6:]), KernelRecordSize)
 	}
-	le.PutUint16(b[6:], 104)
+	le.PutUint16(b[6:], 112)
 	_, _, err := ParseFrame(b)
-	if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), "pl_record is 104 bytes") {
+	if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), "pl_record is 112 bytes") {
 		t.Errorf("err %v, want ErrBadFrame naming the size", err)
 	}
 }
 
-// legacyPackets are the packets of testdata/frame_152.bin and frame_120.bin: an ordinary one, a VXLAN-tunnelled one
+// legacyPackets are the packets of testdata/frame_152.bin: an ordinary one, a VXLAN-tunnelled one
 // with a snippet, GRE in VXLAN, an MPLS stack straight over Ethernet cut short (depth 1, no
 // addresses), and a DNS query with a snippet.
 func legacyPackets() ([]Packet, [][]byte) {

@@ -91,8 +91,8 @@ var Columns = []Column{
 
 // CField is one member of struct pl_record, the fixed header the BPF program writes into the ring
 // buffer, or of struct pl_record_tunnel, the trailer that follows it only for tunnelled packets.
-// A record is pl_record, then pl_record_tunnel if snippet_len has SnippetLenTunnel set, then
-// snippet_len & SnippetLenMask bytes of L4 payload for L7 parsing in user space. Members are ordered by alignment so the structs have no
+// A record is pl_record, then pl_record_tunnel if tunnel_depth != 0, then snippet_len bytes of L4
+// payload for L7 parsing in user space. Members are ordered by alignment so the structs have no
 // padding (a test checks it).
 type CField struct {
 	Name   string // C member name; the column it feeds unless Column says otherwise
@@ -116,6 +116,7 @@ var KernelRecord = []CField{
 	{"tcp_seq", "__u32", 0, "", ""},
 	{"tcp_ack", "__u32", 0, "", ""},
 	{"sample_rate", "__u32", 0, "", ""},
+	{"tunnel_id", "__u32", 0, "", ""},
 	{"eth_type", "__u16", 0, "", ""},
 	{"vlan_id", "__u16", 0, "", ""},
 	{"inner_vlan_id", "__u16", 0, "", ""},
@@ -126,7 +127,7 @@ var KernelRecord = []CField{
 	{"tcp_flags", "__u16", 0, "", ""},
 	{"tcp_window", "__u16", 0, "", ""},
 	{"payload_len", "__u16", 0, "", ""},
-	{"snippet_len", "__u16", 0, "-", "& SnippetLenMask: bytes of L4 payload at the end of the record (after the trailer, if any); | SnippetLenTunnel: the trailer follows"},
+	{"snippet_len", "__u16", 0, "-", "bytes of L4 payload at the end of the record (after the trailer, if any)"},
 	{"ip_version", "__u8", 0, "", ""},
 	{"ip_proto", "__u8", 0, "", ""},
 	{"ttl", "__u8", 0, "", ""},
@@ -137,45 +138,33 @@ var KernelRecord = []CField{
 	{"icmp_code", "__u8", 0, "", ""},
 	{"parse_error", "__u8", 0, "", "kernel reason code, index into ParseErrors"},
 	{"l7_kind", "__u8", 0, "-", "what the snippet looks like: L7None, L7DNS, L7TLS, L7HTTP, L7QUIC"},
+	{"tunnel_type", "__u8", 0, "", "index into TunnelTypes"},
+	{"tunnel_ttl", "__u8", 0, "", ""},
+	{"tunnel_depth", "__u8", 0, "", "0: no trailer follows; else struct pl_record_tunnel does"},
+	{"reserved", "__u8", 0, "-", "zero (keeps the struct free of padding)"},
 }
 
-// KernelTunnel is struct pl_record_tunnel, in member order: all the tunnel columns issue 17
-// added, so that a record that was not tunnelled is pre-17's 112 bytes (every byte of pl_record is
-// paid on every packet in the kernel's memset and batch copy, bpf/BENCH.md). It follows pl_record
-// exactly when pl_record.snippet_len has SnippetLenTunnel set -- the kernel sets the flag when it
-// writes the trailer, at the first encapsulation, also for a truncated MPLS stack (depth 1,
-// addresses ::) -- and its columns are zero when it is absent, which is what they were on such
-// packets before. The flag rides in snippet_len because pre-17's 112 bytes have none free and
-// snippet_len needs 11 of its 16 bits; the kernel's flow and TLS keys read tunnel_id from here
-// when the flag is set, else use 0.
+// KernelTunnel is struct pl_record_tunnel, in member order: the tunnel columns too big to pay for
+// on every packet (32 of the 40 bytes issue 17 added, ~4 ns a record in the kernel's memset and
+// batch copy, bpf/BENCH.md). It follows pl_record exactly when tunnel_depth != 0 -- the kernel
+// writes both together, also for a truncated MPLS stack (depth 1, addresses ::) -- and its
+// columns are zero when it is absent, which is what they were on such packets before.
+// tunnel_id, tunnel_type, tunnel_ttl and tunnel_depth stay in pl_record: they fill its last 8
+// bytes, which 8-byte alignment would leave as padding anyway, and the flow and TLS maps key on
+// tunnel_id.
 var KernelTunnel = []CField{
 	{"tunnel_src", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
 	{"tunnel_dst", "__u8", 16, "", "network order; IPv4 as ::ffff:a.b.c.d"},
-	{"tunnel_id", "__u32", 0, "", ""},
-	{"tunnel_type", "__u8", 0, "", "index into TunnelTypes"},
-	{"tunnel_ttl", "__u8", 0, "", ""},
-	{"tunnel_depth", "__u8", 0, "", "encapsulations walked, >= 1 (the trailer exists from the first)"},
-	{"reserved", "__u8", 0, "-", "zero (keeps the struct free of padding)"},
 }
 
 // KernelRecordSize is sizeof(struct pl_record): the bytes of KernelRecord laid out by Layout,
 // which fails if they do not add up to it. bpf sizes its batches by it; record/kernel_gen.go is
-// generated with the same number. 112 as before issue 17 (the same members: a pre-17 frame reads
-// as records without trailer); 152 with all the tunnel columns in it, then 120 with only the
-// addresses in a trailer (record/legacy.go still reads frames of both layouts).
-const KernelRecordSize = 112
+// generated with the same number. 152 before the tunnel trailer (one struct with the tunnel
+// addresses in it; record/legacy.go still reads frames of that layout), 112 before issue 17.
+const KernelRecordSize = 120
 
 // KernelTunnelSize is sizeof(struct pl_record_tunnel), the trailer of tunnelled packets.
-const KernelTunnelSize = 40
-
-// pl_record.snippet_len holds two things: the snippet's length in its low bits (SnippetMax needs
-// 11) and, in its top bit, whether the tunnel trailer follows. Everything that reads it -- the
-// BPF program (PL_SNIPPET_LEN_MASK, PL_SNIPPET_LEN_TUNNEL) and the Go decoder -- uses these
-// generated names, so the flag is never taken for part of a length.
-const (
-	SnippetLenMask   = 0x7fff
-	SnippetLenTunnel = 0x8000
-)
+const KernelTunnelSize = 32
 
 // SnippetHeadMax bounds the L4 payload bytes the BPF program copies after the struct for DNS
 // and HTTP. The HTTP Host header sits beyond 512 bytes in some real requests, so 1024.

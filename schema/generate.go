@@ -25,8 +25,6 @@ func GenerateCHeader() ([]byte, error) {
 	fmt.Fprintf(&b, "/* %s */\n", generatedBy)
 	b.WriteString("#ifndef PL_RECORD_H\n#define PL_RECORD_H\n\n")
 	fmt.Fprintf(&b, "#define PL_SNIPPET_MAX %d\n#define PL_SNIPPET_HEAD_MAX %d\n\n", SnippetMax, SnippetHeadMax)
-	b.WriteString("/* pl_record.snippet_len: the snippet's length under the mask, the tunnel trailer's presence in the flag. */\n")
-	fmt.Fprintf(&b, "#define PL_SNIPPET_LEN_MASK 0x%x\n#define PL_SNIPPET_LEN_TUNNEL 0x%x\n\n", SnippetLenMask, SnippetLenTunnel)
 	fmt.Fprintf(&b, "enum pl_l7_kind {\n\tPL_L7_NONE = %d,\n\tPL_L7_DNS = %d,\n\tPL_L7_TLS = %d,\n\tPL_L7_HTTP = %d,\n\tPL_L7_QUIC = %d,\n\tPL_L7_TLS_CONT = %d,\n};\n\n",
 		L7None, L7DNS, L7TLS, L7HTTP, L7QUIC, L7TLSCont)
 	b.WriteString("enum pl_tunnel_type {\n")
@@ -61,10 +59,10 @@ func GenerateCHeader() ([]byte, error) {
 		fmt.Fprintf(&b, "\tPL_STAT_%s = %d,\n", strings.ToUpper(name), i)
 	}
 	fmt.Fprintf(&b, "\tPL_STAT_PARSE_ERROR_BASE = %d,\n\tPL_STAT_SLOTS = %d,\n};\n\n", KernelCounterParseErrorBase, KernelCounterSlots)
-	fmt.Fprintf(&b, "/*\n * %d bytes, no padding; followed by struct pl_record_tunnel if snippet_len & PL_SNIPPET_LEN_TUNNEL,\n * then by snippet_len & PL_SNIPPET_LEN_MASK bytes of L4 payload.\n */\n", size)
+	fmt.Fprintf(&b, "/*\n * %d bytes, no padding; followed by struct pl_record_tunnel if tunnel_depth != 0, then by\n * snippet_len bytes of L4 payload.\n */\n", size)
 	writeCStruct(&b, "pl_record", members)
 	b.WriteString("};\n\n")
-	fmt.Fprintf(&b, "/* %d bytes, no padding: the tunnel trailer, only behind records with PL_SNIPPET_LEN_TUNNEL set. */\n", tsize)
+	fmt.Fprintf(&b, "/* %d bytes, no padding: the tunnel trailer, only behind records with tunnel_depth != 0. */\n", tsize)
 	writeCStruct(&b, "pl_record_tunnel", tmembers)
 	b.WriteString("};\n\n#endif\n")
 	return b.Bytes(), nil
@@ -120,7 +118,6 @@ func GenerateGoDecoder() ([]byte, error) {
 	fmt.Fprintf(&b, "// KernelTunnelSize is sizeof(struct pl_record_tunnel), the trailer of tunnelled records.\nconst KernelTunnelSize = %d\n\n", tsize)
 	fmt.Fprintf(&b, "// SnippetMax bounds the payload bytes after a pl_record.\nconst SnippetMax = %d\n\n", SnippetMax)
 	fmt.Fprintf(&b, "// SnippetHeadMax bounds the snippet of a DNS or HTTP candidate.\nconst SnippetHeadMax = %d\n\n", SnippetHeadMax)
-	fmt.Fprintf(&b, "// pl_record.snippet_len: the snippet's length under SnippetLenMask; SnippetLenTunnel set when the\n// tunnel trailer follows the struct.\nconst (\n\tSnippetLenMask = 0x%x\n\tSnippetLenTunnel = 0x%x\n)\n\n", SnippetLenMask, SnippetLenTunnel)
 	b.WriteString("// Indices of the per-CPU counter map pl_stats.\nconst (\n")
 	for i, name := range KernelCounters {
 		fmt.Fprintf(&b, "\tStat%s = %d\n", camel(name), i)

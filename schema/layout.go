@@ -28,12 +28,6 @@ type Member struct {
 // struct's size. It fails if the order in KernelRecord would make the compiler insert padding:
 // padding would be bytes the BPF program never writes, read by the decoder as whatever was there.
 func Layout() ([]Member, int, error) {
-	// snippet_len carries a length and the trailer flag: they must not overlap, and the mask
-	// must hold every length the kernel may copy.
-	if SnippetLenMask&SnippetLenTunnel != 0 || SnippetLenMask|SnippetLenTunnel > 0xffff || SnippetMax > SnippetLenMask {
-		return nil, 0, fmt.Errorf("snippet_len: mask %#x and flag %#x overlap, overflow 16 bits or cannot hold SnippetMax %d",
-			SnippetLenMask, SnippetLenTunnel, SnippetMax)
-	}
 	return layout("pl_record", KernelRecord, KernelRecordSize)
 }
 

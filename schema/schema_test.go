@@ -84,10 +84,10 @@ func TestLayoutHasNoPadding(t *testing.T) {
 			t.Errorf("%s is %d bytes, not a multiple of 8", name, size)
 		}
 	}
-	// Issue 17 priced every byte of pl_record on every packet: a record that was not tunnelled
-	// is pre-17's 112 bytes, everything issue 17 added lives in the trailer.
-	if schema.KernelRecordSize > 112 {
-		t.Errorf("pl_record is %d bytes, more than pre-17's 112", schema.KernelRecordSize)
+	// Issue 17 priced every byte of pl_record on every packet: it may not outgrow pre-17's 112 by
+	// more than the one word the always-present tunnel columns need.
+	if schema.KernelRecordSize > 120 {
+		t.Errorf("pl_record is %d bytes, more than 120", schema.KernelRecordSize)
 	}
 }
 
