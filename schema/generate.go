@@ -83,6 +83,19 @@ func writeCStruct(b *bytes.Buffer, name string, members []Member) {
 	}
 }
 
+// writeOffsets writes one const block of member offsets, each named prefix + member.
+func writeOffsets(b *bytes.Buffer, doc, prefix string, members []Member) {
+	b.WriteString(doc + "\nconst (\n")
+	for _, m := range members {
+		fmt.Fprintf(b, "\t%s%s = %d // %s", prefix, m.Name, m.Offset, m.CType)
+		if m.Array > 0 {
+			fmt.Fprintf(b, "[%d]", m.Array)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(")\n\n")
+}
+
 // GenerateGoDecoder returns record/kernel_gen.go: the offsets and sizes of struct pl_record and
 // struct pl_record_tunnel.
 func GenerateGoDecoder() ([]byte, error) {
@@ -96,24 +109,8 @@ func GenerateGoDecoder() ([]byte, error) {
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "// %s\n\npackage record\n\n", generatedBy)
-	b.WriteString("// Offsets of the members of struct pl_record (bpf/pl_record.h).\nconst (\n")
-	for _, m := range members {
-		fmt.Fprintf(&b, "\toff_%s = %d // %s", m.Name, m.Offset, m.CType)
-		if m.Array > 0 {
-			fmt.Fprintf(&b, "[%d]", m.Array)
-		}
-		b.WriteString("\n")
-	}
-	b.WriteString(")\n\n")
-	b.WriteString("// Offsets of the members of struct pl_record_tunnel, from the end of pl_record.\nconst (\n")
-	for _, m := range tmembers {
-		fmt.Fprintf(&b, "\tofft_%s = %d // %s", m.Name, m.Offset, m.CType)
-		if m.Array > 0 {
-			fmt.Fprintf(&b, "[%d]", m.Array)
-		}
-		b.WriteString("\n")
-	}
-	b.WriteString(")\n\n")
+	writeOffsets(&b, "// Offsets of the members of struct pl_record (bpf/pl_record.h).", "off_", members)
+	writeOffsets(&b, "// Offsets of the members of struct pl_record_tunnel, from the end of pl_record.", "offt_", tmembers)
 	fmt.Fprintf(&b, "// KernelRecordSize is sizeof(struct pl_record).\nconst KernelRecordSize = %d\n\n", size)
 	fmt.Fprintf(&b, "// KernelTunnelSize is sizeof(struct pl_record_tunnel), the trailer of tunnelled records.\nconst KernelTunnelSize = %d\n\n", tsize)
 	fmt.Fprintf(&b, "// SnippetMax bounds the payload bytes after a pl_record.\nconst SnippetMax = %d\n\n", SnippetMax)
