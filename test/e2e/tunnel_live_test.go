@@ -149,7 +149,7 @@ func TestLiveTunnels(t *testing.T) {
 			t.Errorf("openssl s_client through %s: %v\n%s", o.kind, err, out)
 		}
 	}
-	// Geneve and the other kinds, replayed into the underlay.
+	// Recorded Geneve (tcpdump-geneve.pcap) and the hand-built kinds, replayed into the underlay.
 	built, _ := tunnelFrames(t)
 	for _, path := range []string{filepath.Join(sharedPcaps, "ja4/tcpdump-geneve.pcap"), writeTunnelPcap(t, built)} {
 		if st := nettest.Replay(t, v.PeerNS, v.PeerName, path, 1000); st.Failed != 0 {

@@ -104,8 +104,8 @@ func (g *Geneve) Start() error {
 
 // Close stops forwarding, removes the TAP and returns the first error either direction met.
 func (g *Geneve) Close() error {
-	if g.closed.Swap(true) {
-		return nil
+	if g.tap == nil || g.closed.Swap(true) {
+		return nil // never started, or closed already
 	}
 	cerr := errors.Join(g.tap.Close(), g.conn.Close())
 	g.wg.Wait()
