@@ -1,7 +1,8 @@
 // Package nettest gives tests a private piece of network to run real kernel traffic through:
 // a veth pair whose ends live in two fresh network namespaces made by the test, helpers to run
-// commands or Go code inside a namespace, tcpreplay of captures into an interface, and a reader
-// for pcap/pcapng files.
+// commands or Go code inside a namespace, tcpreplay of captures into an interface, a user-space
+// Geneve endpoint over TAP (for kernels without a geneve driver), and a reader for pcap/pcapng
+// files.
 //
 // Network rules: tests send traffic only inside namespaces they made (or on loopback). Both veth
 // ends are created directly inside the test's namespaces -- nothing is ever added to, or sent
