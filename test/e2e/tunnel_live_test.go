@@ -157,6 +157,10 @@ func TestLiveTunnels(t *testing.T) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
+	// Closing the peer's endpoint waits for its sender: no Geneve frame can leave after the count.
+	if err := genevePeer.Close(); err != nil {
+		t.Errorf("peer's Geneve endpoint: %v", err)
+	}
 	geneveLive := genevePeer.Sent() - geneveBefore
 	if err := c.Stop(); err != nil {
 		t.Fatalf("collector Stop: %v", err)
