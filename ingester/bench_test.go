@@ -21,7 +21,7 @@ import (
 
 const benchRows = 100_000
 
-func benchPackets(b *testing.B) []record.Packet {
+func benchPackets(b testing.TB) []record.Packet {
 	s := newStream("bench-host", 99)
 	var out []record.Packet
 	var p record.Packet

@@ -1,7 +1,6 @@
 package ingester
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -68,7 +67,7 @@ type arrowBatch struct {
 	cols   []arrowColumn
 	n      int
 	sealed bool
-	body   bytes.Buffer // the encoded ArrowStream, kept for retries
+	body   ipcBody // the encoded ArrowStream, kept for retries
 }
 
 // arrowColumn holds one column; only the fields of its kind are used.
@@ -157,7 +156,7 @@ func (b *arrowBatch) Reset() {
 		c.offs = append(c.offs[:0], 0)
 	}
 	b.n, b.sealed = 0, false
-	b.body.Reset()
+	b.body.reset()
 }
 
 // bytesOf is the memory of a slice of fixed-width values, as Arrow reads it (little-endian:
@@ -193,11 +192,8 @@ func (b *arrowBatch) array(i int, dt arrow.DataType) arrow.Array {
 	return array.MakeFromData(d)
 }
 
-// seal encodes the rows as an Arrow IPC stream into body, once; retries resend body.
-func (b *arrowBatch) seal() error {
-	if b.sealed {
-		return nil
-	}
+// record wraps the batch's columns as an Arrow record, without copying; the caller releases it.
+func (b *arrowBatch) record() arrow.Record {
 	arrs := make([]arrow.Array, len(b.cols))
 	for i, f := range b.w.schema.Fields() {
 		arrs[i] = b.array(i, f.Type)
@@ -206,8 +202,17 @@ func (b *arrowBatch) seal() error {
 	for _, a := range arrs {
 		a.Release()
 	}
+	return rec
+}
+
+// seal encodes the rows as an Arrow IPC stream into body, once; retries resend body.
+func (b *arrowBatch) seal() error {
+	if b.sealed {
+		return nil
+	}
+	rec := b.record()
 	defer rec.Release()
-	b.body.Reset()
+	b.body.reset()
 	iw := ipc.NewWriter(&b.body, ipc.WithSchema(b.w.schema))
 	if err := iw.Write(rec); err != nil {
 		return fmt.Errorf("encode arrow: %w", err)
@@ -227,12 +232,7 @@ func (w *arrowHTTPWriter) Insert(ctx context.Context, batch Batch, token string)
 	if err := b.seal(); err != nil {
 		return err
 	}
-	return w.post(ctx, b.body.Bytes(), token)
-}
-
-// post sends an encoded ArrowStream body with its dedup token.
-func (w *arrowHTTPWriter) post(ctx context.Context, body []byte, token string) error {
-	if err := w.insert.Send(ctx, body, token); err != nil {
+	if err := w.insert.SendParts(ctx, b.body.parts, token); err != nil {
 		return fmt.Errorf("insert packets over http: %w", err)
 	}
 	return nil
