@@ -37,7 +37,9 @@ func FrameState(h FrameHeader, samples []byte, p *Packet, st *L7State, fn func(*
 // into one and copying it out cost the ingester a copy per row (ingester/BENCH.md, ingcpu). On
 // error out holds the packets decoded so far.
 func AppendFrame(out []Packet, h FrameHeader, samples []byte, st *L7State) ([]Packet, error) {
-	out = slices.Grow(out, h.Count)
+	// Count is the header's claim (checked by ParseFrame, but not by a caller that skipped it):
+	// the samples' bytes bound the room made, as legacySamples does.
+	out = slices.Grow(out, min(h.Count, len(samples)/KernelRecordSize))
 	seq := h.FirstSeq
 	for len(samples) > 0 {
 		if len(out) < cap(out) {
