@@ -1,7 +1,6 @@
 package chconn
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,20 +22,12 @@ func (c *Client) PrepareInsert(sql string, settings map[string]string) *Prepared
 	return &PreparedInsert{c: c, url: c.url(sql, nil, settings)}
 }
 
-// Send posts body, the data in the statement's format, under the deduplication token ("" for
-// none): ClickHouse drops a retry of a block it already has with the same token.
-func (p *PreparedInsert) Send(ctx context.Context, body []byte, token string) error {
-	resp, err := p.c.send(ctx, p.tokenURL(token), bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	return p.c.drain(resp)
-}
-
-// SendParts is Send with the body in parts that go out one after the other, never joined: the
-// ingester's Arrow stream refers to its column buffers instead of copying them into one body
-// (a tenth of its Go time per row, ingester/BENCH.md, ingcpu). As with a []byte body, the request
-// has its Content-Length and can be resent by the HTTP transport (GetBody).
+// SendParts posts the data in the statement's format under the deduplication token ("" for
+// none): ClickHouse drops a retry of a block it already has with the same token. The body comes
+// in parts that go out one after the other, never joined: the ingester's Arrow stream refers to
+// its column buffers instead of copying them into one body (a tenth of its Go time per row,
+// ingester/BENCH.md, ingcpu). The request has its Content-Length and can be resent by the HTTP
+// transport (GetBody), as a []byte body would.
 func (p *PreparedInsert) SendParts(ctx context.Context, parts [][]byte, token string) error {
 	size := 0
 	for _, b := range parts {
