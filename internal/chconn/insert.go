@@ -17,7 +17,7 @@ type PreparedInsert struct {
 	url string
 }
 
-// PrepareInsert prepares sql with settings for Send.
+// PrepareInsert prepares sql with settings for SendParts.
 func (c *Client) PrepareInsert(sql string, settings map[string]string) *PreparedInsert {
 	return &PreparedInsert{c: c, url: c.url(sql, nil, settings)}
 }
