@@ -21,7 +21,7 @@ import (
 
 const benchRows = 100_000
 
-func benchPackets(b *testing.B) []record.Packet {
+func benchPackets(b testing.TB) []record.Packet {
 	s := newStream("bench-host", 99)
 	var out []record.Packet
 	var p record.Packet
@@ -75,9 +75,7 @@ func benchWriter(b *testing.B, writer string, rollups bool) {
 	pkts := benchPackets(b)
 	batch := ing.writer.NewBatch()
 	insert := func(i int) {
-		for j := range pkts {
-			batch.Append(&pkts[j])
-		}
+		batch.Append(pkts)
 		if err := ing.writer.Insert(ctx, batch, fmt.Sprintf("bench/%d", i)); err != nil {
 			b.Fatal(err)
 		}
@@ -168,9 +166,7 @@ func BenchmarkAppendArrow(b *testing.B) {
 	batch := w.NewBatch().(*arrowBatch)
 	b.ResetTimer()
 	for range b.N {
-		for i := range pkts {
-			batch.Append(&pkts[i])
-		}
+		batch.Append(pkts)
 		batch.seal()
 		batch.Reset()
 	}
@@ -183,9 +179,7 @@ func BenchmarkAppendNative(b *testing.B) {
 	batch := w.NewBatch()
 	b.ResetTimer()
 	for range b.N {
-		for i := range pkts {
-			batch.Append(&pkts[i])
-		}
+		batch.Append(pkts)
 		batch.Reset()
 	}
 }

@@ -2,11 +2,13 @@ package ingester
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +37,10 @@ var (
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
+	flag.Parse()
+	if goOnly() {
+		return m.Run()
+	}
 	fail := func(what string, err error) int {
 		fmt.Fprintf(os.Stderr, "FAIL: %s: %v\n", what, err)
 		return 1
@@ -70,6 +76,13 @@ func testMain(m *testing.M) int {
 	}
 	defer kafka.Kill() // the data dir is thrown away: no need for a clean shutdown
 	return m.Run()
+}
+
+// goOnly says the run is BenchmarkRowPath alone (-run '^$' -bench RowPath): it measures the
+// ingester's Go CPU, which an idle Kafka JVM and ClickHouse on the same 2 cores would disturb.
+func goOnly() bool {
+	run, bench := flag.Lookup("test.run").Value.String(), flag.Lookup("test.bench").Value.String()
+	return run == "^$" && strings.Contains(bench, "RowPath") && !strings.Contains(bench, "|")
 }
 
 // names returns fresh topic, stats topic, group and database names for one test.

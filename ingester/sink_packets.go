@@ -11,7 +11,6 @@ import (
 type packetSink struct {
 	w       Writer
 	batch   Batch
-	p       record.Packet
 	l7      *record.L7State // ClientHellos spread over several QUIC Initials or TCP segments
 	scratch []record.Packet // one frame's packets, appended only once the whole frame decoded
 	decoded func(n int)
@@ -28,18 +27,13 @@ func (s *packetSink) add(r *kgo.Record) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// ParseFrame checked every sample, so Frame should not fail; if it ever does, the frame
+	// ParseFrame checked every sample, so decoding should not fail; if it ever does, the frame
 	// must still go to dead letters whole rather than half into packets: hence the scratch.
-	s.scratch = s.scratch[:0]
-	if err := record.FrameState(h, samples, &s.p, s.l7, func(p *record.Packet) error {
-		s.scratch = append(s.scratch, *p)
-		return nil
-	}); err != nil {
+	s.scratch, err = record.AppendFrame(s.scratch[:0], h, samples, s.l7)
+	if err != nil {
 		return 0, err
 	}
-	for i := range s.scratch {
-		s.batch.Append(&s.scratch[i])
-	}
+	s.batch.Append(s.scratch)
 	s.decoded(len(s.scratch))
 	if now := s.l7.Stats; s.quic != nil && now != s.quicWas {
 		s.quic(now.Sub(s.quicWas))

@@ -16,7 +16,7 @@ const (
 // A Batch accumulates the rows of one INSERT into packets. Reset keeps its memory for the next
 // batch: a partition worker owns one Batch for its whole life.
 type Batch interface {
-	Append(p *record.Packet)
+	Append(ps []record.Packet) // one frame's rows
 	Len() int
 	Reset()
 }

@@ -59,7 +59,13 @@ func (w *nativeWriter) NewBatch() Batch {
 	return &nativeBatch{w: w, cols: make([]nativeColumn, len(w.cols))}
 }
 
-func (b *nativeBatch) Append(p *record.Packet) {
+func (b *nativeBatch) Append(ps []record.Packet) {
+	for i := range ps {
+		b.append(&ps[i])
+	}
+}
+
+func (b *nativeBatch) append(p *record.Packet) {
 	ptr := unsafe.Pointer(p)
 	for i, c := range b.w.cols {
 		v, col := unsafe.Add(ptr, c.Offset), &b.cols[i]

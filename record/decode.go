@@ -2,6 +2,7 @@ package record
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/packetlake/packetlake/record/l7"
 	"github.com/packetlake/packetlake/schema"
@@ -18,17 +19,10 @@ func Frame(h FrameHeader, samples []byte, p *Packet, fn func(*Packet) error) err
 func FrameState(h FrameHeader, samples []byte, p *Packet, st *L7State, fn func(*Packet) error) error {
 	seq := h.FirstSeq
 	for len(samples) > 0 {
-		n, err := SampleLen(samples)
-		if err != nil {
-			return err // ParseFrame already walked these samples: only on misuse
-		}
-		*p = Packet{Host: h.Host, Iface: h.Iface, CollectorID: h.CollectorID, Seq: seq}
-		k, err := DecodeKernel(samples[:n], p)
+		n, err := decodeSample(h, seq, samples, p, st)
 		if err != nil {
 			return err
 		}
-		p.TS = int64(k.TSNanos) + h.ClockOffset
-		st.ParseL7(p, k)
 		if err := fn(p); err != nil {
 			return err
 		}
@@ -36,6 +30,48 @@ func FrameState(h FrameHeader, samples []byte, p *Packet, st *L7State, fn func(*
 		seq++
 	}
 	return nil
+}
+
+// AppendFrame is FrameState for a caller that keeps every packet of the frame: it decodes each
+// one in place at the end of out and returns the extended slice. A Packet is ~450 bytes; decoding
+// into one and copying it out cost the ingester a copy per row (ingester/BENCH.md, ingcpu). On
+// error out holds the packets decoded so far.
+func AppendFrame(out []Packet, h FrameHeader, samples []byte, st *L7State) ([]Packet, error) {
+	// Count is the header's claim (checked by ParseFrame, but not by a caller that skipped it):
+	// the samples' bytes bound the room made, as legacySamples does.
+	out = slices.Grow(out, min(h.Count, len(samples)/KernelRecordSize))
+	seq := h.FirstSeq
+	for len(samples) > 0 {
+		if len(out) < cap(out) {
+			out = out[:len(out)+1] // decodeSample overwrites the whole Packet: no need to zero it first
+		} else {
+			out = append(out, Packet{})
+		}
+		n, err := decodeSample(h, seq, samples, &out[len(out)-1], st)
+		if err != nil {
+			return out[:len(out)-1], err
+		}
+		samples = samples[n:]
+		seq++
+	}
+	return out, nil
+}
+
+// decodeSample decodes the sample that starts samples (packet seq of frame h) into p, and
+// returns the sample's length.
+func decodeSample(h FrameHeader, seq uint64, samples []byte, p *Packet, st *L7State) (int, error) {
+	n, err := SampleLen(samples)
+	if err != nil {
+		return 0, err // ParseFrame already walked these samples: only on misuse
+	}
+	*p = Packet{Host: h.Host, Iface: h.Iface, CollectorID: h.CollectorID, Seq: seq}
+	k, err := DecodeKernel(samples[:n], p)
+	if err != nil {
+		return 0, err
+	}
+	p.TS = int64(k.TSNanos) + h.ClockOffset
+	st.ParseL7(p, k)
+	return n, nil
 }
 
 // ParseL7 fills the DNS, TLS, HTTP and QUIC columns from the snippet the BPF program copied,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -126,12 +127,17 @@ func FuzzParseFrame(f *testing.F) {
 			return
 		}
 		var p Packet
-		n := 0
-		if err := Frame(h, samples, &p, func(*Packet) error { n++; return nil }); err != nil {
+		var want []Packet
+		if err := Frame(h, samples, &p, func(p *Packet) error { want = append(want, *p); return nil }); err != nil {
 			t.Fatalf("frame accepted by ParseFrame failed to decode: %v", err)
 		}
-		if n != h.Count {
-			t.Fatalf("decoded %d of %d", n, h.Count)
+		if len(want) != h.Count {
+			t.Fatalf("decoded %d of %d", len(want), h.Count)
+		}
+		// The ingester's way (in place, into a slice that held another frame) decodes the same.
+		got, err := AppendFrame(slices.Repeat([]Packet{samplePacket(9)}, 3)[:1], h, samples, nil)
+		if err != nil || len(got) != 1+h.Count || !slices.Equal(got[1:], want) {
+			t.Fatalf("AppendFrame: %d packets, err %v; not the %d packets of Frame", len(got)-1, err, h.Count)
 		}
 	})
 }

@@ -136,6 +136,11 @@ func (c *Client) send(ctx context.Context, u string, body io.Reader) (io.ReadClo
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse at %s: %w", c.addr, err)
 	}
+	return c.do(req)
+}
+
+// do sends req with the client's credentials, as send does.
+func (c *Client) do(req *http.Request) (io.ReadCloser, error) {
 	if c.user != "" {
 		req.Header.Set("X-ClickHouse-User", c.user)
 		req.Header.Set("X-ClickHouse-Key", c.password)

@@ -56,7 +56,7 @@ func TestQueryParams(t *testing.T) {
 	}
 }
 
-// Exec creates a table, Insert and a PreparedInsert fill it (the token drops a repeated block),
+// Exec creates a table, Insert and a PreparedInsert fill it (the token drops a repeated block; a row may come in parts),
 // Rows reads it back by column name.
 func TestExecInsertRows(t *testing.T) {
 	db := env.Database(t)
@@ -71,11 +71,11 @@ func TestExecInsertRows(t *testing.T) {
 	}
 	ins := c.PrepareInsert("INSERT INTO t FORMAT TabSeparated", map[string]string{"insert_deduplicate": "1"})
 	for range 2 { // the second is a retry: same token, dropped
-		if err := ins.Send(ctx, []byte("3\tc\n"), "token-1"); err != nil {
+		if err := ins.SendParts(ctx, [][]byte{[]byte("3\t"), []byte("c\n")}, "token-1"); err != nil { // one row in two parts
 			t.Fatal(err)
 		}
 	}
-	if err := ins.Send(ctx, []byte("4\td\n"), ""); err != nil {
+	if err := ins.SendParts(ctx, [][]byte{[]byte("4\td\n")}, ""); err != nil {
 		t.Fatal(err)
 	}
 	var n, sum uint64
