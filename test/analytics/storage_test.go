@@ -98,19 +98,15 @@ func tableSize(ctx context.Context, ch CH, table string) (rows, disk uint64, col
 	return rows, disk, cols, nil
 }
 
-// TestStorageBytesPerPacket measures what a packet costs on disk for the mix of the shared
-// captures, replicated to over 200k rows (see replicate) and merged into one part: it must stay
-// at or under 12 bytes. It also measures the same rows with the codecs of 0001 (before
-// 0102_packets_codecs), a SYN flood (the worst case) and the rollups, for schema/STORAGE.md.
-func TestStorageBytesPerPacket(t *testing.T) {
-	const goal = 12.0
-	ch := migrated(t)
+// loadMixBase fills table base with the shared captures' packets, once each, and returns how
+// many copies of them (replicate) make the 200k-packet mix.
+func loadMixBase(t testing.TB, ch CH) (ds *Dataset, baseRows, copies int) {
+	t.Helper()
 	ctx := testCtx(t)
-	ds := Build(sharedCaptures(t), time.Now().UTC().Truncate(time.Hour).Add(-2*time.Hour))
+	ds = Build(sharedCaptures(t), time.Now().UTC().Truncate(time.Hour).Add(-2*time.Hour))
 	if err := ch.Exec(ctx, "CREATE TABLE base AS packets ENGINE = MergeTree ORDER BY tuple()"); err != nil {
 		t.Fatal(err)
 	}
-	var baseRows int
 	for _, b := range ds.Batches {
 		if strings.HasPrefix(b.Token, "capture-") {
 			if err := ch.InsertInto(ctx, "base", b.Packets, ""); err != nil {
@@ -119,7 +115,18 @@ func TestStorageBytesPerPacket(t *testing.T) {
 			baseRows += len(b.Packets)
 		}
 	}
-	copies := (200_000 + baseRows - 1) / baseRows
+	return ds, baseRows, (200_000 + baseRows - 1) / baseRows
+}
+
+// TestStorageBytesPerPacket measures what a packet costs on disk for the mix of the shared
+// captures, replicated to over 200k rows (see replicate) and merged into one part: it must stay
+// at or under 12 bytes. It also measures the same rows with the codecs of 0001 (before
+// 0102_packets_codecs), a SYN flood (the worst case) and the rollups, for schema/STORAGE.md.
+func TestStorageBytesPerPacket(t *testing.T) {
+	const goal = 12.0
+	ch := migrated(t)
+	ctx := testCtx(t)
+	ds, baseRows, copies := loadMixBase(t, ch)
 	// The same rows with the codecs of 0001 (before 0102_packets_codecs), in a table without the
 	// rollup views: the difference in insert time is what the views cost.
 	if err := ch.Exec(ctx, "CREATE TABLE packets_0001 AS packets"); err != nil {

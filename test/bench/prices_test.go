@@ -65,6 +65,7 @@ func BenchmarkRollupPrices(b *testing.B) {
 		vs = append(vs, variant{name: "only-" + fam, keep: func(x string) bool { return strings.HasPrefix(x, fam+"_") }})
 	}
 	vs = append(vs, issue18Variants(b, pkts)...)
+	vs = append(vs, storageVariants(b, conn)...)
 	if re := os.Getenv("BENCH_PRICE_VARIANTS"); re != "" { // a subset, e.g. "^floor$|^all-views"
 		vs = slices.DeleteFunc(vs, func(v variant) bool { return !regexp.MustCompile(re).MatchString(v.name) })
 	}

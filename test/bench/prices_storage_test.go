@@ -1,0 +1,27 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// storageVariants price migration 0900 (issue #18's storage levers: LowCardinality for tls_sni,
+// tls_ja4 and dns_qname, sparse columns from 80% defaults, ZSTD(3) on seq) at insert: the
+// floor and every view on packets as migrated, beside the same on packets with 0900 undone.
+func storageVariants(b *testing.B, conn driver.Conn) []variant {
+	all := func(string) bool { return true }
+	none := func(string) bool { return false }
+	undo := func(db string) {
+		for _, a := range []string{
+			"MODIFY COLUMN tls_sni String CODEC(ZSTD(1))",
+			"MODIFY COLUMN tls_ja4 String CODEC(ZSTD(1))",
+			"MODIFY COLUMN dns_qname String CODEC(ZSTD(1))",
+			"MODIFY COLUMN seq CODEC(Delta, ZSTD(1))",
+			"MODIFY SETTING ratio_of_defaults_for_sparse_serialization = 0.9375",
+		} {
+			chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
+		}
+	}
+	return []variant{{name: "floor-before-0900", keep: none, setup: undo}, {name: "all-views-before-0900", keep: all, setup: undo}}
+}
