@@ -60,8 +60,9 @@ func TestPacketsPartTypes(t *testing.T) {
 	if wide == 0 {
 		t.Error("no merged part reached a Wide part's rows")
 	}
-	// The control: the same insert into packets without 0901's setting is Wide, so the Compact
-	// parts above are the migration's doing and not the size of the mix's rows.
+	// The control: the same inserts into packets without 0901's setting are Wide, so the Compact
+	// parts above are the migration's doing and not the size of the mix's rows; merged, both
+	// tables must take the same bytes (0901 changes the inserts' files, not what is kept).
 	for _, q := range []string{
 		"CREATE TABLE packets_before_0901 AS packets",
 		"ALTER TABLE packets_before_0901 MODIFY SETTING min_rows_for_wide_part = 0",
@@ -78,6 +79,26 @@ func TestPacketsPartTypes(t *testing.T) {
 	t.Logf("the same 100k rows without 0901: %v", kinds)
 	if strings.Join(kinds, ",") != "Wide" {
 		t.Errorf("without 0901 an insert of 100k rows gives %v parts, want Wide (is the mix too narrow to test 0901?)", kinds)
+	}
+	for _, q := range []string{
+		"INSERT INTO packets_before_0901 SELECT * FROM mix ORDER BY ts, seq LIMIT 100000 OFFSET 100000",
+		"OPTIMIZE TABLE packets_before_0901 FINAL",
+	} {
+		if err := ch.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, disk, _, err := tableSize(ctx, ch, "packets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows0, disk0, _, err := tableSize(ctx, ch, "packets_before_0901")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("merged: %.3f B/packet from Compact inserts (0901), %.3f B/packet from Wide inserts", float64(disk)/float64(rows), float64(disk0)/float64(rows0))
+	if rows != rows0 || disk*1000 > disk0*1001 {
+		t.Errorf("merged from Compact inserts: %d rows, %d bytes; from Wide inserts: %d rows, %d bytes", rows, disk, rows0, disk0)
 	}
 }
 
