@@ -22,7 +22,8 @@
 --   (under 10 MiB) and stay Compact while merges grow them, now until 150k rows instead of
 --   10 MiB (~77k rows of the capture mix): merged parts between those sizes stay Compact until
 --   the next merge takes them past 150k. Those young parts take more disk (the capture mix
---   merged into one Compact part: +4 %, 8.89 -> 9.26 B/packet) and a query reads them whole.
+--   merged into one Compact part: +4 %, 8.89 -> 9.26 B/packet) and queries over them cost
+--   more (1.05-1.57x ClickHouse CPU against Wide parts of the same rows).
 -- * A larger --flush-rows (>= 150k): its inserts are Wide again, as before this migration
 --   (no gain, no loss); raise this setting with it (to 1.5x FlushRows) to keep the gain.
 -- * Measured (BENCHMARKS.md, "compact branch"): ClickHouse's CPU for the floor's inserts into
