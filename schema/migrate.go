@@ -15,7 +15,7 @@ import (
 
 // The tables are created by versioned SQL files, applied in order and recorded in
 // schema_migrations. Each file must be idempotent on its own (CREATE ... IF NOT EXISTS, ALTER
-// ... IF [NOT] EXISTS): ClickHouse has no transactional DDL, so a crash between a file's
+// ... IF [NOT] EXISTS, ALTER ... MODIFY SETTING): ClickHouse has no transactional DDL, so a crash between a file's
 // statements and its bookkeeping row re-runs the file, and two ingesters starting together may
 // run it twice. {database} in a file is replaced with the quoted database name.
 //

@@ -172,6 +172,14 @@ func TestStorageBytesPerPacket(t *testing.T) {
 		t.Fatalf("only %d packets replicated", rows)
 	}
 	perPacket := float64(disk) / float64(rows)
+	// What is kept must be Wide (0901 makes only the inserts Compact): a Compact part would
+	// store more bytes per packet than the table is meant to.
+	for _, p := range packetsParts(ctx, t, ch) {
+		t.Logf("packets after OPTIMIZE FINAL: %s", p)
+		if p.kind != "Wide" && p.rows >= wideFromRows {
+			t.Errorf("merged part of %d rows is %s, want Wide", p.rows, p.kind)
+		}
+	}
 	_, _, old, err := tableSize(ctx, ch, "packets_0001")
 	if err != nil {
 		t.Fatal(err)

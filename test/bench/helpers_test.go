@@ -33,19 +33,28 @@ func userSys(tb testing.TB, pid string) (user, sys float64) {
 	return ut / 100, st / 100 // USER_HZ
 }
 
-// cpuSnap is the CPU of the three processes that do the work.
-type cpuSnap struct{ self, ch, kafka float64 }
+// cpuSnap is the CPU of the three processes that do the work (user+system), and the user and
+// system CPU of this process and ClickHouse apart: on these VMs ClickHouse's system CPU (creating
+// part files) drifts with the file churn of the whole run while its user CPU stays steady.
+type cpuSnap struct {
+	self, ch, kafka  float64
+	selfUser, chUser float64
+	selfSys, chSys   float64
+}
 
 func snapCPU(tb testing.TB) cpuSnap {
+	su, ss := userSys(tb, "self")
+	cu, cs := userSys(tb, strconv.Itoa(env.ClickHouse.Pid()))
 	return cpuSnap{
-		self:  cpuSeconds(tb, "self"),
-		ch:    cpuSeconds(tb, strconv.Itoa(env.ClickHouse.Pid())),
-		kafka: cpuSeconds(tb, strconv.Itoa(env.Kafka.Pid())),
+		self: su + ss, ch: cu + cs,
+		kafka:    cpuSeconds(tb, strconv.Itoa(env.Kafka.Pid())),
+		selfUser: su, chUser: cu, selfSys: ss, chSys: cs,
 	}
 }
 
 func (a cpuSnap) sub(b cpuSnap) cpuSnap {
-	return cpuSnap{a.self - b.self, a.ch - b.ch, a.kafka - b.kafka}
+	return cpuSnap{a.self - b.self, a.ch - b.ch, a.kafka - b.kafka,
+		a.selfUser - b.selfUser, a.chUser - b.chUser, a.selfSys - b.selfSys, a.chSys - b.chSys}
 }
 
 func count(tb testing.TB, conn driver.Conn, q string) uint64 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,10 +44,16 @@ import (
 // BENCH_INGEST_MERGES=0 stops background merges on every table of the run's database, so that
 // the CPU compared is the insert path's alone.
 //
-// Issue #18's metrics: ingester-rows/cpu-s (this sub-benchmark's views), floor-rows/cpu-s
-// (ch-floor into the same packets table with no views, in the same run) and their ratio
-// ingester/floor; floor-same-views-rows/cpu-s and ingester-of-floor are ch-floor with this
-// sub-benchmark's views.
+// Issue #18's metrics, all from the same run: floor-rows/cpu-s is ch-floor into packets as it
+// was before issue #18's levers (migrations up to 0852: 0900's types, codec and setting and
+// 0901's setting undone, reference_test.go) with no views, the issue's reference;
+// floor-now-rows/cpu-s the same into today's packets; floor-before-0901-rows/cpu-s today's
+// packets without 0901 (every insert a Wide part). ingester/floor and ingester/floor-now divide
+// the ingester's rows/cpu-s (this sub-benchmark's views, today's table) by them;
+// ingester-before-0901 is the same ingester into packets without 0901. floor-same-views-rows/cpu-s
+// and ingester-of-floor are ch-floor with this sub-benchmark's views. <run>-ch-user-s and
+// <run>-ch-sys-s are ClickHouse's user and system CPU of each run: the system CPU is mostly the
+// creating of part files, which 0901 saves and which drifts with the run's file churn.
 func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("BENCH_INGEST_ROWS"); s != "" {
@@ -79,36 +86,61 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 					}
 					return func() { in.Stop(); logBatches(b, reg) }
 				}
-				ing := ingestRun(b, n, rollups, "ingester", startIngester)
-				// BENCH_INGEST_COMPACT=1: the same ingester again into packets whose 100k-row
-				// parts are Compact (one file) instead of Wide (two files per column): most of
-				// the floor's CPU here was the system's, creating those files (BENCHMARKS.md, ingagg).
-				var compact *ingestResult
-				if os.Getenv("BENCH_INGEST_COMPACT") == "1" {
-					c := ingestRun(b, n, rollups, "ingester-compact", startIngester)
-					compact = &c
+				// Issue #18's runs. The order alternates from one iteration (-count) to the next:
+				// ClickHouse's system CPU grows with the file churn of the whole run, so a fixed
+				// order would favour whichever runs first.
+				type run struct {
+					name  string
+					views bool
+					undo  []string // ALTERs of packets before the run (reference_test.go)
+					start func(db string) func()
+				}
+				floorCopy := copyFrom(b, topics.memory)
+				runs := []run{
+					{"ingester", rollups, nil, startIngester},
+					{"ingester-before-0901", rollups, undo0901, startIngester},
+					{"ch-floor-ref", false, beforeIssue18, floorCopy},
+					{"ch-floor-now", false, nil, floorCopy},
+					{"ch-floor-before-0901", false, undo0901, floorCopy},
+				}
+				if rollups {
+					runs = append(runs, run{"ch-floor", true, nil, floorCopy})
+				}
+				if ingestRound%2 == 1 {
+					slices.Reverse(runs)
+				}
+				ingestRound++
+				res := map[string]ingestResult{}
+				for _, r := range runs {
+					res[r.name] = ingestRun(b, n, r.views, r.name, r.undo, r.start)
 				}
 				var e1, e1000 ingestResult
 				if engines {
-					e1 = ingestRun(b, n, rollups, "engine-rb1", engine(b, topics.rb1, 100_000))
-					e1000 = ingestRun(b, n, rollups, "engine-rb1000", engine(b, topics.rb1000, 100))
+					e1 = ingestRun(b, n, rollups, "engine-rb1", nil, engine(b, topics.rb1, 100_000))
+					e1000 = ingestRun(b, n, rollups, "engine-rb1000", nil, engine(b, topics.rb1000, 100))
 				}
-				floor := ingestRun(b, n, rollups, "ch-floor", copyFrom(b, topics.memory))
-				// Issue #18's reference: ClickHouse writing today's packets table with no views at
-				// all, in the same run, whatever this sub-benchmark's views.
-				bare := floor
+				ing, ing0901 := res["ingester"], res["ingester-before-0901"]
+				// floor: issue #18's reference, packets as before its levers (migrations up to
+				// 0852) without views; floor-now: today's packets without views; floor: the same
+				// with this sub-benchmark's views.
+				ref, now, floor := res["ch-floor-ref"], res["ch-floor-now"], res["ch-floor-now"]
 				if rollups {
-					bare = ingestRun(b, n, false, "ch-floor", copyFrom(b, topics.memory))
-				}
-				if compact != nil {
-					b.ReportMetric(compact.perCore(), "ingester-compact-rows/cpu-s")
-					b.ReportMetric(compact.perCore()/bare.perCore(), "ingester-compact/floor")
+					floor = res["ch-floor"]
 				}
 				b.ReportMetric(ing.perCore(), "ingester-rows/cpu-s")
-				b.ReportMetric(bare.perCore(), "floor-rows/cpu-s")
-				b.ReportMetric(ing.perCore()/bare.perCore(), "ingester/floor")
+				b.ReportMetric(ing0901.perCore(), "ingester-before-0901-rows/cpu-s")
+				b.ReportMetric(ref.perCore(), "floor-rows/cpu-s")
+				b.ReportMetric(now.perCore(), "floor-now-rows/cpu-s")
+				b.ReportMetric(res["ch-floor-before-0901"].perCore(), "floor-before-0901-rows/cpu-s")
+				b.ReportMetric(ing.perCore()/ref.perCore(), "ingester/floor")
+				b.ReportMetric(ing.perCore()/now.perCore(), "ingester/floor-now")
+				b.ReportMetric(ing0901.perCore()/ref.perCore(), "ingester-before-0901/floor")
 				b.ReportMetric(floor.perCore(), "floor-same-views-rows/cpu-s")
 				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
+				for _, r := range runs {
+					b.ReportMetric(res[r.name].cpu.chUser, r.name+"-ch-user-s")
+					b.ReportMetric(res[r.name].cpu.chSys, r.name+"-ch-sys-s")
+				}
 				b.ReportMetric(ing.rate(), "ingester-rows/s")
 				if !engines {
 					continue
@@ -126,6 +158,9 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 		})
 	}
 }
+
+// ingestRound counts BenchmarkIngestVsKafkaEngine's iterations, to alternate the runs' order.
+var ingestRound int
 
 type ingestTopics struct {
 	once                sync.Once
@@ -274,9 +309,12 @@ func (r ingestResult) perCore() float64 {
 }
 
 // ingestRun times one mover into a fresh database until n rows are queryable.
-func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db string) func()) ingestResult {
+func ingestRun(b *testing.B, n int, rollups bool, name string, undo []string, start func(db string) func()) ingestResult {
 	conn := env.CH(b)
 	db := migrated(b, conn, rollups)
+	for _, a := range undo {
+		chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
+	}
 	nviews := views(b, conn, db)
 	if os.Getenv("BENCH_INGEST_MERGES") == "0" {
 		// Background merges start at moments no mover controls: in one loaded run the same
@@ -285,9 +323,6 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db str
 		for _, t := range mergeTreeTables(b, db) {
 			chExec(b, conn, "SYSTEM STOP MERGES "+db+"."+t)
 		}
-	}
-	if name == "ingester-compact" {
-		chExec(b, conn, "ALTER TABLE "+db+".packets MODIFY SETTING min_bytes_for_wide_part = 1000000000")
 	}
 	q := "SELECT count() FROM " + db + ".packets"
 	time.Sleep(time.Second) // let the DDL's own work settle
@@ -311,8 +346,10 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, start func(db str
 	if got != uint64(n) {
 		b.Errorf("%s: %d rows, want %d", name, got, n)
 	}
-	b.Logf("%-13s views=%d  %8.0f rows/s  %6.2f s (first %d rows after %5.2f s; after them %8.0f rows/s)  cpu: self %5.2f s, clickhouse %5.2f s, kafka %5.2f s  => %8.0f rows/cpu-s",
-		name, nviews, r.rate(), r.elapsed.Seconds(), firstRows, first.Seconds(), r.steady(), r.cpu.self, r.cpu.ch, r.cpu.kafka, r.perCore())
+	b.Logf("%-20s views=%d  %8.0f rows/s  %6.2f s (first %d rows after %5.2f s; after them %8.0f rows/s)  cpu: self %5.2f s (user %.2f, sys %.2f), clickhouse %5.2f s (user %.2f, sys %.2f), kafka %5.2f s  => %8.0f rows/cpu-s",
+		name, nviews, r.rate(), r.elapsed.Seconds(), firstRows, first.Seconds(), r.steady(), r.cpu.self, r.cpu.selfUser, r.cpu.selfSys,
+		r.cpu.ch, r.cpu.chUser, r.cpu.chSys, r.cpu.kafka, r.perCore())
+	b.Logf("%-20s packets parts by type: %s", name, strings.Join(queryStrings(b, "SELECT part_type || ' ' || toString(count()) FROM system.parts WHERE database = '"+db+"' AND table = 'packets' AND active GROUP BY part_type ORDER BY part_type"), ", "))
 	chExec(b, conn, "DROP DATABASE "+db+" SYNC")
 	return r
 }

@@ -13,13 +13,7 @@ func storageVariants(b *testing.B, conn driver.Conn) []variant {
 	all := func(string) bool { return true }
 	none := func(string) bool { return false }
 	undo := func(db string) {
-		for _, a := range []string{
-			"MODIFY COLUMN tls_sni String CODEC(ZSTD(1))",
-			"MODIFY COLUMN tls_ja4 String CODEC(ZSTD(1))",
-			"MODIFY COLUMN dns_qname String CODEC(ZSTD(1))",
-			"MODIFY COLUMN seq CODEC(Delta, ZSTD(1))",
-			"MODIFY SETTING ratio_of_defaults_for_sparse_serialization = 0.9375",
-		} {
+		for _, a := range undo0900 {
 			chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
 		}
 	}

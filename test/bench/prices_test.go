@@ -59,7 +59,13 @@ func BenchmarkRollupPrices(b *testing.B) {
 	vs := []variant{{name: "floor", keep: none}, {name: "all-views", keep: all},
 		{name: "all-views-no-optimize-on-insert", keep: all, settings: "optimize_on_insert = 0"},
 		{name: "floor-500k-blocks", keep: none, block: 500_000}, {name: "all-views-500k-blocks", keep: all, block: 500_000},
-		{name: "floor-presorted", keep: none, from: sorted}, {name: "all-views-presorted", keep: all, from: sorted}}
+		{name: "floor-presorted", keep: none, from: sorted}, {name: "all-views-presorted", keep: all, from: sorted},
+		// The ingester's inserts carry a deduplication token: every table they reach (packets and
+		// each view's) then checks and writes its deduplication log. The views' share is what
+		// makes a replay count once in the rollups (0100's comment); priced here, not changed.
+		{name: "floor-dedup-token", keep: none, settings: "insert_deduplication_token = 'bench'"},
+		{name: "all-views-dedup-token", keep: all, settings: "insert_deduplication_token = 'bench'"},
+		{name: "all-views-dedup-token-not-in-views", keep: all, settings: "insert_deduplication_token = 'bench', deduplicate_blocks_in_dependent_materialized_views = 0"}}
 	// A family is a rollup's minute and hour views (the hour view reads the minute table).
 	for _, fam := range []string{"flows", "talkers", "traffic", "dns_names", "tls_sni", "http_hosts", "detect_dst_1s", "detect_recent"} {
 		vs = append(vs, variant{name: "only-" + fam, keep: func(x string) bool { return strings.HasPrefix(x, fam+"_") }})

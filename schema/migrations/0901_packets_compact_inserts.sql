@@ -1,0 +1,39 @@
+-- Issue 18 (insert CPU): packets' inserts are written as Compact parts, its merged parts as Wide.
+--
+-- Why: a Wide part has two or three files per column (~60 columns), a Compact part one data
+-- file and one marks file for all of them. On the project's VMs creating those files was most
+-- of ClickHouse's CPU per insert into packets (system CPU in ext4's inode allocator; the floor's
+-- CPU fell to 0.28x with Compact parts, BENCHMARKS.md "ingagg"). But a Compact part that stays
+-- Compact stores more (8.89 -> 9.26 B/packet when the merged part was Compact too), and reading
+-- a few columns of it reads past the others: what is kept must be Wide.
+--
+-- How: ClickHouse writes a part Compact when its uncompressed bytes are below
+-- min_bytes_for_wide_part (default 10 MiB, kept) OR its rows below min_rows_for_wide_part
+-- (default 0). The ingester inserts at most FlushRows rows per partition and batch (default
+-- 100k, ingester/config.go; FlushBytes 32 MiB of frames is ~280k packets, so rows cut first), and
+-- a 100k-row insert of the capture mix is 13.6 MB uncompressed: Wide before this migration.
+-- 150,000 rows is above one default insert and below two, so every insert is Compact and a
+-- merge of two inserts (200k rows, 27 MB) or more is Wide (TestPacketsPartTypes checks both).
+-- A row count, not bytes, because it follows the ingester's batch setting whatever the row
+-- width of the traffic (L7 names make rows wider).
+--
+-- What to expect:
+-- * Low rates: batches are cut by FlushAge (1 s) with fewer rows; they were Compact already
+--   (under 10 MiB) and stay Compact while merges grow them, now until 150k rows instead of
+--   10 MiB (~77k rows of the capture mix): merged parts between those sizes stay Compact until
+--   the next merge takes them past 150k. Those young parts take more disk (the capture mix
+--   merged into one Compact part: +4 %, 8.89 -> 9.26 B/packet) and queries over them cost
+--   more (1.05-1.57x ClickHouse CPU against Wide parts of the same rows).
+-- * A larger --flush-rows (>= 150k): its inserts are Wide again, as before this migration
+--   (no gain, no loss); raise this setting with it (to 1.5x FlushRows) to keep the gain.
+-- * Measured (BENCHMARKS.md, "compact branch"): ClickHouse's CPU for the floor's inserts into
+--   packets x0.30-0.50 (system CPU 0.68-1.79 -> 0.06-0.18 s per million rows, user unchanged).
+--   The merge of Compact parts into a Wide one costs more than Wide into Wide (user ~0.8
+--   against ~0.6 s per million rows): over a part's life, inserts and merges to one part,
+--   ClickHouse's CPU x0.67-0.93, all of it system CPU saved. Storage after merging unchanged
+--   (8.33 B/packet).
+-- * system.columns and system.parts_columns report no per-column sizes for Compact parts:
+--   column sizes count only the merged (Wide) parts.
+-- * No value changes: the part format is how a part's files are laid out, not what they hold.
+-- * Metadata only: new parts use it at once; existing parts keep their format until they merge.
+ALTER TABLE {database}.packets MODIFY SETTING min_rows_for_wide_part = 150000;
