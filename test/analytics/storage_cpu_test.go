@@ -5,8 +5,9 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 )
 
 // BenchmarkStorageInsertCPU prices migration 0900 at insert on the shared capture mix (TLS
@@ -89,17 +90,13 @@ func BenchmarkStorageInsertCPU(b *testing.B) {
 		medianOf(user["before_0900"]), medianOf(user["with_0900"]), medianOf(sys["before_0900"]), medianOf(sys["with_0900"]))
 }
 
-// procCPU is a process's user and system CPU in seconds, from /proc/PID/stat.
+// procCPU is testinfra.ProcCPU, failing tb when /proc cannot be read.
 func procCPU(tb testing.TB, pid string) (user, sys float64) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	user, sys, err := testinfra.ProcCPU(pid)
 	if err != nil {
-		tb.Fatalf("cpu of %s: %v", pid, err)
+		tb.Fatal(err)
 	}
-	// The command name may hold spaces: fields count from after its closing parenthesis.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return ut / 100, st / 100 // USER_HZ
+	return user, sys
 }
 
 func medianOf(xs []float64) float64 {

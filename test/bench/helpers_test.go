@@ -3,14 +3,13 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 	"github.com/packetlake/packetlake/schema"
 )
 
@@ -20,17 +19,13 @@ func cpuSeconds(tb testing.TB, pid string) float64 {
 	return u + s
 }
 
-// userSys is a process's user and system CPU seconds apart (/proc/<pid>/stat).
+// userSys is testinfra.ProcCPU, failing tb when /proc cannot be read.
 func userSys(tb testing.TB, pid string) (user, sys float64) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	user, sys, err := testinfra.ProcCPU(pid)
 	if err != nil {
-		tb.Fatalf("cpu of %s: %v", pid, err)
+		tb.Fatal(err)
 	}
-	// The command name may hold spaces: fields count from after its closing parenthesis.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return ut / 100, st / 100 // USER_HZ
+	return user, sys
 }
 
 // cpuSnap is the CPU of the three processes that do the work (user+system), and the user and
