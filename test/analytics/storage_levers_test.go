@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// lever is one way of storing packets, priced by TestStorageLevers: ALTERs applied to an empty
+// lever is one way of storing packets, priced by BenchmarkStorageLevers: ALTERs applied to an empty
 // copy of the migrated packets table before the mix goes in.
 type lever struct {
 	name   string
@@ -52,16 +52,21 @@ var storageLevers = []lever{
 	{"0900", nil}, // packets as migrated
 }
 
-// TestStorageLevers prices storageLevers on the mix of TestStorageBytesPerPacket: each lever
+// BenchmarkStorageLevers prices storageLevers on the mix of TestStorageBytesPerPacket: each lever
 // gets a copy of packets (no views), the same replicated rows, OPTIMIZE FINAL, and its bytes per
 // packet from system.parts and per column from system.columns, beside the table before 0900;
-// every copy must read back the very rows of that one. Only with STORAGE_LEVERS set (a regexp
-// of lever names, "." for all): it is a measurement for schema/STORAGE.md, not a check.
-func TestStorageLevers(t *testing.T) {
+// every copy must read back the very rows of that one. A measurement for schema/STORAGE.md, so a
+// benchmark (measures once per call): STORAGE_LEVERS, a regexp of lever names, picks some
+// (default all).
+func BenchmarkStorageLevers(b *testing.B) {
 	re := os.Getenv("STORAGE_LEVERS")
 	if re == "" {
-		t.Skip("STORAGE_LEVERS (a regexp of lever names) not set")
+		re = "."
 	}
+	priceLevers(b, re)
+}
+
+func priceLevers(t testing.TB, re string) {
 	ch := migrated(t)
 	ctx := testCtx(t)
 	_, _, copies := loadMixBase(t, ch)
@@ -123,7 +128,7 @@ func TestStorageLevers(t *testing.T) {
 
 // dnsFlood is LowCardinality's worst case: 200,000 DNS queries for random names under one
 // domain (a random-subdomain flood), every name distinct, in packets before and after 0900.
-func dnsFlood(t *testing.T, ch CH) {
+func dnsFlood(t testing.TB, ch CH) {
 	ctx := testCtx(t)
 	for _, table := range []string{"dns_flood_before_0900", "dns_flood_0900"} {
 		if err := ch.Exec(ctx, "CREATE TABLE "+table+" AS packets"); err != nil {
@@ -161,7 +166,7 @@ FROM numbers(200000)`); err != nil {
 
 // sameTableRows says how two tables of packets' columns differ ("" if they hold the same rows): row
 // counts, and rows of one missing from the other, compared as values whatever the column types.
-func sameTableRows(t *testing.T, ch CH, a, b string) string {
+func sameTableRows(t testing.TB, ch CH, a, b string) string {
 	ctx := testCtx(t)
 	for _, q := range []string{
 		"SELECT (SELECT count() FROM %[1]s) - (SELECT count() FROM %[2]s)",
