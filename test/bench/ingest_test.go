@@ -246,6 +246,17 @@ func engine(b *testing.B, topic string, maxBlock int) func(db string) func() {
 
 // fillMemoryTable makes table (db.name) an ENGINE = Memory table of the packets, inserted over
 // HTTP as RowBinary in blocks of 100k rows, the size of the ingester's inserts.
+// memorySource is a Memory table of n generated packets (4 hosts, 1000 per frame, an hour ago)
+// in a database of its own, dropped when b ends: the source a pricing benchmark copies from.
+func memorySource(b *testing.B, name string, n int) string {
+	_, _, pkts := frames(n, 1000, 4, time.Now().Add(-time.Hour).UnixNano())
+	db := fmt.Sprintf("%s_src_%d", name, time.Now().UnixNano())
+	fillMemoryTable(b, db+".packets", pkts)
+	conn := env.CH(b)
+	b.Cleanup(func() { chExec(b, conn, "DROP DATABASE "+db+" SYNC") })
+	return db + ".packets"
+}
+
 func fillMemoryTable(b *testing.B, table string, pkts []record.Packet) {
 	conn := env.CH(b)
 	db, _, _ := strings.Cut(table, ".")

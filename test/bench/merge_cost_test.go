@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,12 +17,8 @@ import (
 // default 3; rows BENCH_PRICE_ROWS).
 func BenchmarkInsertAndMerge(b *testing.B) {
 	n, rounds := envInt("BENCH_PRICE_ROWS", 1_000_000), envInt("BENCH_PRICE_ROUNDS", 3)
-	_, _, pkts := frames(n, 1000, 4, time.Now().Add(-time.Hour).UnixNano())
-	stamp := time.Now().UnixNano()
-	src := fmt.Sprintf("merge_src_%d.packets", stamp)
-	fillMemoryTable(b, src, pkts)
+	src := memorySource(b, "merge", n)
 	conn := env.CH(b)
-	b.Cleanup(func() { chExec(b, conn, fmt.Sprintf("DROP DATABASE merge_src_%d SYNC", stamp)) })
 	chPid := strconv.Itoa(env.ClickHouse.Pid())
 	variants := []struct {
 		name string

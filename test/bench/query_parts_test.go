@@ -15,12 +15,8 @@ import (
 // query are reported.
 func BenchmarkQueryYoungParts(b *testing.B) {
 	n, repeat := envInt("BENCH_PRICE_ROWS", 1_000_000), envInt("BENCH_QUERY_REPEAT", 20)
-	_, _, pkts := frames(n, 1000, 4, time.Now().Add(-time.Hour).UnixNano())
-	stamp := time.Now().UnixNano()
-	src := fmt.Sprintf("query_src_%d.packets", stamp)
-	fillMemoryTable(b, src, pkts)
+	src := memorySource(b, "query", n)
 	conn := env.CH(b)
-	b.Cleanup(func() { chExec(b, conn, fmt.Sprintf("DROP DATABASE query_src_%d SYNC", stamp)) })
 	chPid := strconv.Itoa(env.ClickHouse.Pid())
 	dbs := map[string]string{}
 	for _, v := range []struct {
