@@ -58,11 +58,7 @@ func BenchmarkStorageInsertCPU(b *testing.B) {
 					b.Fatal(err)
 				}
 				if name == "before_0900" {
-					for _, a := range before0900 {
-						if err := ch.Exec(ctx, "ALTER TABLE "+table+" "+a); err != nil {
-							b.Fatal(err)
-						}
-					}
+					alterTable(b, ch, table, before0900)
 				}
 				if err := ch.Exec(ctx, "SYSTEM STOP MERGES "+table); err != nil {
 					b.Fatal(err)

@@ -81,21 +81,11 @@ func priceLevers(t testing.TB, re string) {
 		if err := ch.Exec(ctx, "CREATE TABLE "+table+" AS packets"); err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range l.alters {
-			if err := ch.Exec(ctx, "ALTER TABLE "+table+" "+a); err != nil {
-				t.Fatalf("%s: %s: %v", l.name, a, err)
-			}
-		}
+		alterTable(t, ch, table, l.alters)
 		if err := ch.Exec(ctx, fmt.Sprintf(replicate, table, "base", copies)); err != nil {
 			t.Fatal(err)
 		}
-		if err := ch.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
-			t.Fatal(err)
-		}
-		rows, disk, cols, err := tableSize(ctx, ch, table)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rows, disk, cols := mergedSize(t, ch, table)
 		sizes[l.name] = map[string]columnSize{}
 		for _, c := range cols {
 			sizes[l.name][c.name] = c
@@ -135,11 +125,7 @@ func dnsFlood(t testing.TB, ch CH) {
 			t.Fatal(err)
 		}
 		if table == "dns_flood_before_0900" {
-			for _, a := range before0900 {
-				if err := ch.Exec(ctx, "ALTER TABLE "+table+" "+a); err != nil {
-					t.Fatal(err)
-				}
-			}
+			alterTable(t, ch, table, before0900)
 		}
 		if err := ch.Exec(ctx, "INSERT INTO "+table+` (ts, host, iface, collector_id, seq, ifindex, pkt_len, eth_type,
     ip_version, src_addr, dst_addr, ip_proto, ttl, ip_len, src_port, dst_port, payload_len, dns_id, dns_qname, dns_qtype, sample_rate)
@@ -149,13 +135,7 @@ SELECT toDateTime64(1764000000, 9) + toIntervalNanosecond(number * 5000), 'edge-
 FROM numbers(200000)`); err != nil {
 			t.Fatal(err)
 		}
-		if err := ch.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
-			t.Fatal(err)
-		}
-		rows, disk, cols, err := tableSize(ctx, ch, table)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rows, disk, cols := mergedSize(t, ch, table)
 		for _, c := range cols {
 			if c.name == "dns_qname" {
 				t.Logf("%s: %.3f B/packet, dns_qname %.3f B/packet (%s)", table, float64(disk)/float64(rows), float64(c.compressed)/float64(rows), c.codec)
@@ -182,4 +162,25 @@ func sameTableRows(t testing.TB, ch CH, a, b string) string {
 		}
 	}
 	return ""
+}
+
+// alterTable runs each of alters ("MODIFY COLUMN ...", "MODIFY SETTING ...") on table, in order.
+func alterTable(t testing.TB, ch CH, table string, alters []string) {
+	for _, a := range alters {
+		if err := ch.Exec(testCtx(t), "ALTER TABLE "+table+" "+a); err != nil {
+			t.Fatalf("%s: %s: %v", table, a, err)
+		}
+	}
+}
+
+// mergedSize merges table into one part (OPTIMIZE FINAL) and measures it (tableSize).
+func mergedSize(t testing.TB, ch CH, table string) (rows, disk uint64, cols []columnSize) {
+	if err := ch.Exec(testCtx(t), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	rows, disk, cols, err := tableSize(testCtx(t), ch, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows, disk, cols
 }

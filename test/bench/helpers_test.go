@@ -104,3 +104,11 @@ func migrated(tb testing.TB, conn driver.Conn, rollups bool) string {
 func views(tb testing.TB, conn driver.Conn, db string) uint64 {
 	return count(tb, conn, "SELECT count() FROM system.tables WHERE database = '"+db+"' AND engine = 'MaterializedView'")
 }
+
+// alterPackets runs each of alters ("MODIFY COLUMN ...", "MODIFY SETTING ...") on db.packets, in
+// order: how the benchmarks undo later migrations to price a table as it was.
+func alterPackets(b *testing.B, conn driver.Conn, db string, alters []string) {
+	for _, a := range alters {
+		chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
+	}
+}

@@ -323,9 +323,7 @@ func (r ingestResult) perCore() float64 {
 func ingestRun(b *testing.B, n int, rollups bool, name string, undo []string, start func(db string) func()) ingestResult {
 	conn := env.CH(b)
 	db := migrated(b, conn, rollups)
-	for _, a := range undo {
-		chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
-	}
+	alterPackets(b, conn, db, undo)
 	nviews := views(b, conn, db)
 	if os.Getenv("BENCH_INGEST_MERGES") == "0" {
 		// Background merges start at moments no mover controls: in one loaded run the same

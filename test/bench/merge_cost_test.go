@@ -37,9 +37,7 @@ func BenchmarkInsertAndMerge(b *testing.B) {
 			}
 			for _, v := range order {
 				db := migrated(b, conn, false)
-				for _, a := range v.undo {
-					chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
-				}
+				alterPackets(b, conn, db, v.undo)
 				time.Sleep(time.Second) // let the DDL's own work settle
 				u0, s0 := userSys(b, chPid)
 				copyFrom(b, src)(db)

@@ -13,9 +13,7 @@ func storageVariants(b *testing.B, conn driver.Conn) []variant {
 	all := func(string) bool { return true }
 	none := func(string) bool { return false }
 	undo := func(db string) {
-		for _, a := range undo0900 {
-			chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
-		}
+		alterPackets(b, conn, db, undo0900)
 	}
 	return []variant{{name: "floor-before-0900", keep: none, setup: undo}, {name: "all-views-before-0900", keep: all, setup: undo}}
 }

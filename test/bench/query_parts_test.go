@@ -25,9 +25,7 @@ func BenchmarkQueryYoungParts(b *testing.B) {
 	}{{"compact", nil}, {"wide", undo0901}} {
 		db := migrated(b, conn, false)
 		b.Cleanup(func() { chExec(b, conn, "DROP DATABASE "+db+" SYNC") })
-		for _, a := range v.undo {
-			chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
-		}
+		alterPackets(b, conn, db, v.undo)
 		chExec(b, conn, "SYSTEM STOP MERGES "+db+".packets")
 		copyFrom(b, src)(db)
 		b.Logf("%s: packets parts %v", v.name, queryStrings(b, "SELECT part_type || ' ' || toString(count()) FROM system.parts WHERE database = '"+db+"' AND table = 'packets' AND active GROUP BY part_type"))
