@@ -15,6 +15,8 @@ var insertSettings = map[string]string{
 	// A background insert would be acknowledged from the receiving node's queue, which a crash
 	// of that node loses. On a single server the setting does nothing.
 	"distributed_foreground_insert": "1",
+	// The rollup views run side by side instead of one after another.
+	"parallel_view_processing": "1",
 }
 
 // dedupSettings is insertSettings plus the batch's token, for clickhouse-go's context.

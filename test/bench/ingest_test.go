@@ -400,3 +400,31 @@ func logBatches(b *testing.B, reg *prometheus.Registry) {
 	}
 	b.Logf("ingester: %.0f inserts into packets (%s)", total, strings.Join(cuts, ", "))
 }
+
+// logInsertDurations logs the ingester's mean INSERT duration per table: with the views run
+// inside the packets INSERT, a rollup row is queryable only when that INSERT is done.
+func logInsertDurations(b *testing.B, reg *prometheus.Registry) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "packetlake_ingester_insert_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h.GetSampleCount() == 0 {
+				continue
+			}
+			table := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "table" {
+					table = l.GetValue()
+				}
+			}
+			b.Logf("ingester: %d INSERTs into %s, mean %.0f ms", h.GetSampleCount(), table,
+				1000*h.GetSampleSum()/float64(h.GetSampleCount()))
+		}
+	}
+}

@@ -40,8 +40,16 @@ func envInt(name string, def int) int {
 // dns_qname: a row says exactly which send it is, whatever the collector's own seq.
 type sender struct {
 	conn   *net.UDPConn
-	sentNs []int64 // send time of query i, ns since the epoch
-	cpu    float64 // CPU seconds of the sending thread
+	mu     sync.Mutex // sentNs grows while the benchmark's poll loop reads it
+	sentNs []int64    // send time of query i, ns since the epoch
+	cpu    float64    // CPU seconds of the sending thread
+}
+
+// sent returns the send times so far; entries never change once appended.
+func (s *sender) sent() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sentNs
 }
 
 func newSender(b *testing.B, v *nettest.Veth) *sender {
@@ -86,7 +94,9 @@ func (s *sender) run(pps int, d time.Duration) {
 			i--
 			continue
 		}
+		s.mu.Lock()
 		s.sentNs = append(s.sentNs, now.UnixNano())
+		s.mu.Unlock()
 	}
 	s.cpu = cpuSeconds(nil, "thread-self") - c0
 }
@@ -237,7 +247,8 @@ func e2eRun(b *testing.B, pps int, d time.Duration, flushAge time.Duration) {
 	cfg.ClickHouse = env.CHConfig(db)
 	cfg.FlushAge = flushAge
 	cfg.SessionTimeout = 6 * time.Second
-	in, err := ingester.New(cfg, ingester.Dependencies{Registerer: prometheus.NewRegistry()})
+	reg := prometheus.NewRegistry()
+	in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -271,6 +282,7 @@ func e2eRun(b *testing.B, pps int, d time.Duration, flushAge time.Duration) {
 	}
 	lastSeq := rows[0].Seq
 	warm := len(s.sentNs)
+	roll := newRollupPoll(db, warm)
 	c0, coll0 := snapCPU(b), c.cpu(b)
 
 	var done atomic.Bool
@@ -287,19 +299,21 @@ func e2eRun(b *testing.B, pps int, d time.Duration, flushAge time.Duration) {
 		}
 		polls++
 		pollTime += time.Since(t)
+		sentNs := s.sent()
 		for _, r := range rows {
 			lastSeq = r.Seq
 			i, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(r.QName, "q"), ".bench.example"))
-			if err != nil || i < warm {
+			if err != nil || i < warm || i >= len(sentNs) {
 				continue
 			}
-			lat = append(lat, time.Duration(t.UnixNano()-s.sentNs[i]))
+			lat = append(lat, time.Duration(t.UnixNano()-sentNs[i]))
 		}
+		roll.poll(b, conn, sentNs)
 		if done.Load() {
 			if sendEnd.IsZero() {
 				sendEnd = time.Now()
 			}
-			if len(lat) >= len(s.sentNs)-warm || time.Since(sendEnd) > 10*time.Second {
+			if (len(lat) >= len(s.sentNs)-warm && len(roll.lat) >= len(s.sentNs)-warm) || time.Since(sendEnd) > 10*time.Second {
 				break
 			}
 		}
@@ -316,6 +330,14 @@ func e2eRun(b *testing.B, pps int, d time.Duration, flushAge time.Duration) {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
+	rp50, rp99 := percentile(roll.lat, 0.5), percentile(roll.lat, 0.99)
+	b.ReportMetric(rp50.Seconds(), "rollup-p50-s")
+	b.ReportMetric(rp99.Seconds(), "rollup-p99-s")
+	b.ReportMetric(100*float64(sent-len(roll.lat))/float64(sent), "rollup-lost-%")
+	logInsertDurations(b, reg)
+	b.Logf("rollup dns_names_1m: %d of %d sent seen, p50 %v p99 %v max %v (packets: p50 %v p99 %v)", len(roll.lat), sent,
+		rp50.Round(time.Millisecond), rp99.Round(time.Millisecond), percentile(roll.lat, 1).Round(time.Millisecond),
+		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond))
 	b.ReportMetric(pct(0.5).Seconds(), "p50-s")
 	b.ReportMetric(pct(0.99).Seconds(), "p99-s")
 	b.ReportMetric(lat[len(lat)-1].Seconds(), "max-s")
