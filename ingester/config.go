@@ -40,7 +40,7 @@ type Config struct {
 	Cluster string
 
 	// A partition's batch is inserted once it holds FlushRows rows or FlushBytes bytes of
-	// Kafka values, or FlushAge after its first record. Every batch's range is claimed in
+	// Kafka values, or FlushAge after its first record was fetched. Every batch's range is claimed in
 	// Kafka before its INSERT (claim.go), so a replay cuts it where it was cut, whatever these
 	// settings are on the member that replays it. Packets' parts under 150k rows are Compact
 	// (migration 0901), which spares ClickHouse most of an insert's file creation: a FlushRows

@@ -36,6 +36,7 @@ type partitionWorker struct {
 
 	mu          sync.Mutex
 	queue       []*kgo.Record // fetched, not yet in the batch
+	queueAt     []time.Time   // when each queued record was fetched
 	queueID     [16]byte      // topic ID the queued records were fetched under (zero: not sent)
 	queuedBytes int
 	hwm         int64 // partition high watermark, from the last fetch
@@ -92,6 +93,10 @@ func (w *partitionWorker) deliver(id [16]byte, recs []*kgo.Record, hwm int64) {
 		w.queueID = id
 	}
 	w.queue = append(w.queue, recs...)
+	now := time.Now()
+	for range recs {
+		w.queueAt = append(w.queueAt, now)
+	}
 	w.queuedBytes += n
 	w.hwm = hwm
 	if !w.paused && w.queuedBytes > w.ing.cfg.MaxQueuedBytes {
@@ -110,13 +115,14 @@ func (w *partitionWorker) signal() {
 	}
 }
 
-// take returns the queued records, their topic ID and whether the worker is draining.
-func (w *partitionWorker) take() ([]*kgo.Record, [16]byte, bool) {
+// take returns the queued records, when each was fetched, their topic ID and whether the
+// worker is draining.
+func (w *partitionWorker) take() ([]*kgo.Record, []time.Time, [16]byte, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	q := w.queue
-	w.queue = nil
-	return q, w.queueID, w.draining
+	q, at := w.queue, w.queueAt
+	w.queue, w.queueAt = nil, nil
+	return q, at, w.queueID, w.draining
 }
 
 // release accounts for records now in a batch (or committed) and resumes fetching once the
@@ -171,8 +177,8 @@ func (w *partitionWorker) run() {
 	tick := time.NewTicker(max(w.ing.cfg.FlushAge/4, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
-		recs, id, draining := w.take()
-		if err := w.process(recs, id); err != nil {
+		recs, at, id, draining := w.take()
+		if err := w.process(recs, at, id); err != nil {
 			return // the partition was taken away mid-batch
 		}
 		w.release(recs)
@@ -215,13 +221,13 @@ func (w *partitionWorker) finish() {
 	_ = w.flush(cutRevoke)
 }
 
-// process adds records (fetched under topic ID id, zero if the broker did not say) to the
-// batch, flushing at each cut.
-func (w *partitionWorker) process(recs []*kgo.Record, id [16]byte) error {
+// process adds records (fetched under topic ID id, zero if the broker did not say; record i
+// fetched at at[i]) to the batch, flushing at each cut.
+func (w *partitionWorker) process(recs []*kgo.Record, at []time.Time, id [16]byte) error {
 	if id == ([16]byte{}) {
 		id = w.ing.cachedTopicID(w.topic)
 	}
-	for _, r := range recs {
+	for i, r := range recs {
 		// A batch never mixes two instances of a topic, and the new instance's committed claim
 		// applies from its first record on (a re-created topic can come back to the same worker
 		// when the group's assignment did not change).
@@ -244,7 +250,11 @@ func (w *partitionWorker) process(recs []*kgo.Record, id [16]byte) error {
 			return err
 		}
 		if w.n == 0 {
-			w.first, w.firstEpoch, w.batchID, w.started, w.forcedEnd = r.Offset, r.LeaderEpoch, id, time.Now(), -1
+			// The batch's age runs from when its first record was fetched, not from when this
+			// worker got to it: records fetched during the previous INSERT have waited that
+			// long already, and counting from now would add the INSERT's duration to their
+			// latency a second time (BENCHMARKS.md, "The rollups' latency").
+			w.first, w.firstEpoch, w.batchID, w.started, w.forcedEnd = r.Offset, r.LeaderEpoch, id, at[i], -1
 			w.honourClaim()
 		}
 		rows, err := w.sink.add(r)
