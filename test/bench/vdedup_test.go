@@ -118,6 +118,8 @@ func BenchmarkViewDedup(b *testing.B) {
 					after := dbFiles(b, db)
 					b.Logf("%s: files in the database's directories %d -> %d (%d bytes), of them deduplication logs: %d files, %d bytes",
 						m.name, before.files, after.files, after.bytes, after.dedupFiles, after.dedupBytes)
+					logPartFiles(b, db, "flows_1m")
+					logPartFiles(b, db, "packets")
 					logDedupLog(b, db, "flows_1m")
 					logDedupLog(b, db, "packets")
 				}
@@ -209,5 +211,20 @@ func logDedupLog(b *testing.B, db, table string) {
 			}
 			b.Logf("%s.%s %s (%d bytes):\n%s", db, table, filepath.Base(f), len(data), data)
 		}
+	}
+}
+
+// logPartFiles logs the files of one active part of db.table: what each insert creates there.
+func logPartFiles(b *testing.B, db, table string) {
+	for _, p := range queryStrings(b, "SELECT path FROM system.parts WHERE database = ? AND table = ? AND active LIMIT 1", db, table) {
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		b.Logf("%s.%s part %s: %d files: %s", db, table, filepath.Base(p), len(names), strings.Join(names, " "))
 	}
 }
