@@ -394,6 +394,9 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, undo []string, st
 		r.cpu.ch, r.cpu.chUser, r.cpu.chSys, r.cpu.kafka, r.perCore())
 	b.Logf("%-20s Go heap live at peak: +%.0f MB", name, float64(heapPeak)/(1<<20))
 	b.Logf("%-20s packets parts by type: %s", name, strings.Join(queryStrings(b, "SELECT part_type || ' ' || toString(count()) FROM system.parts WHERE database = '"+db+"' AND table = 'packets' AND active GROUP BY part_type ORDER BY part_type"), ", "))
+	if nviews > 0 { // a view writes a part per block it gets: one per INSERT when nothing squashes them
+		b.Logf("%-20s active parts per table: %s", name, strings.Join(queryStrings(b, "SELECT table || ' ' || toString(count()) FROM system.parts WHERE database = ? AND active AND table != 'schema_migrations' GROUP BY table ORDER BY table", db), ", "))
+	}
 	chExec(b, conn, "DROP DATABASE "+db+" SYNC")
 	return r
 }
