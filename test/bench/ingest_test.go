@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,32 +72,34 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			topics.once.Do(func() { topics.make(b, n) })
 			for range b.N {
-				startIngester := func(db string) func() {
-					cfg := ingester.DefaultConfig()
-					cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
-					cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
-					cfg.SessionTimeout = 6 * time.Second
-					reg := prometheus.NewRegistry()
-					in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
-					if err != nil {
-						b.Fatal(err)
+				startIngesterRows := func(flushRows int) func(db string) func() {
+					return func(db string) func() {
+						cfg := ingester.DefaultConfig()
+						cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topics.frames, ""
+						if flushRows > 0 {
+							cfg.FlushRows = flushRows
+							// Rows, not bytes, cut the batches (118 B per packet in a frame).
+							cfg.FlushBytes = max(cfg.FlushBytes, flushRows*160)
+						}
+						cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
+						cfg.SessionTimeout = 6 * time.Second
+						reg := prometheus.NewRegistry()
+						in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
+						if err != nil {
+							b.Fatal(err)
+						}
+						if err := in.Start(context.Background()); err != nil {
+							b.Fatal(err)
+						}
+						return func() { in.Stop(); logBatches(b, reg) }
 					}
-					if err := in.Start(context.Background()); err != nil {
-						b.Fatal(err)
-					}
-					return func() { in.Stop(); logBatches(b, reg) }
 				}
+				startIngester := startIngesterRows(0)
 				// Issue #18's runs. The order alternates from one iteration (-count) to the next:
 				// ClickHouse's system CPU grows with the file churn of the whole run, so a fixed
 				// order would favour whichever runs first.
-				type run struct {
-					name  string
-					views bool
-					undo  []string // ALTERs of packets before the run (reference_test.go)
-					start func(db string) func()
-				}
 				floorCopy := copyFrom(b, topics.memory)
-				runs := []run{
+				runs := []ingestRunSpec{
 					{"ingester", rollups, nil, startIngester},
 					{"ingester-before-0901", rollups, undo0901, startIngester},
 					{"ch-floor-ref", false, beforeIssue18, floorCopy},
@@ -104,8 +107,9 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 					{"ch-floor-before-0901", false, undo0901, floorCopy},
 				}
 				if rollups {
-					runs = append(runs, run{"ch-floor", true, nil, floorCopy})
+					runs = append(runs, ingestRunSpec{"ch-floor", true, nil, floorCopy})
 				}
+				runs = append(runs, flushRowsRuns(b, rollups, topics.memory, startIngesterRows)...)
 				if ingestRound%2 == 1 {
 					slices.Reverse(runs)
 				}
@@ -141,6 +145,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 					b.ReportMetric(res[r.name].cpu.chUser, r.name+"-ch-user-s")
 					b.ReportMetric(res[r.name].cpu.chSys, r.name+"-ch-sys-s")
 				}
+				reportFlushRows(b, res, ref)
 				b.ReportMetric(ing.rate(), "ingester-rows/s")
 				if !engines {
 					continue
@@ -157,6 +162,14 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 			}
 		})
 	}
+}
+
+// ingestRunSpec is one run of BenchmarkIngestVsKafkaEngine's issue #18 comparison.
+type ingestRunSpec struct {
+	name  string
+	views bool
+	undo  []string // ALTERs of packets before the run (reference_test.go)
+	start func(db string) func()
 }
 
 // ingestRound counts BenchmarkIngestVsKafkaEngine's iterations, to alternate the runs' order.
@@ -281,10 +294,16 @@ func fillMemoryTable(b *testing.B, table string, pkts []record.Packet) {
 
 // copyFrom returns a run in which ClickHouse itself copies the rows of src into db.packets,
 // one thread, 100k-row blocks (the ingester's insert size).
-func copyFrom(b *testing.B, src string) func(db string) func() {
+func copyFrom(b *testing.B, src string) func(db string) func() { return copyBlocks(b, src, 100_000) }
+
+// copyBlocks is copyFrom in blocks of block rows (the Memory table's 100k-row blocks squashed).
+func copyBlocks(b *testing.B, src string, block int) func(db string) func() {
 	return func(db string) func() {
-		chExec(b, env.CH(b), fmt.Sprintf("INSERT INTO %s.packets SELECT * FROM %s SETTINGS max_threads = 1, "+
-			"max_insert_threads = 1, max_block_size = 100000, min_insert_block_size_rows = 100000", db, src))
+		set := fmt.Sprintf("max_threads = 1, max_insert_threads = 1, max_block_size = %d, min_insert_block_size_rows = %d", block, block)
+		if block != 100_000 { // the Memory table's blocks are 100k rows: squash them by rows alone
+			set += fmt.Sprintf(", min_insert_block_size_bytes = %d", 1<<32)
+		}
+		chExec(b, env.CH(b), fmt.Sprintf("INSERT INTO %s.packets SELECT * FROM %s SETTINGS %s", db, src, set))
 		return func() {}
 	}
 }
@@ -297,6 +316,7 @@ type ingestResult struct {
 	// first is when the first rows became queryable, firstRows how many there were.
 	first     time.Duration
 	firstRows uint64
+	heapPeak  uint64 // this process's live Go heap at its peak, over the run's baseline
 }
 
 // steady is the rate after the first rows: without joining the group and the first batch.
@@ -335,6 +355,8 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, undo []string, st
 	}
 	q := "SELECT count() FROM " + db + ".packets"
 	time.Sleep(time.Second) // let the DDL's own work settle
+	runtime.GC()
+	heap0, heapPeak := liveHeap(), uint64(0)
 	c0, t0 := snapCPU(b), time.Now()
 	stop := start(db)
 	var first time.Duration
@@ -346,11 +368,26 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, undo []string, st
 			b.Fatalf("%s: %d of %d rows after 10 min", name, got, n)
 		}
 		time.Sleep(50 * time.Millisecond)
+		if h := liveHeap(); h > heap0 {
+			heapPeak = max(heapPeak, h-heap0)
+		}
 		if got = count(b, conn, q); got > 0 && first == 0 {
 			first, firstRows = time.Since(t0), got
 		}
 	}
-	r := ingestResult{rows: n, elapsed: time.Since(t0), cpu: snapCPU(b).sub(c0), engine: !strings.HasPrefix(name, "ingester"), first: first, firstRows: firstRows}
+	elapsed := time.Since(t0)
+	// packets' part is visible before the INSERT that wrote it has run its views: an INSERT
+	// still running then does the rest of its work (up to 4 inserts' views, one per partition)
+	// after count() = n, so the CPU is taken once no INSERT into db runs any more (measured
+	// 2026-12-07: ClickHouse 1.20 CPU-s for the ingester with 250k-row batches and every view,
+	// less than ch-floor with the same views, when taken at count() = n).
+	for count(b, conn, "SELECT count() FROM system.processes WHERE query_kind = 'Insert' AND current_database = '"+db+"'") > 0 {
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: an INSERT into %s still runs 10 min after the start", name, db)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := ingestResult{rows: n, elapsed: elapsed, cpu: snapCPU(b).sub(c0), engine: !strings.HasPrefix(name, "ingester"), first: first, firstRows: firstRows, heapPeak: heapPeak}
 	stop()
 	if got != uint64(n) {
 		b.Errorf("%s: %d rows, want %d", name, got, n)
@@ -358,7 +395,11 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, undo []string, st
 	b.Logf("%-20s views=%d  %8.0f rows/s  %6.2f s (first %d rows after %5.2f s; after them %8.0f rows/s)  cpu: self %5.2f s (user %.2f, sys %.2f), clickhouse %5.2f s (user %.2f, sys %.2f), kafka %5.2f s  => %8.0f rows/cpu-s",
 		name, nviews, r.rate(), r.elapsed.Seconds(), firstRows, first.Seconds(), r.steady(), r.cpu.self, r.cpu.selfUser, r.cpu.selfSys,
 		r.cpu.ch, r.cpu.chUser, r.cpu.chSys, r.cpu.kafka, r.perCore())
+	b.Logf("%-20s Go heap live at peak: +%.0f MB", name, float64(heapPeak)/(1<<20))
 	b.Logf("%-20s packets parts by type: %s", name, strings.Join(queryStrings(b, "SELECT part_type || ' ' || toString(count()) FROM system.parts WHERE database = '"+db+"' AND table = 'packets' AND active GROUP BY part_type ORDER BY part_type"), ", "))
+	if nviews > 0 { // a view writes a part per block it gets: one per INSERT when nothing squashes them
+		b.Logf("%-20s active parts per table: %s", name, strings.Join(queryStrings(b, "SELECT table || ' ' || toString(count()) FROM system.parts WHERE database = ? AND active AND table != 'schema_migrations' GROUP BY table ORDER BY table", db), ", "))
+	}
 	chExec(b, conn, "DROP DATABASE "+db+" SYNC")
 	return r
 }
