@@ -247,6 +247,7 @@ int pl_xdp_linear(struct xdp_md *ctx)
 	struct pl_pkt p;
 
 	pl_pkt_xdp(&p, ctx, data_end - data);
+	p.linear = true;
 	pl_observe(&p, ctx->ingress_ifindex, false, 0, pl_flush_asked_xdp(ctx));
 	return XDP_PASS;
 }

@@ -98,7 +98,7 @@ static __always_inline __u8 pl_classify(const struct pl_pkt *p, const struct pl_
 			return PL_L7_NONE;
 	} else {
 		n = pl_clamp_len(avail, sizeof(b));
-		if (n == 0 || pl_load_slow(p, l4->off, b, n) < 0)
+		if (n == 0 || pl_load_small(p, l4->off, b, n) < 0)
 			return PL_L7_NONE;
 	}
 	if (r->ip_proto == IPPROTO_UDP) {
@@ -192,6 +192,22 @@ static __always_inline bool pl_copy_direct(const struct pl_pkt *p, __u32 off, __
 }
 
 /*
+ * The copy pl_copy_direct could not do: under 8 bytes (pl_load_small), or bytes outside the
+ * linear part (the helper, which reads fragments; in pl_xdp_linear there are none: -1, and no
+ * helper call site in its parser, see pl_load).
+ */
+static __always_inline long pl_copy_rest(const struct pl_pkt *p, __u32 off, __u8 *to, __u32 n)
+{
+	if (n == 0)
+		return -1;
+	if (n < 8)
+		return pl_load_small(p, off, to, n);
+	if (p->linear)
+		return -1;
+	return pl_load_slow(p, off, to, n);
+}
+
+/*
  * Sets l7_kind and copies min(payload present, PL_SNIPPET_HEAD_MAX) bytes behind the record, a
  * QUIC Initial, TLS and a TLS continuation up to PL_SNIPPET_MAX (its CRYPTO frames may lie
  * anywhere in it; a split ClientHello needs every byte). A failed copy is
@@ -217,8 +233,7 @@ static __always_inline void pl_snippet(const struct pl_pkt *p, struct pl_scratch
 	n = pl_clamp_len(avail, r->l7_kind >= PL_L7_TLS && r->l7_kind != PL_L7_HTTP ? PL_SNIPPET_MAX
 										      : PL_SNIPPET_HEAD_MAX);
 	to = pl_snippet_at(s); /* after the tunnel trailer, if any */
-	if (!pl_copy_direct(p, l4->off, to, n) &&
-	    (n == 0 || pl_load_slow(p, l4->off, to, n) < 0)) {
+	if (!pl_copy_direct(p, l4->off, to, n) && pl_copy_rest(p, l4->off, to, n) < 0) {
 		pl_count(PL_STAT_SNIPPET_COPY_FAILED);
 		return;
 	}
