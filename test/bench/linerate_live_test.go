@@ -212,7 +212,10 @@ func startCollectorArgs(b *testing.B, v *nettest.Veth, topic, host string, onCPU
 	c := &collectorProc{topic: topic}
 	args := append([]string{"collect", "--iface", v.Name, "--netns", v.NS, "--xdp-mode", "native",
 		"--brokers", env.Kafka.Addr(), "--topic", topic, "--stats-topic", topic + "-stats", "--host", host,
-		"--metrics-addr", "", "--stats-interval", "1h", "--log-level", "warn"}, extra...)
+		"--metrics-addr", "", "--stats-interval", "1h", "--log-level", "warn",
+		// A benchmark's run ends with it: without this, SIGTERM leaves the program and its
+		// 16 MiB ring pinned under /sys/fs/bpf/packetlake/netns/ after the namespace is gone.
+		"--on-stop", "detach"}, extra...)
 	c.cmd = exec.Command(env.Bin, args...)
 	if onCPU0 {
 		c.cmd = exec.Command("taskset", append([]string{"-c", "0", env.Bin}, args...)...)
