@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/packetlake/packetlake/bpf"
@@ -97,6 +98,7 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 		}
 		cfg.Kafka = *kafka
 		cfg.RingBytes, cfg.MaxBufferedBytes, cfg.FrameMaxBytes = int(ring), int(maxBuf), int(frameBytes)
+		autoPins := cfg.PinDir == pinDirAuto
 		if err := setPinning(&cfg, *onStop, *detach); err != nil {
 			fs.Usage()
 			return err
@@ -120,15 +122,33 @@ func setupCollect() (*flag.FlagSet, func(context.Context) error) {
 				logger.Info("nothing pinned: nothing to detach", "pin_dir", cfg.PinDir)
 				return nil
 			}
+			if err == nil && autoPins {
+				removeEmptyNetnsPinDir(cfg)
+			}
 			return err
 		}
 		err = runDaemon(ctx, c, c.Done(), "signal received: shipping what was read", *metrics, reg, logger)
-		return errors.Join(c.Err(), err)
+		err = errors.Join(c.Err(), err)
+		if err == nil && autoPins && cfg.DetachOnStop {
+			removeEmptyNetnsPinDir(cfg)
+		}
+		return err
 	}
 }
 
 // pinDirAuto is --pin-dir's default: a directory per interface (and network namespace).
 const pinDirAuto = "auto"
+
+// removeEmptyNetnsPinDir removes the automatic layout's .../netns/NS directory once a detach
+// removed the interface's directory in it: a directory per namespace (a pod's, a test's) would
+// otherwise pile up in bpffs. rmdir only: another interface of the namespace still pinned
+// keeps it (ENOTEMPTY), and nothing in it is ever removed here.
+func removeEmptyNetnsPinDir(cfg collector.Config) {
+	if cfg.NetNS == "" || cfg.PinDir == "" {
+		return
+	}
+	_ = os.Remove(filepath.Dir(cfg.PinDir))
+}
 
 // setPinning turns --pin-dir, --on-stop and --detach into the collector's Config.
 func setPinning(cfg *collector.Config, onStop string, detach bool) error {
