@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/packetlake/packetlake/ingester"
 	"github.com/packetlake/packetlake/internal/testkit/testinfra"
 	"github.com/packetlake/packetlake/schema"
 )
@@ -111,4 +113,18 @@ func alterPackets(b *testing.B, conn driver.Conn, db string, alters []string) {
 	for _, a := range alters {
 		chExec(b, conn, "ALTER TABLE "+db+".packets "+a)
 	}
+}
+
+// startIngester starts an ingester with cfg and a registry of its own, whose metrics the
+// benchmark logs (batches by cut, INSERT durations); the caller stops it.
+func startIngester(b *testing.B, cfg ingester.Config) (*ingester.Ingester, *prometheus.Registry) {
+	reg := prometheus.NewRegistry()
+	in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := in.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return in, reg
 }

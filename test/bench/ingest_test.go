@@ -83,14 +83,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 						}
 						cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
 						cfg.SessionTimeout = 6 * time.Second
-						reg := prometheus.NewRegistry()
-						in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
-						if err != nil {
-							b.Fatal(err)
-						}
-						if err := in.Start(context.Background()); err != nil {
-							b.Fatal(err)
-						}
+						in, reg := startIngester(b, cfg)
 						return func() { in.Stop(); logBatches(b, reg) }
 					}
 				}

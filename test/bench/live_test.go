@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/packetlake/packetlake/collector"
@@ -247,14 +246,7 @@ func e2eRun(b *testing.B, pps int, d time.Duration, flushAge time.Duration) {
 	cfg.ClickHouse = env.CHConfig(db)
 	cfg.FlushAge = flushAge
 	cfg.SessionTimeout = 6 * time.Second
-	reg := prometheus.NewRegistry()
-	in, err := ingester.New(cfg, ingester.Dependencies{Registerer: reg})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := in.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	in, reg := startIngester(b, cfg)
 	defer in.Stop()
 	conn := env.CH(b)
 	nviews := views(b, conn, db)
