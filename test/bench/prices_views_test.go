@@ -17,6 +17,8 @@ import (
 //     LowCardinality string keys (host, iface, tunnel_type) and carrying the strings with any(),
 //     since a plain SELECT with those GROUP BYs over the 1M rows cost 2-7x less CPU without the
 //     string keys (BENCHMARKS.md). Not exact in principle (a hash collision): priced only.
+//   - views-before-0902: traffic_1m's and talkers_1m's views over every packet, as before
+//     migration 0902 rolled them up from flows_1m's rows (-to-null: the same, queries only).
 //   - no-sparse: the views' tables without sparse serialization. (Packed part storage,
 //     min_bytes_for_full_part_storage, was tried too: the parts kept their 13 files on this
 //     engine's local disk, so it priced nothing and is not a variant.)
@@ -27,17 +29,24 @@ func viewPriceVariants(b *testing.B) []variant {
 		{name: "views-to-null-500k-blocks", keep: all, setup: toNullViews(b), block: 500_000},
 		{name: "views-old-analyzer", keep: all, settings: "enable_analyzer = 0", check: rollupChecks()},
 		{name: "views-to-null-old-analyzer", keep: all, settings: "enable_analyzer = 0", setup: toNullViews(b)},
-		{name: "surrogate-keys", keep: all, setup: func(db string) {
-			for _, stmt := range strings.Split(strings.ReplaceAll(surrogateViews, "{db}", db), ";\n") {
-				chExec(b, env.CH(b), stmt)
-			}
-		}, check: rollupChecks()},
+		{name: "surrogate-keys", keep: all, setup: execAll(b, surrogateViews), check: rollupChecks()},
+		{name: "views-before-0902", keep: all, setup: execAll(b, viewsBefore0902), check: rollupChecks()},
+		{name: "views-before-0902-to-null", keep: all, setup: func(db string) { execAll(b, viewsBefore0902)(db); toNullViews(b)(db) }},
 		{name: "no-sparse", keep: all, setup: setOnRollups(b, "ratio_of_defaults_for_sparse_serialization = 1")},
 	}
 	for _, fam := range []string{"flows", "talkers", "traffic", "dns_names", "tls_sni", "http_hosts", "detect_dst_1s", "detect_recent"} {
 		vs = append(vs, variant{name: "null-only-" + fam, keep: func(x string) bool { return strings.HasPrefix(x, fam+"_") }, setup: toNullViews(b)})
 	}
 	return vs
+}
+
+// execAll returns a setup that runs stmts (";\n"-separated, {db} for the database) in db.
+func execAll(b *testing.B, stmts string) func(db string) {
+	return func(db string) {
+		for _, stmt := range strings.Split(strings.ReplaceAll(stmts, "{db}", db), ";\n") {
+			chExec(b, env.CH(b), stmt)
+		}
+	}
 }
 
 // setOnRollups sets a table setting on every MergeTree table of db but packets.
@@ -109,3 +118,13 @@ SELECT toStartOfMinute(ts) AS minute, any(host) AS host, any(iface) AS iface, sr
     uniqStateIf(dst_port, ip_proto IN (6, 17)) AS dst_ports, uniqState(dst_addr) AS dst_addrs
 FROM {db}.packets
 GROUP BY minute, cityHash64(host), cityHash64(iface), src_addr SETTINGS prefer_column_name_to_alias = 1`
+
+// viewsBefore0902 are traffic_1m's and talkers_1m's views as before migration 0902, over every
+// packet instead of flows_1m's rows (flows keeps 0902's two extra keys, vlan_id and ip_version).
+const viewsBefore0902 = `
+DROP VIEW {db}.talkers_1m_mv SYNC;
+CREATE MATERIALIZED VIEW {db}.talkers_1m_mv TO {db}.talkers_1m AS
+SELECT toStartOfMinute(ts) AS minute, host, iface, src_addr, sum(sample_rate) AS packets, sum(pkt_len * sample_rate) AS bytes,
+    uniqStateIf(dst_port, ip_proto IN (6, 17)) AS dst_ports, uniqState(dst_addr) AS dst_addrs
+FROM {db}.packets
+GROUP BY minute, host, iface, src_addr`
