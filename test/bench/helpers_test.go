@@ -128,3 +128,15 @@ func startIngester(b *testing.B, cfg ingester.Config) (*ingester.Ingester, *prom
 	}
 	return in, reg
 }
+
+// waitNoInsert returns once no INSERT into db is running: a part of packets is visible before
+// the INSERT that wrote it has run its views and finished, so CPU read as soon as count()
+// reaches N misses that INSERT's tail (BENCHMARKS.md, vdedup). It fails at deadline.
+func waitNoInsert(tb testing.TB, conn driver.Conn, db string, deadline time.Time) {
+	for count(tb, conn, "SELECT count() FROM system.processes WHERE query_kind = 'Insert' AND current_database = '"+db+"'") > 0 {
+		if time.Now().After(deadline) {
+			tb.Fatalf("an INSERT into %s still runs at the deadline", db)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

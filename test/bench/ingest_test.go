@@ -374,12 +374,7 @@ func ingestRun(b *testing.B, n int, rollups bool, name string, undo []string, st
 	// after count() = n, so the CPU is taken once no INSERT into db runs any more (measured
 	// 2026-12-07: ClickHouse 1.20 CPU-s for the ingester with 250k-row batches and every view,
 	// less than ch-floor with the same views, when taken at count() = n).
-	for count(b, conn, "SELECT count() FROM system.processes WHERE query_kind = 'Insert' AND current_database = '"+db+"'") > 0 {
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: an INSERT into %s still runs 10 min after the start", name, db)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitNoInsert(b, conn, db, deadline)
 	r := ingestResult{rows: n, elapsed: elapsed, cpu: snapCPU(b).sub(c0), engine: !strings.HasPrefix(name, "ingester"), first: first, firstRows: firstRows, heapPeak: heapPeak}
 	stop()
 	if got != uint64(n) {

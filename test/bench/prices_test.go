@@ -77,6 +77,7 @@ func BenchmarkRollupPrices(b *testing.B) {
 	}
 	vs = append(vs, issue18Variants(b, pkts)...)
 	vs = append(vs, storageVariants(b, conn)...)
+	vs = append(vs, viewPriceVariants(b)...)
 	if re := os.Getenv("BENCH_PRICE_VARIANTS"); re != "" { // a subset, e.g. "^floor$|^all-views"
 		vs = slices.DeleteFunc(vs, func(v variant) bool { return !regexp.MustCompile(re).MatchString(v.name) })
 	}
@@ -129,6 +130,10 @@ func BenchmarkRollupPrices(b *testing.B) {
 				}
 				if r == 0 {
 					b.Logf("%s: packets parts by type: %s", v.name, strings.Join(queryStrings(b, "SELECT part_type || ' ' || toString(count()) FROM system.parts WHERE database = '"+db+"' AND table = 'packets' AND active GROUP BY part_type"), ", "))
+					if ps := queryStrings(b, "SELECT path FROM system.parts WHERE database = '"+db+"' AND table = 'flows_1m' AND active LIMIT 1"); len(ps) == 1 {
+						files, _ := os.ReadDir(ps[0])
+						b.Logf("%s: a part of flows_1m has %d files", v.name, len(files))
+					}
 				}
 				if r == 0 && v.check != nil { // a price for a wrong rollup is worthless
 					rows := checkRollups(b, db, v.check)
