@@ -87,6 +87,7 @@ func BenchmarkParserCaptures(b *testing.B) {
 	ops := newOpCosts(with)
 	start := time.Now()
 	load0, _ := os.ReadFile("/proc/loadavg")
+	quiet := otherWork()
 	for range passes {
 		sum := make([]float64, len(progs))
 		for fi, f := range frames {
@@ -106,6 +107,7 @@ func BenchmarkParserCaptures(b *testing.B) {
 		measureOpCosts(b, with, with.o.objs.PlXdpPass, ops, frames[0].data, 20*captureRepeat)
 	}
 	wall := time.Since(start)
+	other, steal := quiet()
 	load1, _ := os.ReadFile("/proc/loadavg")
 	for i, e := range []*env{with, without} {
 		if err := e.o.Flush(); err != nil {
@@ -149,8 +151,9 @@ func BenchmarkParserCaptures(b *testing.B) {
 	}
 	sort.Strings(kinds[1:])
 	var out strings.Builder
-	fmt.Fprintf(&out, "%s UTC, load %s -> %s; %s\nmeasured in the same run, after each pass (pl.c's pl_cost_* against the empty program, %d runs x 5 rounds, median):\n",
-		start.UTC().Format("2006-01-02 15:04"), strings.Fields(string(load0))[0], strings.Fields(string(load1))[0], machineFacts(), 20*captureRepeat)
+	fmt.Fprintf(&out, "%s UTC, load %s -> %s, %s; %s\nmeasured in the same run, after each pass (pl.c's pl_cost_* against the empty program, %d runs x 5 rounds, median):\n",
+		start.UTC().Format("2006-01-02 15:04"), strings.Fields(string(load0))[0], strings.Fields(string(load1))[0], otherWorkLine(other, steal), machineFacts(), 20*captureRepeat)
+	b.ReportMetric(other, "other-cpus")
 	reportOpCosts(b, &out, ops)
 	fmt.Fprintf(&out, "%d packets from the shared captures (skipped: %v), %d runs each per pass, %d passes, %.0f s; per pass, mean of all packets, empty / no flows / default:",
 		len(frames), skipped, captureRepeat, passes, wall.Seconds())
