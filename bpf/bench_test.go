@@ -16,6 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// benchRing is the collector's default RingBytes (collector/config.go), so the parser benchmarks
+// time the program as the collector attaches it (BENCH.md, session 10); bpf.Config's own default
+// is 16 MiB (priced the same, BENCH.md "Why the ratio moves").
 const benchRing = 64 << 20
 
 type benchPacket struct {

@@ -181,6 +181,7 @@ func compareObjects(b *testing.B, objs []benchObject, frames []captureFrame, rep
 	}
 	start := time.Now()
 	load0, _ := os.ReadFile("/proc/loadavg")
+	quiet := otherWork()
 	for pass := range passes {
 		for fi, f := range frames {
 			for k := range objs {
@@ -196,6 +197,7 @@ func compareObjects(b *testing.B, objs []benchObject, frames []captureFrame, rep
 			}
 		}
 	}
+	other, steal := quiet()
 	load1, _ := os.ReadFile("/proc/loadavg")
 	med := func(oi, fi int) float64 {
 		d := append([]time.Duration(nil), per[oi][fi]...)
@@ -243,9 +245,9 @@ func compareObjects(b *testing.B, objs []benchObject, frames []captureFrame, rep
 	}
 	rows = append(rows, "mean")
 	var out strings.Builder
-	fmt.Fprintf(&out, "%s-%s UTC, load %s -> %s, %d runs x %d passes, %d loaded instances per object (mean of their medians), %.0f s\n| packets | n |",
+	fmt.Fprintf(&out, "%s-%s UTC, load %s -> %s, %s, %d runs x %d passes, %d loaded instances per object (mean of their medians), %.0f s\n| packets | n |",
 		start.UTC().Format("15:04"), time.Now().UTC().Format("15:04"), strings.Fields(string(load0))[0],
-		strings.Fields(string(load1))[0], repeat, passes, len(inst[labels[len(labels)-1]]), time.Since(start).Seconds())
+		strings.Fields(string(load1))[0], otherWorkLine(other, steal), repeat, passes, len(inst[labels[len(labels)-1]]), time.Since(start).Seconds())
 	for _, l := range labels {
 		fmt.Fprintf(&out, " %s |", l)
 		if l != "empty" {
