@@ -33,9 +33,13 @@ import (
 //
 // Per million rows: self-cpu-s, user-s, sys-s, minflt (minor page faults: fresh memory the
 // kernel maps), gc-cpu-s (the runtime's estimate of the garbage collector's share), gc-cycles;
-// heap-peak-MB is the live Go heap at its peak over the run's baseline. BENCH_INGEST_ROWS sets
-// N (default 1,000,000); BENCH_SELF_CPUPROFILE=FILE writes a CPU profile of the runs alone
-// (the first run's, not the setup) to FILE; BENCH_SELF_GOGC sets the GC percent for the runs.
+// heap-peak-MB is the live Go heap at its peak over the run's baseline. The first run of a test
+// process pays the kernel's first touch of every page its heap grows into (50-70k faults per
+// million rows, measured); later runs reuse the heap the runtime kept: compare runs of the same
+// index. BENCH_INGEST_ROWS sets N (default 1,000,000); BENCH_SELF_CPUPROFILE=FILE writes a CPU
+// profile of the runs (the produce step left out, the per-run setup in; 100 Hz, so take several
+// runs) to FILE; BENCH_SELF_GOGC sets the GC percent for the runs; BENCH_SELF_MAXQUEUED the
+// ingester's MaxQueuedBytes.
 func BenchmarkIngesterSelf(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("BENCH_INGEST_ROWS"); s != "" {
@@ -47,12 +51,14 @@ func BenchmarkIngesterSelf(b *testing.B) {
 		defer debug.SetGCPercent(debug.SetGCPercent(pct))
 	}
 	if f := os.Getenv("BENCH_SELF_CPUPROFILE"); f != "" {
-		out, err := os.Create(f)
+		out, err := os.Create(f) // each call of the function (b.N 1, then N) writes it anew
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer out.Close()
-		selfProfile = out // the first run's, alone
+		if err := pprof.StartCPUProfile(out); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { pprof.StopCPUProfile(); out.Close() })
 	}
 	var sum selfResult
 	for range b.N {
@@ -74,7 +80,6 @@ var (
 		once sync.Once
 		name string
 	}
-	selfProfile *os.File // set: the first run starts the CPU profile into it
 )
 
 // produceFrames fills a new topic of 4 partitions with n packets in frames of 1000, as
@@ -126,20 +131,13 @@ func ingesterSelfRun(b *testing.B, n int, topic string) selfResult {
 	cfg.Kafka.Brokers, cfg.Group, cfg.Topic, cfg.StatsTopic = []string{env.Kafka.Addr()}, db, topic, ""
 	cfg.ClickHouse, cfg.Migrate = env.CHConfig(db), false
 	cfg.SessionTimeout = 6 * time.Second
+	if s := os.Getenv("BENCH_SELF_MAXQUEUED"); s != "" {
+		cfg.MaxQueuedBytes, _ = strconv.Atoi(s)
+	}
 	time.Sleep(time.Second) // let the DDL's own work settle
 	runtime.GC()
 	heap0, heapPeak := liveHeap(), uint64(0)
 	r0, m0 := selfRusage(b), gcMetrics()
-	profiling := selfProfile != nil
-	if profiling {
-		// 1 kHz: the default 100 Hz gives a run of under half a CPU-second ~40 samples. (The
-		// runtime then warns that the rate was already set; the rate set here is kept.)
-		runtime.SetCPUProfileRate(1000)
-		if err := pprof.StartCPUProfile(selfProfile); err != nil {
-			b.Fatal(err)
-		}
-		selfProfile = nil
-	}
 	in, reg := startIngester(b, cfg)
 	deadline := time.Now().Add(10 * time.Minute)
 	for inserted(b, reg) < float64(n) {
@@ -152,9 +150,6 @@ func ingesterSelfRun(b *testing.B, n int, topic string) selfResult {
 		}
 	}
 	r1, m1 := selfRusage(b), gcMetrics()
-	if profiling {
-		pprof.StopCPUProfile()
-	}
 	in.Stop()
 	if got := count(b, conn, "SELECT count() FROM "+db+".packets"); got != uint64(n) {
 		b.Errorf("%d rows, want %d", got, n)
