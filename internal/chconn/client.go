@@ -39,7 +39,7 @@ func Timeout(d time.Duration) ClientOption {
 }
 
 // Transport tunes the client's own transport, a copy of http.DefaultTransport (pool sizes,
-// keep-alives).
+// keep-alives). Without it and without TLS the client shares http.DefaultTransport.
 func Transport(tune func(*http.Transport)) ClientOption {
 	return func(o *clientOptions) { o.tune = tune }
 }
@@ -62,18 +62,19 @@ func (c Config) Client(opts ...ClientOption) (*Client, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	// A transport of its own, not http.DefaultTransport: its connections send SendParts' bodies
-	// with writev (parts.go).
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = tc
-	dialParts(t)
-	if o.tune != nil {
-		o.tune(t)
+	rt := http.DefaultTransport
+	if tc != nil || o.tune != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tc
+		if o.tune != nil {
+			o.tune(t)
+		}
+		rt = t
 	}
 	return &Client{
 		addr: c.HTTPAddr, base: c.scheme() + "://" + c.HTTPAddr + "/?",
 		database: c.Database, user: c.User, password: c.Password, settings: o.settings,
-		http: &http.Client{Timeout: o.timeout, Transport: t},
+		http: &http.Client{Timeout: o.timeout, Transport: rt},
 	}, nil
 }
 

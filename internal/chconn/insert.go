@@ -34,13 +34,13 @@ func (p *PreparedInsert) SendParts(ctx context.Context, parts [][]byte, token st
 		size += len(b)
 	}
 	// net.Buffers consumes the slice it reads from: each reader gets its own copy of the list.
-	reader := func() *partsBody { return &partsBody{bufs: net.Buffers(slices.Clone(parts)), size: int64(size)} }
+	reader := func() io.Reader { bufs := net.Buffers(slices.Clone(parts)); return &bufs }
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.tokenURL(token), reader())
 	if err != nil {
 		return fmt.Errorf("clickhouse at %s: %w", p.c.addr, err)
 	}
 	req.ContentLength = int64(size)
-	req.GetBody = func() (io.ReadCloser, error) { return reader(), nil }
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(reader()), nil }
 	resp, err := p.c.do(req)
 	if err != nil {
 		return err
