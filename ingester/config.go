@@ -54,10 +54,7 @@ type Config struct {
 	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
 	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
 	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes): a batch holds its
-	// rows and, for a bisection (bisect.go), the Kafka records they came from. A partition's
-	// packet columns are sized at its first packet for FlushRows rows, at most FlushBytes of
-	// them (236 bytes a row today: 23.6 MB at the defaults), and keep that memory while the
-	// partition stays with this member; a partition that gets no packet allocates none.
+	// rows and, for a bisection (bisect.go), the Kafka records they came from.
 	MaxQueuedBytes int
 	// InsertTimeout bounds one INSERT.
 	InsertTimeout time.Duration

@@ -23,10 +23,8 @@ type arrowHTTPWriter struct {
 	schema *arrow.Schema
 	cols   []packetColumn
 	// rows is what a batch's columns are sized for at its first row: FlushRows, the size a
-	// batch is cut at, but no more fixed-width column bytes than FlushBytes (Config's memory
-	// bound counts a batch's rows at about FlushBytes). Grown by doubling instead, the columns of
-	// a partition's first batch were copied and faulted into fresh memory about twice over
-	// (BENCH.md, issue 18 session 10).
+	// batch is cut at. Grown by doubling instead, the columns of a partition's first batch
+	// were copied and faulted into fresh memory about twice over (BENCH.md, issue 18 session 10).
 	rows int
 }
 
@@ -59,7 +57,7 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 		insert: client.PrepareInsert("INSERT INTO packets ("+columnList(cols)+") FORMAT ArrowStream", settings),
 		schema: sc,
 		cols:   cols,
-		rows:   min(cfg.FlushRows, cfg.FlushBytes/max(1, fixedRowBytes(cols))),
+		rows:   cfg.FlushRows,
 	}, nil
 }
 
@@ -155,26 +153,6 @@ func (b *arrowBatch) reserve(rows int) {
 			c.ip = slices.Grow(c.ip, rows-len(c.ip))
 		}
 	}
-}
-
-// fixedRowBytes is what one row takes in the fixed-width columns and the strings' offsets.
-func fixedRowBytes(cols []packetColumn) int {
-	n := 0
-	for _, c := range cols {
-		switch c.Kind {
-		case kindTime, kindUint64:
-			n += 8
-		case kindString, kindUint32:
-			n += 4
-		case kindUint8:
-			n++
-		case kindUint16:
-			n += 2
-		case kindIPv6:
-			n += 16
-		}
-	}
-	return n
 }
 
 // appendStrings appends the string field at offset off of every packet in ps to an Arrow utf8
