@@ -22,10 +22,6 @@ type arrowHTTPWriter struct {
 	insert *chconn.PreparedInsert
 	schema *arrow.Schema
 	cols   []packetColumn
-	// rows is what a batch's columns are sized for at its first row: FlushRows, the size a
-	// batch is cut at. Grown by doubling instead, the columns of a partition's first batch
-	// were copied and faulted into fresh memory about twice over (BENCH.md, issue 18 session 10).
-	rows int
 }
 
 func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
@@ -57,7 +53,6 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 		insert: client.PrepareInsert("INSERT INTO packets ("+columnList(cols)+") FORMAT ArrowStream", settings),
 		schema: sc,
 		cols:   cols,
-		rows:   cfg.FlushRows,
 	}, nil
 }
 
@@ -100,9 +95,6 @@ func (b *arrowBatch) Append(ps []record.Packet) {
 	if b.sealed {
 		panic("ingester: Append to a batch already sent")
 	}
-	if b.n == 0 {
-		b.reserve(b.w.rows) // at the first row, so a partition that never gets one costs nothing
-	}
 	const chunk = 64
 	for len(ps) > 0 {
 		n := min(len(ps), chunk)
@@ -130,29 +122,6 @@ func (b *arrowBatch) appendChunk(ps []record.Packet) {
 		}
 	}
 	b.n += len(ps)
-}
-
-// reserve makes room for rows rows in every fixed-width column and in the strings' offsets; the
-// strings' bytes grow as they come (most L7 columns stay empty). A no-op once the columns are
-// that large: Reset keeps their memory.
-func (b *arrowBatch) reserve(rows int) {
-	for i := range b.cols {
-		c := &b.cols[i]
-		switch b.w.cols[i].Kind {
-		case kindTime, kindUint64:
-			c.u64 = slices.Grow(c.u64, rows-len(c.u64))
-		case kindString:
-			c.offs = slices.Grow(c.offs, rows+1-len(c.offs))
-		case kindUint8:
-			c.u8 = slices.Grow(c.u8, rows-len(c.u8))
-		case kindUint16:
-			c.u16 = slices.Grow(c.u16, rows-len(c.u16))
-		case kindUint32:
-			c.u32 = slices.Grow(c.u32, rows-len(c.u32))
-		case kindIPv6:
-			c.ip = slices.Grow(c.ip, rows-len(c.ip))
-		}
-	}
 }
 
 // appendStrings appends the string field at offset off of every packet in ps to an Arrow utf8
