@@ -41,10 +41,11 @@ func viewPriceVariants(b *testing.B) []variant {
 }
 
 // execAll returns a setup that runs stmts (";\n"-separated, {db} for the database) in db.
-func execAll(b *testing.B, stmts string) func(db string) {
+func execAll(tb testing.TB, stmts string) func(db string) {
 	return func(db string) {
+		conn := env.CH(tb)
 		for _, stmt := range strings.Split(strings.ReplaceAll(stmts, "{db}", db), ";\n") {
-			chExec(b, env.CH(b), stmt)
+			chExec(tb, conn, stmt)
 		}
 	}
 }

@@ -82,12 +82,7 @@ FROM {db}.l7_names_1m
 GROUP BY hour, host, iface, kind, name, qtype, method`
 
 // createWideL7 creates the wide L7 tables and views in db.
-func createWideL7(tb testing.TB, db string) {
-	conn := env.CH(tb)
-	for _, stmt := range strings.Split(strings.ReplaceAll(wideL7DDL, "{db}", db), ";\n") {
-		chExec(tb, conn, stmt)
-	}
-}
+func createWideL7(tb testing.TB, db string) { execAll(tb, wideL7DDL)(db) }
 
 // isL7View says whether a view is one of the six that the wide L7 tables replace.
 func isL7View(name string) bool {
