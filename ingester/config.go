@@ -48,6 +48,17 @@ type Config struct {
 	FlushRows  int
 	FlushBytes int
 	FlushAge   time.Duration
+	// MaxBatchRows: while a partition is behind (its last fetch's high watermark is past the
+	// batch), a batch that reached FlushRows or FlushBytes keeps growing up to this many rows,
+	// so a backlog or a high rate is stored in fewer INSERTs, each of which costs ClickHouse a
+	// fixed price per view table (grow.go). At or below FlushRows nothing grows. FlushAge
+	// still cuts a growing batch.
+	MaxBatchRows int
+	// GrowBudget bounds the Kafka value bytes that all partitions' batches hold past their
+	// FlushRows/FlushBytes together; a batch that would go over it is cut. The ingester's
+	// memory grows by about GrowBudget times the heap a batch takes per Kafka byte
+	// (ingester/BENCH.md).
+	GrowBudget int
 	// Writer is WriterArrowHTTP or WriterNative.
 	Writer string
 
@@ -89,6 +100,8 @@ func DefaultConfig() Config {
 		FlushRows:       100_000,
 		FlushBytes:      32 << 20,
 		FlushAge:        time.Second,
+		MaxBatchRows:    100_000,
+		GrowBudget:      128 << 20,
 		Writer:          WriterArrowHTTP,
 		MaxQueuedBytes:  64 << 20,
 		InsertTimeout:   60 * time.Second,
@@ -126,6 +139,8 @@ func (c Config) Validate() error {
 		return errors.New("ingester: no database")
 	case c.FlushRows <= 0 || c.FlushBytes <= 0 || c.FlushAge <= 0:
 		return errors.New("ingester: FlushRows, FlushBytes and FlushAge must be positive")
+	case c.MaxBatchRows < 0 || c.GrowBudget < 0:
+		return errors.New("ingester: MaxBatchRows and GrowBudget must not be negative")
 	case c.MaxQueuedBytes <= 0 || c.InsertTimeout <= 0 || c.RetryBackoffMax <= 0 || c.RevokeTimeout <= 0 || c.SessionTimeout <= 0:
 		return errors.New("ingester: MaxQueuedBytes, InsertTimeout, RetryBackoffMax, SessionTimeout and RevokeTimeout must be positive")
 	case c.PoisonRetries <= 0 || c.StallTimeout <= 0:
