@@ -43,6 +43,9 @@ func (w *partitionWorker) grow(more bool, n int) cut {
 	}
 	if w.ing.grown.Add(int64(n)) > int64(cfg.GrowBudget) {
 		w.ing.grown.Add(-int64(n))
+		// The budget binds: the partitions are behind by more than it holds. Worth seeing
+		// when sizing --grow-budget, too frequent for Info.
+		w.log.Debug("batch cut by the grow budget", "rows", w.rows, "bytes", w.bytes, "budget", cfg.GrowBudget)
 		return cutBudget
 	}
 	w.grown += n
