@@ -50,22 +50,25 @@ type Config struct {
 	FlushAge   time.Duration
 	// MaxBatchRows: while a partition is behind (its last fetch's high watermark is past the
 	// batch), a batch that reached FlushRows or FlushBytes keeps growing up to this many rows,
-	// so a backlog or a high rate is stored in fewer INSERTs, each of which costs ClickHouse a
-	// fixed price per view table (grow.go). At or below FlushRows nothing grows. FlushAge
-	// still cuts a growing batch.
+	// so a backlog or a high rate is stored in fewer INSERTs, each of which costs ClickHouse
+	// ~40 ms of CPU with every view whatever its size (grow.go; BENCHMARKS.md, "batch
+	// branch"). At or below FlushRows nothing grows. FlushAge still cuts a growing batch, and a
+	// partition that caught up has its full batch cut at once, so a trickle's latency is
+	// today's. Inserts over 150k rows are Wide parts unless packets' min_rows_for_wide_part
+	// (migration 0901) is raised with it; measured, they still pay.
 	MaxBatchRows int
 	// GrowBudget bounds the Kafka value bytes that all partitions' batches hold past their
-	// FlushRows/FlushBytes together; a batch that would go over it is cut. The ingester's
-	// memory grows by about GrowBudget times the heap a batch takes per Kafka byte
-	// (ingester/BENCH.md).
+	// FlushRows/FlushBytes together; a batch that would go over it is cut. The live heap grows
+	// by about 2 × GrowBudget at most (a row in a batch, its Kafka record kept for bisection
+	// included, measured ~2 heap bytes per frame byte: ingester/BENCH.md).
 	GrowBudget int
 	// Writer is WriterArrowHTTP or WriterNative.
 	Writer string
 
 	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
 	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
-	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes): a batch holds its
-	// rows and, for a bisection (bisect.go), the Kafka records they came from.
+	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes) + 2 × GrowBudget:
+	// a batch holds its rows and, for a bisection (bisect.go), the Kafka records they came from.
 	MaxQueuedBytes int
 	// InsertTimeout bounds one INSERT.
 	InsertTimeout time.Duration
@@ -100,7 +103,7 @@ func DefaultConfig() Config {
 		FlushRows:       100_000,
 		FlushBytes:      32 << 20,
 		FlushAge:        time.Second,
-		MaxBatchRows:    100_000,
+		MaxBatchRows:    500_000,
 		GrowBudget:      128 << 20,
 		Writer:          WriterArrowHTTP,
 		MaxQueuedBytes:  64 << 20,
