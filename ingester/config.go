@@ -54,20 +54,21 @@ type Config struct {
 	// ~40 ms of CPU with every view whatever its size (grow.go; BENCHMARKS.md, "batch
 	// branch"). At or below FlushRows nothing grows. FlushAge still cuts a growing batch, and a
 	// partition that caught up has its full batch cut at once, so a trickle's latency is
-	// today's. Inserts over 150k rows are Wide parts unless packets' min_rows_for_wide_part
-	// (migration 0901) is raised with it; measured, they still pay.
+	// today's. 250k, not more: 500k saved ClickHouse no more than 250k with merges stopped and
+	// cost the GC more. Inserts over 150k rows are Wide parts unless packets'
+	// min_rows_for_wide_part (migration 0901) is raised with it; measured, they still pay.
 	MaxBatchRows int
 	// GrowBudget bounds the Kafka value bytes that all partitions' batches hold past their
 	// FlushRows/FlushBytes together; a batch that would go over it is cut. The live heap grows
-	// by about 2 × GrowBudget at most (a row in a batch, its Kafka record kept for bisection
-	// included, measured ~2 heap bytes per frame byte: ingester/BENCH.md).
+	// by about 2-3 × GrowBudget at most (a row's columns and its Kafka record, kept for a
+	// bisection, ~2 heap bytes per frame byte, plus the bigger INSERT bodies: ingester/BENCH.md).
 	GrowBudget int
 	// Writer is WriterArrowHTTP or WriterNative.
 	Writer string
 
 	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
 	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
-	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes) + 2 × GrowBudget:
+	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes) + 3 × GrowBudget:
 	// a batch holds its rows and, for a bisection (bisect.go), the Kafka records they came from.
 	MaxQueuedBytes int
 	// InsertTimeout bounds one INSERT.
@@ -103,7 +104,7 @@ func DefaultConfig() Config {
 		FlushRows:       100_000,
 		FlushBytes:      32 << 20,
 		FlushAge:        time.Second,
-		MaxBatchRows:    500_000,
+		MaxBatchRows:    250_000,
 		GrowBudget:      128 << 20,
 		Writer:          WriterArrowHTTP,
 		MaxQueuedBytes:  64 << 20,
