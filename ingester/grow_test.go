@@ -61,12 +61,14 @@ func TestGrowBacklog(t *testing.T) {
 }
 
 // TestGrowTrickle: frames produced one at a time, each fetched before the next is sent, are
-// cut at FlushRows as soon as the partition has caught up, not held for FlushAge (a minute
+// cut at FlushRows as soon as the partition has caught up, not held for FlushAge (ten minutes
 // here) or grown: a trickle keeps today's latency.
 func TestGrowTrickle(t *testing.T) {
 	topic, _, group, db := names("growtrickle")
 	createTopic(t, topic, 1)
-	ing := startIngester(t, growConfig(topic, group, db, 100_000, 64<<20))
+	cfg := growConfig(topic, group, db, 100_000, 64<<20)
+	cfg.FlushAge = 10 * time.Minute // far beyond the wait below: only a cut at FlushRows stores rows
+	ing := startIngester(t, cfg)
 	conn := chConn(t, sharedCH.TCPAddr())
 	cl, s := producer(t), newStream("host-0", 1000)
 	for i := range 20 {
@@ -77,9 +79,9 @@ func TestGrowTrickle(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	// Everything but at most the last frame is in full batches, cut at once (FlushAge is a
-	// minute away: waiting for it would fail this wait).
-	waitCount(t, conn, "SELECT count() FROM "+db+".packets", 19_000, 30*time.Second)
+	// Everything but at most the last frame is in full batches, cut at once (FlushAge is ten
+	// minutes away: a batch held for it would fail this wait).
+	waitCount(t, conn, "SELECT count() FROM "+db+".packets", 19_000, 2*time.Minute)
 	if n := queryCount(t, conn, "SELECT count() FROM "+db+".packets"); n < 19_000 {
 		t.Errorf("%d rows stored before FlushAge, want at least 19000: full batches of a caught-up partition were held", n)
 	}
