@@ -8,8 +8,9 @@ package ingester
 // nothing more to give now; while the fetch's high watermark is past the batch's last record
 // it keeps growing, up to MaxBatchRows rows, for as long as the Kafka bytes all partitions'
 // batches hold past their FlushRows/FlushBytes stay within GrowBudget. FlushAge still cuts a
-// growing batch, so no row waits longer than today. A replay is unaffected: it cuts where the
-// claim committed before the first attempt's INSERT says (claim.go), whatever this decides.
+// growing batch, so no row waits for its cut longer than today (a bigger INSERT itself takes
+// longer: only where rows were already waiting in Kafka). A replay is unaffected: it cuts where
+// the claim committed before the first attempt's INSERT says (claim.go), whatever this decides.
 
 const (
 	cutCap    cut = "cap"    // grew while behind, up to MaxBatchRows
