@@ -1,7 +1,9 @@
 package ingester
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,4 +134,52 @@ func TestGrowBudget(t *testing.T) {
 	if g := ing.grown.Load(); g != 0 {
 		t.Errorf("%d bytes still reserved on the budget after the last flush", g)
 	}
+}
+
+// TestGrowReplay: a batch grown to the cap on a backlog, inserted but abandoned before its
+// commit (as a crash leaves it), is replayed by a member that grows nothing and cuts at
+// another FlushRows: the claim makes it cut the very same range, so ClickHouse drops the
+// replay by its token and every packet and rollup row counts once.
+func TestGrowReplay(t *testing.T) {
+	topic, _, group, db := names("growreplay")
+	createTopic(t, topic, 1)
+	want := backlog(t, topic, 1, 20)
+	cfg := growConfig(topic, group, db, 8_000, 64<<20) // cap: 8 frames
+	cfg.RevokeTimeout = 2 * time.Second
+	held := make(chan string, 1)
+	afterInsertHook = func(ctx context.Context, token string, c cut) {
+		if c == cutCap && strings.HasPrefix(token, topic+"/") {
+			select {
+			case held <- token:
+				<-ctx.Done() // hold the commit back until the worker is given up
+			default:
+			}
+		}
+	}
+	t.Cleanup(func() { afterInsertHook = nil })
+	ing := startIngester(t, cfg)
+	var token string
+	select {
+	case token = <-held:
+	case <-time.After(time.Minute):
+		t.Fatal("no batch was cut at the cap")
+	}
+	if err := ing.Stop(); err != nil { // revoke: the held worker gives up after 2 s, uncommitted
+		t.Fatal(err)
+	}
+	afterInsertHook = nil
+	conn := chConn(t, sharedCH.TCPAddr())
+	if n := queryCount(t, conn, "SELECT count() FROM "+db+".packets"); n != 8_000 {
+		t.Fatalf("%d rows after the held batch %s, want its 8000", n, token)
+	}
+	cfgB := cfg
+	cfgB.FlushRows, cfgB.MaxBatchRows = 3_000, 0
+	b := startIngester(t, cfgB)
+	waitRows(t, conn, db, want, time.Minute)
+	b.Stop()
+	if r := b.cuts(topic, cutReplay); r != 1 {
+		t.Errorf("the second member replayed %v claimed batches, want the held one (%s)", r, token)
+	}
+	checkRollupsEqualPackets(t, conn, db)
+	checkCommitted(t, group, topic)
 }
