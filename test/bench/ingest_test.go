@@ -102,6 +102,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				if rollups {
 					runs = append(runs, ingestRunSpec{"ch-floor", true, nil, floorCopy})
 				}
+				runs = append(runs, ingestRunSpec{"ch-per-insert", rollups, nil, copyPerInsert(b, topics.memory, 100_000)})
 				runs = append(runs, flushRowsRuns(b, rollups, topics.memory, startIngesterRows)...)
 				if ingestRound%2 == 1 {
 					slices.Reverse(runs)
@@ -134,6 +135,8 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				b.ReportMetric(ing0901.perCore()/ref.perCore(), "ingester-before-0901/floor")
 				b.ReportMetric(floor.perCore(), "floor-same-views-rows/cpu-s")
 				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
+				// The most any mover sending the ingester's INSERTs could reach (copyPerInsert).
+				b.ReportMetric(res["ch-per-insert"].perCore()/ref.perCore(), "zero-cost-mover/floor")
 				for _, r := range runs {
 					b.ReportMetric(res[r.name].cpu.chUser, r.name+"-ch-user-s")
 					b.ReportMetric(res[r.name].cpu.chSys, r.name+"-ch-sys-s")
