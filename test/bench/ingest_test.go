@@ -34,7 +34,13 @@ import (
 //     ENGINE = Memory table filled before timing, blocks of 100k rows), into packets with
 //     INSERT ... SELECT. Its CPU is the cost every mover pays to write the table (sort,
 //     compress, write parts, run the views): the engine's CPU divided by it bounds the lead any
-//     mover can have over the engine, even one that costs nothing itself.
+//     mover can have over the engine, even one that costs nothing itself;
+//   - ch-per-insert: the same copy as one INSERT ... SELECT per 100k-row block with the
+//     ingester's settings and a token each (copyPerInsert): what a mover that costs nothing
+//     reaches when it makes the ingester's INSERTs (zero-cost-mover/floor).
+//
+// Run it with scripts/on-journaled-ext4.sh (make bench does): ClickHouse's system CPU on an ext4
+// without a journal drifts with the run's own file churn (BENCHMARKS.md, issue #18, session 11).
 //
 // The engine gets the ingester's batch settings: inserts of 100k rows, flush 1 s, one consumer. Each run is timed from its start (ingester.Start, CREATE MATERIALIZED VIEW) until
 // count() of its table reaches N (polled every 50 ms); CPU is user+system from /proc for this
@@ -102,6 +108,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				if rollups {
 					runs = append(runs, ingestRunSpec{"ch-floor", true, nil, floorCopy})
 				}
+				runs = append(runs, ingestRunSpec{"ch-per-insert", rollups, nil, copyPerInsert(b, topics.memory, 100_000)})
 				runs = append(runs, flushRowsRuns(b, rollups, topics.memory, startIngesterRows)...)
 				if ingestRound%2 == 1 {
 					slices.Reverse(runs)
@@ -134,6 +141,8 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				b.ReportMetric(ing0901.perCore()/ref.perCore(), "ingester-before-0901/floor")
 				b.ReportMetric(floor.perCore(), "floor-same-views-rows/cpu-s")
 				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
+				// The most any mover sending the ingester's INSERTs could reach (copyPerInsert).
+				b.ReportMetric(res["ch-per-insert"].perCore()/ref.perCore(), "zero-cost-mover/floor")
 				for _, r := range runs {
 					b.ReportMetric(res[r.name].cpu.chUser, r.name+"-ch-user-s")
 					b.ReportMetric(res[r.name].cpu.chSys, r.name+"-ch-sys-s")
