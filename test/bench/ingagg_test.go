@@ -11,7 +11,7 @@ import (
 // Issue #18's untried lever, priced here and nowhere in the product: the ingester aggregates the
 // batch it already holds and writes every rollup itself, so no materialized view runs on the
 // packets insert. rollupAgg is that aggregation, the same definitions as the views of migrations
-// 0100, 0101, 0200, 0201, 0401 and 0600 (counts scaled by sample_rate, minute and hour tiers,
+// 0100, 0101, 0200, 0201, 0401, 0600 and 0903 (counts scaled by sample_rate, minute and hour tiers,
 // detect_dst_1s per second). For the uniq columns Go keeps the distinct (key, value) tuples with
 // their sums, and ClickHouse builds the states from them (ingagg_insert_test.go): Go cannot
 // write ClickHouse's uniq state. Times are UTC seconds, as the server's toStartOfMinute/Hour
