@@ -1,9 +1,9 @@
 -- Issue 18: traffic_1m is rolled up from flows_1m's rows instead of from every packet, as
 -- talkers_1m is since 0902: one GROUP BY over every packet of a batch fewer. Priced side by side
 -- (BENCHMARKS.md, "Issue #18: traffic from flows_1m's rows"): ClickHouse copying 1M rows with
--- every view, 0.97 and 1.05 CPU-s against 1.05 and 1.17 with traffic over packets (medians of 5
--- and 10 rounds; the floor without views 0.49-0.52), so 0.08-0.12 CPU-s per million rows less;
--- the ingester's own runs are too noisy to show it.
+-- every view, 0.97, 1.05 and 1.09 CPU-s against 1.05, 1.17 and 1.20 with traffic over packets
+-- (medians of three runs; the floor without views 0.49-0.54), so 0.08-0.12 CPU-s per million
+-- rows less; in the ingester's runs the difference is inside their spread.
 --
 -- flows_1m gains traffic's two keys that were not flows keys, vlan_id and ip_version (types as
 -- in packets and traffic_1m), at the end of its ORDER BY: a rollup key must hold every
