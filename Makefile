@@ -47,11 +47,12 @@ demo: deps build
 # One package at a time (-p 1): each binary runs its own ClickHouse and Kafka, and two benchmarks
 # side by side on 2 cores would measure each other. Component benchmarks run for Go's usual
 # benchmark time; the pipeline benchmarks in bench/ move a million packets per iteration, so one
-# iteration each. See BENCHMARKS.md.
+# iteration each. Their ClickHouse keeps its parts on a fresh journaled ext4 (scripts/on-journaled-ext4.sh
+# says why). See BENCHMARKS.md.
 bench: deps install
 	$(GO) test -p 1 -run '^$$' -bench . -timeout 30m ./bpf/ ./collector/ ./record/...
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 10x -timeout 30m ./ingester/
-	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./test/bench/
+	scripts/on-journaled-ext4.sh $(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./test/bench/
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 20x -timeout 30m ./console/
 
 # Every fuzz target for FUZZTIME each, one after the other (Go fuzzes one target per run); not

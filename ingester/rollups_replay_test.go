@@ -7,13 +7,14 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// rollupChecks: the flow and traffic rollups (minute and hour, with 0600's tunnel keys), each as
+// rollupChecks: the flow and traffic rollups (minute and hour, with 0600's tunnel keys and
+// flows_1m's VLAN and IP version of 0903, from which traffic_1m is rolled up), each as
 // its keys over packets, the same keys over its own rows, and the aggregates that fill it over
 // packets and over its rows. (The detector's detect_dst_1s is not here: its 1-hour TTL on capture
 // time empties it of the tests' dated packets at once, by design.)
 var rollupChecks = []struct{ table, directKeys, rolledKeys, direct, rolled string }{
-	{"flows_1m", "toStartOfMinute(ts), host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id",
-		"minute, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id",
+	{"flows_1m", "toStartOfMinute(ts), host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id, vlan_id, ip_version",
+		"minute, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id, vlan_id, ip_version",
 		"sum(sample_rate), sum(toUInt64(pkt_len) * sample_rate), min(ts), max(ts)", "sum(packets), sum(bytes), min(first_seen), max(last_seen)"},
 	{"flows_1h", "toStartOfHour(ts), host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id",
 		"hour, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id",

@@ -1,6 +1,10 @@
 package ingester
 
-import "github.com/ClickHouse/clickhouse-go/v2"
+import (
+	"maps"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
 
 // insertSettings go with every INSERT the ingester makes.
 var insertSettings = map[string]string{
@@ -17,6 +21,12 @@ var insertSettings = map[string]string{
 	"distributed_foreground_insert": "1",
 	// The rollup views run side by side instead of one after another.
 	"parallel_view_processing": "1",
+}
+
+// InsertSettings returns a copy of the settings every INSERT of the ingester carries, besides its
+// deduplication token: benchmarks give them to the INSERTs they compare with the ingester's.
+func InsertSettings() map[string]string {
+	return maps.Clone(insertSettings)
 }
 
 // dedupSettings is insertSettings plus the batch's token, for clickhouse-go's context.

@@ -25,6 +25,10 @@ type ClusterOptions struct {
 	// single-server engines and non_replicated_deduplication_window, and schema_migrations is a
 	// plain table on each node. ApplySharded runs them.
 	Unreplicated bool
+	// After leaves out of ClusterDDL the migrations up to this version: an upgrade prints only
+	// what the cluster lacks (its SELECT max(version) FROM schema_migrations). Re-running every
+	// migration is not safe on a cluster: see ClusterDDL.
+	After uint32
 }
 
 // DefaultPacketsShardingKey is ClusterOptions.PacketsShardingKey when none is given.
@@ -69,16 +73,32 @@ var (
 // migrations in a schema_migrations table replicated to every node, so an ingester started
 // against the cluster finds the schema current and applies nothing. Statements come with the
 // database name in place and without a trailing semicolon.
+//
+// Printed DDL cannot look at the tables it alters, so it cannot do what Migrate and
+// ApplySharded do before a MODIFY ORDER BY (sortkey.go: leave it out when the table's key
+// already equals or extends it). Applied again in full over a cluster that has 0903, the whole
+// output would run 0600's MODIFY ORDER BY on flows_1m_local, which ClickHouse accepts silently
+// as a SHORTER key (merges would then fold rows that differ only in vlan_id or ip_version), and
+// 0903's ALTER would then be refused ("Existing column vlan_id is used in the expression that
+// was added to the sorting key"). So an upgrade prints only the new migrations (opts.After, the
+// cluster's recorded version; schema-cluster --after).
 func ClusterDDL(opts ClusterOptions) ([]string, error) {
 	head, steps, err := clusterSteps(opts)
 	if err != nil {
 		return nil, err
 	}
 	out := head
+	var printed []Migration
 	for _, st := range steps {
-		out = append(out, st.Statements...)
+		if st.Version > opts.After {
+			out = append(out, st.Statements...)
+			printed = append(printed, st)
+		}
 	}
-	return append(out, recordMigrations(opts.Database, steps...)), nil
+	if len(printed) == 0 {
+		return out, nil
+	}
+	return append(out, recordMigrations(opts.Database, printed...)), nil
 }
 
 // recordMigrations is the INSERT that records steps in schema_migrations.

@@ -148,3 +148,24 @@ func TestClusterDDLRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterDDLAfter: an upgrade's DDL holds only the migrations after the cluster's version
+// and records only them; no 0600 statement re-runs over a flows_1m_local that 0903 re-keyed.
+func TestClusterDDLAfter(t *testing.T) {
+	stmts, err := schema.ClusterDDL(schema.ClusterOptions{Cluster: "pl_cluster", Database: "clu", After: 902})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := stmts[len(stmts)-1]
+	if !strings.HasPrefix(record, "INSERT INTO `clu`.schema_migrations") || !strings.Contains(record, "(903, 'traffic_from_flows'") || strings.Contains(record, "(902,") {
+		t.Errorf("the upgrade records %q, want 0903 and nothing before it", record)
+	}
+	for _, s := range stmts {
+		if strings.Contains(s, "tunnel_type, tunnel_id)") || strings.Contains(s, "talkers_1m_mv") {
+			t.Errorf("a statement of a migration before 0903 is in the upgrade: %.120s", s)
+		}
+	}
+	if stmts, _ := schema.ClusterDDL(schema.ClusterOptions{Cluster: "pl_cluster", Database: "clu", After: schema.LatestVersion()}); len(stmts) != 2 {
+		t.Errorf("an upgrade of a current cluster prints %d statements, want the 2 that create the database and schema_migrations", len(stmts))
+	}
+}

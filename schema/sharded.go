@@ -74,7 +74,7 @@ func ApplySharded(ctx context.Context, conns []Conn, opts ClusterOptions) error 
 				continue
 			}
 			for _, stmt := range st.Statements {
-				if err := conn.Exec(ctx, stmt); err != nil {
+				if err := execMigration(ctx, conn, stmt); err != nil {
 					return fmt.Errorf("node %d of cluster %s: %04d_%s: %w", i+1, opts.Cluster, st.Version, st.Name, err)
 				}
 			}

@@ -29,7 +29,8 @@ func setupSchemaCluster() (*flag.FlagSet, func(context.Context) error) {
 			"Prints the schema (version %d) as ON CLUSTER statements: Replicated*MergeTree tables\n"+
 			"NAME_local on every node, Distributed tables NAME over them, the rollup views on every\n"+
 			"node, and the schema_migrations rows that tell the ingester the schema is current.\n"+
-			"Run it once on any node: clickhouse-client --multiquery < cluster.sql\n\n", schema.LatestVersion())
+			"Run it once on any node: clickhouse-client --multiquery < cluster.sql\n"+
+			"To upgrade, print only the new migrations: --after <the cluster's schema version>.\n\n", schema.LatestVersion())
 		fs.PrintDefaults()
 	}
 	var opts schema.ClusterOptions
@@ -37,6 +38,7 @@ func setupSchemaCluster() (*flag.FlagSet, func(context.Context) error) {
 	fs.StringVar(&opts.Database, "database", "packetlake", "database to create on every node")
 	fs.StringVar(&opts.ZooKeeperPrefix, "zk-prefix", "/clickhouse/tables/{shard}", "Keeper path prefix of the replicated tables ({shard} is the servers' macro)")
 	fs.StringVar(&opts.PacketsShardingKey, "sharding-key", schema.DefaultPacketsShardingKey, "deterministic expression spreading packets over the shards")
+	after := fs.Uint("after", 0, "print only the migrations after this version: for an upgrade, the cluster's SELECT max(version) FROM <database>.schema_migrations (re-running them all would shrink a sorting key a later migration grew)")
 	return fs, func(_ context.Context) error {
 		if fs.NArg() > 0 {
 			fs.Usage()
@@ -46,6 +48,7 @@ func setupSchemaCluster() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return errors.New("--cluster is required")
 		}
+		opts.After = uint32(*after)
 		stmts, err := schema.ClusterDDL(opts)
 		if err != nil {
 			return err

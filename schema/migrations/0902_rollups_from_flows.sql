@@ -16,6 +16,7 @@
 -- Traffic stays rolled up from packets: its vlan_id and ip_version are not flows keys, and a
 -- key column added to flows_1m's sorting key could not be re-applied (ClickHouse refuses an
 -- existing column added to a sorting key: TestMigrateIdempotent re-applies every file).
+-- (0903 then did it: the runner leaves out a MODIFY ORDER BY the table's key already satisfies.)
 --
 -- As in 0600, the view is dropped and created again (ALTER TABLE ... MODIFY QUERY broke
 -- exactly-once on the sharded cluster): apply it with the ingesters stopped, or an INSERT in

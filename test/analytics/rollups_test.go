@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,7 @@ type rollupValue struct {
 type rollupFamily struct {
 	name   string
 	keys   [][2]string // rollup column, expression over packets
+	minute [][2]string // more keys of the minute table only
 	where  string      // filter over packets ("" = every packet)
 	values []rollupValue
 }
@@ -37,6 +39,8 @@ var rollupFamilies = []rollupFamily{
 		keys: [][2]string{{"host", "host"}, {"iface", "iface"}, {"src_addr", "src_addr"}, {"dst_addr", "dst_addr"},
 			{"ip_proto", "ip_proto"}, {"src_port", "src_port"}, {"dst_port", "dst_port"},
 			{"tunnel_type", "tunnel_type"}, {"tunnel_id", "tunnel_id"}},
+		// 0903: traffic_1m is rolled up from flows_1m's rows, so flows_1m keeps traffic's keys.
+		minute: [][2]string{{"vlan_id", "vlan_id"}, {"ip_version", "ip_version"}},
 		values: []rollupValue{
 			sumOf("packets", "sum(sample_rate)"),
 			sumOf("bytes", "sum(toUInt64(pkt_len) * sample_rate)"),
@@ -102,7 +106,11 @@ var tiers = []struct{ suffix, bucket, fn string }{{"_1m", "minute", "toStartOfMi
 // queries returns the rollup read three ways and the direct aggregate, each sorted by every column.
 func (f rollupFamily) queries(suffix, bucket, fn string) (stored, final, merged, direct string) {
 	keys, pkeys := []string{bucket}, []string{fn + "(ts) AS " + bucket}
-	for _, k := range f.keys {
+	fkeys := f.keys
+	if suffix == "_1m" {
+		fkeys = append(slices.Clone(fkeys), f.minute...)
+	}
+	for _, k := range fkeys {
 		keys, pkeys = append(keys, k[0]), append(pkeys, k[1])
 	}
 	var st, mg, dr []string

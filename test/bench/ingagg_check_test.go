@@ -22,13 +22,16 @@ func rollupChecks() []rollupCheck {
 	type fam struct {
 		name, where  string
 		keys, direct []string // rollup key columns and their expressions over packets
+		minuteKeys   []string // key columns of the minute table only, the same over packets
 		vals, dvals  []string // merged values and their direct aggregates
 	}
 	fams := []fam{
 		{name: "flows",
 			keys:   []string{"host", "iface", "src_addr", "dst_addr", "ip_proto", "src_port", "dst_port", "tunnel_type", "tunnel_id"},
 			direct: []string{"host", "iface", "src_addr", "dst_addr", "ip_proto", "src_port", "dst_port", "tunnel_type", "tunnel_id"},
-			vals:   []string{"sum(packets)", "sum(bytes)", "sum(syn)", "sum(ack)", "sum(fin)", "sum(rst)", "min(first_seen)", "max(last_seen)"},
+			// 0903: traffic_1m is rolled up from flows_1m, so flows_1m keeps traffic's keys too.
+			minuteKeys: []string{"vlan_id", "ip_version"},
+			vals:       []string{"sum(packets)", "sum(bytes)", "sum(syn)", "sum(ack)", "sum(fin)", "sum(rst)", "min(first_seen)", "max(last_seen)"},
 			dvals: []string{"sum(sample_rate)", "sum(toUInt64(pkt_len) * sample_rate)", "sumIf(sample_rate, bitAnd(tcp_flags, 2) = 2)",
 				"sumIf(sample_rate, bitAnd(tcp_flags, 16) = 16)", "sumIf(sample_rate, bitAnd(tcp_flags, 1) = 1)", "sumIf(sample_rate, bitAnd(tcp_flags, 4) = 4)", "min(ts)", "max(ts)"}},
 		{name: "traffic",
@@ -58,9 +61,13 @@ func rollupChecks() []rollupCheck {
 		}
 		for _, tier := range []struct{ suffix, bucket, fn string }{{"_1m", "minute", "toStartOfMinute"}, {"_1h", "hour", "toStartOfHour"}} {
 			t := f.name + tier.suffix
+			keys, direct := f.keys, f.direct
+			if tier.suffix == "_1m" {
+				keys, direct = append(slices.Clone(keys), f.minuteKeys...), append(slices.Clone(direct), f.minuteKeys...)
+			}
 			out = append(out, rollupCheck{table: t,
-				merged: fmt.Sprintf("SELECT %s, %s, %s FROM %s GROUP BY ALL ORDER BY ALL", tier.bucket, strings.Join(f.keys, ", "), strings.Join(f.vals, ", "), t),
-				direct: fmt.Sprintf("SELECT %s(ts) AS b, %s, %s FROM packets%s GROUP BY ALL ORDER BY ALL", tier.fn, strings.Join(f.direct, ", "), strings.Join(f.dvals, ", "), where)})
+				merged: fmt.Sprintf("SELECT %s, %s, %s FROM %s GROUP BY ALL ORDER BY ALL", tier.bucket, strings.Join(keys, ", "), strings.Join(f.vals, ", "), t),
+				direct: fmt.Sprintf("SELECT %s(ts) AS b, %s, %s FROM packets%s GROUP BY ALL ORDER BY ALL", tier.fn, strings.Join(direct, ", "), strings.Join(f.dvals, ", "), where)})
 		}
 	}
 	recent := "count(), sum(cityHash64(ts, src_addr, dst_addr, ip_proto, src_port, dst_port, tcp_flags, icmp_type, dns_is_response, dns_qname, sample_rate, pkt_len))"

@@ -40,6 +40,9 @@ type rollupInsert struct {
 const (
 	flowsSQL = "INSERT INTO %[1]s (%[2]s, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id, " +
 		"packets, bytes, syn, ack, fin, rst, first_seen, last_seen) FORMAT RowBinary"
+	// flows_1m has traffic's keys vlan_id and ip_version too (migration 0903).
+	flows1mSQL = "INSERT INTO %[1]s (%[2]s, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id, vlan_id, ip_version, " +
+		"packets, bytes, syn, ack, fin, rst, first_seen, last_seen) FORMAT RowBinary"
 	trafficSQL = "INSERT INTO %[1]s (%[2]s, host, iface, vlan_id, ip_version, ip_proto, dst_port, tunnel_type, tunnel_id, packets, bytes) FORMAT RowBinary"
 	talkersSQL = "INSERT INTO %[1]s (%[2]s, host, iface, src_addr, packets, bytes, dst_ports, dst_addrs) " +
 		"SELECT t, host, iface, src_addr, sum(packets), sum(bytes), uniqStateIf(dst_port, has_port = 1), uniqState(dst_addr) " +
@@ -64,21 +67,39 @@ func (d *dims) appendHostIface(b *rowBinary, hi uint16) {
 
 func flowRows(d *dims, a *agg[flowKey, flowVal]) (b rowBinary) {
 	for i, k := range a.keys {
-		v := a.vals[i]
-		b.u32(k.t)
-		d.appendHostIface(&b, k.hi)
-		b.ip(k.src)
-		b.ip(k.dst)
-		b.u8(k.proto)
-		b.u16(k.sport)
-		b.u16(k.dport)
-		b.str(d.tunTypes[k.tt])
-		b.u32(k.tunID)
-		for _, x := range []uint64{v.packets, v.bytes, v.syn, v.ack, v.fin, v.rst, uint64(v.first), uint64(v.last)} {
-			b.u64(x)
-		}
+		appendFlowKey(&b, d, k)
+		appendFlowVal(&b, &a.vals[i])
 	}
 	return b
+}
+
+// fineRows are flows_1m's rows: the flow key, then vlan_id and ip_version.
+func fineRows(d *dims, a *agg[fineKey, flowVal]) (b rowBinary) {
+	for i, k := range a.keys {
+		appendFlowKey(&b, d, k.flowKey)
+		b.u16(k.vlan)
+		b.u8(k.ipver)
+		appendFlowVal(&b, &a.vals[i])
+	}
+	return b
+}
+
+func appendFlowKey(b *rowBinary, d *dims, k flowKey) {
+	b.u32(k.t)
+	d.appendHostIface(b, k.hi)
+	b.ip(k.src)
+	b.ip(k.dst)
+	b.u8(k.proto)
+	b.u16(k.sport)
+	b.u16(k.dport)
+	b.str(d.tunTypes[k.tt])
+	b.u32(k.tunID)
+}
+
+func appendFlowVal(b *rowBinary, v *flowVal) {
+	for _, x := range []uint64{v.packets, v.bytes, v.syn, v.ack, v.fin, v.rst, uint64(v.first), uint64(v.last)} {
+		b.u64(x)
+	}
 }
 
 func trafficRows(d *dims, a *agg[trafficKey, sums]) (b rowBinary) {
@@ -179,8 +200,8 @@ func recentRows(pkts []record.Packet) (b rowBinary) {
 // them either.
 func (r *rollupAgg) inserts(db string, pkts []record.Packet, hours, recent bool) []rollupInsert {
 	out := []rollupInsert{
-		{table: "flows_1m", sql: flowsSQL, body: flowRows(&r.dims, &r.flows.m), rows: len(r.flows.m.keys)},
-		{table: "flows_1h", sql: flowsSQL, body: flowRows(&r.dims, &r.flows.h), rows: len(r.flows.h.keys)},
+		{table: "flows_1m", sql: flows1mSQL, body: fineRows(&r.dims, &r.fine), rows: len(r.fine.keys)},
+		{table: "flows_1h", sql: flowsSQL, body: flowRows(&r.dims, &r.flowsH), rows: len(r.flowsH.keys)},
 		{table: "traffic_1m", sql: trafficSQL, body: trafficRows(&r.dims, &r.traffic.m), rows: len(r.traffic.m.keys)},
 		{table: "traffic_1h", sql: trafficSQL, body: trafficRows(&r.dims, &r.traffic.h), rows: len(r.traffic.h.keys)},
 		{table: "talkers_1m", sql: talkersSQL, body: talkerRows(&r.dims, &r.talkers.m), rows: len(r.talkers.m.keys)},

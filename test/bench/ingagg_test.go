@@ -11,7 +11,7 @@ import (
 // Issue #18's untried lever, priced here and nowhere in the product: the ingester aggregates the
 // batch it already holds and writes every rollup itself, so no materialized view runs on the
 // packets insert. rollupAgg is that aggregation, the same definitions as the views of migrations
-// 0100, 0101, 0200, 0201, 0401 and 0600 (counts scaled by sample_rate, minute and hour tiers,
+// 0100, 0101, 0200, 0201, 0401, 0600 and 0903 (counts scaled by sample_rate, minute and hour tiers,
 // detect_dst_1s per second). For the uniq columns Go keeps the distinct (key, value) tuples with
 // their sums, and ClickHouse builds the states from them (ingagg_insert_test.go): Go cannot
 // write ClickHouse's uniq state. Times are UTC seconds, as the server's toStartOfMinute/Hour
@@ -118,9 +118,10 @@ type tiers[K comparable, V any] struct{ m, h agg[K, V] }
 type rollupAgg struct {
 	// fine is the one map every packet goes through besides dst1s: a flow of one minute with
 	// its VLAN and IP version, from which flows, traffic and talkers are folded (4 hash
-	// lookups per packet became 2: BenchmarkRollupAggregate).
+	// lookups per packet became 2: BenchmarkRollupAggregate). Since migration 0903 its rows
+	// are flows_1m's (vlan_id and ip_version are flows_1m keys); flowsH is flows_1h's.
 	fine    agg[fineKey, flowVal]
-	flows   tiers[flowKey, flowVal]
+	flowsH  agg[flowKey, flowVal]
 	traffic tiers[trafficKey, sums]
 	talkers tiers[talkerKey, sums]
 	dns     tiers[dnsKey, dnsVal]
@@ -171,8 +172,7 @@ func (d *dims) tunnel(t string) uint8 {
 
 func (r *rollupAgg) reset() {
 	r.fine.reset()
-	r.flows.m.reset()
-	r.flows.h.reset()
+	r.flowsH.reset()
 	r.traffic.m.reset()
 	r.traffic.h.reset()
 	r.talkers.m.reset()
@@ -244,7 +244,6 @@ func (r *rollupAgg) add(pkts []record.Packet) {
 	// flow, traffic key and talker tuple.
 	for i, k := range r.fine.keys {
 		v := &r.fine.vals[i]
-		mergeFlow(r.flows.m.at(k.flowKey), v)
 		t := r.traffic.m.at(trafficKey{t: k.t, hi: k.hi, vlan: k.vlan, ipver: k.ipver, proto: k.proto, dport: k.dport, tt: k.tt, tunID: k.tunID})
 		t.packets, t.bytes = t.packets+v.packets, t.bytes+v.bytes
 		tk := talkerKey{t: k.t, hi: k.hi, src: k.src, dst: k.dst}
@@ -270,10 +269,10 @@ func mergeFlow(f, v *flowVal) {
 // views' blocks: far fewer rows than packets.
 func (r *rollupAgg) foldHours() {
 	hour := func(t uint32) uint32 { return t - t%3600 }
-	for i, k := range r.flows.m.keys {
-		v := r.flows.m.vals[i]
+	for i, k := range r.fine.keys {
+		v := r.fine.vals[i]
 		k.t = hour(k.t)
-		mergeFlow(r.flows.h.at(k), &v)
+		mergeFlow(r.flowsH.at(k.flowKey), &v)
 	}
 	for i, k := range r.traffic.m.keys {
 		k.t = hour(k.t)

@@ -27,8 +27,8 @@ func flushRowsRuns(b *testing.B, rollups bool, memory string, ingester func(flus
 	for _, n := range flushRowsSizes(b) {
 		wide := fmt.Sprintf("MODIFY SETTING min_rows_for_wide_part = %d", n*3/2)
 		out = append(out,
-			ingestRunSpec{fmt.Sprintf("ingester-flush-%d", n), rollups, []string{wide}, ingester(n)},
-			ingestRunSpec{fmt.Sprintf("ch-floor-ref-%d", n), false, beforeIssue18, copyBlocks(b, memory, n)})
+			ingestRunSpec{fmt.Sprintf("ingester-flush-%d", n), rollups, []string{wide}, ingester(n), nil},
+			ingestRunSpec{fmt.Sprintf("ch-floor-ref-%d", n), false, beforeIssue18, copyBlocks(b, memory, n), nil})
 	}
 	return out
 }

@@ -50,8 +50,8 @@ func BenchmarkIngestGrow(b *testing.B) {
 	budget := envInt("BENCH_GROW_BUDGET_MB", 1024) << 20
 	topic, memory := growTopic(b, n)
 	runs := []ingestRunSpec{
-		{"ch-floor-ref", false, beforeIssue18, copyFrom(b, memory)},
-		{"ch-floor", true, nil, copyFrom(b, memory)},
+		{"ch-floor-ref", false, beforeIssue18, copyFrom(b, memory), nil},
+		{"ch-floor", true, nil, copyFrom(b, memory), nil},
 	}
 	for _, c := range caps {
 		var undo []string
@@ -66,7 +66,7 @@ func BenchmarkIngestGrow(b *testing.B) {
 			cfg.MaxBatchRows, cfg.GrowBudget = c, budget
 			in, reg := startIngester(b, cfg)
 			return func() { in.Stop(); logBatches(b, reg) }
-		}})
+		}, nil})
 	}
 	for i := range b.N {
 		if i%2 == 1 {
@@ -74,7 +74,7 @@ func BenchmarkIngestGrow(b *testing.B) {
 		}
 		res := map[string]ingestResult{}
 		for _, r := range runs {
-			res[r.name] = ingestRun(b, n, r.views, r.name, r.undo, r.start)
+			res[r.name] = ingestRun(b, n, r)
 		}
 		ref, today := res["ch-floor-ref"], res[fmt.Sprintf("ingester-grow-%d", caps[0])]
 		b.ReportMetric(ref.cpu.ch*1e6/float64(n), "floor-ref-cpu-s/Mrows")

@@ -37,7 +37,13 @@ import (
 //     ENGINE = Memory table filled before timing, blocks of 100k rows), into packets with
 //     INSERT ... SELECT. Its CPU is the cost every mover pays to write the table (sort,
 //     compress, write parts, run the views): the engine's CPU divided by it bounds the lead any
-//     mover can have over the engine, even one that costs nothing itself.
+//     mover can have over the engine, even one that costs nothing itself;
+//   - ch-per-insert: the same copy as one INSERT ... SELECT per 100k-row block with the
+//     ingester's settings and a token each (copyPerInsert): what a mover that costs nothing
+//     reaches when it makes the ingester's INSERTs (zero-cost-mover/floor).
+//
+// Run it with scripts/on-journaled-ext4.sh (make bench does): ClickHouse's system CPU on an ext4
+// without a journal drifts with the run's own file churn (BENCHMARKS.md, issue #18, session 11).
 //
 // The engine gets the ingester's batch settings: inserts of 100k rows, flush 1 s, one consumer. Each run is timed from its start (ingester.Start, CREATE MATERIALIZED VIEW) until
 // count() of its table reaches N (polled every 50 ms); CPU is user+system from /proc for this
@@ -58,6 +64,9 @@ import (
 // and ingester-of-floor are ch-floor with this sub-benchmark's views. <run>-ch-user-s and
 // <run>-ch-sys-s are ClickHouse's user and system CPU of each run: the system CPU is mostly the
 // creating of part files, which 0901 saves and which drifts with the run's file churn.
+// With rollups, ingester-before-0903 and ch-floor-before-0903 are the ingester and ch-floor
+// with traffic_1m's view over every packet, as before 0903 rolled it up from flows_1m
+// (ingester/ingester-before-0903, floor-same-views-before-0903-rows/cpu-s).
 func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("BENCH_INGEST_ROWS"); s != "" {
@@ -96,15 +105,21 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				// order would favour whichever runs first.
 				floorCopy := copyFrom(b, topics.memory)
 				runs := []ingestRunSpec{
-					{"ingester", rollups, nil, startIngester},
-					{"ingester-before-0901", rollups, undo0901, startIngester},
-					{"ch-floor-ref", false, beforeIssue18, floorCopy},
-					{"ch-floor-now", false, nil, floorCopy},
-					{"ch-floor-before-0901", false, undo0901, floorCopy},
+					{"ingester", rollups, nil, startIngester, nil},
+					{"ingester-before-0901", rollups, undo0901, startIngester, nil},
+					{"ch-floor-ref", false, beforeIssue18, floorCopy, nil},
+					{"ch-floor-now", false, nil, floorCopy, nil},
+					{"ch-floor-before-0901", false, undo0901, floorCopy, nil},
 				}
 				if rollups {
-					runs = append(runs, ingestRunSpec{"ch-floor", true, nil, floorCopy})
+					// -before-0903: traffic_1m's view over every packet again, as before 0903
+					// rolled it up from flows_1m's rows (prices_views_test.go).
+					before0903 := execAll(b, viewsBefore0903)
+					runs = append(runs, ingestRunSpec{"ch-floor", true, nil, floorCopy, nil},
+						ingestRunSpec{"ingester-before-0903", true, nil, startIngester, before0903},
+						ingestRunSpec{"ch-floor-before-0903", true, nil, floorCopy, before0903})
 				}
+				runs = append(runs, ingestRunSpec{"ch-per-insert", rollups, nil, copyPerInsert(b, topics.memory, 100_000), nil})
 				runs = append(runs, flushRowsRuns(b, rollups, topics.memory, startIngesterRows)...)
 				if ingestRound%2 == 1 {
 					slices.Reverse(runs)
@@ -112,12 +127,12 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				ingestRound++
 				res := map[string]ingestResult{}
 				for _, r := range runs {
-					res[r.name] = ingestRun(b, n, r.views, r.name, r.undo, r.start)
+					res[r.name] = ingestRun(b, n, r)
 				}
 				var e1, e1000 ingestResult
 				if engines {
-					e1 = ingestRun(b, n, rollups, "engine-rb1", nil, engine(b, topics.rb1, 100_000))
-					e1000 = ingestRun(b, n, rollups, "engine-rb1000", nil, engine(b, topics.rb1000, 100))
+					e1 = ingestRun(b, n, ingestRunSpec{"engine-rb1", rollups, nil, engine(b, topics.rb1, 100_000), nil})
+					e1000 = ingestRun(b, n, ingestRunSpec{"engine-rb1000", rollups, nil, engine(b, topics.rb1000, 100), nil})
 				}
 				ing, ing0901 := res["ingester"], res["ingester-before-0901"]
 				// floor: issue #18's reference, packets as before its levers (migrations up to
@@ -137,6 +152,14 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 				b.ReportMetric(ing0901.perCore()/ref.perCore(), "ingester-before-0901/floor")
 				b.ReportMetric(floor.perCore(), "floor-same-views-rows/cpu-s")
 				b.ReportMetric(ing.perCore()/floor.perCore(), "ingester-of-floor")
+				// The most any mover sending the ingester's INSERTs could reach (copyPerInsert).
+				b.ReportMetric(res["ch-per-insert"].perCore()/ref.perCore(), "zero-cost-mover/floor")
+				if rollups {
+					ing0903 := res["ingester-before-0903"]
+					b.ReportMetric(ing0903.perCore(), "ingester-before-0903-rows/cpu-s")
+					b.ReportMetric(ing.perCore()/ing0903.perCore(), "ingester/ingester-before-0903")
+					b.ReportMetric(res["ch-floor-before-0903"].perCore(), "floor-same-views-before-0903-rows/cpu-s")
+				}
 				for _, r := range runs {
 					b.ReportMetric(res[r.name].cpu.chUser, r.name+"-ch-user-s")
 					b.ReportMetric(res[r.name].cpu.chSys, r.name+"-ch-sys-s")
@@ -166,6 +189,7 @@ type ingestRunSpec struct {
 	views bool
 	undo  []string // ALTERs of packets before the run (reference_test.go)
 	start func(db string) func()
+	setup func(db string) // after undo, before the run: other DDL (views as before a migration)
 }
 
 // ingestRound counts BenchmarkIngestVsKafkaEngine's iterations, to alternate the runs' order.
@@ -336,10 +360,14 @@ func (r ingestResult) perCore() float64 {
 }
 
 // ingestRun times one mover into a fresh database until n rows are queryable.
-func ingestRun(b *testing.B, n int, rollups bool, name string, undo []string, start func(db string) func()) ingestResult {
+func ingestRun(b *testing.B, n int, spec ingestRunSpec) ingestResult {
+	name, start := spec.name, spec.start
 	conn := env.CH(b)
-	db := migrated(b, conn, rollups)
-	alterPackets(b, conn, db, undo)
+	db := migrated(b, conn, spec.views)
+	alterPackets(b, conn, db, spec.undo)
+	if spec.setup != nil {
+		spec.setup(db)
+	}
 	nviews := views(b, conn, db)
 	if os.Getenv("BENCH_INGEST_MERGES") == "0" {
 		// Background merges start at moments no mover controls: in one loaded run the same

@@ -19,6 +19,8 @@ import (
 //     string keys (BENCHMARKS.md). Not exact in principle (a hash collision): priced only.
 //   - views-before-0902: traffic_1m's and talkers_1m's views over every packet, as before
 //     migration 0902 rolled them up from flows_1m's rows (-to-null: the same, queries only).
+//   - views-before-0903: traffic_1m's view over every packet, as before migration 0903 rolled
+//     it up from flows_1m's rows (flows keeps 0903's two extra keys; talkers stays on flows).
 //   - no-sparse: the views' tables without sparse serialization. (Packed part storage,
 //     min_bytes_for_full_part_storage, was tried too: the parts kept their 13 files on this
 //     engine's local disk, so it priced nothing and is not a variant.)
@@ -32,6 +34,7 @@ func viewPriceVariants(b *testing.B) []variant {
 		{name: "surrogate-keys", keep: all, setup: execAll(b, surrogateViews), check: rollupChecks()},
 		{name: "views-before-0902", keep: all, setup: execAll(b, viewsBefore0902), check: rollupChecks()},
 		{name: "views-before-0902-to-null", keep: all, setup: func(db string) { execAll(b, viewsBefore0902)(db); toNullViews(b)(db) }},
+		{name: "views-before-0903", keep: all, setup: execAll(b, viewsBefore0903), check: rollupChecks()},
 		{name: "no-sparse", keep: all, setup: setOnRollups(b, "ratio_of_defaults_for_sparse_serialization = 1")},
 	}
 	for _, fam := range []string{"flows", "talkers", "traffic", "dns_names", "tls_sni", "http_hosts", "detect_dst_1s", "detect_recent"} {
@@ -129,3 +132,13 @@ SELECT toStartOfMinute(ts) AS minute, host, iface, src_addr, sum(sample_rate) AS
     uniqStateIf(dst_port, ip_proto IN (6, 17)) AS dst_ports, uniqState(dst_addr) AS dst_addrs
 FROM {db}.packets
 GROUP BY minute, host, iface, src_addr`
+
+// viewsBefore0903 is traffic_1m's view as before migration 0903 (0600's), over every packet
+// instead of flows_1m's rows (flows_1m keeps 0903's keys vlan_id and ip_version).
+const viewsBefore0903 = `
+DROP VIEW {db}.traffic_1m_mv SYNC;
+CREATE MATERIALIZED VIEW {db}.traffic_1m_mv TO {db}.traffic_1m AS
+SELECT toStartOfMinute(ts) AS minute, host, iface, vlan_id, ip_version, ip_proto, dst_port, tunnel_type, tunnel_id,
+    sum(sample_rate) AS packets, sum(pkt_len * sample_rate) AS bytes
+FROM {db}.packets
+GROUP BY minute, host, iface, vlan_id, ip_version, ip_proto, dst_port, tunnel_type, tunnel_id`

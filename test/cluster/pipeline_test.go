@@ -404,16 +404,21 @@ func compareEverything(t *testing.T, ctx context.Context, db, single string, fro
 		})
 	}
 	// Every rollup, read through the Distributed tables (each shard's views rolled up its own
-	// packets) and on the single server: the same rows, tunnel keys (0600) included.
+	// packets) and on the single server: the same rows, tunnel keys (0600) included, and
+	// flows_1m's VLAN and IP version (0903: traffic_1m is rolled up from them).
 	for _, tier := range []struct{ suffix, bucket string }{{"_1m", "minute"}, {"_1h", "hour"}} {
-		for _, q := range []string{
+		qs := []string{
 			"SELECT %s, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id, sum(packets), sum(bytes), sum(syn), sum(ack), sum(fin), sum(rst), min(first_seen), max(last_seen) FROM flows%s GROUP BY ALL ORDER BY ALL",
 			"SELECT %s, host, iface, vlan_id, ip_version, ip_proto, dst_port, tunnel_type, tunnel_id, sum(packets), sum(bytes) FROM traffic%s GROUP BY ALL ORDER BY ALL",
 			"SELECT %s, host, iface, src_addr, sum(packets), sum(bytes), uniqMerge(dst_ports), uniqMerge(dst_addrs) FROM talkers%s GROUP BY ALL ORDER BY ALL",
 			"SELECT %s, host, iface, qname, qtype, sum(queries), sum(responses), sum(nxdomain) FROM dns_names%s GROUP BY ALL ORDER BY ALL",
 			"SELECT %s, host, iface, sni, sum(client_hellos), uniqMerge(clients) FROM tls_sni%s GROUP BY ALL ORDER BY ALL",
 			"SELECT %s, host, iface, http_host, method, sum(requests), uniqMerge(clients) FROM http_hosts%s GROUP BY ALL ORDER BY ALL",
-		} {
+		}
+		if tier.suffix == "_1m" {
+			qs = append(qs, "SELECT %s, host, iface, src_addr, dst_addr, ip_proto, src_port, dst_port, tunnel_type, tunnel_id, vlan_id, ip_version, sum(packets), sum(bytes) FROM flows%s GROUP BY ALL ORDER BY ALL")
+		}
+		for _, q := range qs {
 			sql := fmt.Sprintf(q, tier.bucket, tier.suffix)
 			same("rollup "+sql[strings.Index(sql, " FROM ")+6:strings.Index(sql, " GROUP")], func(cfg chconn.Config) ([]string, error) {
 				c, err := analytics.NewCH(cfg)
