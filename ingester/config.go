@@ -48,13 +48,28 @@ type Config struct {
 	FlushRows  int
 	FlushBytes int
 	FlushAge   time.Duration
+	// MaxBatchRows: while a partition is behind (its last fetch's high watermark is past the
+	// batch), a batch that reached FlushRows or FlushBytes keeps growing up to this many rows,
+	// so a backlog or a high rate is stored in fewer INSERTs, each of which costs ClickHouse
+	// ~40 ms of CPU with every view whatever its size (grow.go; BENCHMARKS.md, "batch
+	// branch"). At or below FlushRows nothing grows. FlushAge still cuts a growing batch, and a
+	// partition that caught up has its full batch cut at once, so a trickle's latency is
+	// today's. 250k, not more: 500k saved ClickHouse no more than 250k with merges stopped and
+	// cost the GC more. Inserts over 150k rows are Wide parts unless packets'
+	// min_rows_for_wide_part (migration 0901) is raised with it; measured, they still pay.
+	MaxBatchRows int
+	// GrowBudget bounds the Kafka value bytes that all partitions' batches hold past their
+	// FlushRows/FlushBytes together; a batch that would go over it is cut. The live heap grows
+	// by about 2-3 × GrowBudget at most (a row's columns and its Kafka record, kept for a
+	// bisection, ~2 heap bytes per frame byte, plus the bigger INSERT bodies: ingester/BENCH.md).
+	GrowBudget int
 	// Writer is WriterArrowHTTP or WriterNative.
 	Writer string
 
 	// MaxQueuedBytes bounds the records fetched for one partition but not yet in a batch:
 	// above it the partition's fetching is paused (e.g. while ClickHouse is down), so memory
-	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes): a batch holds its
-	// rows and, for a bisection (bisect.go), the Kafka records they came from.
+	// stays bounded at about partitions × (MaxQueuedBytes + 2 × FlushBytes) + 3 × GrowBudget:
+	// a batch holds its rows and, for a bisection (bisect.go), the Kafka records they came from.
 	MaxQueuedBytes int
 	// InsertTimeout bounds one INSERT.
 	InsertTimeout time.Duration
@@ -89,6 +104,8 @@ func DefaultConfig() Config {
 		FlushRows:       100_000,
 		FlushBytes:      32 << 20,
 		FlushAge:        time.Second,
+		MaxBatchRows:    250_000,
+		GrowBudget:      128 << 20,
 		Writer:          WriterArrowHTTP,
 		MaxQueuedBytes:  64 << 20,
 		InsertTimeout:   60 * time.Second,
@@ -126,6 +143,8 @@ func (c Config) Validate() error {
 		return errors.New("ingester: no database")
 	case c.FlushRows <= 0 || c.FlushBytes <= 0 || c.FlushAge <= 0:
 		return errors.New("ingester: FlushRows, FlushBytes and FlushAge must be positive")
+	case c.MaxBatchRows < 0 || c.GrowBudget < 0:
+		return errors.New("ingester: MaxBatchRows and GrowBudget must not be negative")
 	case c.MaxQueuedBytes <= 0 || c.InsertTimeout <= 0 || c.RetryBackoffMax <= 0 || c.RevokeTimeout <= 0 || c.SessionTimeout <= 0:
 		return errors.New("ingester: MaxQueuedBytes, InsertTimeout, RetryBackoffMax, SessionTimeout and RevokeTimeout must be positive")
 	case c.PoisonRetries <= 0 || c.StallTimeout <= 0:

@@ -138,7 +138,7 @@ func ingestChild(t *testing.T, cfg Config, out io.Writer, env []string, extra ..
 	cmd := exec.Command(plBinary, "ingest", "--brokers", cfg.Kafka.Brokers[0], "--group", cfg.Group,
 		"--topic", cfg.Topic, "--stats-topic", cfg.StatsTopic, "--database", cfg.ClickHouse.Database,
 		"--clickhouse", cfg.ClickHouse.Addr, "--clickhouse-http", cfg.ClickHouse.HTTPAddr,
-		"--flush-rows", strconv.Itoa(cfg.FlushRows), "--flush-age", cfg.FlushAge.String(),
+		"--flush-rows", strconv.Itoa(cfg.FlushRows), "--max-batch-rows", strconv.Itoa(cfg.MaxBatchRows), "--flush-age", cfg.FlushAge.String(),
 		"--session-timeout", cfg.SessionTimeout.String(), "--metrics-addr", "")
 	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(), env...)

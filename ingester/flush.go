@@ -60,6 +60,7 @@ func (w *partitionWorker) flush(c cut) error {
 	w.ing.metrics.batches.WithLabelValues(w.topic, string(c)).Inc()
 	w.stall.progressed()
 	w.sink.reset()
+	w.ungrow()
 	clear(w.dead)
 	w.dead = w.dead[:0]
 	clear(w.recs)

@@ -14,7 +14,7 @@ type metrics struct {
 	rowsInserted     *prometheus.CounterVec   // table
 	insertDuration   *prometheus.HistogramVec // table
 	insertRetries    *prometheus.CounterVec   // table: failed inserts that will be retried
-	batches          *prometheus.CounterVec   // topic, cut: size, age, revoke, replayed (a claimed range)
+	batches          *prometheus.CounterVec   // topic, cut: size, age, cap, budget (grow.go), revoke, replayed (a claimed range)
 	deadLetters      *prometheus.CounterVec   // topic
 	flowDuplicates   prometheus.Counter       // flow messages whose identity was already stored
 	dropDuplicates   prometheus.Counter       // kernel drop messages whose identity was already stored (sink_drops.go)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -35,6 +36,8 @@ type Ingester struct {
 	conn     driver.Conn // migrations, small tables, batch ranges
 	writer   Writer      // packets
 	client   *kgo.Client
+
+	grown atomic.Int64 // Kafka bytes batches hold past FlushRows/FlushBytes, all partitions (grow.go)
 
 	mu        sync.Mutex
 	workers   map[topicPartition]*partitionWorker

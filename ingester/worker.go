@@ -58,6 +58,7 @@ type partitionWorker struct {
 	dead        []deadLetter
 	recs        []*kgo.Record // the records whose rows are in the batch, for a bisection (bisect.go)
 	refusals    int           // times ClickHouse refused the batch's data (bisect.go)
+	grown       int           // Kafka bytes added past FlushRows/FlushBytes, reserved on GrowBudget (grow.go)
 	deadSeen    int           // bad records in this worker's life, for log rate-limiting
 	progress    struct{ claimed, deadDone, rowsDone bool }
 
@@ -174,6 +175,7 @@ func (w *partitionWorker) wait() {
 
 func (w *partitionWorker) run() {
 	defer close(w.done)
+	defer w.ungrow() // a batch abandoned uncommitted holds no budget
 	tick := time.NewTicker(max(w.ing.cfg.FlushAge/4, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
@@ -184,6 +186,13 @@ func (w *partitionWorker) run() {
 		w.release(recs)
 		if w.n > 0 && w.forcedEnd < 0 && time.Since(w.started) >= w.ing.cfg.FlushAge {
 			if w.flush(cutAge) != nil {
+				return
+			}
+		}
+		// A batch that grew while its partition was behind is cut as soon as the partition
+		// caught up, not at FlushAge (grow.go).
+		if w.n > 0 && w.forcedEnd < 0 && w.full() && !w.behind() {
+			if w.flush(cutSize) != nil {
 				return
 			}
 		}
@@ -279,9 +288,11 @@ func (w *partitionWorker) process(recs []*kgo.Record, at []time.Time, id [16]byt
 					return err
 				}
 			}
-		case w.rows >= w.ing.cfg.FlushRows || w.bytes >= w.ing.cfg.FlushBytes:
-			if err := w.flush(cutSize); err != nil {
-				return err
+		case w.full():
+			if c := w.grow(i < len(recs)-1, len(r.Value)); c != "" {
+				if err := w.flush(c); err != nil {
+					return err
+				}
 			}
 		}
 	}

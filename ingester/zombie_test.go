@@ -41,6 +41,9 @@ func TestZombieMember(t *testing.T) {
 
 			cfg := testConfig(sharedCH, topic, stats, group, db, WriterArrowHTTP)
 			cfg.FlushRows = 2_000 // A: 4 frames a batch
+			// Not grown while behind (grow.go): A's held batch must leave frames for B to cut
+			// its own way, or B would find everything stored by A before it took over.
+			cfg.MaxBatchRows = 0
 			var logA logbuf.Buffer
 			t.Cleanup(func() {
 				if t.Failed() {

@@ -44,6 +44,9 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 	flushBytes := bytesFlag(cfg.FlushBytes)
 	fs.Var(&flushBytes, "flush-bytes", "insert a partition's batch at this many bytes of frames")
 	fs.DurationVar(&cfg.FlushAge, "flush-age", cfg.FlushAge, "insert a partition's batch this long after its first frame was fetched")
+	fs.IntVar(&cfg.MaxBatchRows, "max-batch-rows", cfg.MaxBatchRows, "while a partition is behind (a backlog, a high rate), let its batch grow past --flush-rows up to this many rows: fewer INSERTs, each of which costs ClickHouse a part per view table (at or below --flush-rows: never)")
+	growBudget := bytesFlag(cfg.GrowBudget)
+	fs.Var(&growBudget, "grow-budget", "bytes of frames all partitions' batches may hold past --flush-rows/--flush-bytes together (bounds --max-batch-rows' memory)")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout (how long a crashed member holds its partitions)")
 	fs.DurationVar(&cfg.RevokeTimeout, "revoke-timeout", cfg.RevokeTimeout, "how long a revoked partition may take to flush its last batch")
 	fs.IntVar(&cfg.PoisonRetries, "poison-retries", cfg.PoisonRetries, "times ClickHouse must refuse a batch's data (parse, type, constraint errors) before it is bisected and the refused frames go to dead_letters")
@@ -57,7 +60,7 @@ func setupIngest() (*flag.FlagSet, func(context.Context) error) {
 			fs.Usage()
 			return errors.New("--brokers and --clickhouse are required and no positional arguments are accepted")
 		}
-		cfg.FlushBytes, cfg.Migrate, cfg.Kafka = int(flushBytes), !*noMigrate, *kafka
+		cfg.FlushBytes, cfg.GrowBudget, cfg.Migrate, cfg.Kafka = int(flushBytes), int(growBudget), !*noMigrate, *kafka
 		if ch.HTTPAddr == "" && cfg.Writer == ingester.WriterArrowHTTP {
 			return errors.New("--clickhouse-http is required by the arrow-http writer (or use --writer native)")
 		}

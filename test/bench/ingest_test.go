@@ -25,7 +25,10 @@ import (
 // partitions), moved into a fresh `packets` table (packetlake's migrations) by
 //
 //   - ingester: packetlake's ingester in this process, default config (arrow-http writer,
-//     FlushRows 100k, FlushAge 1 s), reading packetlake frames of 1000 packets;
+//     FlushRows 100k, FlushAge 1 s, MaxBatchRows 250k: on this backlog each partition's
+//     250k packets go in one or two batches, grown past FlushRows while behind, Wide parts
+//     over 0901's 150k rows; BenchmarkIngestGrow prices that), reading packetlake frames of
+//     1000 packets;
 //   - engine-rb1: ClickHouse's Kafka table engine + a materialized view TO packets, reading the
 //     same packets as RowBinary, one row per Kafka message (the engine's usual shape);
 //   - engine-rb1000: the same engine reading RowBinary messages of 1000 rows each (the batching
