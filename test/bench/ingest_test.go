@@ -38,8 +38,8 @@ import (
 //     INSERT ... SELECT. Its CPU is the cost every mover pays to write the table (sort,
 //     compress, write parts, run the views): the engine's CPU divided by it bounds the lead any
 //     mover can have over the engine, even one that costs nothing itself;
-//   - ch-per-insert: the same copy as one INSERT ... SELECT per 100k-row block with the
-//     ingester's settings and a token each (copyPerInsert): what a mover that costs nothing
+//   - ch-per-insert: the same copy as one INSERT ... SELECT per block of the ingester's
+//     MaxBatchRows (its batches on this backlog) with its settings and a token each (copyPerInsert): what a mover that costs nothing
 //     reaches when it makes the ingester's INSERTs (zero-cost-mover/floor).
 //
 // Run it with scripts/on-journaled-ext4.sh (make bench does): ClickHouse's system CPU on an ext4
@@ -119,7 +119,7 @@ func BenchmarkIngestVsKafkaEngine(b *testing.B) {
 						ingestRunSpec{"ingester-before-0903", true, nil, startIngester, before0903},
 						ingestRunSpec{"ch-floor-before-0903", true, nil, floorCopy, before0903})
 				}
-				runs = append(runs, ingestRunSpec{"ch-per-insert", rollups, nil, copyPerInsert(b, topics.memory, 100_000), nil})
+				runs = append(runs, ingestRunSpec{"ch-per-insert", rollups, nil, copyPerInsert(b, topics.memory, ingester.DefaultConfig().MaxBatchRows), nil})
 				runs = append(runs, flushRowsRuns(b, rollups, topics.memory, startIngesterRows)...)
 				if ingestRound%2 == 1 {
 					slices.Reverse(runs)
