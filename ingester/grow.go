@@ -42,8 +42,7 @@ func (w *partitionWorker) grow(more bool, n int) cut {
 	case w.rows >= cfg.MaxBatchRows:
 		return cutCap
 	}
-	if w.ing.grown.Add(int64(n)) > int64(cfg.GrowBudget) {
-		w.ing.grown.Add(-int64(n))
+	if !w.ing.reserve(int64(n), int64(cfg.GrowBudget)) {
 		// The budget binds: the partitions are behind by more than it holds. Worth seeing
 		// when sizing --grow-budget, too frequent for Info.
 		w.log.Debug("batch cut by the grow budget", "rows", w.rows, "bytes", w.bytes, "budget", cfg.GrowBudget)
@@ -51,6 +50,21 @@ func (w *partitionWorker) grow(more bool, n int) cut {
 	}
 	w.grown += n
 	return ""
+}
+
+// reserve adds n bytes to the shared budget's use if that stays within budget. A compare and
+// swap, not an add undone on overshoot: the counter never reads above the budget, not even
+// for a moment (TestGrowBudget samples it).
+func (ing *Ingester) reserve(n, budget int64) bool {
+	for {
+		cur := ing.grown.Load()
+		if cur+n > budget {
+			return false
+		}
+		if ing.grown.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
 }
 
 // ungrow gives the batch's reservation back to the shared budget.
