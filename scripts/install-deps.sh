@@ -11,6 +11,7 @@ packages=(
   nmap hping3 bind9-dnsutils curl openssl iputils-ping  # real traffic and attacks for tests and the demo
   dnsmasq-base nginx-light        # local DNS and HTTP(S) servers inside test namespaces
   chromium                        # the console's browser tests (headless, driven by chromedp)
+  e2fsprogs util-linux            # mkfs.ext4, mount, findmnt: make bench's journaled ext4 (scripts/on-journaled-ext4.sh)
 )
 tools=(go java mvn npm)
 
