@@ -33,7 +33,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "collector tests replay the shared captures: %v\n", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testinfra.RemoveBinary() // cmd_test.go's binary
+	os.Exit(code)
 }
 
 func testLogger(t testing.TB) *slog.Logger {

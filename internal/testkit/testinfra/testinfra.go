@@ -60,12 +60,13 @@ func Main(m *testing.M, opts Options, env **Env) int {
 	e, err := start(opts, dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testinfra: cannot start the test infrastructure: %v\n(logs kept in %s)\n", err, dir)
+		RemoveBinary()
 		return 1
 	}
 	*env = e
 	code := m.Run()
 	e.stop()
-	os.RemoveAll(filepath.Dir(e.Bin))
+	RemoveBinary()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "testinfra: tests failed; server logs and data kept in %s\n", dir)
 	} else {
@@ -179,4 +180,13 @@ func Binary() (string, error) {
 		}
 	})
 	return binPath, buildErr
+}
+
+// RemoveBinary deletes what Binary built (~50 MB a test process). Main calls it; a package that
+// calls Binary without Main calls it from its TestMain after m.Run, or every run of its tests
+// leaves a packetlake-bin-* directory in TMPDIR.
+func RemoveBinary() {
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
 }
