@@ -2,10 +2,7 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -43,20 +40,7 @@ func reportFlushRows(b *testing.B, res map[string]ingestResult, ref ingestResult
 	b.ReportMetric(float64(res["ingester"].heapPeak)/(1<<20), "ingester-heap-MB")
 }
 
-func flushRowsSizes(b *testing.B) []int {
-	var out []int
-	for _, s := range strings.Split(os.Getenv("BENCH_INGEST_FLUSH_ROWS"), ",") {
-		if s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			b.Fatalf("BENCH_INGEST_FLUSH_ROWS: %v", err)
-		}
-		out = append(out, n)
-	}
-	return out
-}
+func flushRowsSizes(b *testing.B) []int { return envInts(b, "BENCH_INGEST_FLUSH_ROWS", nil) }
 
 // liveHeap is the Go heap live after the last GC.
 func liveHeap() uint64 {

@@ -1,19 +1,13 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/packetlake/packetlake/ingester"
-	"github.com/packetlake/packetlake/internal/local/kafkalocal"
 )
 
 // BenchmarkIngestGrow prices batches that grow while their partition is behind (issue #18,
@@ -36,17 +30,7 @@ import (
 // iteration (-benchtime Nx) to the next.
 func BenchmarkIngestGrow(b *testing.B) {
 	n := envInt("BENCH_INGEST_ROWS", 2_000_000)
-	caps := []int{100_000, 250_000, 500_000}
-	if s := os.Getenv("BENCH_GROW_CAPS"); s != "" {
-		caps = nil
-		for _, f := range strings.Split(s, ",") {
-			c, err := strconv.Atoi(f)
-			if err != nil {
-				b.Fatalf("BENCH_GROW_CAPS: %v", err)
-			}
-			caps = append(caps, c)
-		}
-	}
+	caps := envInts(b, "BENCH_GROW_CAPS", []int{100_000, 250_000, 500_000})
 	budget := envInt("BENCH_GROW_BUDGET_MB", 1024) << 20
 	topic, memory := growTopic(b, n)
 	runs := []ingestRunSpec{
@@ -100,26 +84,8 @@ func BenchmarkIngestGrow(b *testing.B) {
 func growTopic(b *testing.B, n int) (topic, memory string) {
 	const partitions, perFrame = 4, 1000
 	fs, _, pkts := frames(n, perFrame, partitions, time.Now().Add(-time.Hour).UnixNano())
+	topic = produceFramesTo(b, "grow", partitions, fs)
 	stamp := time.Now().UnixNano()
-	topic = fmt.Sprintf("grow-%d", stamp)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if err := kafkalocal.CreateTopic(ctx, env.Kafka.Addr(), topic, partitions); err != nil {
-		b.Fatal(err)
-	}
-	cl := newLoadProducer(b)
-	errs := make(chan error, len(fs))
-	for i, f := range fs {
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(i % partitions), Value: f}, func(_ *kgo.Record, err error) { errs <- err })
-	}
-	if err := cl.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	for range fs {
-		if err := <-errs; err != nil {
-			b.Fatal(err)
-		}
-	}
 	memory = fmt.Sprintf("grow_src_%d.packets", stamp)
 	fillMemoryTable(b, memory, pkts)
 	b.Cleanup(func() { chExec(b, env.CH(b), fmt.Sprintf("DROP DATABASE grow_src_%d SYNC", stamp)) })

@@ -86,11 +86,17 @@ var (
 // BenchmarkIngestVsKafkaEngine's frames topic.
 func produceFrames(b *testing.B, n int) string {
 	const partitions, perFrame = 4, 1000
-	fs := encodeFrames(n, perFrame, partitions, time.Now().Add(-time.Hour).UnixNano())
-	topic := fmt.Sprintf("self-%d", time.Now().UnixNano())
+	return produceFramesTo(b, "self", partitions, encodeFrames(n, perFrame, partitions, time.Now().Add(-time.Hour).UnixNano()))
+}
+
+// produceFramesTo creates a topic named prefix-<now> with partitions partitions and produces
+// frame i to partition i % partitions (encodeFrames' and frames' layout), waiting until Kafka
+// has every one.
+func produceFramesTo(b *testing.B, prefix string, partitions int, fs [][]byte) string {
+	topic := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := kafkalocal.CreateTopic(ctx, env.Kafka.Addr(), topic, partitions); err != nil {
+	if err := kafkalocal.CreateTopic(ctx, env.Kafka.Addr(), topic, int32(partitions)); err != nil {
 		b.Fatal(err)
 	}
 	cl := newLoadProducer(b)

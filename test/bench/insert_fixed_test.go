@@ -29,17 +29,7 @@ import (
 // run BENCH_FIXED_INSERTS (default 200).
 func BenchmarkInsertFixedCost(b *testing.B) {
 	inserts, rounds := envInt("BENCH_FIXED_INSERTS", 200), envInt("BENCH_PRICE_ROUNDS", 3)
-	sizes := []int{1, 1000, 10000}
-	if s := os.Getenv("BENCH_FIXED_SIZES"); s != "" {
-		sizes = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(f)
-			if err != nil {
-				b.Fatalf("BENCH_FIXED_SIZES: %v", err)
-			}
-			sizes = append(sizes, n)
-		}
-	}
+	sizes := envInts(b, "BENCH_FIXED_SIZES", []int{1, 1000, 10000})
 	conn := env.CH(b)
 	src := memorySource(b, "fixed", slices.Max(sizes))
 	srcDB, _, _ := strings.Cut(src, ".")

@@ -34,6 +34,27 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// envInts reads a comma-separated list of integers from the environment variable name, def
+// when it is unset or empty; a field that is not an integer fails the benchmark.
+func envInts(b *testing.B, name string, def []int) []int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // sender offers DNS queries from the peer end of a veth to the observed end, each carrying its
 // send index in the query name ("q<i>.bench.example"), which the collector's parser stores in
 // dns_qname: a row says exactly which send it is, whatever the collector's own seq.
