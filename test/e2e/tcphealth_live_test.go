@@ -173,9 +173,12 @@ func TestLiveTCPHealth(t *testing.T) {
 	if err := ch.InsertPackets(ctx, recs, ""); err != nil {
 		t.Fatal(err)
 	}
-	got := reportHealth(t, ctx, db, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))[cfg.Host]
+	since, until := time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	got := reportHealth(t, ctx, db, since, until)[cfg.Host]
 	want := tsharkHealth(t, ctx, pcap, nil)
-	tot := compareHealth(t, "live", want, got, rttSlack)
+	border := borderlineLate(t, ctx, db, cfg.Host, since, until)
+	tot := compareHealth(t, "live", want, got, rttSlack, border)
+	t.Logf("late segments within %v of the out-of-order threshold (either class allowed): %d", borderSlack, sum(border))
 	t.Logf("%d records, %d flow directions; tshark's totals: %s (rtt_us = handshakes)", len(recs), len(want), tot.counts())
 	if tot.Retrans == 0 || tot.OutOfOrder == 0 || tot.DupAcks == 0 || tot.ZeroWindows == 0 || tot.ResetsAfterData == 0 || tot.RTTMicros < 5 {
 		t.Errorf("the lossy path did not produce every kind (%s): the comparison proves too little", tot.counts())
@@ -193,6 +196,7 @@ func TestLiveTCPHealth(t *testing.T) {
 	const window = 10 * time.Second
 	th := detector.DefaultThresholds()
 	perService := map[string]*health{}
+	borderSvc := map[string]int{} // late segments at the threshold, per service (compareHealth)
 	for k, h := range want {
 		svc := netip.AddrPortFrom(k.Src, k.SrcPort).String() // the far end's servers
 		if k.Dst == v.Addr && k.DstPort == 80 {
@@ -201,6 +205,7 @@ func TestLiveTCPHealth(t *testing.T) {
 		if perService[svc] == nil {
 			perService[svc] = &health{}
 		}
+		borderSvc[svc] += border[k]
 		perService[svc].Retrans += h.Retrans
 		perService[svc].OutOfOrder += h.OutOfOrder
 		perService[svc].DupAcks += h.DupAcks
@@ -221,7 +226,7 @@ func TestLiveTCPHealth(t *testing.T) {
 			dir = "to"
 		}
 		g := gotSvc[svc+" "+dir]
-		if g == nil || g.Retrans != w.Retrans || g.OutOfOrder != w.OutOfOrder || g.DupAcks != w.DupAcks ||
+		if g == nil || g.Retrans+g.OutOfOrder != w.Retrans+w.OutOfOrder || abs64(int64(g.Retrans-w.Retrans)) > int64(borderSvc[svc]) || g.DupAcks != w.DupAcks ||
 			g.ZeroWindows != w.ZeroWindows || g.ResetsAfterData != w.ResetsAfterData {
 			t.Errorf("tcp_health %s %s: %v, want tshark's sums %s", svc, dir, g, w.counts())
 		}
@@ -334,6 +339,73 @@ func mustJSON(v any) string {
 // timestamps and from tcpdump's: both are taken in the same NAPI poll of the veth, a few
 // microseconds apart, more on a loaded machine.
 const rttSlack = 200
+
+// borderlineLate counts, per flow direction of host, the late segments whose distance from the
+// last advance of the highest sequence lies within borderSlack of their out-of-order threshold
+// (3 ms, or the handshake RTT once there was one: the segments block's out_of_order rule).
+// The XDP hook and tcpdump stamp the same packet microseconds apart, and their handshake RTTs
+// differ by up to rttSlack, so such a segment may be out-of-order by one clock and a
+// retransmission by the other; nowhere else do the two clocks change a flag.
+func borderlineLate(t *testing.T, ctx context.Context, db, host string, since, until time.Time) map[flowDir]int {
+	t.Helper()
+	rep, err := query.ReportByName("tcp_health_flows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := strings.Index(rep.SQL, "\n,\n-- Per flow direction")
+	if end < 0 {
+		t.Fatal("tcp_health_flows: no segments block followed by the flow block")
+	}
+	addr := func(col string) string {
+		return fmt.Sprintf("if(%[1]s BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(%[1]s)), IPv6NumToString(%[1]s))", col)
+	}
+	sql := rep.SQL[:end] + "\nSELECT " + addr("src_addr") + " AS source, src_port, " + addr("dst_addr") + ` AS destination, dst_port,
+    countIf(late AND abs(t - moved_t - if(hs_ack_n > 0 AND n >= hs_ack_n, handshake_rtt_ns, 3000000)) <= {slack:Int64}) AS borderline
+FROM seg WHERE host = {host:String}
+GROUP BY src_addr, dst_addr, src_port, dst_port`
+	client, err := env.CHConfig(db).Client(chconn.Timeout(2 * time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	params := map[string]string{
+		"since": since.UTC().Format("2006-01-02 15:04:05.000000000"),
+		"until": until.UTC().Format("2006-01-02 15:04:05.000000000"),
+		"host":  host,
+		"slack": fmt.Sprint(borderSlack.Nanoseconds()),
+	}
+	out := map[flowDir]int{}
+	err = client.Rows(ctx, sql, params, func(r map[string]json.RawMessage) error {
+		var src, dst string
+		var sp, dp uint16
+		var n int
+		for k, v := range map[string]any{"source": &src, "destination": &dst, "src_port": &sp, "dst_port": &dp, "borderline": &n} {
+			if err := json.Unmarshal(r[k], v); err != nil {
+				return fmt.Errorf("column %s = %s: %w", k, r[k], err)
+			}
+		}
+		if n > 0 {
+			out[flowDir{netip.MustParseAddr(src), sp, netip.MustParseAddr(dst), dp}] = n
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("borderline late segments: %v", err)
+	}
+	return out
+}
+
+func sum(m map[flowDir]int) (n int) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// borderSlack is how near its threshold a late segment's distance must be for the two clocks to
+// class it differently: the handshake RTTs' slack plus as much again for the segment's own
+// two stamps.
+const borderSlack = 2 * rttSlack * time.Microsecond
 
 // lossyPath adds a router and a far namespace behind v's peer end: the peer namespace routes
 // between v (198.18.0.0/24) and the far end (198.19.0.0/24), dropping and reordering as

@@ -125,7 +125,7 @@ func TestTCPHealthCapturesMatchTshark(t *testing.T) {
 	}
 	sort.Strings(hosts)
 	for _, host := range hosts {
-		s := compareHealth(t, host, want[host], got[host], 0)
+		s := compareHealth(t, host, want[host], got[host], 0, nil)
 		tot.Retrans += s.Retrans
 		tot.DupAcks += s.DupAcks
 		tot.ResetsAfterData += s.ResetsAfterData
