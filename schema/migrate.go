@@ -160,6 +160,17 @@ func Migrate(ctx context.Context, conn Conn, database string) error {
 		if _, done := applied[m.Version]; done {
 			continue
 		}
+		// Read the record again right before each file: another Migrate (a second ingester
+		// started at the same time) may have applied it since, finished, and begun inserting.
+		// Running the file again then would drop and re-create rollup views (0600, 0902,
+		// 0903) under that ingester's INSERTs, which would miss those rollups, or put back an
+		// older view for a while (0600's after 0903's).
+		if applied, err = appliedMigrations(ctx, conn, db); err != nil {
+			return err
+		}
+		if _, done := applied[m.Version]; done {
+			continue
+		}
 		for _, stmt := range m.Statements {
 			if err := execMigration(ctx, conn, strings.ReplaceAll(stmt, "{database}", db)); err != nil {
 				return fmt.Errorf("migrate: %04d_%s: %w", m.Version, m.Name, err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -245,4 +246,93 @@ func TestMigrateRefusesOverlayDefault(t *testing.T) {
 		t.Fatalf("Migrate into chdb's default database: %v, want a refusal naming Atomic", err)
 	}
 	t.Logf("refusal: %v", err)
+}
+
+// TestMigrateSkipsWhatAnotherApplied: two ingesters start on a new database together; the first
+// applies every file, records it and begins inserting while the second, which read the record
+// before, is still going through the files. The second must not run the files the first has
+// recorded by then: 0600, 0902 and 0903 drop and re-create rollup views, and INSERTs made
+// meanwhile would miss those rollups. staleConn plays the second ingester's first read of
+// schema_migrations, taken before the first recorded 0600 and later; every later read is
+// ClickHouse's. The views must be the same objects afterwards (their UUIDs) and no DROP VIEW
+// must have been sent.
+func TestMigrateSkipsWhatAnotherApplied(t *testing.T) {
+	conn := connect(t)
+	if err := schema.Migrate(ctx(t), conn, "racing"); err != nil {
+		t.Fatal(err)
+	}
+	uuids := func() map[string]string {
+		var rows []struct {
+			Name string `ch:"name"`
+			UUID string `ch:"uuid"`
+		}
+		if err := conn.Select(ctx(t), &rows, "SELECT name, toString(uuid) AS uuid FROM system.tables WHERE database = 'racing' AND engine = 'MaterializedView'"); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range rows {
+			out[r.Name] = r.UUID
+		}
+		return out
+	}
+	before := uuids()
+	if len(before) < 14 {
+		t.Fatalf("%d views after Migrate (%v), want the 14 rollup views", len(before), before)
+	}
+	second := &staleConn{Conn: conn, hideFrom: 600}
+	if err := schema.Migrate(ctx(t), second, "racing"); err != nil {
+		t.Fatal(err)
+	}
+	if second.stale == 0 {
+		t.Fatal("the stale first read never happened: the test proves nothing")
+	}
+	for _, stmt := range second.execs {
+		if strings.Contains(strings.ToUpper(stmt), "DROP VIEW") {
+			t.Errorf("the second Migrate ran %.80q… of a file the first had recorded", stmt)
+		}
+	}
+	if after := uuids(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("views re-created under the first ingester's INSERTs:\n before %v\n after  %v", before, after)
+	}
+	if vs, want := versions(t, conn, "racing"), allVersions(t); fmt.Sprint(vs) != fmt.Sprint(want) {
+		t.Errorf("versions recorded %v, want %v", vs, want)
+	}
+}
+
+// staleConn answers the first read of schema_migrations without the versions from hideFrom on,
+// as it read before another Migrate recorded them, and passes everything else to Conn.
+type staleConn struct {
+	schema.Conn
+	hideFrom uint32
+	stale    int      // versions hidden from the first read
+	reads    int      // reads of schema_migrations
+	execs    []string // statements sent
+}
+
+func (c *staleConn) Exec(ctx context.Context, query string, args ...any) error {
+	c.execs = append(c.execs, query)
+	return c.Conn.Exec(ctx, query, args...)
+}
+
+func (c *staleConn) Select(ctx context.Context, dest any, query string, args ...any) error {
+	if err := c.Conn.Select(ctx, dest, query, args...); err != nil {
+		return err
+	}
+	if !strings.Contains(query, "schema_migrations") {
+		return nil
+	}
+	if c.reads++; c.reads > 1 {
+		return nil
+	}
+	rows := reflect.ValueOf(dest).Elem() // []struct{Version uint32; Name string}
+	kept := reflect.MakeSlice(rows.Type(), 0, rows.Len())
+	for i := range rows.Len() {
+		if uint32(rows.Index(i).FieldByName("Version").Uint()) >= c.hideFrom {
+			c.stale++
+			continue
+		}
+		kept = reflect.Append(kept, rows.Index(i))
+	}
+	rows.Set(kept)
+	return nil
 }
