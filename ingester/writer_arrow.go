@@ -59,35 +59,15 @@ func newArrowHTTPWriter(cfg Config) (*arrowHTTPWriter, error) {
 // arrowBatch accumulates rows column by column in Go slices laid out exactly as Arrow's
 // buffers (little-endian values; offsets + bytes for strings) and wraps them as Arrow arrays
 // without copying when the batch is sent. They are the batch's builders: reused for every
-// batch, never reallocated once grown. Arrow's own builders were 3× slower to append to (39 vs
-// 13 ms per 100k rows: a validity bit per value of columns that are never null, and buffers
-// handed to each record and allocated anew; see BENCH.md).
-//
-// The rows fill chunks of chunkRows, each sent as one record batch of the stream, instead of one
-// slice per column that doubles as the batch grows: every doubling copied the rows held so far
-// and touched fresh memory, which in a fresh ingester facing a backlog (every batch is a first
-// batch there, grown to MaxBatchRows) was 45% of its Go CPU (ingester/BENCH.md, "chunked
-// columns"). ClickHouse squashes an INSERT's record batches into one block before writing
-// (min_insert_block_size_rows/bytes, 1M rows/256 MiB by default, far above a batch), so parts,
-// views and deduplication tokens are those of one record batch.
+// batch, grown once to the batch size, never reallocated after. Arrow's own builders were 3×
+// slower to append to (39 vs 13 ms per 100k rows: a validity bit per value of columns that
+// are never null, and buffers handed to each record and allocated anew; see BENCH.md).
 type arrowBatch struct {
 	w      *arrowHTTPWriter
-	chunks []*arrowChunk // chunks[:used] hold the rows, in order; the rest are kept for later batches
-	used   int
+	cols   []arrowColumn
 	n      int
 	sealed bool
 	body   ipcBody // the encoded ArrowStream, kept for retries
-}
-
-// chunkRows is the rows of one chunk: 32768 rows of the ~236 bytes of fixed-width columns a
-// packet has are ~7.7 MB, few record batches per INSERT (8 at MaxBatchRows' 250k) and little
-// left unused in a batch's last chunk.
-const chunkRows = 32768
-
-// arrowChunk is up to chunkRows rows of every column.
-type arrowChunk struct {
-	cols []arrowColumn
-	n    int
 }
 
 // arrowColumn holds one column; only the fields of its kind are used.
@@ -102,82 +82,31 @@ type arrowColumn struct {
 }
 
 func (w *arrowHTTPWriter) NewBatch() Batch {
-	b := &arrowBatch{w: w}
+	b := &arrowBatch{w: w, cols: make([]arrowColumn, len(w.cols))}
 	b.Reset()
 	return b
 }
 
 // Append adds a frame's rows column by column: one switch per column per chunk of rows and a
 // tight loop over the rows, where a switch per column per row was half the ingester's Go time
-// (ingester/BENCH.md, ingcpu). The rows go in runs small enough to stay in the L1/L2 cache
+// (ingester/BENCH.md, ingcpu). The rows go in chunks small enough to stay in the L1/L2 cache
 // while every column reads them (a Packet is ~450 bytes; a whole frame of 1000 would not).
 func (b *arrowBatch) Append(ps []record.Packet) {
 	if b.sealed {
 		panic("ingester: Append to a batch already sent")
 	}
-	const run = 64
+	const chunk = 64
 	for len(ps) > 0 {
-		c := b.filling()
-		k := min(len(ps), run, chunkRows-c.n)
-		c.append(b.w.cols, ps[:k])
-		b.n += k
-		ps = ps[k:]
+		n := min(len(ps), chunk)
+		b.appendChunk(ps[:n])
+		ps = ps[n:]
 	}
 }
 
-// filling returns the chunk rows go into next, starting a new one when the last is full. The
-// first chunk's columns grow from nothing as rows come (a trickle's batch stays small); a
-// batch that needs a second chunk is a big one, so later chunks are made whole at once.
-func (b *arrowBatch) filling() *arrowChunk {
-	if b.used > 0 && b.chunks[b.used-1].n < chunkRows {
-		return b.chunks[b.used-1]
-	}
-	if b.used == len(b.chunks) {
-		c := &arrowChunk{cols: make([]arrowColumn, len(b.w.cols))}
-		if b.used > 0 {
-			c.preallocate(b.w.cols)
-		}
-		c.reset()
-		b.chunks = append(b.chunks, c)
-	}
-	b.used++
-	return b.chunks[b.used-1]
-}
-
-// preallocate gives the fixed-width columns and string offsets room for chunkRows rows.
-func (c *arrowChunk) preallocate(cols []packetColumn) {
-	for i := range c.cols {
-		col := &c.cols[i]
-		switch cols[i].Kind {
-		case kindTime, kindUint64:
-			col.u64 = make([]uint64, 0, chunkRows)
-		case kindString:
-			col.offs = make([]int32, 0, chunkRows+1)
-		case kindUint8:
-			col.u8 = make([]uint8, 0, chunkRows)
-		case kindUint16:
-			col.u16 = make([]uint16, 0, chunkRows)
-		case kindUint32:
-			col.u32 = make([]uint32, 0, chunkRows)
-		case kindIPv6:
-			col.ip = make([][16]byte, 0, chunkRows)
-		}
-	}
-}
-
-func (c *arrowChunk) reset() {
-	for i := range c.cols {
-		col := &c.cols[i]
-		col.u8, col.u16, col.u32, col.u64, col.ip, col.data = col.u8[:0], col.u16[:0], col.u32[:0], col.u64[:0], col.ip[:0], col.data[:0]
-		col.offs = append(col.offs[:0], 0)
-	}
-	c.n = 0
-}
-
-func (c *arrowChunk) append(cols []packetColumn, ps []record.Packet) {
-	for i := range c.cols {
-		off, col := cols[i].Offset, &c.cols[i]
-		switch cols[i].Kind {
+func (b *arrowBatch) appendChunk(ps []record.Packet) {
+	for i := range b.cols {
+		off, col := b.w.cols[i].Offset, &b.cols[i]
+		switch b.w.cols[i].Kind {
 		case kindTime, kindUint64:
 			col.u64 = appendField[uint64](col.u64, ps, off)
 		case kindString:
@@ -192,7 +121,7 @@ func (c *arrowChunk) append(cols []packetColumn, ps []record.Packet) {
 			col.ip = appendField[[16]byte](col.ip, ps, off)
 		}
 	}
-	c.n += len(ps)
+	b.n += len(ps)
 }
 
 // appendStrings appends the string field at offset off of every packet in ps to an Arrow utf8
@@ -221,10 +150,12 @@ func appendField[T any](dst []T, ps []record.Packet, off uintptr) []T {
 func (b *arrowBatch) Len() int { return b.n }
 
 func (b *arrowBatch) Reset() {
-	for _, c := range b.chunks[:b.used] {
-		c.reset()
+	for i := range b.cols {
+		c := &b.cols[i]
+		c.u8, c.u16, c.u32, c.u64, c.ip, c.data = c.u8[:0], c.u16[:0], c.u32[:0], c.u64[:0], c.ip[:0], c.data[:0]
+		c.offs = append(c.offs[:0], 0)
 	}
-	b.used, b.n, b.sealed = 0, 0, false
+	b.n, b.sealed = 0, false
 	b.body.reset()
 }
 
@@ -235,66 +166,56 @@ func bytesOf[T any](s []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
 }
 
-// array wraps column i of chunk c as an Arrow array, without copying. No validity bitmap: no
+// array wraps column i's slices as an Arrow array, without copying. No validity bitmap: no
 // column of packets is Nullable.
-func (b *arrowBatch) array(c *arrowChunk, i int, dt arrow.DataType) arrow.Array {
-	col := &c.cols[i]
+func (b *arrowBatch) array(i int, dt arrow.DataType) arrow.Array {
+	c := &b.cols[i]
 	var values []byte
 	switch b.w.cols[i].Kind {
 	case kindTime, kindUint64:
-		values = bytesOf(col.u64)
+		values = bytesOf(c.u64)
 	case kindString:
-		d := array.NewData(dt, c.n, []*memory.Buffer{nil, memory.NewBufferBytes(bytesOf(col.offs)), memory.NewBufferBytes(col.data)}, nil, 0, 0)
+		d := array.NewData(dt, b.n, []*memory.Buffer{nil, memory.NewBufferBytes(bytesOf(c.offs)), memory.NewBufferBytes(c.data)}, nil, 0, 0)
 		defer d.Release()
 		return array.MakeFromData(d)
 	case kindUint8:
-		values = col.u8
+		values = c.u8
 	case kindUint16:
-		values = bytesOf(col.u16)
+		values = bytesOf(c.u16)
 	case kindUint32:
-		values = bytesOf(col.u32)
+		values = bytesOf(c.u32)
 	case kindIPv6:
-		values = bytesOf(col.ip)
+		values = bytesOf(c.ip)
 	}
-	d := array.NewData(dt, c.n, []*memory.Buffer{nil, memory.NewBufferBytes(values)}, nil, 0, 0)
+	d := array.NewData(dt, b.n, []*memory.Buffer{nil, memory.NewBufferBytes(values)}, nil, 0, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
 }
 
-// records wraps each chunk in use as an Arrow record, without copying; the caller releases them.
-func (b *arrowBatch) records() []arrow.Record {
-	recs := make([]arrow.Record, b.used)
-	for k, c := range b.chunks[:b.used] {
-		arrs := make([]arrow.Array, len(c.cols))
-		for i, f := range b.w.schema.Fields() {
-			arrs[i] = b.array(c, i, f.Type)
-		}
-		recs[k] = array.NewRecord(b.w.schema, arrs, int64(c.n))
-		for _, a := range arrs {
-			a.Release()
-		}
+// record wraps the batch's columns as an Arrow record, without copying; the caller releases it.
+func (b *arrowBatch) record() arrow.Record {
+	arrs := make([]arrow.Array, len(b.cols))
+	for i, f := range b.w.schema.Fields() {
+		arrs[i] = b.array(i, f.Type)
 	}
-	return recs
+	rec := array.NewRecord(b.w.schema, arrs, int64(b.n))
+	for _, a := range arrs {
+		a.Release()
+	}
+	return rec
 }
 
-// seal encodes the rows as an Arrow IPC stream into body, a record batch per chunk, once;
-// retries resend body.
+// seal encodes the rows as an Arrow IPC stream into body, once; retries resend body.
 func (b *arrowBatch) seal() error {
 	if b.sealed {
 		return nil
 	}
-	recs := b.records()
-	defer func() {
-		for _, r := range recs {
-			r.Release()
-		}
-	}()
+	rec := b.record()
+	defer rec.Release()
 	b.body.reset()
 	iw := ipc.NewWriter(&b.body, ipc.WithSchema(b.w.schema))
-	for _, rec := range recs {
-		if err := iw.Write(rec); err != nil {
-			return fmt.Errorf("encode arrow: %w", err)
-		}
+	if err := iw.Write(rec); err != nil {
+		return fmt.Errorf("encode arrow: %w", err)
 	}
 	if err := iw.Close(); err != nil {
 		return fmt.Errorf("encode arrow: %w", err)
