@@ -99,11 +99,15 @@ func tableSize(ctx context.Context, ch CH, table string) (rows, disk uint64, col
 }
 
 // loadMixBase fills table base with the shared captures' packets, once each, and returns how
-// many copies of them (replicate) make the 200k-packet mix.
+// many copies of them (replicate) make the 200k-packet mix. The mix starts at 10:00 UTC
+// yesterday and spans about an hour, so it lies in one day, one partition of packets
+// (PARTITION BY toDate(ts)), whenever the test runs: a mix starting two hours before a run
+// between 00:00 and 02:00 UTC was split over two days, and its inserts into two smaller parts
+// (TestPacketsPartTypes failed on that at 01:2x).
 func loadMixBase(t testing.TB, ch CH) (ds *Dataset, baseRows, copies int) {
 	t.Helper()
 	ctx := testCtx(t)
-	ds = Build(sharedCaptures(t), time.Now().UTC().Truncate(time.Hour).Add(-2*time.Hour))
+	ds = Build(sharedCaptures(t), time.Now().UTC().Truncate(24*time.Hour).Add(-14*time.Hour))
 	if err := ch.Exec(ctx, "CREATE TABLE base AS packets ENGINE = MergeTree ORDER BY tuple()"); err != nil {
 		t.Fatal(err)
 	}
