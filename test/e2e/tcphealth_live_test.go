@@ -177,6 +177,11 @@ func TestLiveTCPHealth(t *testing.T) {
 	got := reportHealth(t, ctx, db, since, until)[cfg.Host]
 	want := tsharkHealth(t, ctx, pcap, nil)
 	border := borderlineLate(t, ctx, db, cfg.Host, since, until)
+	for k := range border {
+		if want[k] == nil {
+			t.Errorf("borderline late segments of %s, a flow direction tshark has no frame of", k)
+		}
+	}
 	tot := compareHealth(t, "live", want, got, rttSlack, border)
 	t.Logf("late segments within %v of the out-of-order threshold (either class allowed): %d", borderSlack, sum(border))
 	t.Logf("%d records, %d flow directions; tshark's totals: %s (rtt_us = handshakes)", len(recs), len(want), tot.counts())
@@ -262,24 +267,15 @@ func reportServices(t *testing.T, ctx context.Context, db string, since, until t
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := env.CHConfig(db).Client(chconn.Timeout(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	params := map[string]string{"since": since.UTC().Format("2006-01-02 15:04:05.000000000"),
-		"until": until.UTC().Format("2006-01-02 15:04:05.000000000"), "limit": "100000"}
 	out := map[string]*health{}
-	err = client.Rows(ctx, rep.SQL, params, func(r map[string]json.RawMessage) error {
+	err = tcpHealthRows(ctx, db, rep.SQL, since, until, map[string]string{"limit": "100000"}, func(r map[string]json.RawMessage) error {
 		var svc, dir string
 		var port uint16
 		var h health
-		for k, v := range map[string]any{"service": &svc, "port": &port, "direction": &dir, "retransmissions": &h.Retrans,
+		if err := decodeRow(r, map[string]any{"service": &svc, "port": &port, "direction": &dir, "retransmissions": &h.Retrans,
 			"out_of_order": &h.OutOfOrder, "duplicate_acks": &h.DupAcks, "zero_windows": &h.ZeroWindows,
-			"resets_after_data": &h.ResetsAfterData} {
-			if err := json.Unmarshal(r[k], v); err != nil {
-				return fmt.Errorf("column %s = %s: %w", k, r[k], err)
-			}
+			"resets_after_data": &h.ResetsAfterData}); err != nil {
+			return err
 		}
 		a, err := netip.ParseAddr(svc)
 		if err != nil {
@@ -356,36 +352,21 @@ func borderlineLate(t *testing.T, ctx context.Context, db, host string, since, u
 	if end < 0 {
 		t.Fatal("tcp_health_flows: no segments block followed by the flow block")
 	}
-	addr := func(col string) string {
-		return fmt.Sprintf("if(%[1]s BETWEEN toIPv6('::ffff:0.0.0.0') AND toIPv6('::ffff:255.255.255.255'), IPv4NumToString(toIPv4(%[1]s)), IPv6NumToString(%[1]s))", col)
-	}
-	sql := rep.SQL[:end] + "\nSELECT " + addr("src_addr") + " AS source, src_port, " + addr("dst_addr") + ` AS destination, dst_port,
+	sql := rep.SQL[:end] + `
+SELECT toString(src_addr) AS src, src_port, toString(dst_addr) AS dst, dst_port,
     countIf(late AND abs(t - moved_t - if(hs_ack_n > 0 AND n >= hs_ack_n, handshake_rtt_ns, 3000000)) <= {slack:Int64}) AS borderline
 FROM seg WHERE host = {host:String}
 GROUP BY src_addr, dst_addr, src_port, dst_port`
-	client, err := env.CHConfig(db).Client(chconn.Timeout(2 * time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	params := map[string]string{
-		"since": since.UTC().Format("2006-01-02 15:04:05.000000000"),
-		"until": until.UTC().Format("2006-01-02 15:04:05.000000000"),
-		"host":  host,
-		"slack": fmt.Sprint(borderSlack.Nanoseconds()),
-	}
 	out := map[flowDir]int{}
-	err = client.Rows(ctx, sql, params, func(r map[string]json.RawMessage) error {
+	err = tcpHealthRows(ctx, db, sql, since, until, map[string]string{"host": host, "slack": fmt.Sprint(borderSlack.Nanoseconds())}, func(r map[string]json.RawMessage) error {
 		var src, dst string
 		var sp, dp uint16
 		var n int
-		for k, v := range map[string]any{"source": &src, "destination": &dst, "src_port": &sp, "dst_port": &dp, "borderline": &n} {
-			if err := json.Unmarshal(r[k], v); err != nil {
-				return fmt.Errorf("column %s = %s: %w", k, r[k], err)
-			}
+		if err := decodeRow(r, map[string]any{"src": &src, "dst": &dst, "src_port": &sp, "dst_port": &dp, "borderline": &n}); err != nil {
+			return err
 		}
-		if n > 0 {
-			out[flowDir{netip.MustParseAddr(src), sp, netip.MustParseAddr(dst), dp}] = n
+		if n > 0 { // IPv4 is stored IPv4-mapped; tshark's addresses, the keys, are plain IPv4
+			out[flowDir{netip.MustParseAddr(src).Unmap(), sp, netip.MustParseAddr(dst).Unmap(), dp}] = n
 		}
 		return nil
 	})

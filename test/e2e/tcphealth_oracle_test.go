@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"os/exec"
@@ -135,31 +136,19 @@ func reportHealth(t *testing.T, ctx context.Context, db string, since, until tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := env.CHConfig(db).Client(chconn.Timeout(2 * time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
 	out := map[string]map[flowDir]*health{}
-	params := map[string]string{
-		"since": since.UTC().Format("2006-01-02 15:04:05.000000000"),
-		"until": until.UTC().Format("2006-01-02 15:04:05.000000000"),
-		"limit": "1000000",
-	}
-	err = client.Rows(ctx, rep.SQL, params, func(r map[string]json.RawMessage) error {
+	err = tcpHealthRows(ctx, db, rep.SQL, since, until, map[string]string{"limit": "1000000"}, func(r map[string]json.RawMessage) error {
 		var (
 			host, src, dst, recorded string
 			sp, dp                   uint16
 			h                        health
 			rtt                      *float64
 		)
-		for k, v := range map[string]any{"host": &host, "source": &src, "destination": &dst, "recorded": &recorded,
+		if err := decodeRow(r, map[string]any{"host": &host, "source": &src, "destination": &dst, "recorded": &recorded,
 			"src_port": &sp, "dst_port": &dp, "retransmissions": &h.Retrans, "out_of_order": &h.OutOfOrder,
 			"duplicate_acks": &h.DupAcks, "zero_windows": &h.ZeroWindows, "resets_after_data": &h.ResetsAfterData,
-			"handshake_rtt_ms": &rtt, "segments": &h.Segments} {
-			if err := json.Unmarshal(r[k], v); err != nil {
-				return fmt.Errorf("column %s = %s: %w", k, r[k], err)
-			}
+			"handshake_rtt_ms": &rtt, "segments": &h.Segments}); err != nil {
+			return err
 		}
 		if recorded != "every segment" {
 			return fmt.Errorf("flow %s %s:%d > %s:%d: recorded %q: the test's traffic must be recorded whole", host, src, sp, dst, dp, recorded)
@@ -179,6 +168,32 @@ func reportHealth(t *testing.T, ctx context.Context, db string, since, until tim
 		t.Fatalf("tcp_health_flows: %v", err)
 	}
 	return out
+}
+
+// tcpHealthRows runs sql (the tcp_health_flows report, or a query on its segments block) over
+// [since, until) of db with the extra parameters, and hands fn each row.
+func tcpHealthRows(ctx context.Context, db, sql string, since, until time.Time, extra map[string]string, fn func(map[string]json.RawMessage) error) error {
+	client, err := env.CHConfig(db).Client(chconn.Timeout(2 * time.Minute))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	params := map[string]string{
+		"since": since.UTC().Format("2006-01-02 15:04:05.000000000"),
+		"until": until.UTC().Format("2006-01-02 15:04:05.000000000"),
+	}
+	maps.Copy(params, extra)
+	return client.Rows(ctx, sql, params, fn)
+}
+
+// decodeRow decodes the named columns of r into their pointers.
+func decodeRow(r map[string]json.RawMessage, cols map[string]any) error {
+	for k, v := range cols {
+		if err := json.Unmarshal(r[k], v); err != nil {
+			return fmt.Errorf("column %s = %s: %w", k, r[k], err)
+		}
+	}
+	return nil
 }
 
 // compareHealth checks packetlake's rows against the oracle's, flow direction by flow direction.
