@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -51,13 +52,41 @@ type Process struct {
 	waitErr  error         // valid once exited is closed
 	stopOnce sync.Once
 	stopping atomic.Bool // Stop or Kill was called
+	ready    atomic.Bool // the child printed its ready line
 	stopErr  error
 }
 
 // Spawn starts the child and returns once it printed its ready line. ctx bounds only the
 // start; the child runs until Stop or Kill. If the child exits early its stderr tail is in the
 // error; on any failure the child is killed and reaped before Spawn returns.
+//
+// A port left 0 is picked by the child (freePort) and bound by the engine a moment later;
+// another process can take it in between (a clean-clone CI lost test/cluster's ClickHouse to
+// that once). The engine cannot bind again in the same process (one per process lifetime), so
+// Spawn starts a new child, at most spawnTries times in all; a port that was given is never
+// retried.
 func Spawn(ctx context.Context, cfg SpawnConfig) (*Process, error) {
+	for try := 1; ; try++ {
+		p, err := spawnOnce(ctx, cfg)
+		if err == nil || try == spawnTries || !lostPickedPort(cfg, err) {
+			return p, err
+		}
+	}
+}
+
+const spawnTries = 3
+
+// portTaken is how a child says a port was taken (PortInUseError), as it reaches Spawn in the
+// child's stderr.
+var portTaken = regexp.MustCompile(`\b(tcp|http) port 127\.0\.0\.1:\d+ is already in use`)
+
+// lostPickedPort reports whether err is a child's failure to bind a port it picked itself.
+func lostPickedPort(cfg SpawnConfig, err error) bool {
+	m := portTaken.FindStringSubmatch(err.Error())
+	return m != nil && (m[1] == "tcp" && cfg.TCPPort == 0 || m[1] == "http" && cfg.HTTPPort == 0)
+}
+
+func spawnOnce(ctx context.Context, cfg SpawnConfig) (*Process, error) {
 	if cfg.Binary == "" || cfg.DataDir == "" {
 		return nil, errors.New("chlocal: SpawnConfig.Binary and DataDir are required")
 	}
@@ -110,7 +139,9 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Process, error) {
 			logFile.Close()
 		}
 		close(p.exited)
-		if !p.stopping.Load() && cfg.OnUnexpectedExit != nil {
+		// A child that exits before its ready line is Spawn's error (and may be retried), not
+		// an unexpected exit of a running server.
+		if !p.stopping.Load() && p.ready.Load() && cfg.OnUnexpectedExit != nil {
 			cfg.OnUnexpectedExit(p.cmd.Process.Pid, p.waitErr, p.stderr.String())
 		}
 	}()
@@ -135,6 +166,7 @@ func (p *Process) readStdout(r io.Reader, ready chan<- [2]string) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		if tcp, http, _, ok := parseReadyLine(sc.Text()); ok {
+			p.ready.Store(true)
 			select {
 			case ready <- [2]string{tcp, http}:
 			default:
